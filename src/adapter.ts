@@ -1,0 +1,137 @@
+/**
+ * The persistence contract. An adapter stores and loads {@link StoredApiKey} records; the core
+ * does everything else (hashing, expiry, roles, validation). Write one to keep keys in a store
+ * keymint does not ship, and run `describeAdapterConformance()` from `keymint/testing` against it.
+ *
+ * @example
+ * ```ts
+ * import type { KeyAdapter } from 'keymint';
+ *
+ * const adapter = {
+ *   async insert(record) { ... return { ok: true }; },
+ *   async findById(id) { ... return null; },
+ *   async list(query) { ... return []; },
+ *   async update(id, patch) { ... return null; },
+ *   async delete(id) { ... return false; },
+ *   async deleteExpired(before) { ... return 0; },
+ * } satisfies KeyAdapter;
+ * ```
+ *
+ * @module
+ */
+
+/**
+ * A key as an adapter stores it. `secretHash` is the hasher's output, never the key or the
+ * secret. Dates are `Date` objects with millisecond precision.
+ *
+ * @example
+ * ```ts
+ * import type { StoredApiKey } from 'keymint';
+ * const row: StoredApiKey = {
+ *   id: '3fK9aB2cD4eF', name: 'ci', role: 'Editor', scope: 'default',
+ *   secretHash: '$argon2id$v=19$m=19456,t=2,p=1$...',
+ *   createdAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000),
+ *   lastUsedAt: null, revokedAt: null, metadata: null,
+ * };
+ * ```
+ */
+export interface StoredApiKey {
+  /** Public lookup id; the key embeds it. Unique across all scopes. */
+  id: string;
+  /** Trimmed, NFC-normalised display name; unique within `scope`. */
+  name: string;
+  /** The role in its canonical spelling. */
+  role: string;
+  /** The tenant the key belongs to (Grafana's organisation). */
+  scope: string;
+  /** The hasher's output for the secret. */
+  secretHash: string;
+  createdAt: Date;
+  /** `null` only when the host allowed non-expiring keys. */
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+  /** JSON object, or `null`. */
+  metadata: Record<string, unknown> | null;
+}
+
+/**
+ * What {@link KeyAdapter.insert} reports: stored, or which unique rule refused it.
+ *
+ * @example
+ * ```ts
+ * import type { InsertResult } from 'keymint';
+ * const taken: InsertResult = { ok: false, conflict: 'name' };
+ * ```
+ */
+export type InsertResult = { ok: true } | { ok: false; conflict: 'name' | 'id' };
+
+/**
+ * The query of {@link KeyAdapter.list}.
+ *
+ * @example
+ * ```ts
+ * import type { ListQuery } from 'keymint';
+ * const page: ListQuery = { scope: 'default', limit: 100, after: 'ci', activeAt: new Date() };
+ * ```
+ */
+export interface ListQuery {
+  scope: string;
+  /** At most this many records (the core passes 1 to 1000). */
+  limit: number;
+  /** Only names strictly after this one in code point order. */
+  after?: string;
+  /** When set, only keys with no expiry or with `expiresAt` later than this instant. */
+  activeAt?: Date;
+}
+
+/**
+ * The fields {@link KeyAdapter.update} may change.
+ *
+ * @example
+ * ```ts
+ * import type { KeyPatch } from 'keymint';
+ * const patch: KeyPatch = { lastUsedAt: new Date() };
+ * ```
+ */
+export interface KeyPatch {
+  lastUsedAt?: Date;
+  revokedAt?: Date;
+  secretHash?: string;
+}
+
+/**
+ * The persistence contract: six async methods. "Not found" is `null` (or `false`), never a
+ * throw; a throw means the store failed, and the core reports it as `STORE_FAILURE`.
+ *
+ * Rules every adapter keeps (the conformance suite checks them):
+ * - `insert` is atomic: when another record has the same `(scope, name)` it stores nothing and
+ *   returns `{ ok: false, conflict: 'name' }`, also when two inserts race; the same `id`
+ *   gives `conflict: 'id'`.
+ * - Records come back equal to what was stored (dates to the millisecond, metadata as JSON),
+ *   as fresh objects the caller may mutate without touching the store.
+ * - `list` returns one scope's records sorted by name in code point order (SQL `COLLATE "C"`).
+ *
+ * @example
+ * ```ts
+ * import { createKeymint, type KeyAdapter } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ *
+ * const adapter: KeyAdapter = memoryAdapter();
+ * const keymint = createKeymint({ adapter });
+ * ```
+ */
+export interface KeyAdapter {
+  /** Stores a new record, atomically enforcing unique `id` and unique `(scope, name)`. */
+  insert(record: StoredApiKey): Promise<InsertResult>;
+  /** The record with this id, or `null`. */
+  findById(id: string): Promise<StoredApiKey | null>;
+  /** One page of a scope's records, sorted by name. */
+  list(query: ListQuery): Promise<StoredApiKey[]>;
+  /** Applies the patch and returns the updated record, or `null` when there is none. */
+  update(id: string, patch: KeyPatch): Promise<StoredApiKey | null>;
+  /** Deletes the record; `false` when there was none. */
+  delete(id: string): Promise<boolean>;
+  /** Deletes every record whose `expiresAt` is at or before `before`; returns how many. */
+  deleteExpired(before: Date): Promise<number>;
+}

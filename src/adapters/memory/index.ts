@@ -1,0 +1,110 @@
+/**
+ * The in-memory adapter: keymint's embedded default. Keys live in this process only and are gone
+ * when it exits; use it for development, tests, and single-process tools. Servers that restart or
+ * run as several instances need a database adapter.
+ *
+ * ```sh
+ * npm install keymint
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ *
+ * const keymint = createKeymint({ adapter: memoryAdapter() });
+ * const { key } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
+ * ```
+ *
+ * @module
+ */
+import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import { compareCodePoints } from '../../internal/compare.js';
+
+function copy(record: StoredApiKey): StoredApiKey {
+  return {
+    ...record,
+    createdAt: new Date(record.createdAt.getTime()),
+    expiresAt: record.expiresAt && new Date(record.expiresAt.getTime()),
+    lastUsedAt: record.lastUsedAt && new Date(record.lastUsedAt.getTime()),
+    revokedAt: record.revokedAt && new Date(record.revokedAt.getTime()),
+    metadata: record.metadata && (JSON.parse(JSON.stringify(record.metadata)) as Record<string, unknown>),
+  };
+}
+
+const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
+
+/**
+ * Creates an in-memory {@link KeyAdapter}. Each call makes an empty, independent store. Every
+ * method runs its check and its write in one synchronous step, so concurrent calls cannot
+ * break name uniqueness. Records go in and come out as copies.
+ *
+ * @example
+ * ```ts
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ * const adapter = memoryAdapter();
+ * ```
+ */
+export function memoryAdapter(): KeyAdapter {
+  const byId = new Map<string, StoredApiKey>();
+  const idByName = new Map<string, string>();
+
+  return {
+    async insert(record: StoredApiKey): Promise<InsertResult> {
+      if (byId.has(record.id)) return { ok: false, conflict: 'id' };
+      const nk = nameKey(record.scope, record.name);
+      if (idByName.has(nk)) return { ok: false, conflict: 'name' };
+      byId.set(record.id, copy(record));
+      idByName.set(nk, record.id);
+      return { ok: true };
+    },
+
+    async findById(id: string): Promise<StoredApiKey | null> {
+      const record = byId.get(id);
+      return record ? copy(record) : null;
+    },
+
+    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+      const active = activeAt?.getTime();
+      const matches: StoredApiKey[] = [];
+      for (const record of byId.values()) {
+        if (record.scope !== scope) continue;
+        if (after !== undefined && compareCodePoints(record.name, after) <= 0) continue;
+        if (active !== undefined && record.expiresAt && record.expiresAt.getTime() <= active) continue;
+        matches.push(record);
+      }
+      matches.sort((a, b) => compareCodePoints(a.name, b.name));
+      return matches.slice(0, limit).map(copy);
+    },
+
+    async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
+      const record = byId.get(id);
+      if (!record) return null;
+      if (patch.lastUsedAt) record.lastUsedAt = new Date(patch.lastUsedAt.getTime());
+      if (patch.revokedAt) record.revokedAt = new Date(patch.revokedAt.getTime());
+      if (patch.secretHash !== undefined) record.secretHash = patch.secretHash;
+      return copy(record);
+    },
+
+    async delete(id: string): Promise<boolean> {
+      const record = byId.get(id);
+      if (!record) return false;
+      byId.delete(id);
+      idByName.delete(nameKey(record.scope, record.name));
+      return true;
+    },
+
+    async deleteExpired(before: Date): Promise<number> {
+      const cutoff = before.getTime();
+      let count = 0;
+      for (const [id, record] of byId) {
+        if (record.expiresAt && record.expiresAt.getTime() <= cutoff) {
+          byId.delete(id);
+          idByName.delete(nameKey(record.scope, record.name));
+          count++;
+        }
+      }
+      return count;
+    },
+  } satisfies KeyAdapter;
+}

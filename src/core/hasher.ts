@@ -1,0 +1,151 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { KeymintError } from '../errors.js';
+
+/**
+ * How secrets are stored. `hash` turns a secret into the string an adapter keeps; `verify`
+ * checks a presented secret against it in constant time; `needsRehash` says that a stored hash
+ * was made with other parameters, and keymint then replaces it after the next successful verify.
+ *
+ * `verify` returns `false` for a hash it does not recognise; it throws only when it cannot work.
+ *
+ * @example
+ * ```ts
+ * import type { Hasher } from 'keymint';
+ * import { createHash, timingSafeEqual } from 'node:crypto';
+ *
+ * const sha256: Hasher = {
+ *   async hash(secret) { return 'sha256:' + createHash('sha256').update(secret).digest('hex'); },
+ *   async verify(hash, secret) {
+ *     const expected = Buffer.from(await this.hash(secret));
+ *     const actual = Buffer.from(hash);
+ *     return actual.length === expected.length && timingSafeEqual(actual, expected);
+ *   },
+ * };
+ * ```
+ */
+export interface Hasher {
+  hash(secret: string): Promise<string>;
+  verify(hash: string, secret: string): Promise<boolean>;
+  needsRehash?(hash: string): boolean;
+}
+
+/**
+ * argon2id parameters. The defaults are OWASP's first recommendation: 19 MiB of memory, 2
+ * iterations, parallelism 1.
+ *
+ * @example
+ * ```ts
+ * import type { Argon2idOptions } from 'keymint';
+ * const stronger: Argon2idOptions = { memoryCost: 47_104, timeCost: 1 };
+ * ```
+ */
+export interface Argon2idOptions {
+  /** KiB of memory. Default 19456 (19 MiB). */
+  memoryCost?: number;
+  /** Iterations. Default 2. */
+  timeCost?: number;
+  /** Lanes. Default 1. */
+  parallelism?: number;
+}
+
+type Argon2Module = typeof import('argon2');
+let argon2Module: Promise<Argon2Module> | undefined;
+// Loaded on first use, so a host that plugs in another hasher never loads the native addon.
+const loadArgon2 = () => (argon2Module ??= import('argon2').then((m) => ((m as { default?: Argon2Module }).default ?? m)));
+
+function positiveInt(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new KeymintError('CONFIG', `argon2id ${what} must be a positive whole number.`);
+  }
+  return value;
+}
+
+/**
+ * The default hasher: argon2id through the `argon2` package, with OWASP's parameters unless
+ * given others. Each hash or verify costs tens of milliseconds of CPU by design (about 35 ms on
+ * a 2-core test machine); it runs on libuv's thread pool, not on the event loop.
+ *
+ * @example
+ * ```ts
+ * import { argon2idHasher, createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ *
+ * const keymint = createKeymint({
+ *   adapter: memoryAdapter(),
+ *   hasher: argon2idHasher({ memoryCost: 47_104, timeCost: 1 }),
+ * });
+ * ```
+ */
+export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
+  const params = {
+    memoryCost: positiveInt(options.memoryCost, 19_456, 'memoryCost'),
+    timeCost: positiveInt(options.timeCost, 2, 'timeCost'),
+    parallelism: positiveInt(options.parallelism, 1, 'parallelism'),
+  };
+  let needsRehashFn: Argon2Module['needsRehash'] | undefined;
+  return {
+    async hash(secret) {
+      const argon2 = await loadArgon2();
+      needsRehashFn ??= argon2.needsRehash;
+      return argon2.hash(secret, { ...params, type: argon2.argon2id });
+    },
+    async verify(hash, secret) {
+      if (!hash.startsWith('$argon2')) return false;
+      const argon2 = await loadArgon2();
+      needsRehashFn ??= argon2.needsRehash;
+      return argon2.verify(hash, secret);
+    },
+    needsRehash(hash) {
+      if (!hash.startsWith('$argon2id$')) return true;
+      // Only reached after a verify, which has loaded the module.
+      return needsRehashFn ? needsRehashFn(hash, params) : false;
+    },
+  };
+}
+
+/**
+ * A keyed SHA-256 hasher (HMAC-SHA-256 with a server-side secret). Verification costs
+ * microseconds instead of argon2's tens of milliseconds. Keys carry 166 bits from a CSPRNG, so
+ * no dictionary or brute-force attack applies; the HMAC secret keeps a stolen database from being
+ * checked offline at all. Use it when every request verifies a key and argon2's cost is too high;
+ * keep the secret out of the database (an environment variable or a secret manager).
+ *
+ * @param secret At least 32 bytes (a string of 32+ characters, or a Buffer).
+ *
+ * @example
+ * ```ts
+ * import { createKeymint, hmacSha256Hasher } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ *
+ * const keymint = createKeymint({
+ *   adapter: memoryAdapter(),
+ *   hasher: hmacSha256Hasher(process.env.KEYMINT_HMAC_SECRET!),
+ * });
+ * ```
+ */
+export function hmacSha256Hasher(secret: string | Uint8Array): Hasher {
+  const keyBytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret);
+  if (keyBytes.length < 32) {
+    throw new KeymintError(
+      'CONFIG',
+      'hmacSha256Hasher needs a secret of at least 32 bytes; generate one with `openssl rand -base64 48`.',
+    );
+  }
+  const PREFIX = 'hmac-sha256:';
+  const digest = (value: string) => createHmac('sha256', keyBytes).update(value, 'utf8').digest();
+  return {
+    async hash(value) {
+      return PREFIX + digest(value).toString('base64url');
+    },
+    async verify(hash, value) {
+      if (!hash.startsWith(PREFIX)) return false;
+      const stored = Buffer.from(hash.slice(PREFIX.length), 'base64url');
+      const actual = digest(value);
+      return stored.length === actual.length && timingSafeEqual(stored, actual);
+    },
+    needsRehash(hash) {
+      return !hash.startsWith(PREFIX);
+    },
+  };
+}

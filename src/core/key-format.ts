@@ -1,0 +1,100 @@
+import { customAlphabet } from 'nanoid';
+import { crc32 } from '../internal/crc32.js';
+
+/**
+ * The alphabet of every generated part: base62 (digits, then upper, then lower case letters).
+ * URL-safe, and a double click selects a whole key.
+ */
+export const KEY_ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Length of the public lookup id (about 71 bits). */
+export const KEY_ID_LENGTH = 12;
+/** Length of the secret: 28 base62 characters carry 166.7 bits from the CSPRNG. */
+export const KEY_SECRET_LENGTH = 28;
+/** Length of the checksum: CRC-32 written in 6 base62 characters, zero-padded. */
+export const KEY_CHECKSUM_LENGTH = 6;
+
+/** A prefix: a lower-case letter, then up to 15 lower-case letters or digits. */
+export const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
+
+const FIXED_LENGTH = 1 + KEY_ID_LENGTH + 1 + KEY_SECRET_LENGTH + KEY_CHECKSUM_LENGTH;
+
+/** The longest key any configuration produces: a 16-character prefix gives 64. */
+export const MAX_KEY_LENGTH = 16 + FIXED_LENGTH;
+
+const newId = customAlphabet(KEY_ALPHABET, KEY_ID_LENGTH);
+const newSecret = customAlphabet(KEY_ALPHABET, KEY_SECRET_LENGTH);
+
+const CHAR_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < KEY_ALPHABET.length; i++) CHAR_VALUE[KEY_ALPHABET.charCodeAt(i)] = i;
+
+function encodeChecksum(value: number): string {
+  let out = '';
+  let rest = value;
+  for (let i = 0; i < KEY_CHECKSUM_LENGTH; i++) {
+    out = KEY_ALPHABET[rest % 62]! + out;
+    rest = Math.floor(rest / 62);
+  }
+  return out;
+}
+
+/** A key taken apart. `secret` is sensitive: never log or store it. */
+export interface ParsedKey {
+  id: string;
+  secret: string;
+}
+
+/**
+ * The regular expression that matches keys with the given prefix, for secret scanners
+ * (anchored with word boundaries, not with `^…$`).
+ *
+ * @example
+ * ```ts
+ * import { keyPattern } from 'keymint';
+ * keyPattern('km').source; // '\\bkm_[0-9A-Za-z]{12}_[0-9A-Za-z]{34}\\b'
+ * ```
+ */
+export function keyPattern(prefix = 'km'): RegExp {
+  return new RegExp(
+    `\\b${prefix}_[0-9A-Za-z]{${KEY_ID_LENGTH}}_[0-9A-Za-z]{${KEY_SECRET_LENGTH + KEY_CHECKSUM_LENGTH}}\\b`,
+  );
+}
+
+/** Makes a new lookup id. */
+export function generateKeyId(): string {
+  return newId();
+}
+
+/** Builds `<prefix>_<id>_<secret><checksum>` with a fresh secret. */
+export function formatKey(prefix: string, id: string): { key: string; secret: string } {
+  const secret = newSecret();
+  const body = `${prefix}_${id}_${secret}`;
+  return { key: body + encodeChecksum(crc32(body)), secret };
+}
+
+/**
+ * Takes a presented key apart, or returns `null` when it is not a well-formed key with this
+ * prefix and a matching checksum. Runs in time linear in the key's length, touches no store.
+ */
+export function parseKey(prefix: string, input: unknown): ParsedKey | null {
+  if (typeof input !== 'string') return null;
+  const expected = prefix.length + FIXED_LENGTH;
+  if (input.length !== expected || !input.startsWith(prefix)) return null;
+  const p = prefix.length;
+  if (input.charCodeAt(p) !== 95 || input.charCodeAt(p + 1 + KEY_ID_LENGTH) !== 95) return null;
+  // Every character after the prefix (except the two underscores) must be base62.
+  let checksum = 0;
+  const checksumStart = expected - KEY_CHECKSUM_LENGTH;
+  for (let i = p + 1; i < expected; i++) {
+    if (i === p + 1 + KEY_ID_LENGTH) continue;
+    const code = input.charCodeAt(i);
+    const value = code < 128 ? CHAR_VALUE[code]! : -1;
+    if (value < 0) return null;
+    if (i >= checksumStart) checksum = checksum * 62 + value;
+  }
+  if (checksum !== crc32(input.slice(0, checksumStart))) return null;
+  return {
+    id: input.slice(p + 1, p + 1 + KEY_ID_LENGTH),
+    secret: input.slice(p + 2 + KEY_ID_LENGTH, checksumStart),
+  };
+}

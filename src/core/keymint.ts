@@ -1,0 +1,313 @@
+import type { KeyAdapter, StoredApiKey } from '../adapter.js';
+import { KeymintError } from '../errors.js';
+import {
+  contextSchema,
+  createInputSchema,
+  describeIssues,
+  listInputSchema,
+  optionsSchema,
+  verifyOptionsSchema,
+} from '../schemas.js';
+import type { z } from 'zod';
+import { argon2idHasher, type Hasher } from './hasher.js';
+import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH, parseKey } from './key-format.js';
+import { DEFAULT_ROLES, RoleSet } from './roles.js';
+import { parseTtlWithMax, resolveMaxTtl } from './ttl.js';
+import type {
+  ApiKey,
+  ApiKeyAction,
+  CallContext,
+  CreateApiKeyInput,
+  CreatedApiKey,
+  Keymint,
+  KeymintOptions,
+  ListApiKeysInput,
+  VerifyOptions,
+  VerifyResult,
+} from './types.js';
+
+const DEFAULT_SCOPE = 'default';
+const DEFAULT_LIST_LIMIT = 100;
+const ID_PATTERN = new RegExp(`^[${KEY_ALPHABET}]{${KEY_ID_LENGTH}}$`);
+
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  code: 'INVALID_INPUT' | 'CONFIG',
+  what: string,
+): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new KeymintError(code, `Invalid ${what}: ${describeIssues(result.error)}.`, { cause: result.error });
+}
+
+/** The public view of a stored record: a fresh plain object without `secretHash`. */
+function toApiKey(record: StoredApiKey): ApiKey {
+  return Object.freeze({
+    id: record.id,
+    name: record.name,
+    role: record.role,
+    scope: record.scope,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+    lastUsedAt: record.lastUsedAt,
+    revokedAt: record.revokedAt,
+    metadata: record.metadata,
+  });
+}
+
+async function fromStore<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new KeymintError('STORE_FAILURE', `The key store failed during ${operation}; see the cause.`, {
+      cause: error,
+    });
+  }
+}
+
+async function fromHasher<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new KeymintError('HASHER_FAILURE', `The hasher failed to ${operation}; see the cause.`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Creates a keymint instance over an adapter. Options are checked once, here: bad options throw
+ * a {@link KeymintError} with code `CONFIG`.
+ *
+ * Without `authorize`, every method trusts its caller: call them only from server-side code that
+ * has already decided the caller may manage keys.
+ *
+ * @example
+ * ```ts
+ * import { createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ *
+ * const keymint = createKeymint({ adapter: memoryAdapter() });
+ *
+ * const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
+ * console.log('Copy this key now, it will not be shown again:', key);
+ *
+ * const result = await keymint.verifyKey(key, { role: 'Viewer' });
+ * if (result.valid) console.log(result.apiKey.name); // 'ci'
+ * ```
+ */
+export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): Keymint<Actor> {
+  const config = parseWith(optionsSchema, options, 'CONFIG', 'createKeymint() options');
+  const adapter: KeyAdapter = config.adapter;
+  const roles = new RoleSet(config.roles ?? DEFAULT_ROLES);
+  const maxTtlSeconds = resolveMaxTtl(config.maxTtl);
+  const lastUsedIntervalMs = resolveMaxTtl(config.lastUsedInterval ?? '5m') * 1000;
+  const prefix = config.prefix ?? 'km';
+  const hasher: Hasher = config.hasher ?? argon2idHasher();
+  const allowNonExpiring = config.allowNonExpiring ?? false;
+  const authorize = options.authorize;
+  const actorRole = options.actorRole;
+  const now = options.now ?? (() => new Date());
+  const onBackgroundError = options.onBackgroundError ?? (() => {});
+  // Keys whose last-used write is in flight: one write per key at a time.
+  const touching = new Set<string>();
+
+  function clock(): Date {
+    const date = now();
+    if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
+      throw new KeymintError('CONFIG', 'The now() option must return a valid Date.');
+    }
+    return date;
+  }
+
+  async function checkAccess(
+    context: CallContext<Actor> | undefined,
+    action: ApiKeyAction,
+    scope: string,
+    extra: { role?: string; keyId?: string } = {},
+  ): Promise<void> {
+    if (!authorize && !actorRole) return;
+    const parsed = parseWith(contextSchema, context, 'INVALID_INPUT', 'context');
+    if (!parsed || !('actor' in parsed)) {
+      throw new KeymintError(
+        'FORBIDDEN',
+        'This keymint instance checks permissions: pass { actor } as the last argument.',
+      );
+    }
+    const actor = parsed.actor as Actor;
+    if (authorize && (await authorize({ actor, action, scope, ...extra })) !== true) {
+      throw new KeymintError('FORBIDDEN', `Not allowed to ${action.slice(8)} API keys in scope ${JSON.stringify(scope)}.`);
+    }
+    if (actorRole && extra.role !== undefined) {
+      const own = roles.canonical(await actorRole(actor));
+      if (own === undefined || roles.rankOf(extra.role) > roles.rankOf(own)) {
+        throw new KeymintError('FORBIDDEN', 'Cannot assign a role higher than your own role.');
+      }
+    }
+  }
+
+  async function findOrThrow(id: unknown, operation: string): Promise<StoredApiKey> {
+    if (typeof id !== 'string') {
+      throw new KeymintError('INVALID_INPUT', `Invalid id: expected a string, got ${id === null ? 'null' : typeof id}.`);
+    }
+    const record = ID_PATTERN.test(id) ? await fromStore(operation, () => adapter.findById(id)) : null;
+    if (!record) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id.slice(0, 40))}.`);
+    return record;
+  }
+
+  function background(task: () => Promise<unknown>): void {
+    task().catch((error: unknown) => {
+      try {
+        onBackgroundError(error);
+      } catch {
+        // A failing error hook must not become an unhandled rejection.
+      }
+    });
+  }
+
+  function afterVerify(record: StoredApiKey, secret: string, at: Date): void {
+    const last = record.lastUsedAt?.getTime();
+    if ((last === undefined || at.getTime() - last >= lastUsedIntervalMs) && !touching.has(record.id)) {
+      touching.add(record.id);
+      background(() =>
+        fromStore('last-used update', () => adapter.update(record.id, { lastUsedAt: at })).finally(() =>
+          touching.delete(record.id),
+        ),
+      );
+    }
+    if (hasher.needsRehash?.(record.secretHash)) {
+      background(async () => {
+        const secretHash = await fromHasher('rehash a secret', () => hasher.hash(secret));
+        await fromStore('rehash update', () => adapter.update(record.id, { secretHash }));
+      });
+    }
+  }
+
+  return {
+    roles: roles.names,
+    maxTtlSeconds,
+
+    async createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey> {
+      const parsed = parseWith(createInputSchema, input, 'INVALID_INPUT', 'createApiKey() input');
+      const role = roles.require(parsed.role);
+      let ttlSeconds: number | null;
+      if (parsed.ttl === null && allowNonExpiring) {
+        ttlSeconds = null;
+      } else if (parsed.ttl === null || parsed.ttl === undefined) {
+        throw new KeymintError(
+          'INVALID_TTL',
+          `A time to live is required: enter a whole number followed by s, m, h, d, w or M, for example 12h or 1M` +
+            (allowNonExpiring ? ', or null for a key that never expires.' : '.'),
+        );
+      } else {
+        ttlSeconds = parseTtlWithMax(parsed.ttl, maxTtlSeconds);
+      }
+      const scope = parsed.scope ?? DEFAULT_SCOPE;
+      await checkAccess(context, 'apikeys:create', scope, { role });
+
+      const createdAt = clock();
+      for (let attempt = 0; ; attempt++) {
+        const id = generateKeyId();
+        const { key, secret } = formatKey(prefix, id);
+        const secretHash = await fromHasher('hash a new secret', () => hasher.hash(secret));
+        const record: StoredApiKey = {
+          id,
+          name: parsed.name,
+          role,
+          scope,
+          secretHash,
+          createdAt,
+          expiresAt: ttlSeconds === null ? null : new Date(createdAt.getTime() + ttlSeconds * 1000),
+          lastUsedAt: null,
+          revokedAt: null,
+          metadata: parsed.metadata ?? null,
+        };
+        const result = await fromStore('insert', () => adapter.insert(record));
+        if (result.ok) return { key, apiKey: toApiKey(record) };
+        if (result.conflict === 'name') {
+          throw new KeymintError(
+            'NAME_TAKEN',
+            `An API key named ${JSON.stringify(parsed.name)} already exists in scope ${JSON.stringify(scope)}: choose another name, or delete the old key first.`,
+          );
+        }
+        // An id collision (about 2^-71 per pair): draw again, but never loop forever on a broken store.
+        if (attempt >= 2) {
+          throw new KeymintError('STORE_FAILURE', 'The key store reported an id conflict three times in a row.');
+        }
+      }
+    },
+
+    async verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult> {
+      let minRank = -1;
+      let scope: string | undefined;
+      if (options !== undefined) {
+        const parsed = parseWith(verifyOptionsSchema, options, 'INVALID_INPUT', 'verifyKey() options');
+        if (parsed?.role !== undefined) minRank = roles.rankOf(roles.require(parsed.role, 'minimum role'));
+        scope = parsed?.scope;
+      }
+      const presented = parseKey(prefix, key);
+      if (!presented) return { valid: false, reason: 'malformed' };
+      try {
+        const record = await fromStore('findById', () => adapter.findById(presented.id));
+        if (!record || record.id !== presented.id) return { valid: false, reason: 'not_found' };
+        const matches = await fromHasher('verify a secret', () => hasher.verify(record.secretHash, presented.secret));
+        if (matches !== true) return { valid: false, reason: 'not_found' };
+        if (scope !== undefined && record.scope !== scope) return { valid: false, reason: 'not_found' };
+        if (record.revokedAt) return { valid: false, reason: 'revoked' };
+        const at = clock();
+        if (record.expiresAt && at.getTime() >= record.expiresAt.getTime()) {
+          return { valid: false, reason: 'expired' };
+        }
+        if (minRank >= 0 && roles.rankOf(record.role) < minRank) {
+          return { valid: false, reason: 'insufficient_role' };
+        }
+        afterVerify(record, presented.secret, at);
+        return { valid: true, apiKey: toApiKey(record) };
+      } catch (error) {
+        if (error instanceof KeymintError) throw error;
+        // A record of the wrong shape from a broken store: fail closed, typed.
+        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record; see the cause.', {
+          cause: error,
+        });
+      }
+    },
+
+    async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
+      const record = await findOrThrow(id, 'findById');
+      await checkAccess(context, 'apikeys:read', record.scope, { keyId: record.id });
+      return toApiKey(record);
+    },
+
+    async listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]> {
+      const parsed = parseWith(listInputSchema, input, 'INVALID_INPUT', 'listApiKeys() input') ?? {};
+      const scope = parsed.scope ?? DEFAULT_SCOPE;
+      await checkAccess(context, 'apikeys:read', scope);
+      const records = await fromStore('list', () =>
+        adapter.list({
+          scope,
+          limit: parsed.limit ?? DEFAULT_LIST_LIMIT,
+          ...(parsed.after !== undefined && { after: parsed.after }),
+          ...(parsed.includeExpired !== true && { activeAt: clock() }),
+        }),
+      );
+      return records.map(toApiKey);
+    },
+
+    async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
+      const record = await findOrThrow(id, 'findById');
+      await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
+      if (record.revokedAt) return toApiKey(record);
+      const updated = await fromStore('update', () => adapter.update(record.id, { revokedAt: clock() }));
+      if (!updated) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+      return toApiKey(updated);
+    },
+
+    async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
+      const record = await findOrThrow(id, 'findById');
+      await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
+      const deleted = await fromStore('delete', () => adapter.delete(record.id));
+      if (!deleted) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+    },
+  };
+}

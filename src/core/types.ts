@@ -1,0 +1,239 @@
+import type { KeyAdapter } from '../adapter.js';
+import type { Hasher } from './hasher.js';
+import type { TtlInput } from './ttl.js';
+
+/**
+ * A key's record as keymint returns it: plain data, with no hash and no secret, safe to log,
+ * serialise and send to a client.
+ *
+ * @example
+ * ```ts
+ * const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
+ * console.log(apiKey.id, apiKey.name, apiKey.role, apiKey.expiresAt?.toISOString());
+ * ```
+ */
+export interface ApiKey {
+  /** Public id, embedded in the key; use it to get, revoke or delete the key. */
+  readonly id: string;
+  readonly name: string;
+  /** The role in its canonical spelling (`admin` given, `Admin` stored). */
+  readonly role: string;
+  readonly scope: string;
+  readonly createdAt: Date;
+  /** `null` only for a non-expiring key, which the host must have allowed. */
+  readonly expiresAt: Date | null;
+  /** Updated after successful verifications, at most once per `lastUsedInterval`. */
+  readonly lastUsedAt: Date | null;
+  readonly revokedAt: Date | null;
+  readonly metadata: Readonly<Record<string, unknown>> | null;
+}
+
+/**
+ * Why {@link Keymint.verifyKey} refused a key.
+ * - `malformed`: not a key of this format and prefix, or its checksum fails (a typo); no store
+ *   was touched.
+ * - `not_found`: no key has this id, the secret is wrong, or the key belongs to another scope
+ *   than the one asked for.
+ * - `expired`: the key's time to live ran out (at `expiresAt` exactly).
+ * - `revoked`: the key was revoked.
+ * - `insufficient_role`: the key is valid but its role is below `options.role`.
+ *
+ * @example
+ * ```ts
+ * const result = await keymint.verifyKey(key);
+ * if (!result.valid && result.reason === 'expired') console.log('ask for a new key');
+ * ```
+ */
+export type VerifyFailureReason = 'malformed' | 'not_found' | 'expired' | 'revoked' | 'insufficient_role';
+
+/**
+ * The outcome of {@link Keymint.verifyKey}.
+ *
+ * @example
+ * ```ts
+ * const result = await keymint.verifyKey(key, { role: 'Editor' });
+ * if (result.valid) console.log(result.apiKey.role);
+ * else console.log(result.reason);
+ * ```
+ */
+export type VerifyResult =
+  | { valid: true; apiKey: ApiKey }
+  | { valid: false; reason: VerifyFailureReason };
+
+/**
+ * Options of {@link Keymint.verifyKey}.
+ *
+ * @example
+ * ```ts
+ * await keymint.verifyKey(key, { role: 'Editor', scope: 'org-42' });
+ * ```
+ */
+export interface VerifyOptions {
+  /** The minimum role; a key below it is `insufficient_role`. */
+  role?: string;
+  /** Only keys of this scope are valid; a key of another scope is `not_found`. */
+  scope?: string;
+}
+
+/**
+ * The RBAC action names Grafana uses for API keys.
+ *
+ * @example
+ * ```ts
+ * const action: ApiKeyAction = 'apikeys:create';
+ * ```
+ */
+export type ApiKeyAction = 'apikeys:create' | 'apikeys:read' | 'apikeys:delete';
+
+/**
+ * What the host's `authorize` hook is asked.
+ *
+ * @example
+ * ```ts
+ * const authorize = ({ actor, action, scope }: AuthorizeRequest<User>) =>
+ *   actor.orgId === scope && (action === 'apikeys:read' || actor.isAdmin);
+ * ```
+ */
+export interface AuthorizeRequest<Actor = unknown> {
+  actor: Actor;
+  action: ApiKeyAction;
+  /** The scope acted on: the new key's, the listed one, or the existing key's. */
+  scope: string;
+  /** The role of the key to create (`apikeys:create` only), in canonical spelling. */
+  role?: string;
+  /** The key acted on (get, revoke, delete). */
+  keyId?: string;
+}
+
+/**
+ * The second argument of the managing methods: who is acting. Required when `authorize` is set.
+ *
+ * @example
+ * ```ts
+ * await keymint.listApiKeys({ scope: 'org-42' }, { actor: currentUser });
+ * ```
+ */
+export interface CallContext<Actor = unknown> {
+  actor: Actor;
+}
+
+/**
+ * Input of {@link Keymint.createApiKey}.
+ *
+ * @example
+ * ```ts
+ * const input: CreateApiKeyInput = { name: 'ci', role: 'Editor', ttl: '12h', metadata: { team: 'infra' } };
+ * ```
+ */
+export interface CreateApiKeyInput {
+  /** 1 to 190 characters after trimming, no control characters, unique within the scope. */
+  name: string;
+  /** One of the configured roles, any letter case. */
+  role: string;
+  /** `'12h'`, `'1M'`, or seconds; at most `maxTtl`. `null` (never expires) only with `allowNonExpiring`. */
+  ttl: TtlInput | null;
+  /** The tenant, Grafana's organisation. Default `'default'`. */
+  scope?: string;
+  /** Any JSON object up to 8 KiB, returned with the record. */
+  metadata?: Record<string, unknown> | null;
+}
+
+/**
+ * What {@link Keymint.createApiKey} returns. `key` is the plaintext key: show it once, then drop
+ * it; keymint cannot show it again.
+ *
+ * @example
+ * ```ts
+ * const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
+ * ```
+ */
+export interface CreatedApiKey {
+  key: string;
+  apiKey: ApiKey;
+}
+
+/**
+ * Input of {@link Keymint.listApiKeys}.
+ *
+ * @example
+ * ```ts
+ * const page2 = await keymint.listApiKeys({ limit: 50, after: page1.at(-1)?.name });
+ * ```
+ */
+export interface ListApiKeysInput {
+  /** Default `'default'`. */
+  scope?: string;
+  /** Include keys past their expiry. Default `false`. */
+  includeExpired?: boolean;
+  /** 1 to 1000. Default 100. */
+  limit?: number;
+  /** The last name of the previous page. */
+  after?: string;
+}
+
+/**
+ * Options of {@link createKeymint}.
+ *
+ * @example
+ * ```ts
+ * const options: KeymintOptions<User> = {
+ *   adapter: memoryAdapter(),
+ *   authorize: ({ actor, scope }) => actor.orgId === scope && actor.isAdmin,
+ *   actorRole: (actor) => actor.role,
+ * };
+ * ```
+ */
+export interface KeymintOptions<Actor = unknown> {
+  /** Where keys are stored. */
+  adapter: KeyAdapter;
+  /** Role names, lowest to highest. Default `['Viewer', 'Editor', 'Admin']`. */
+  roles?: readonly string[];
+  /** The longest time to live a key may get. Default `'30d'`; at most 100 years. */
+  maxTtl?: TtlInput;
+  /** Accept `ttl: null` for keys that never expire. Default `false`. */
+  allowNonExpiring?: boolean;
+  /** The key prefix: a lower-case letter, then up to 15 lower-case letters or digits. Default `'km'`. */
+  prefix?: string;
+  /** How secrets are hashed. Default {@link argon2idHasher} with OWASP's parameters. */
+  hasher?: Hasher;
+  /**
+   * The host's permission check; `false` makes the call fail with `FORBIDDEN` before anything
+   * happens. Without it, every call is trusted server-side code.
+   */
+  authorize?: (request: AuthorizeRequest<Actor>) => boolean | Promise<boolean>;
+  /** The actor's own role: no actor may create a key with a higher role. */
+  actorRole?: (actor: Actor) => string | null | undefined | Promise<string | null | undefined>;
+  /** The clock. Default `() => new Date()`. */
+  now?: () => Date;
+  /** Write `lastUsedAt` at most this often per key. Default `'5m'` (as Grafana). */
+  lastUsedInterval?: TtlInput;
+  /** Told about failures of work done off the request path (last-used writes, rehashes). */
+  onBackgroundError?: (error: unknown) => void;
+}
+
+/**
+ * A configured keymint instance. Create it once per process with {@link createKeymint}.
+ *
+ * @example
+ * ```ts
+ * const keymint: Keymint = createKeymint({ adapter: memoryAdapter() });
+ * ```
+ */
+export interface Keymint<Actor = unknown> {
+  /** The configured roles, lowest to highest. */
+  readonly roles: readonly string[];
+  /** The maximum time to live in seconds. */
+  readonly maxTtlSeconds: number;
+  /** Creates a key; see the README for the rules. */
+  createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey>;
+  /** Checks a presented key. Never throws for any input; throws `STORE_FAILURE` when the store fails. */
+  verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult>;
+  /** One key's record; `NOT_FOUND` when there is none. */
+  getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
+  /** A scope's keys sorted by name; expired ones only when asked. */
+  listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]>;
+  /** Marks a key revoked (idempotent) and returns its record. */
+  revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
+  /** Deletes a key; its name becomes free again. */
+  deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void>;
+}

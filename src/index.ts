@@ -1,0 +1,44 @@
+/**
+ * keymint: Grafana-style API keys for any Node.js backend. Create a key with a unique name, a
+ * role and a time to live; show it once; store only its hash; verify it on every request.
+ *
+ * ```sh
+ * npm install keymint
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ *
+ * const keymint = createKeymint({ adapter: memoryAdapter() });
+ * const { key } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
+ * const result = await keymint.verifyKey(key); // { valid: true, apiKey: { name: 'ci', ... } }
+ * ```
+ *
+ * @module
+ */
+export { createKeymint } from './core/keymint.js';
+export { parseTtl, DEFAULT_MAX_TTL_SECONDS } from './core/ttl.js';
+export type { ParseTtlOptions, TtlInput, TtlUnit } from './core/ttl.js';
+export { keyPattern, MAX_KEY_LENGTH } from './core/key-format.js';
+export { argon2idHasher, hmacSha256Hasher } from './core/hasher.js';
+export type { Argon2idOptions, Hasher } from './core/hasher.js';
+export { DEFAULT_ROLES } from './core/roles.js';
+export { KeymintError, isKeymintError, KEYMINT_ERROR_CODES } from './errors.js';
+export type { KeymintErrorCode } from './errors.js';
+export type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from './adapter.js';
+export type {
+  ApiKey,
+  ApiKeyAction,
+  AuthorizeRequest,
+  CallContext,
+  CreateApiKeyInput,
+  CreatedApiKey,
+  Keymint,
+  KeymintOptions,
+  ListApiKeysInput,
+  VerifyFailureReason,
+  VerifyOptions,
+  VerifyResult,
+} from './core/types.js';

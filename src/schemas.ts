@@ -1,0 +1,145 @@
+import { z } from 'zod';
+import type { KeyAdapter } from './adapter.js';
+import type { Hasher } from './core/hasher.js';
+import { PREFIX_PATTERN } from './core/key-format.js';
+
+const ADAPTER_METHODS = ['insert', 'findById', 'list', 'update', 'delete', 'deleteExpired'] as const;
+
+const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
+
+// Cc (C0/C1 controls, DEL) and the line/paragraph separators.
+const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
+// In a /u pattern a surrogate pair reads as one code point, so this only finds lone halves.
+const LONE_SURROGATE = /\p{Cs}/u;
+const wellFormed = (value: string) => !LONE_SURROGATE.test(value);
+
+/** A display name: trimmed and NFC-normalised, 1 to 190 characters (code points). */
+export const nameSchema = z
+  .string({ error: 'name must be a string' })
+  .transform((value) => value.trim().normalize('NFC'))
+  .refine((value) => value.length > 0, 'name must not be empty')
+  .refine(wellFormed, 'name must be valid Unicode (it has a lone surrogate)')
+  .refine((value) => [...value].length <= 190, 'name must be at most 190 characters')
+  .refine((value) => !CONTROL.test(value), 'name must not contain control characters or line breaks');
+
+/** A scope (tenant) identifier, taken as given: 1 to 190 characters, no control characters. */
+export const scopeSchema = z
+  .string({ error: 'scope must be a string' })
+  .min(1, 'scope must not be empty')
+  .refine(wellFormed, 'scope must be valid Unicode')
+  .refine((value) => [...value].length <= 190, 'scope must be at most 190 characters')
+  .refine((value) => !CONTROL.test(value), 'scope must not contain control characters');
+
+const METADATA_MAX_BYTES = 8_192;
+
+/** A JSON object of at most 8 KiB, or null. */
+export const metadataSchema = z
+  .record(z.string(), z.json(), { error: 'metadata must be a plain JSON object' })
+  .nullable()
+  .refine(
+    (value) => value === null || Buffer.byteLength(JSON.stringify(value)) <= METADATA_MAX_BYTES,
+    `metadata must serialise to at most ${METADATA_MAX_BYTES} bytes of JSON`,
+  );
+
+export const createInputSchema = z.object(
+  {
+    name: nameSchema,
+    role: z.unknown(),
+    ttl: z.unknown(),
+    scope: scopeSchema.optional(),
+    metadata: metadataSchema.optional(),
+  },
+  { error: 'createApiKey() takes an object: { name, role, ttl, scope?, metadata? }' },
+);
+
+export const listInputSchema = z
+  .object(
+    {
+      scope: scopeSchema.optional(),
+      includeExpired: z.boolean({ error: 'includeExpired must be true or false' }).optional(),
+      limit: z
+        .number({ error: 'limit must be a number' })
+        .int('limit must be a whole number')
+        .min(1, 'limit must be at least 1')
+        .max(1000, 'limit must be at most 1000')
+        .optional(),
+      after: z.string({ error: 'after must be a string (the last name of the previous page)' }).optional(),
+    },
+    { error: 'listApiKeys() takes an object: { scope?, includeExpired?, limit?, after? }' },
+  )
+  .optional();
+
+export const verifyOptionsSchema = z
+  .object(
+    {
+      role: z.string({ error: 'role must be a string' }).optional(),
+      scope: scopeSchema.optional(),
+    },
+    { error: 'verifyKey() options must be an object: { role?, scope? }' },
+  )
+  .optional();
+
+export const contextSchema = z
+  .object({ actor: z.unknown() }, { error: 'the context must be an object: { actor }' })
+  .optional();
+
+const ttlOption = z.union([z.string(), z.number()]);
+
+export const optionsSchema = z.object(
+  {
+    adapter: z.custom<KeyAdapter>(
+      (value) =>
+        typeof value === 'object' &&
+        value !== null &&
+        ADAPTER_METHODS.every((m) => isFunction((value as Record<string, unknown>)[m])),
+      `adapter must implement ${ADAPTER_METHODS.join(', ')} (for example memoryAdapter() from 'keymint/adapters/memory')`,
+    ),
+    roles: z
+      .array(
+        z
+          .string()
+          .trim()
+          .min(1, 'a role name must not be empty')
+          .max(64, 'a role name must be at most 64 characters'),
+        { error: 'roles must be an array of role names, lowest to highest' },
+      )
+      .min(1, 'roles must name at least one role')
+      .refine(
+        (roles) => new Set(roles.map((r) => r.toLowerCase())).size === roles.length,
+        'roles must not repeat a name (roles are matched case-insensitively)',
+      )
+      .optional(),
+    maxTtl: ttlOption.optional(),
+    allowNonExpiring: z.boolean().optional(),
+    prefix: z
+      .string()
+      .regex(PREFIX_PATTERN, 'prefix must be 1 to 16 characters: a lower-case letter, then lower-case letters or digits')
+      .optional(),
+    hasher: z
+      .custom<Hasher>(
+        (value) =>
+          typeof value === 'object' &&
+          value !== null &&
+          isFunction((value as Hasher).hash) &&
+          isFunction((value as Hasher).verify),
+        'hasher must have hash(secret) and verify(hash, secret) methods',
+      )
+      .optional(),
+    authorize: z.custom<(request: never) => unknown>(isFunction, 'authorize must be a function').optional(),
+    actorRole: z.custom<(actor: never) => unknown>(isFunction, 'actorRole must be a function').optional(),
+    now: z.custom<() => Date>(isFunction, 'now must be a function returning a Date').optional(),
+    lastUsedInterval: ttlOption.optional(),
+    onBackgroundError: z.custom<(error: unknown) => void>(isFunction, 'onBackgroundError must be a function').optional(),
+  },
+  { error: 'createKeymint() takes an options object with at least { adapter }' },
+);
+
+/** Turns zod issues into one sentence a person can act on. Never includes input values. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map(String).join('.');
+      return path && !issue.message.startsWith(path) ? `${path}: ${issue.message}` : issue.message;
+    })
+    .join('; ');
+}

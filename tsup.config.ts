@@ -1,0 +1,23 @@
+import { defineConfig } from 'tsup';
+
+// One entry per subpath of package.json "exports" (test/package.test.ts checks they agree).
+export const entry = {
+  index: 'src/index.ts',
+  errors: 'src/errors.ts',
+  'adapters/memory': 'src/adapters/memory/index.ts',
+};
+
+export default defineConfig({
+  entry,
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  target: 'node20',
+  platform: 'node',
+  // Shared chunks in both formats, so `keymint` and `keymint/errors` share one KeymintError class.
+  splitting: true,
+  treeshake: true,
+  // nanoid 5 is ESM-only; bundling it keeps the CJS build loadable with require().
+  noExternal: ['nanoid'],
+});
