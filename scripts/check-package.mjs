@@ -1,0 +1,60 @@
+// Checks the package as users get it: packs the tarball, lints it with publint and
+// @arethetypeswrong/cli, installs it into an empty project and loads every entry point
+// through both import and require. Run after `npm run build`.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
+const run = (cmd, args, cwd = root) => execFileSync(cmd, args, { cwd, stdio: 'inherit' });
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const work = mkdtempSync(join(tmpdir(), 'keymint-pack-'));
+
+try {
+  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
+  const tarball = join(work, out.trim().split('\n').pop());
+  console.log(`packed ${tarball}`);
+
+  run('npx', ['--no-install', 'publint', 'run', tarball, '--strict']);
+  // node10 resolution predates "exports"; subpaths there are out of scope (Node >= 20 only).
+  run('npx', ['--no-install', 'attw', tarball, '--profile', 'node16']);
+
+  const app = join(work, 'app');
+  execFileSync('mkdir', ['-p', app]);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  run('npm', ['install', '--no-audit', '--no-fund', '--silent', '--prefer-offline', tarball], app);
+
+  const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json');
+  const specs = subpaths.map((p) => (p === '.' ? 'keymint' : `keymint/${p.slice(2)}`));
+  writeFileSync(
+    join(app, 'smoke.mjs'),
+    `import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const specs = ${JSON.stringify(specs)};
+for (const spec of specs) {
+  const esm = await import(spec);
+  const cjs = require(spec);
+  const a = Object.keys(esm).filter((k) => k !== 'default').sort().join();
+  const b = Object.keys(cjs).sort().join();
+  if (!a || a !== b) throw new Error(spec + ': ESM exports [' + a + '] differ from CJS [' + b + ']');
+}
+const core = await import('keymint');
+const errors = await import('keymint/errors');
+if (core.KeymintError !== errors.KeymintError) throw new Error('two KeymintError classes in the ESM build');
+if (require('keymint').KeymintError !== require('keymint/errors').KeymintError) throw new Error('two KeymintError classes in the CJS build');
+const { memoryAdapter } = await import('keymint/adapters/memory');
+const km = core.createKeymint({ adapter: memoryAdapter(), hasher: core.hmacSha256Hasher('k'.repeat(32)) });
+const { key } = await km.createApiKey({ name: 'smoke', role: 'viewer', ttl: '1h' });
+const result = await km.verifyKey(key);
+if (!result.valid) throw new Error('packed build failed to verify its own key');
+const cjsKm = require('keymint').createKeymint({ adapter: require('keymint/adapters/memory').memoryAdapter() });
+const cjsCreated = await cjsKm.createApiKey({ name: 'cjs', role: 'Admin', ttl: '1h' });
+if (!(await cjsKm.verifyKey(cjsCreated.key)).valid) throw new Error('CJS build with argon2id failed to verify its own key');
+console.log('packed package OK: ' + specs.join(', ') + ' load through import and require');
+`,
+  );
+  run('node', ['smoke.mjs'], app);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
