@@ -51,20 +51,26 @@ export interface Argon2idOptions {
 type Argon2Module = typeof import('argon2');
 let argon2Module: Promise<Argon2Module> | undefined;
 // Loaded on first use, so a host that plugs in another hasher never loads the native addon.
-const loadArgon2 = () => (argon2Module ??= import('argon2').then((m) => ((m as { default?: Argon2Module }).default ?? m)));
+const loadArgon2 = () =>
+  (argon2Module ??= import('argon2').then(
+    (m) => (m as { default?: Argon2Module }).default ?? m,
+  ));
 
-function positiveInt(value: number | undefined, fallback: number, what: string): number {
+function boundedInt(value: number | undefined, fallback: number, what: string, max: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) {
-    throw new KeymintError('CONFIG', `argon2id ${what} must be a positive whole number.`);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new KeymintError('CONFIG', `argon2id ${what} must be a whole number from 1 to ${max}.`);
   }
   return value;
 }
 
+const ARGON2ID_PHC = /^\$argon2id\$v=(\d+)\$m=(\d+),(?:t=(\d+),p=(\d+)|p=(\d+),t=(\d+))\$/;
+
 /**
  * The default hasher: argon2id through the `argon2` package, with OWASP's parameters unless
- * given others. Each hash or verify costs tens of milliseconds of CPU by design (about 35 ms on
- * a 2-core test machine); it runs on libuv's thread pool, not on the event loop.
+ * given others. Each hash or verify costs tens of milliseconds of CPU by design (about 20-35 ms
+ * on a 2-core test machine); it runs on libuv's thread pool, not on the event loop. Hashes are
+ * written as standard PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
  *
  * @example
  * ```ts
@@ -78,28 +84,41 @@ function positiveInt(value: number | undefined, fallback: number, what: string):
  * ```
  */
 export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
+  const UINT32_MAX = 2 ** 32 - 1;
+  const parallelism = boundedInt(options.parallelism, 1, 'parallelism', 2 ** 24 - 1);
   const params = {
-    memoryCost: positiveInt(options.memoryCost, 19_456, 'memoryCost'),
-    timeCost: positiveInt(options.timeCost, 2, 'timeCost'),
-    parallelism: positiveInt(options.parallelism, 1, 'parallelism'),
+    memoryCost: boundedInt(options.memoryCost, 19_456, 'memoryCost (KiB)', UINT32_MAX),
+    timeCost: boundedInt(options.timeCost, 2, 'timeCost', UINT32_MAX),
+    parallelism,
   };
-  let needsRehashFn: Argon2Module['needsRehash'] | undefined;
+  if (params.memoryCost < 8 * parallelism) {
+    throw new KeymintError(
+      'CONFIG',
+      `argon2id memoryCost must be at least 8 KiB per lane (${8 * parallelism} for parallelism ${parallelism}).`,
+    );
+  }
   return {
     async hash(secret) {
       const argon2 = await loadArgon2();
-      needsRehashFn ??= argon2.needsRehash;
-      return argon2.hash(secret, { ...params, type: argon2.argon2id });
+      const encoded = await argon2.hash(secret, { ...params, type: argon2.argon2id });
+      // argon2 0.45 writes m,p,t; the PHC format (and every other argon2 library) wants m,t,p.
+      return encoded.replace(/^(\$argon2id\$v=\d+\$)m=(\d+),p=(\d+),t=(\d+)\$/, '$1m=$2,t=$4,p=$3$');
     },
     async verify(hash, secret) {
       if (!hash.startsWith('$argon2')) return false;
       const argon2 = await loadArgon2();
-      needsRehashFn ??= argon2.needsRehash;
       return argon2.verify(hash, secret);
     },
     needsRehash(hash) {
-      if (!hash.startsWith('$argon2id$')) return true;
-      // Only reached after a verify, which has loaded the module.
-      return needsRehashFn ? needsRehashFn(hash, params) : false;
+      const match = ARGON2ID_PHC.exec(hash);
+      if (!match) return true;
+      const [, version, m, t1, p1, p2, t2] = match;
+      return (
+        Number(version) !== 19 ||
+        Number(m) !== params.memoryCost ||
+        Number(t1 ?? t2) !== params.timeCost ||
+        Number(p1 ?? p2) !== params.parallelism
+      );
     },
   };
 }
