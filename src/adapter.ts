@@ -1,7 +1,8 @@
 /**
  * The persistence contract. An adapter stores and loads {@link StoredApiKey} records; the core
  * does everything else (hashing, expiry, roles, validation). Write one to keep keys in a store
- * keymint does not ship, and run `describeAdapterConformance()` from `keymint/testing` against it.
+ * keymint does not ship; `docs/adapters.md` is the guide (an exported conformance suite,
+ * `keymint/testing`, is planned).
  *
  * @example
  * ```ts

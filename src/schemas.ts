@@ -44,8 +44,8 @@ export const metadataSchema = z
 export const createInputSchema = z.object(
   {
     name: nameSchema,
-    role: z.unknown(),
-    ttl: z.unknown(),
+    role: z.unknown().optional(),
+    ttl: z.unknown().optional(),
     scope: scopeSchema.optional(),
     metadata: metadataSchema.optional(),
   },

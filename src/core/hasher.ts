@@ -68,8 +68,8 @@ const ARGON2ID_PHC = /^\$argon2id\$v=(\d+)\$m=(\d+),(?:t=(\d+),p=(\d+)|p=(\d+),t
 
 /**
  * The default hasher: argon2id through the `argon2` package, with OWASP's parameters unless
- * given others. Each hash or verify costs tens of milliseconds of CPU by design (about 20-35 ms
- * on a 2-core test machine); it runs on libuv's thread pool, not on the event loop. Hashes are
+ * given others. Each hash or verify costs tens of milliseconds of CPU by design (about 20 ms per
+ * verify on the 2-core AMD EPYC test machine, `npm run bench`); it runs on libuv's thread pool, not on the event loop. Hashes are
  * written as standard PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
  *
  * @example

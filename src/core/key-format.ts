@@ -19,7 +19,16 @@ export const PREFIX_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
 
 const FIXED_LENGTH = 1 + KEY_ID_LENGTH + 1 + KEY_SECRET_LENGTH + KEY_CHECKSUM_LENGTH;
 
-/** The longest key any configuration produces: a 16-character prefix gives 64. */
+/**
+ * The longest key any configuration produces (64): a 16-character prefix plus 48 characters.
+ * With the default prefix `km`, keys are 50 characters long.
+ *
+ * @example
+ * ```ts
+ * import { MAX_KEY_LENGTH } from 'keymint';
+ * if (header.length > MAX_KEY_LENGTH + 'Bearer '.length) return reject();
+ * ```
+ */
 export const MAX_KEY_LENGTH = 16 + FIXED_LENGTH;
 
 const newId = customAlphabet(KEY_ALPHABET, KEY_ID_LENGTH);

@@ -1,6 +1,14 @@
 import { KeymintError } from '../errors.js';
 
-/** Grafana's organisation roles, lowest to highest. */
+/**
+ * Grafana's organisation roles, lowest to highest: the default `roles` option.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_ROLES } from 'keymint';
+ * DEFAULT_ROLES; // ['Viewer', 'Editor', 'Admin']
+ * ```
+ */
 export const DEFAULT_ROLES = Object.freeze(['Viewer', 'Editor', 'Admin'] as const);
 
 /** Role names in order, matched case-insensitively, kept in their canonical spelling. */

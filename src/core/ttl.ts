@@ -1,17 +1,26 @@
 import { KeymintError } from '../errors.js';
 
+/**
+ * One of the unit letters a time to live accepts: `s` seconds, `m` minutes, `h` hours, `d` days,
+ * `w` weeks, `M` months of 30 days.
+ *
+ * @example
+ * ```ts
+ * import type { TtlUnit } from 'keymint';
+ * const unit: TtlUnit = 'M';
+ * ```
+ */
+export type TtlUnit = 's' | 'm' | 'h' | 'd' | 'w' | 'M';
+
 /** Seconds in each unit letter, as Grafana reads them (`M` is a month of 30 days). */
-const UNIT_SECONDS = Object.freeze({
+const UNIT_SECONDS: Readonly<Record<TtlUnit, number>> = Object.freeze({
   s: 1,
   m: 60,
   h: 3_600,
   d: 86_400,
   w: 604_800,
   M: 2_592_000,
-} as const);
-
-/** One of the unit letters a time to live accepts. */
-export type TtlUnit = keyof typeof UNIT_SECONDS;
+});
 
 /**
  * A time to live: a string such as `'12h'` or `'1M'`, or a number of seconds.
@@ -37,7 +46,15 @@ export interface ParseTtlOptions {
   max?: TtlInput;
 }
 
-/** 30 days, the default maximum (Grafana's limit for API keys). */
+/**
+ * 30 days in seconds (2,592,000), the default maximum time to live (Grafana's limit for API keys).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_TTL_SECONDS, parseTtl } from 'keymint';
+ * parseTtl('1M') === DEFAULT_MAX_TTL_SECONDS; // true
+ * ```
+ */
 export const DEFAULT_MAX_TTL_SECONDS = 2_592_000;
 
 /** No maximum may exceed 100 years: keeps every expiry a valid `Date` and a sane value. */

@@ -226,7 +226,11 @@ export interface Keymint<Actor = unknown> {
   readonly maxTtlSeconds: number;
   /** Creates a key; see the README for the rules. */
   createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey>;
-  /** Checks a presented key. Never throws for any input; throws `STORE_FAILURE` when the store fails. */
+  /**
+   * Checks a presented key. Never throws for any presented key, of any type or length; throws
+   * `INVALID_INPUT` / `INVALID_ROLE` for bad options, `STORE_FAILURE` / `HASHER_FAILURE` when the
+   * store or the hasher fails (never "valid" then), `CONFIG` for a clock that returns no Date.
+   */
   verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult>;
   /** One key's record; `NOT_FOUND` when there is none. */
   getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
