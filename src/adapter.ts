@@ -97,6 +97,7 @@ export interface ListQuery {
  */
 export interface KeyPatch {
   lastUsedAt?: Date;
+  /** Set only when the record has none yet: the first revocation's time wins (SQL `COALESCE`). */
   revokedAt?: Date;
   secretHash?: string;
 }

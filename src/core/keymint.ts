@@ -56,6 +56,21 @@ function toApiKey(record: StoredApiKey): ApiKey {
   });
 }
 
+const isDateOrNull = (value: unknown) => value === null || value instanceof Date;
+
+/** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
+function isReadable(record: StoredApiKey, id: string): boolean {
+  return (
+    typeof record === 'object' &&
+    record.id === id &&
+    typeof record.secretHash === 'string' &&
+    typeof record.role === 'string' &&
+    typeof record.scope === 'string' &&
+    isDateOrNull(record.expiresAt) &&
+    isDateOrNull(record.revokedAt)
+  );
+}
+
 async function fromStore<T>(operation: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -151,8 +166,15 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     if (typeof id !== 'string') {
       throw new KeymintError('INVALID_INPUT', `Invalid id: expected a string, got ${id === null ? 'null' : typeof id}.`);
     }
-    const record = ID_PATTERN.test(id) ? await fromStore(operation, () => adapter.findById(id)) : null;
-    if (!record) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id.slice(0, 40))}.`);
+    if (!ID_PATTERN.test(id)) {
+      // Never echo it: a caller may have passed a whole key where an id belongs.
+      throw new KeymintError(
+        'NOT_FOUND',
+        `No API key has this id: an id is ${KEY_ID_LENGTH} letters and digits (the part after the prefix), not a key.`,
+      );
+    }
+    const record = await fromStore(operation, () => adapter.findById(id));
+    if (!record) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
     return record;
   }
 
@@ -250,7 +272,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       if (!presented) return { valid: false, reason: 'malformed' };
       try {
         const record = await fromStore('findById', () => adapter.findById(presented.id));
-        if (!record || record.id !== presented.id) return { valid: false, reason: 'not_found' };
+        if (!record) return { valid: false, reason: 'not_found' };
+        if (!isReadable(record, presented.id)) {
+          throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record for this id.');
+        }
         const matches = await fromHasher('verify a secret', () => hasher.verify(record.secretHash, presented.secret));
         if (matches !== true) return { valid: false, reason: 'not_found' };
         if (scope !== undefined && record.scope !== scope) return { valid: false, reason: 'not_found' };

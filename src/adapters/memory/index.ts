@@ -81,7 +81,7 @@ export function memoryAdapter(): KeyAdapter {
       const record = byId.get(id);
       if (!record) return null;
       if (patch.lastUsedAt) record.lastUsedAt = new Date(patch.lastUsedAt.getTime());
-      if (patch.revokedAt) record.revokedAt = new Date(patch.revokedAt.getTime());
+      if (patch.revokedAt && !record.revokedAt) record.revokedAt = new Date(patch.revokedAt.getTime());
       if (patch.secretHash !== undefined) record.secretHash = patch.secretHash;
       return copy(record);
     },

@@ -1,0 +1,59 @@
+import { describe, expect, it, vi } from 'vitest';
+import { argon2idHasher, createKeymint } from '../src/index.js';
+import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { formatKey } from '../src/core/key-format.js';
+
+// End-to-end with the default argon2id hasher: no `hasher` option anywhere in this file.
+
+const OWASP_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
+
+describe('default argon2id hasher', () => {
+  it('verifies a freshly created key', async () => {
+    const keymint = createKeymint({ adapter: memoryAdapter() });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    expect(await keymint.verifyKey(key)).toEqual({ valid: true, apiKey });
+  });
+
+  it('reports not_found for the right id with a wrong secret', async () => {
+    const keymint = createKeymint({ adapter: memoryAdapter() });
+    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    expect(await keymint.verifyKey(formatKey('km', apiKey.id).key)).toEqual({ valid: false, reason: 'not_found' });
+  });
+
+  it("stores an argon2id hash with OWASP's parameters (m=19456, t=2, p=1)", async () => {
+    const adapter = memoryAdapter();
+    const keymint = createKeymint({ adapter });
+    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    const stored = await adapter.findById(apiKey.id);
+    expect(stored!.secretHash.startsWith(OWASP_PREFIX)).toBe(true);
+  });
+
+  it('rehashes a key made with weaker parameters after a successful verify, and the key still verifies', async () => {
+    const adapter = memoryAdapter();
+    const weak = createKeymint({ adapter, hasher: argon2idHasher({ memoryCost: 4096, timeCost: 1 }) });
+    const { key, apiKey } = await weak.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    const before = (await adapter.findById(apiKey.id))!.secretHash;
+    expect(before.startsWith('$argon2id$v=19$m=4096,t=1,p=1$')).toBe(true);
+
+    const keymint = createKeymint({ adapter });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    await vi.waitFor(
+      async () => {
+        expect((await adapter.findById(apiKey.id))!.secretHash.startsWith(OWASP_PREFIX)).toBe(true);
+      },
+      { timeout: 5_000, interval: 10 },
+    );
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it('does not rehash a key whose hash already has the current parameters', async () => {
+    const adapter = memoryAdapter();
+    const keymint = createKeymint({ adapter });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    const before = (await adapter.findById(apiKey.id))!.secretHash;
+    await keymint.verifyKey(key);
+    // Give a background rehash (about as long as one hash) time to land, if one was started.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await adapter.findById(apiKey.id))!.secretHash).toBe(before);
+  });
+});
