@@ -39,18 +39,33 @@ const floor = await opsPerSecond(20_000, () => {
   if (!floorMap.get(sha(hmac.key))) throw new Error('floor miss');
 });
 rows.push(['floor: SHA-256 + Map.get', floor]);
-rows.push(['verifyKey, hmacSha256Hasher, memory', await opsPerSecond(20_000, () => hmac.keymint.verifyKey(hmac.key))]);
-rows.push(['verifyKey, argon2id (default), memory', await opsPerSecond(30, () => argon.keymint.verifyKey(argon.key))]);
+rows.push([
+  'verifyKey, hmacSha256Hasher, memory',
+  await opsPerSecond(20_000, () => hmac.keymint.verifyKey(hmac.key)),
+]);
+rows.push([
+  'verifyKey, argon2id (default), memory',
+  await opsPerSecond(30, () => argon.keymint.verifyKey(argon.key)),
+]);
 const tampered = argon.key.slice(0, -1) + (argon.key.endsWith('A') ? 'B' : 'A');
-rows.push(['verifyKey, malformed (bad checksum)', await opsPerSecond(20_000, () => argon.keymint.verifyKey(tampered))]);
+rows.push([
+  'verifyKey, malformed (bad checksum)',
+  await opsPerSecond(20_000, () => argon.keymint.verifyKey(tampered)),
+]);
 rows.push([
   'createApiKey, argon2id (default), memory',
-  await opsPerSecond(20, (i) => argon.keymint.createApiKey({ name: `c${Math.random()}${i}`, role: 'Viewer', ttl: '1h' })),
+  await opsPerSecond(20, (i) =>
+    argon.keymint.createApiKey({ name: `c${Math.random()}${i}`, role: 'Viewer', ttl: '1h' }),
+  ),
 ]);
 
-console.log(`node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; median of ${ROUNDS} rounds`);
+console.log(
+  `node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}; median of ${ROUNDS} rounds`,
+);
 console.log('| operation | ops/s | ms/op | ratio to floor |');
 console.log('| --- | ---: | ---: | ---: |');
 for (const [name, rate] of rows) {
-  console.log(`| ${name} | ${Math.round(rate).toLocaleString('en')} | ${(1000 / rate).toFixed(3)} | ${(rate / floor).toFixed(4)} |`);
+  console.log(
+    `| ${name} | ${Math.round(rate).toLocaleString('en')} | ${(1000 / rate).toFixed(3)} | ${(rate / floor).toFixed(4)} |`,
+  );
 }

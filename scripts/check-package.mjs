@@ -12,7 +12,10 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const work = mkdtempSync(join(tmpdir(), 'keymint-pack-'));
 
 try {
-  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: root, encoding: 'utf8' });
+  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   const tarball = join(work, out.trim().split('\n').pop());
   console.log(`packed ${tarball}`);
 
@@ -22,7 +25,10 @@ try {
 
   const app = join(work, 'app');
   execFileSync('mkdir', ['-p', app]);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'app', private: true, type: 'module' }),
+  );
   run('npm', ['install', '--no-audit', '--no-fund', '--silent', '--prefer-offline', tarball], app);
 
   const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json');

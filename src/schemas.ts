@@ -3,9 +3,17 @@ import type { KeyAdapter } from './adapter.js';
 import type { Hasher } from './core/hasher.js';
 import { PREFIX_PATTERN } from './core/key-format.js';
 
-const ADAPTER_METHODS = ['insert', 'findById', 'list', 'update', 'delete', 'deleteExpired'] as const;
+const ADAPTER_METHODS = [
+  'insert',
+  'findById',
+  'list',
+  'update',
+  'delete',
+  'deleteExpired',
+] as const;
 
-const isFunction = (value: unknown): value is (...args: never[]) => unknown => typeof value === 'function';
+const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
+  typeof value === 'function';
 
 // Cc (C0/C1 controls, DEL) and the line/paragraph separators.
 const CONTROL = /[\p{Cc}\p{Zl}\p{Zp}]/u;
@@ -20,7 +28,10 @@ export const nameSchema = z
   .refine((value) => value.length > 0, 'name must not be empty')
   .refine(wellFormed, 'name must be valid Unicode (it has a lone surrogate)')
   .refine((value) => [...value].length <= 190, 'name must be at most 190 characters')
-  .refine((value) => !CONTROL.test(value), 'name must not contain control characters or line breaks');
+  .refine(
+    (value) => !CONTROL.test(value),
+    'name must not contain control characters or line breaks',
+  );
 
 /** A scope (tenant) identifier, taken as given: 1 to 190 characters, no control characters. */
 export const scopeSchema = z
@@ -63,7 +74,9 @@ export const listInputSchema = z
         .min(1, 'limit must be at least 1')
         .max(1000, 'limit must be at most 1000')
         .optional(),
-      after: z.string({ error: 'after must be a string (the last name of the previous page)' }).optional(),
+      after: z
+        .string({ error: 'after must be a string (the last name of the previous page)' })
+        .optional(),
     },
     { error: 'listApiKeys() takes an object: { scope?, includeExpired?, limit?, after? }' },
   )
@@ -113,7 +126,10 @@ export const optionsSchema = z.object(
     allowNonExpiring: z.boolean().optional(),
     prefix: z
       .string()
-      .regex(PREFIX_PATTERN, 'prefix must be 1 to 16 characters: a lower-case letter, then lower-case letters or digits')
+      .regex(
+        PREFIX_PATTERN,
+        'prefix must be 1 to 16 characters: a lower-case letter, then lower-case letters or digits',
+      )
       .optional(),
     hasher: z
       .custom<Hasher>(
@@ -125,11 +141,17 @@ export const optionsSchema = z.object(
         'hasher must have hash(secret) and verify(hash, secret) methods',
       )
       .optional(),
-    authorize: z.custom<(request: never) => unknown>(isFunction, 'authorize must be a function').optional(),
-    actorRole: z.custom<(actor: never) => unknown>(isFunction, 'actorRole must be a function').optional(),
+    authorize: z
+      .custom<(request: never) => unknown>(isFunction, 'authorize must be a function')
+      .optional(),
+    actorRole: z
+      .custom<(actor: never) => unknown>(isFunction, 'actorRole must be a function')
+      .optional(),
     now: z.custom<() => Date>(isFunction, 'now must be a function returning a Date').optional(),
     lastUsedInterval: ttlOption.optional(),
-    onBackgroundError: z.custom<(error: unknown) => void>(isFunction, 'onBackgroundError must be a function').optional(),
+    onBackgroundError: z
+      .custom<(error: unknown) => void>(isFunction, 'onBackgroundError must be a function')
+      .optional(),
   },
   { error: 'createKeymint() takes an options object with at least { adapter }' },
 );

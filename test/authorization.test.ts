@@ -14,7 +14,9 @@ const asAlice: CallContext<User> = { actor: alice };
 /** A keymint with an authorize hook, plus a trusted instance on the same store to set things up. */
 function guarded(options: Partial<KeymintOptions<User>> = {}) {
   const adapter = memoryAdapter();
-  const authorize = vi.fn<(request: AuthorizeRequest<User>) => boolean | Promise<boolean>>(() => true);
+  const authorize = vi.fn<(request: AuthorizeRequest<User>) => boolean | Promise<boolean>>(
+    () => true,
+  );
   const made = fastKeymint<User>({ adapter, authorize, ...options });
   const trusted = fastKeymint({ adapter }).keymint;
   return { ...made, authorize, trusted };
@@ -41,7 +43,12 @@ describe('authorize() requests', () => {
 
   it('asks { actor, action: apikeys:read, scope, keyId } with the key’s scope on get', async () => {
     const { keymint, authorize, trusted } = guarded();
-    const { apiKey } = await trusted.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h', scope: 'org-1' });
+    const { apiKey } = await trusted.createApiKey({
+      name: 'ci',
+      role: 'Viewer',
+      ttl: '1h',
+      scope: 'org-1',
+    });
     await keymint.getApiKey(apiKey.id, asAlice);
     expect(authorize.mock.calls[0]![0]).toStrictEqual({
       actor: alice,
@@ -54,18 +61,31 @@ describe('authorize() requests', () => {
   it('asks { actor, action: apikeys:read, scope } on list', async () => {
     const { keymint, authorize } = guarded();
     await keymint.listApiKeys({ scope: 'org-1' }, asAlice);
-    expect(authorize.mock.calls[0]![0]).toStrictEqual({ actor: alice, action: 'apikeys:read', scope: 'org-1' });
+    expect(authorize.mock.calls[0]![0]).toStrictEqual({
+      actor: alice,
+      action: 'apikeys:read',
+      scope: 'org-1',
+    });
   });
 
   it("asks with scope 'default' on list without input", async () => {
     const { keymint, authorize } = guarded();
     await keymint.listApiKeys(undefined, asAlice);
-    expect(authorize.mock.calls[0]![0]).toStrictEqual({ actor: alice, action: 'apikeys:read', scope: 'default' });
+    expect(authorize.mock.calls[0]![0]).toStrictEqual({
+      actor: alice,
+      action: 'apikeys:read',
+      scope: 'default',
+    });
   });
 
   it('asks { actor, action: apikeys:delete, scope, keyId } on revoke', async () => {
     const { keymint, authorize, trusted } = guarded();
-    const { apiKey } = await trusted.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h', scope: 'org-1' });
+    const { apiKey } = await trusted.createApiKey({
+      name: 'ci',
+      role: 'Viewer',
+      ttl: '1h',
+      scope: 'org-1',
+    });
     await keymint.revokeApiKey(apiKey.id, asAlice);
     expect(authorize.mock.calls[0]![0]).toStrictEqual({
       actor: alice,
@@ -77,7 +97,12 @@ describe('authorize() requests', () => {
 
   it('asks { actor, action: apikeys:delete, scope, keyId } on delete', async () => {
     const { keymint, authorize, trusted } = guarded();
-    const { apiKey } = await trusted.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h', scope: 'org-1' });
+    const { apiKey } = await trusted.createApiKey({
+      name: 'ci',
+      role: 'Viewer',
+      ttl: '1h',
+      scope: 'org-1',
+    });
     await keymint.deleteApiKey(apiKey.id, asAlice);
     expect(authorize.mock.calls[0]![0]).toStrictEqual({
       actor: alice,
@@ -98,7 +123,10 @@ describe('authorize() requests', () => {
 describe('authorize() refusals', () => {
   it('refuses create with FORBIDDEN and stores nothing when authorize returns false', async () => {
     const { keymint, trusted } = guarded({ authorize: () => false });
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, asAlice), 'FORBIDDEN');
+    await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, asAlice),
+      'FORBIDDEN',
+    );
     expect(await trusted.listApiKeys({ includeExpired: true })).toEqual([]);
   });
 
@@ -135,7 +163,10 @@ describe('authorize() refusals', () => {
         return false;
       },
     });
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, asAlice), 'FORBIDDEN');
+    await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, asAlice),
+      'FORBIDDEN',
+    );
     expect(await trusted.listApiKeys()).toEqual([]);
   });
 
@@ -146,7 +177,10 @@ describe('authorize() refusals', () => {
         return true;
       },
     });
-    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, asAlice);
+    const { apiKey } = await keymint.createApiKey(
+      { name: 'ci', role: 'Viewer', ttl: '1h' },
+      asAlice,
+    );
     expect(apiKey.name).toBe('ci');
   });
 
@@ -205,7 +239,10 @@ describe('authorize() without a context', () => {
 
   it('throws INVALID_INPUT for a context that is not { actor }', async () => {
     const { keymint } = guarded();
-    await expectCode(keymint.listApiKeys({}, 'alice' as unknown as CallContext<User>), 'INVALID_INPUT');
+    await expectCode(
+      keymint.listApiKeys({}, 'alice' as unknown as CallContext<User>),
+      'INVALID_INPUT',
+    );
   });
 });
 
@@ -215,7 +252,10 @@ describe('actorRole()', () => {
   it("refuses a key above the actor's role with FORBIDDEN even when authorize returns true", async () => {
     const { keymint, authorize, trusted } = guarded(byOwnRole);
     const error = await expectCode(
-      keymint.createApiKey({ name: 'ci', role: 'Admin', ttl: '1h' }, { actor: { name: 'ed', role: 'Editor' } }),
+      keymint.createApiKey(
+        { name: 'ci', role: 'Admin', ttl: '1h' },
+        { actor: { name: 'ed', role: 'Editor' } },
+      ),
       'FORBIDDEN',
     );
     expect(error.message).toBe('Cannot assign a role higher than your own role.');
@@ -258,7 +298,10 @@ describe('actorRole()', () => {
       },
     });
     await expectCode(
-      keymint.createApiKey({ name: 'ci', role: 'Admin', ttl: '1h' }, { actor: { name: 'ed', role: 'Editor' } }),
+      keymint.createApiKey(
+        { name: 'ci', role: 'Admin', ttl: '1h' },
+        { actor: { name: 'ed', role: 'Editor' } },
+      ),
       'FORBIDDEN',
     );
   });
@@ -269,7 +312,10 @@ describe('actorRole()', () => {
   ])('refuses with FORBIDDEN when actorRole returns %s', async (_what, role) => {
     const { keymint, trusted } = guarded(byOwnRole);
     await expectCode(
-      keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, { actor: { name: 'x', role } }),
+      keymint.createApiKey(
+        { name: 'ci', role: 'Viewer', ttl: '1h' },
+        { actor: { name: 'x', role } },
+      ),
       'FORBIDDEN',
     );
     expect(await trusted.listApiKeys()).toEqual([]);
@@ -277,7 +323,10 @@ describe('actorRole()', () => {
 
   it('refuses with FORBIDDEN when actorRole returns undefined', async () => {
     const { keymint } = guarded({ actorRole: () => undefined });
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, asAlice), 'FORBIDDEN');
+    await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, asAlice),
+      'FORBIDDEN',
+    );
   });
 
   it('needs a context when set without authorize', async () => {
@@ -288,7 +337,10 @@ describe('actorRole()', () => {
   it('refuses a higher role when set without authorize', async () => {
     const { keymint } = fastKeymint<User>({ actorRole: (actor) => actor.role });
     await expectCode(
-      keymint.createApiKey({ name: 'ci', role: 'Admin', ttl: '1h' }, { actor: { name: 'ed', role: 'Editor' } }),
+      keymint.createApiKey(
+        { name: 'ci', role: 'Admin', ttl: '1h' },
+        { actor: { name: 'ed', role: 'Editor' } },
+      ),
       'FORBIDDEN',
     );
   });
@@ -296,7 +348,10 @@ describe('actorRole()', () => {
   it('follows the order of custom roles', async () => {
     const { keymint } = guarded({ roles: ['Guest', 'Member', 'Owner'], ...byOwnRole });
     await expectCode(
-      keymint.createApiKey({ name: 'ci', role: 'Owner', ttl: '1h' }, { actor: { name: 'm', role: 'Member' } }),
+      keymint.createApiKey(
+        { name: 'ci', role: 'Owner', ttl: '1h' },
+        { actor: { name: 'm', role: 'Member' } },
+      ),
       'FORBIDDEN',
     );
     const { apiKey } = await keymint.createApiKey(

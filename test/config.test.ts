@@ -8,7 +8,13 @@ import {
   type KeymintOptions,
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
-import { expectCode, expectThrowsCode, failingAdapter, fastKeymint, HMAC_SECRET } from './helpers.js';
+import {
+  expectCode,
+  expectThrowsCode,
+  failingAdapter,
+  fastKeymint,
+  HMAC_SECRET,
+} from './helpers.js';
 
 const hasher = hmacSha256Hasher(HMAC_SECRET);
 
@@ -30,7 +36,11 @@ describe('createKeymint() defaults', () => {
   });
 
   it('uses custom roles in the given order', () => {
-    const keymint = createKeymint({ adapter: memoryAdapter(), hasher, roles: ['Guest', 'Member', 'Owner'] });
+    const keymint = createKeymint({
+      adapter: memoryAdapter(),
+      hasher,
+      roles: ['Guest', 'Member', 'Owner'],
+    });
     expect(keymint.roles).toEqual(['Guest', 'Member', 'Owner']);
   });
 
@@ -60,7 +70,10 @@ describe('createKeymint() defaults', () => {
     const { keymint } = fastKeymint({ roles });
     roles.push('Owner');
     expect(keymint.roles).toEqual(['Guest', 'Member']);
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Owner', ttl: '1h' }), 'INVALID_ROLE');
+    await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Owner', ttl: '1h' }),
+      'INVALID_ROLE',
+    );
   });
 
   it('reads the options once: changing the prefix afterwards changes nothing', async () => {
@@ -92,7 +105,10 @@ describe('createKeymint() rejects bad options with CONFIG', () => {
     'rejects an adapter without %s',
     (method) => {
       const adapter = { ...memoryAdapter(), [method]: undefined };
-      const error = expectThrowsCode(() => createKeymint({ adapter, hasher } as unknown as KeymintOptions), 'CONFIG');
+      const error = expectThrowsCode(
+        () => createKeymint({ adapter, hasher } as unknown as KeymintOptions),
+        'CONFIG',
+      );
       expect(error.message).toContain('adapter');
     },
   );
@@ -120,9 +136,12 @@ describe('createKeymint() rejects bad options with CONFIG', () => {
     expectThrowsCode(() => createKeymint(withOption('roles', roles)), 'CONFIG');
   });
 
-  it.each(['KM', '1km', 'k_m', 'k-m', '', 'a2345678901234567', 'km ', 'ké', 42])('rejects the prefix %j', (prefix) => {
-    expectThrowsCode(() => createKeymint(withOption('prefix', prefix)), 'CONFIG');
-  });
+  it.each(['KM', '1km', 'k_m', 'k-m', '', 'a2345678901234567', 'km ', 'ké', 42])(
+    'rejects the prefix %j',
+    (prefix) => {
+      expectThrowsCode(() => createKeymint(withOption('prefix', prefix)), 'CONFIG');
+    },
+  );
 
   it.each<[string, unknown]>([
     ["'1.5h'", '1.5h'],
@@ -145,7 +164,10 @@ describe('createKeymint() rejects bad options with CONFIG', () => {
     ['0', 0],
     ["'soon'", 'soon'],
   ])('rejects the lastUsedInterval %s', (_what, lastUsedInterval) => {
-    expectThrowsCode(() => createKeymint(withOption('lastUsedInterval', lastUsedInterval)), 'CONFIG');
+    expectThrowsCode(
+      () => createKeymint(withOption('lastUsedInterval', lastUsedInterval)),
+      'CONFIG',
+    );
   });
 
   it.each<[string, unknown]>([
@@ -158,9 +180,12 @@ describe('createKeymint() rejects bad options with CONFIG', () => {
     expectThrowsCode(() => createKeymint(withOption('hasher', badHasher)), 'CONFIG');
   });
 
-  it.each(['authorize', 'actorRole', 'now', 'onBackgroundError'])('rejects %s that is not a function', (field) => {
-    expectThrowsCode(() => createKeymint(withOption(field, 'yes')), 'CONFIG');
-  });
+  it.each(['authorize', 'actorRole', 'now', 'onBackgroundError'])(
+    'rejects %s that is not a function',
+    (field) => {
+      expectThrowsCode(() => createKeymint(withOption(field, 'yes')), 'CONFIG');
+    },
+  );
 
   it.each<[string, unknown]>([
     ["'yes'", 'yes'],

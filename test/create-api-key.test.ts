@@ -56,14 +56,20 @@ describe('createApiKey() role', () => {
 
   it('rejects an unknown role with INVALID_ROLE listing Viewer, Editor, Admin', async () => {
     const { keymint } = fastKeymint();
-    const error = await expectCode(keymint.createApiKey({ name: 'ci', role: 'Owner', ttl: '12h' }), 'INVALID_ROLE');
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Owner', ttl: '12h' }),
+      'INVALID_ROLE',
+    );
     expect(error.message).toContain('Viewer, Editor, Admin');
   });
 
-  it.each([42, null, undefined, {}, ['Admin'], true])('rejects the non-string role %j with INVALID_ROLE', async (role) => {
-    const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey(bad({ name: 'ci', role, ttl: '12h' })), 'INVALID_ROLE');
-  });
+  it.each([42, null, undefined, {}, ['Admin'], true])(
+    'rejects the non-string role %j with INVALID_ROLE',
+    async (role) => {
+      const { keymint } = fastKeymint();
+      await expectCode(keymint.createApiKey(bad({ name: 'ci', role, ttl: '12h' })), 'INVALID_ROLE');
+    },
+  );
 
   it('rejects a missing role with INVALID_ROLE', async () => {
     const { keymint } = fastKeymint();
@@ -78,7 +84,10 @@ describe('createApiKey() role', () => {
 
   it('rejects a default role name when custom roles replace the defaults', async () => {
     const { keymint } = fastKeymint({ roles: ['Reader', 'Writer', 'Owner'] });
-    const error = await expectCode(keymint.createApiKey({ name: 'ci', role: 'Admin', ttl: '12h' }), 'INVALID_ROLE');
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Admin', ttl: '12h' }),
+      'INVALID_ROLE',
+    );
     expect(error.message).toContain('Reader, Writer, Owner');
   });
 });
@@ -113,18 +122,35 @@ describe('createApiKey() ttl', () => {
     expect(b.apiKey.expiresAt?.getTime()).toBe(T0 + 30 * DAY);
   });
 
-  it.each(['31d', '5w', 2_592_001])('rejects %j over the default 30-day maximum with TTL_TOO_LONG', async (ttl) => {
-    const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl }), 'TTL_TOO_LONG');
-  });
-
-  it.each(['1.5h', '1h30m', '12', 'h', '0h', '12H', '12 h', '-1h', '', 0, -60, 1.5, Number.NaN, Infinity, {}, true])(
-    'rejects the time to live %j with INVALID_TTL',
+  it.each(['31d', '5w', 2_592_001])(
+    'rejects %j over the default 30-day maximum with TTL_TOO_LONG',
     async (ttl) => {
       const { keymint } = fastKeymint();
-      await expectCode(keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl })), 'INVALID_TTL');
+      await expectCode(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl }), 'TTL_TOO_LONG');
     },
   );
+
+  it.each([
+    '1.5h',
+    '1h30m',
+    '12',
+    'h',
+    '0h',
+    '12H',
+    '12 h',
+    '-1h',
+    '',
+    0,
+    -60,
+    1.5,
+    Number.NaN,
+    Infinity,
+    {},
+    true,
+  ])('rejects the time to live %j with INVALID_TTL', async (ttl) => {
+    const { keymint } = fastKeymint();
+    await expectCode(keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl })), 'INVALID_TTL');
+  });
 
   it('rejects a missing ttl with INVALID_TTL', async () => {
     const { keymint } = fastKeymint();
@@ -133,12 +159,18 @@ describe('createApiKey() ttl', () => {
 
   it('rejects ttl undefined with INVALID_TTL', async () => {
     const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl: undefined })), 'INVALID_TTL');
+    await expectCode(
+      keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl: undefined })),
+      'INVALID_TTL',
+    );
   });
 
   it('rejects ttl null with INVALID_TTL when non-expiring keys are not allowed', async () => {
     const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: null }), 'INVALID_TTL');
+    await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: null }),
+      'INVALID_TTL',
+    );
   });
 
   it('creates a key with expiresAt null for ttl null when allowNonExpiring is true', async () => {
@@ -167,27 +199,41 @@ describe('createApiKey() ttl', () => {
 
   it("rejects '91d' with TTL_TOO_LONG when maxTtl is '90d'", async () => {
     const { keymint } = fastKeymint({ maxTtl: '90d' });
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '91d' }), 'TTL_TOO_LONG');
+    await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '91d' }),
+      'TTL_TOO_LONG',
+    );
   });
 });
 
 describe('createApiKey() name', () => {
   it('trims the name', async () => {
     const { keymint } = fastKeymint();
-    const { apiKey } = await keymint.createApiKey({ name: '  ci deploy  ', role: 'Editor', ttl: '1h' });
+    const { apiKey } = await keymint.createApiKey({
+      name: '  ci deploy  ',
+      role: 'Editor',
+      ttl: '1h',
+    });
     expect(apiKey.name).toBe('ci deploy');
   });
 
   it('accepts a name of 190 characters (after trimming)', async () => {
     const { keymint } = fastKeymint();
     const name = 'n'.repeat(190);
-    const { apiKey } = await keymint.createApiKey({ name: `  ${name}  `, role: 'Editor', ttl: '1h' });
+    const { apiKey } = await keymint.createApiKey({
+      name: `  ${name}  `,
+      role: 'Editor',
+      ttl: '1h',
+    });
     expect(apiKey.name).toBe(name);
   });
 
   it('rejects a name of 191 characters with INVALID_INPUT', async () => {
     const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey({ name: 'n'.repeat(191), role: 'Editor', ttl: '1h' }), 'INVALID_INPUT');
+    await expectCode(
+      keymint.createApiKey({ name: 'n'.repeat(191), role: 'Editor', ttl: '1h' }),
+      'INVALID_INPUT',
+    );
   });
 
   it('counts code points: 190 astral emoji (380 UTF-16 units) are accepted', async () => {
@@ -199,18 +245,30 @@ describe('createApiKey() name', () => {
 
   it('rejects 191 astral emoji with INVALID_INPUT', async () => {
     const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey({ name: '😀'.repeat(191), role: 'Editor', ttl: '1h' }), 'INVALID_INPUT');
+    await expectCode(
+      keymint.createApiKey({ name: '😀'.repeat(191), role: 'Editor', ttl: '1h' }),
+      'INVALID_INPUT',
+    );
   });
 
-  it.each(['', '   ', '\t \n'])('rejects the empty-after-trimming name %j with INVALID_INPUT', async (name) => {
-    const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey({ name, role: 'Editor', ttl: '1h' }), 'INVALID_INPUT');
-  });
+  it.each(['', '   ', '\t \n'])(
+    'rejects the empty-after-trimming name %j with INVALID_INPUT',
+    async (name) => {
+      const { keymint } = fastKeymint();
+      await expectCode(keymint.createApiKey({ name, role: 'Editor', ttl: '1h' }), 'INVALID_INPUT');
+    },
+  );
 
-  it.each([42, null, undefined, ['ci']])('rejects the non-string name %j with INVALID_INPUT', async (name) => {
-    const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey(bad({ name, role: 'Editor', ttl: '1h' })), 'INVALID_INPUT');
-  });
+  it.each([42, null, undefined, ['ci']])(
+    'rejects the non-string name %j with INVALID_INPUT',
+    async (name) => {
+      const { keymint } = fastKeymint();
+      await expectCode(
+        keymint.createApiKey(bad({ name, role: 'Editor', ttl: '1h' })),
+        'INVALID_INPUT',
+      );
+    },
+  );
 
   it.each([
     ['a line feed', 'ci\nprod'],
@@ -221,7 +279,10 @@ describe('createApiKey() name', () => {
     ['a trailing NUL', 'ci\u0000'],
   ])('rejects a name with %s with INVALID_INPUT and a ZodError as cause', async (_what, name) => {
     const { keymint } = fastKeymint();
-    const error = await expectCode(keymint.createApiKey({ name, role: 'Editor', ttl: '1h' }), 'INVALID_INPUT');
+    const error = await expectCode(
+      keymint.createApiKey({ name, role: 'Editor', ttl: '1h' }),
+      'INVALID_INPUT',
+    );
     expect(error.cause).toBeInstanceOf(ZodError);
   });
 
@@ -241,25 +302,37 @@ describe('createApiKey() name', () => {
   it("treats ' ci ' as the taken name 'ci' (names are trimmed before the uniqueness check)", async () => {
     const { keymint } = fastKeymint();
     await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
-    await expectCode(keymint.createApiKey({ name: ' ci ', role: 'Editor', ttl: '1h' }), 'NAME_TAKEN');
+    await expectCode(
+      keymint.createApiKey({ name: ' ci ', role: 'Editor', ttl: '1h' }),
+      'NAME_TAKEN',
+    );
   });
 
   it('stores names NFC-normalised', async () => {
     const { keymint } = fastKeymint();
-    const { apiKey } = await keymint.createApiKey({ name: 'cafe\u0301', role: 'Editor', ttl: '1h' });
+    const { apiKey } = await keymint.createApiKey({
+      name: 'cafe\u0301',
+      role: 'Editor',
+      ttl: '1h',
+    });
     expect(apiKey.name).toBe('caf\u00e9');
   });
 
   it("treats 'e\\u0301' as the taken name '\\u00e9' (NFC)", async () => {
     const { keymint } = fastKeymint();
     await keymint.createApiKey({ name: '\u00e9', role: 'Editor', ttl: '1h' });
-    await expectCode(keymint.createApiKey({ name: 'e\u0301', role: 'Editor', ttl: '1h' }), 'NAME_TAKEN');
+    await expectCode(
+      keymint.createApiKey({ name: 'e\u0301', role: 'Editor', ttl: '1h' }),
+      'NAME_TAKEN',
+    );
   });
 
   it('lets exactly one of 50 concurrent creates with the same name succeed; the rest get NAME_TAKEN', async () => {
     const { keymint } = fastKeymint();
     const results = await Promise.allSettled(
-      Array.from({ length: 50 }, () => keymint.createApiKey({ name: 'race', role: 'Editor', ttl: '1h' })),
+      Array.from({ length: 50 }, () =>
+        keymint.createApiKey({ name: 'race', role: 'Editor', ttl: '1h' }),
+      ),
     );
     const fulfilled = results.filter((r) => r.status === 'fulfilled');
     const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -282,7 +355,12 @@ describe('createApiKey() scope and metadata', () => {
 
   it('stores the given scope', async () => {
     const { keymint } = fastKeymint();
-    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h', scope: 'org-42' });
+    const { apiKey } = await keymint.createApiKey({
+      name: 'ci',
+      role: 'Editor',
+      ttl: '1h',
+      scope: 'org-42',
+    });
     expect(apiKey.scope).toBe('org-42');
     expect(await keymint.listApiKeys({ scope: 'org-42' })).toHaveLength(1);
     expect(await keymint.listApiKeys()).toHaveLength(0);
@@ -296,8 +374,20 @@ describe('createApiKey() scope and metadata', () => {
 
   it('round-trips a JSON metadata object through the store', async () => {
     const { keymint } = fastKeymint();
-    const metadata = { team: 'infra', n: 3, ok: true, none: null, tags: ['a', 'b'], nested: { deep: [1, { x: 'y' }] } };
-    const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h', metadata });
+    const metadata = {
+      team: 'infra',
+      n: 3,
+      ok: true,
+      none: null,
+      tags: ['a', 'b'],
+      nested: { deep: [1, { x: 'y' }] },
+    };
+    const { key, apiKey } = await keymint.createApiKey({
+      name: 'ci',
+      role: 'Editor',
+      ttl: '1h',
+      metadata,
+    });
     expect(apiKey.metadata).toEqual(metadata);
     expect((await keymint.getApiKey(apiKey.id)).metadata).toEqual(metadata);
     const verified = await keymint.verifyKey(key);
@@ -308,7 +398,12 @@ describe('createApiKey() scope and metadata', () => {
     const { keymint } = fastKeymint();
     const metadata = { a: 'x'.repeat(8192 - '{"a":""}'.length) };
     expect(Buffer.byteLength(JSON.stringify(metadata))).toBe(8192);
-    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h', metadata });
+    const { apiKey } = await keymint.createApiKey({
+      name: 'ci',
+      role: 'Editor',
+      ttl: '1h',
+      metadata,
+    });
     expect(apiKey.metadata).toEqual(metadata);
   });
 
@@ -322,17 +417,26 @@ describe('createApiKey() scope and metadata', () => {
     ['an object of 8 KiB of multi-byte characters', { a: '€'.repeat(2731) }],
   ])('rejects metadata that is %s with INVALID_INPUT', async (_what, metadata) => {
     const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl: '1h', metadata })), 'INVALID_INPUT');
+    await expectCode(
+      keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl: '1h', metadata })),
+      'INVALID_INPUT',
+    );
   });
 
-  it.each([null, undefined, 'x', 42, ['ci', 'Editor', '1h']])('rejects the input %j with INVALID_INPUT', async (input) => {
-    const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey(bad(input)), 'INVALID_INPUT');
-  });
+  it.each([null, undefined, 'x', 42, ['ci', 'Editor', '1h']])(
+    'rejects the input %j with INVALID_INPUT',
+    async (input) => {
+      const { keymint } = fastKeymint();
+      await expectCode(keymint.createApiKey(bad(input)), 'INVALID_INPUT');
+    },
+  );
 
   it.each(['', 42, 'org\n1'])('rejects the scope %j with INVALID_INPUT', async (scope) => {
     const { keymint } = fastKeymint();
-    await expectCode(keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl: '1h', scope })), 'INVALID_INPUT');
+    await expectCode(
+      keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl: '1h', scope })),
+      'INVALID_INPUT',
+    );
   });
 });
 
@@ -361,7 +465,10 @@ describe('createApiKey() failures store nothing', () => {
     const faulty = failingAdapter();
     const driverError = faulty.fail('insert');
     const { keymint } = fastKeymint({ adapter: faulty.adapter });
-    const error = await expectCode(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }), 'STORE_FAILURE');
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }),
+      'STORE_FAILURE',
+    );
     expect(error.cause).toBe(driverError);
   });
 
@@ -373,7 +480,9 @@ describe('createApiKey() failures store nothing', () => {
     faulty.heal('insert');
     expect(await faulty.inner.list({ scope: 'default', limit: 1000 })).toEqual([]);
     // The name was never taken.
-    await expect(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' })).resolves.toBeDefined();
+    await expect(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }),
+    ).resolves.toBeDefined();
   });
 
   it('reports a failing hasher as HASHER_FAILURE with its error as cause and stores nothing', async () => {
@@ -386,7 +495,10 @@ describe('createApiKey() failures store nothing', () => {
     };
     const adapter = memoryAdapter();
     const { keymint } = fastKeymint({ adapter, hasher });
-    const error = await expectCode(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }), 'HASHER_FAILURE');
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }),
+      'HASHER_FAILURE',
+    );
     expect(error.cause).toBe(hasherError);
     expect(await adapter.list({ scope: 'default', limit: 1000 })).toEqual([]);
   });
@@ -423,7 +535,10 @@ describe('createApiKey() failures store nothing', () => {
         },
       },
     });
-    await expectCode(keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }), 'STORE_FAILURE');
+    await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }),
+      'STORE_FAILURE',
+    );
     expect(attempts).toBe(3);
   });
 });
@@ -434,7 +549,17 @@ describe('createApiKey() returned record', () => {
     const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     expect(Object.getPrototypeOf(apiKey)).toBe(Object.prototype);
     expect(Object.keys(apiKey).sort()).toEqual(
-      ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'metadata', 'name', 'revokedAt', 'role', 'scope'].sort(),
+      [
+        'createdAt',
+        'expiresAt',
+        'id',
+        'lastUsedAt',
+        'metadata',
+        'name',
+        'revokedAt',
+        'role',
+        'scope',
+      ].sort(),
     );
     expect(apiKey).toEqual({
       id: apiKey.id,
@@ -459,7 +584,12 @@ describe('createApiKey() returned record', () => {
   it('shows neither the key, the secret nor the hash in JSON.stringify or util.inspect', async () => {
     const faulty = failingAdapter();
     const { keymint } = fastKeymint({ adapter: faulty.adapter });
-    const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h', metadata: { a: 1 } });
+    const { key, apiKey } = await keymint.createApiKey({
+      name: 'ci',
+      role: 'Editor',
+      ttl: '1h',
+      metadata: { a: 1 },
+    });
     const stored = await faulty.inner.findById(apiKey.id);
     const { secret } = keyParts(key);
     for (const text of [JSON.stringify(apiKey), inspect(apiKey, { depth: 10, showHidden: true })]) {
@@ -472,7 +602,12 @@ describe('createApiKey() returned record', () => {
   it('stores neither the key nor the secret in any field of the stored record', async () => {
     const faulty = failingAdapter();
     const { keymint } = fastKeymint({ adapter: faulty.adapter });
-    const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h', metadata: { a: 1 } });
+    const { key, apiKey } = await keymint.createApiKey({
+      name: 'ci',
+      role: 'Editor',
+      ttl: '1h',
+      metadata: { a: 1 },
+    });
     const stored = await faulty.inner.findById(apiKey.id);
     expect(stored).not.toBeNull();
     const { secret } = keyParts(key);
@@ -484,4 +619,3 @@ describe('createApiKey() returned record', () => {
     expect(stored!.secretHash).toMatch(/^hmac-sha256:/);
   });
 });
-

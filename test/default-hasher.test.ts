@@ -17,7 +17,10 @@ describe('default argon2id hasher', () => {
   it('reports not_found for the right id with a wrong secret', async () => {
     const keymint = createKeymint({ adapter: memoryAdapter() });
     const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
-    expect(await keymint.verifyKey(formatKey('km', apiKey.id).key)).toEqual({ valid: false, reason: 'not_found' });
+    expect(await keymint.verifyKey(formatKey('km', apiKey.id).key)).toEqual({
+      valid: false,
+      reason: 'not_found',
+    });
   });
 
   it("stores an argon2id hash with OWASP's parameters (m=19456, t=2, p=1)", async () => {
@@ -30,7 +33,10 @@ describe('default argon2id hasher', () => {
 
   it('rehashes a key made with weaker parameters after a successful verify, and the key still verifies', async () => {
     const adapter = memoryAdapter();
-    const weak = createKeymint({ adapter, hasher: argon2idHasher({ memoryCost: 4096, timeCost: 1 }) });
+    const weak = createKeymint({
+      adapter,
+      hasher: argon2idHasher({ memoryCost: 4096, timeCost: 1 }),
+    });
     const { key, apiKey } = await weak.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     const before = (await adapter.findById(apiKey.id))!.secretHash;
     expect(before.startsWith('$argon2id$v=19$m=4096,t=1,p=1$')).toBe(true);

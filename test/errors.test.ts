@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { isKeymintError as isKeymintErrorFromErrors, KeymintError as KeymintErrorFromErrors } from '../src/errors.js';
-import { isKeymintError, KEYMINT_ERROR_CODES, KeymintError, type KeymintErrorCode } from '../src/index.js';
+import {
+  isKeymintError as isKeymintErrorFromErrors,
+  KeymintError as KeymintErrorFromErrors,
+} from '../src/errors.js';
+import {
+  isKeymintError,
+  KEYMINT_ERROR_CODES,
+  KeymintError,
+  type KeymintErrorCode,
+} from '../src/index.js';
 
 /**
  * Every member of the KeymintErrorCode union, once: the compiler rejects this object if a code
@@ -38,7 +46,9 @@ describe('KeymintError', () => {
   });
 
   it('keeps the message it was given', () => {
-    expect(new KeymintError('NOT_FOUND', 'No key has this id.').message).toBe('No key has this id.');
+    expect(new KeymintError('NOT_FOUND', 'No key has this id.').message).toBe(
+      'No key has this id.',
+    );
   });
 
   it('is an instance of Error', () => {
@@ -73,7 +83,9 @@ describe('KeymintError', () => {
   });
 
   it('has a stack that starts with its name and message', () => {
-    expect(new KeymintError('CONFIG', 'bad option').stack?.startsWith('KeymintError: bad option')).toBe(true);
+    expect(
+      new KeymintError('CONFIG', 'bad option').stack?.startsWith('KeymintError: bad option'),
+    ).toBe(true);
   });
 
   it("String(error) reads 'KeymintError: <message>'", () => {
@@ -92,7 +104,11 @@ describe('KeymintError.toJSON()', () => {
 
   it('is what JSON.stringify writes', () => {
     const error = new KeymintError('NOT_FOUND', 'missing');
-    expect(JSON.parse(JSON.stringify(error))).toStrictEqual({ name: 'KeymintError', code: 'NOT_FOUND', message: 'missing' });
+    expect(JSON.parse(JSON.stringify(error))).toStrictEqual({
+      name: 'KeymintError',
+      code: 'NOT_FOUND',
+      message: 'missing',
+    });
   });
 
   it('leaves out the stack', () => {
@@ -122,9 +138,12 @@ describe('isKeymintError()', () => {
     expect(isKeymintError(new KeymintError('NAME_TAKEN', 'taken'), 'NOT_FOUND')).toBe(false);
   });
 
-  it.each(Object.keys(EVERY_CODE) as KeymintErrorCode[])('recognises a KeymintError with code %s by that code', (code) => {
-    expect(isKeymintError(new KeymintError(code, 'x'), code)).toBe(true);
-  });
+  it.each(Object.keys(EVERY_CODE) as KeymintErrorCode[])(
+    'recognises a KeymintError with code %s by that code',
+    (code) => {
+      expect(isKeymintError(new KeymintError(code, 'x'), code)).toBe(true);
+    },
+  );
 
   it('refuses a plain Error', () => {
     expect(isKeymintError(new Error('boom'))).toBe(false);
@@ -166,12 +185,18 @@ describe('isKeymintError()', () => {
   });
 
   it('refuses an object whose brand is truthy but not true', () => {
-    const error = Object.assign(new Error('x'), { code: 'CONFIG', [Symbol.for('keymint.error')]: 'yes' });
+    const error = Object.assign(new Error('x'), {
+      code: 'CONFIG',
+      [Symbol.for('keymint.error')]: 'yes',
+    });
     expect(isKeymintError(error)).toBe(false);
   });
 
   it('refuses an object branded with a different symbol of the same description', () => {
-    const error = Object.assign(new Error('x'), { code: 'CONFIG', [Symbol('keymint.error')]: true });
+    const error = Object.assign(new Error('x'), {
+      code: 'CONFIG',
+      [Symbol('keymint.error')]: true,
+    });
     expect(isKeymintError(error)).toBe(false);
   });
 

@@ -1,5 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { argon2idHasher, type Argon2idOptions, type Hasher, hmacSha256Hasher, KeymintError } from '../src/index.js';
+import {
+  argon2idHasher,
+  type Argon2idOptions,
+  type Hasher,
+  hmacSha256Hasher,
+  KeymintError,
+} from '../src/index.js';
 
 const SECRET = 'Zq3vT9xLm2Pw8Rk4Nb6Yc1Hd5Fs7Gj0A';
 const OTHER_SECRET = 'Zq3vT9xLm2Pw8Rk4Nb6Yc1Hd5Fs7Gj0B';
@@ -87,7 +93,10 @@ describe('argon2idHasher()', () => {
 
   it('salts: both hashes of the same secret verify', async () => {
     const second = await small.hash(SECRET);
-    expect([await small.verify(smallHash, SECRET), await small.verify(second, SECRET)]).toEqual([true, true]);
+    expect([await small.verify(smallHash, SECRET), await small.verify(second, SECRET)]).toEqual([
+      true,
+      true,
+    ]);
   });
 
   it('verify() checks a hash made with other parameters (they are read from the hash)', async () => {
@@ -139,18 +148,27 @@ describe('argon2idHasher()', () => {
 
   it.each([
     ['an HMAC-SHA-256 hash', `hmac-sha256:${'A'.repeat(43)}`],
-    ['an argon2i hash', '$argon2i$v=19$m=256,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g'],
-    ['an argon2d hash', '$argon2d$v=19$m=256,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g'],
+    [
+      'an argon2i hash',
+      '$argon2i$v=19$m=256,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+    ],
+    [
+      'an argon2d hash',
+      '$argon2d$v=19$m=256,t=1,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+    ],
     ['the empty string', ''],
   ])('needsRehash() is true for %s', (_label, stored) => {
     expect(small.needsRehash?.(stored)).toBe(true);
   });
 
-  it.each(['memoryCost', 'timeCost', 'parallelism'] as const)('%s of 0, -1, 1.5, NaN or Infinity is a CONFIG error', (name) => {
-    for (const value of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      expect(configError(() => argon2idHasher({ [name]: value })).code).toBe('CONFIG');
-    }
-  });
+  it.each(['memoryCost', 'timeCost', 'parallelism'] as const)(
+    '%s of 0, -1, 1.5, NaN or Infinity is a CONFIG error',
+    (name) => {
+      for (const value of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        expect(configError(() => argon2idHasher({ [name]: value })).code).toBe('CONFIG');
+      }
+    },
+  );
 
   it('the CONFIG error names the parameter that is wrong', () => {
     expect(configError(() => argon2idHasher({ timeCost: 0 })).message).toContain('timeCost');
@@ -210,8 +228,13 @@ describe('hmacSha256Hasher()', () => {
 
   it('computes the standard HMAC-SHA-256 (RFC 4231 test case 6), base64url-encoded', async () => {
     const key = new Uint8Array(131).fill(0xaa);
-    const digest = Buffer.from('60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54', 'hex');
-    const hash = await hmacSha256Hasher(key).hash('Test Using Larger Than Block-Size Key - Hash Key First');
+    const digest = Buffer.from(
+      '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54',
+      'hex',
+    );
+    const hash = await hmacSha256Hasher(key).hash(
+      'Test Using Larger Than Block-Size Key - Hash Key First',
+    );
     expect(hash).toBe(`hmac-sha256:${digest.toString('base64url')}`);
   });
 
@@ -246,7 +269,9 @@ describe('hmacSha256Hasher()', () => {
   });
 
   it('verify() is false for a hash made under another HMAC key', async () => {
-    expect(await hasher.verify(await hmacSha256Hasher(OTHER_HMAC_KEY).hash(SECRET), SECRET)).toBe(false);
+    expect(await hasher.verify(await hmacSha256Hasher(OTHER_HMAC_KEY).hash(SECRET), SECRET)).toBe(
+      false,
+    );
   });
 
   it('verify() is false, without throwing, for a stored hash with its last character cut off', async () => {
@@ -294,7 +319,10 @@ describe('hmacSha256Hasher()', () => {
   });
 
   it.each([
-    ['an argon2id hash', '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g'],
+    [
+      'an argon2id hash',
+      '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g',
+    ],
     ['a sha256 hash', `sha256:${'a'.repeat(64)}`],
     ['the empty string', ''],
   ])('needsRehash() is true for %s', (_label, stored) => {

@@ -49,7 +49,9 @@ export interface FastKeymint<Actor> {
  * A keymint with the fast HMAC hasher, a fresh memory adapter and a controllable clock; any
  * option may be overridden. When `now` is overridden, `clock` is unused by the instance.
  */
-export function fastKeymint<Actor = unknown>(overrides: Partial<KeymintOptions<Actor>> = {}): FastKeymint<Actor> {
+export function fastKeymint<Actor = unknown>(
+  overrides: Partial<KeymintOptions<Actor>> = {},
+): FastKeymint<Actor> {
   const clock = testClock();
   const options: KeymintOptions<Actor> = {
     adapter: memoryAdapter(),
@@ -70,7 +72,14 @@ export class DriverError extends Error {
 }
 
 export type AdapterMethod = keyof KeyAdapter;
-const METHODS: readonly AdapterMethod[] = ['insert', 'findById', 'list', 'update', 'delete', 'deleteExpired'];
+const METHODS: readonly AdapterMethod[] = [
+  'insert',
+  'findById',
+  'list',
+  'update',
+  'delete',
+  'deleteExpired',
+];
 
 export interface FaultyAdapter {
   /** Pass this one to createKeymint. */
@@ -171,7 +180,10 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
 }
 
 /** Asserts that `promise` rejects with a KeymintError of this code, and returns the error. */
-export async function expectCode(promise: Promise<unknown>, code: KeymintErrorCode): Promise<KeymintError> {
+export async function expectCode(
+  promise: Promise<unknown>,
+  code: KeymintErrorCode,
+): Promise<KeymintError> {
   const error = await rejectionOf(promise);
   expect(error).toBeInstanceOf(KeymintError);
   expect((error as KeymintError).code).toBe(code);
@@ -192,7 +204,12 @@ export function expectThrowsCode(run: () => unknown, code: KeymintErrorCode): Ke
 }
 
 /** Splits a key `<prefix>_<id>_<secret><checksum>` into its parts. */
-export function keyParts(key: string): { prefix: string; id: string; secret: string; checksum: string } {
+export function keyParts(key: string): {
+  prefix: string;
+  id: string;
+  secret: string;
+  checksum: string;
+} {
   const match = /^([a-z][a-z0-9]*)_([0-9A-Za-z]{12})_([0-9A-Za-z]{28})([0-9A-Za-z]{6})$/.exec(key);
   if (!match) throw new Error(`not a key: ${key}`);
   return { prefix: match[1]!, id: match[2]!, secret: match[3]!, checksum: match[4]! };

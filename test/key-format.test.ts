@@ -10,7 +10,10 @@ import {
   MAX_KEY_LENGTH,
   parseKey,
 } from '../src/core/key-format.js';
-import { keyPattern as publicKeyPattern, MAX_KEY_LENGTH as PUBLIC_MAX_KEY_LENGTH } from '../src/index.js';
+import {
+  keyPattern as publicKeyPattern,
+  MAX_KEY_LENGTH as PUBLIC_MAX_KEY_LENGTH,
+} from '../src/index.js';
 import { crc32 } from '../src/internal/crc32.js';
 
 /** The regular expression the docs give secret scanners for the default prefix. */
@@ -178,7 +181,9 @@ describe('parseKey()', () => {
   it('returns null for a key with a non-ASCII character whose low byte equals the original', () => {
     const { key } = newKey();
     // charCodeAt(10) + 0x100 has the same low byte: a checksum over bytes alone would not see it.
-    expect(parseKey('km', replaceAt(key, 10, String.fromCharCode(key.charCodeAt(10) + 0x100)))).toBeNull();
+    expect(
+      parseKey('km', replaceAt(key, 10, String.fromCharCode(key.charCodeAt(10) + 0x100))),
+    ).toBeNull();
   });
 });
 
@@ -247,7 +252,10 @@ describe('parseKey() detects every single-character error', () => {
   });
 
   it('rejects the insertion of one character (property)', () => {
-    const inserted = fc.oneof(alphabetChar, fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }));
+    const inserted = fc.oneof(
+      alphabetChar,
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+    );
     fc.assert(
       fc.property(anyKey, fc.nat(), inserted, (key, n, char) => {
         const i = n % (key.length + 1);
@@ -270,13 +278,16 @@ describe('parseKey() detects every single-character error', () => {
 
   it('returns null or a well-formed result for any string, never throwing (property)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary', minLength: 50, maxLength: 50 })), (input) => {
-        const parsed = parseKey('km', input);
-        if (parsed !== null) {
-          expect(parsed.id).toHaveLength(12);
-          expect(parsed.secret).toHaveLength(KEY_SECRET_LENGTH);
-        }
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.string({ unit: 'binary', minLength: 50, maxLength: 50 })),
+        (input) => {
+          const parsed = parseKey('km', input);
+          if (parsed !== null) {
+            expect(parsed.id).toHaveLength(12);
+            expect(parsed.secret).toHaveLength(KEY_SECRET_LENGTH);
+          }
+        },
+      ),
       { numRuns: 1_000 },
     );
   });
@@ -368,15 +379,21 @@ describe('crc32()', () => {
 
   const zlibCrc32 = (zlib as { crc32?: (data: string) => number }).crc32;
 
-  it.runIf(typeof zlibCrc32 === 'function')('matches node:zlib crc32() on every ASCII string', () => {
-    const ascii = fc.string({ unit: fc.integer({ min: 0, max: 127 }).map((c) => String.fromCharCode(c)), maxLength: 200 });
-    fc.assert(
-      fc.property(ascii, (text) => {
-        expect(crc32(text)).toBe(zlibCrc32!(text));
-      }),
-      { numRuns: 1_000 },
-    );
-  });
+  it.runIf(typeof zlibCrc32 === 'function')(
+    'matches node:zlib crc32() on every ASCII string',
+    () => {
+      const ascii = fc.string({
+        unit: fc.integer({ min: 0, max: 127 }).map((c) => String.fromCharCode(c)),
+        maxLength: 200,
+      });
+      fc.assert(
+        fc.property(ascii, (text) => {
+          expect(crc32(text)).toBe(zlibCrc32!(text));
+        }),
+        { numRuns: 1_000 },
+      );
+    },
+  );
 
   it.runIf(typeof zlibCrc32 === 'function')('matches node:zlib crc32() on generated keys', () => {
     for (const key of POOL) expect(crc32(key)).toBe(zlibCrc32!(key));

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { ListApiKeysInput } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
-import { byCodePoint, expectCode, failingAdapter, fastKeymint, flush, HOUR, keyParts, MINUTE, T0 } from './helpers.js';
+import {
+  byCodePoint,
+  expectCode,
+  failingAdapter,
+  fastKeymint,
+  flush,
+  HOUR,
+  keyParts,
+  MINUTE,
+  T0,
+} from './helpers.js';
 
 const badList = (input: unknown) => input as ListApiKeysInput;
 
@@ -10,12 +20,25 @@ function setup() {
   return { ...fastKeymint({ adapter: faulty.adapter }), faulty };
 }
 
-const MALFORMED_IDS = ['', 'abc', 'AAAAAAAAAAA', 'AAAAAAAAAAAAA', 'AAAAAA_AAAAA', 'x'.repeat(100_000), ' AAAAAAAAAAA'];
+const MALFORMED_IDS = [
+  '',
+  'abc',
+  'AAAAAAAAAAA',
+  'AAAAAAAAAAAAA',
+  'AAAAAA_AAAAA',
+  'x'.repeat(100_000),
+  ' AAAAAAAAAAA',
+];
 
 describe('getApiKey()', () => {
   it('returns the record createApiKey returned', async () => {
     const { keymint } = setup();
-    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h', metadata: { a: 1 } });
+    const { apiKey } = await keymint.createApiKey({
+      name: 'ci',
+      role: 'Editor',
+      ttl: '1h',
+      metadata: { a: 1 },
+    });
     expect(await keymint.getApiKey(apiKey.id)).toEqual(apiKey);
   });
 
@@ -24,14 +47,16 @@ describe('getApiKey()', () => {
     await expectCode(keymint.getApiKey('AAAAAAAAAAAA'), 'NOT_FOUND');
   });
 
-  it.each(MALFORMED_IDS.map((id) => [id.length > 20 ? `${id.slice(0, 12)}… (${id.length})` : JSON.stringify(id), id]))(
-    'throws NOT_FOUND for the malformed id %s without reading the store',
-    async (_shown, id) => {
-      const { keymint, faulty } = setup();
-      await expectCode(keymint.getApiKey(id), 'NOT_FOUND');
-      expect(faulty.calls.findById).toBe(0);
-    },
-  );
+  it.each(
+    MALFORMED_IDS.map((id) => [
+      id.length > 20 ? `${id.slice(0, 12)}… (${id.length})` : JSON.stringify(id),
+      id,
+    ]),
+  )('throws NOT_FOUND for the malformed id %s without reading the store', async (_shown, id) => {
+    const { keymint, faulty } = setup();
+    await expectCode(keymint.getApiKey(id), 'NOT_FOUND');
+    expect(faulty.calls.findById).toBe(0);
+  });
 
   it('throws NOT_FOUND when given the full key instead of its id', async () => {
     const { keymint } = setup();
@@ -39,10 +64,13 @@ describe('getApiKey()', () => {
     await expectCode(keymint.getApiKey(key), 'NOT_FOUND');
   });
 
-  it.each([42, null, undefined, {}])('throws INVALID_INPUT for the non-string id %j', async (id) => {
-    const { keymint } = setup();
-    await expectCode(keymint.getApiKey(id as string), 'INVALID_INPUT');
-  });
+  it.each([42, null, undefined, {}])(
+    'throws INVALID_INPUT for the non-string id %j',
+    async (id) => {
+      const { keymint } = setup();
+      await expectCode(keymint.getApiKey(id as string), 'INVALID_INPUT');
+    },
+  );
 
   it('returns an expired key', async () => {
     const { keymint, clock } = setup();
@@ -100,7 +128,10 @@ describe('listApiKeys()', () => {
     await keymint.createApiKey({ name: 'short', role: 'Editor', ttl: '1h' });
     await keymint.createApiKey({ name: 'long', role: 'Editor', ttl: '2h' });
     clock.advance(3 * HOUR);
-    expect((await keymint.listApiKeys({ includeExpired: true })).map((k) => k.name)).toEqual(['long', 'short']);
+    expect((await keymint.listApiKeys({ includeExpired: true })).map((k) => k.name)).toEqual([
+      'long',
+      'short',
+    ]);
   });
 
   it('shows non-expiring keys', async () => {
@@ -137,7 +168,8 @@ describe('listApiKeys()', () => {
 
   it('returns at most 100 keys by default', async () => {
     const { keymint } = setup();
-    for (let i = 0; i < 101; i++) await keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' });
+    for (let i = 0; i < 101; i++)
+      await keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' });
     expect(await keymint.listApiKeys()).toHaveLength(100);
   });
 
@@ -151,7 +183,8 @@ describe('listApiKeys()', () => {
 
   it('returns names strictly after `after`', async () => {
     const { keymint } = setup();
-    for (const name of ['a', 'b', 'c']) await keymint.createApiKey({ name, role: 'Viewer', ttl: '1h' });
+    for (const name of ['a', 'b', 'c'])
+      await keymint.createApiKey({ name, role: 'Viewer', ttl: '1h' });
     expect((await keymint.listApiKeys({ after: 'a' })).map((k) => k.name)).toEqual(['b', 'c']);
     expect((await keymint.listApiKeys({ after: 'bb' })).map((k) => k.name)).toEqual(['c']);
   });

@@ -12,7 +12,10 @@ function rec(overrides: Parameters<typeof storedRecord>[0] = {}) {
 describe('memoryAdapter() insert and findById', () => {
   it('returns an inserted record equal to what was inserted', async () => {
     const adapter = memoryAdapter();
-    const record = rec({ metadata: { team: 'infra', tags: ['a'], deep: { n: 1 } }, lastUsedAt: new Date(T0 + 5) });
+    const record = rec({
+      metadata: { team: 'infra', tags: ['a'], deep: { n: 1 } },
+      lastUsedAt: new Date(T0 + 5),
+    });
     expect(await adapter.insert(record)).toEqual({ ok: true });
     expect(await adapter.findById(record.id)).toEqual(record);
   });
@@ -86,7 +89,9 @@ describe('memoryAdapter() insert and findById', () => {
 
   it('lets exactly one of many concurrent inserts with the same name win', async () => {
     const adapter = memoryAdapter();
-    const results = await Promise.all(Array.from({ length: 20 }, () => adapter.insert(rec({ name: 'race' }))));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => adapter.insert(rec({ name: 'race' }))),
+    );
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(results.filter((r) => !r.ok && r.conflict === 'name')).toHaveLength(19);
   });
@@ -122,17 +127,21 @@ describe('memoryAdapter() list', () => {
   it('returns at most limit records, the first ones by name', async () => {
     const adapter = memoryAdapter();
     for (const name of ['d', 'b', 'a', 'c']) await adapter.insert(rec({ name }));
-    expect((await adapter.list({ scope: 'default', limit: 2 })).map((r) => r.name)).toEqual(['a', 'b']);
+    expect((await adapter.list({ scope: 'default', limit: 2 })).map((r) => r.name)).toEqual([
+      'a',
+      'b',
+    ]);
   });
 
   it('returns only names strictly after `after` in code point order', async () => {
     const adapter = memoryAdapter();
     for (const name of ['a', 'b', '\uFF01', '😀']) await adapter.insert(rec({ name }));
-    expect((await adapter.list({ scope: 'default', limit: 10, after: 'b' })).map((r) => r.name)).toEqual([
-      '\uFF01',
-      '😀',
-    ]);
-    expect((await adapter.list({ scope: 'default', limit: 10, after: '\uFF01' })).map((r) => r.name)).toEqual(['😀']);
+    expect(
+      (await adapter.list({ scope: 'default', limit: 10, after: 'b' })).map((r) => r.name),
+    ).toEqual(['\uFF01', '😀']);
+    expect(
+      (await adapter.list({ scope: 'default', limit: 10, after: '\uFF01' })).map((r) => r.name),
+    ).toEqual(['😀']);
   });
 
   it('with activeAt, leaves out records whose expiresAt is at or before it, and keeps non-expiring ones', async () => {
@@ -168,7 +177,11 @@ describe('memoryAdapter() update', () => {
     const adapter = memoryAdapter();
     const record = rec();
     await adapter.insert(record);
-    const patch = { lastUsedAt: new Date(T0 + 1), revokedAt: new Date(T0 + 2), secretHash: 'new-hash' };
+    const patch = {
+      lastUsedAt: new Date(T0 + 1),
+      revokedAt: new Date(T0 + 2),
+      secretHash: 'new-hash',
+    };
     const updated = await adapter.update(record.id, patch);
     const expected = { ...record, ...patch };
     expect(updated).toEqual(expected);
@@ -228,7 +241,10 @@ describe('memoryAdapter() delete', () => {
     await adapter.insert(a);
     await adapter.insert(rec({ name: 'ci', scope: 'b' }));
     await adapter.delete(a.id);
-    expect(await adapter.insert(rec({ name: 'ci', scope: 'b' }))).toEqual({ ok: false, conflict: 'name' });
+    expect(await adapter.insert(rec({ name: 'ci', scope: 'b' }))).toEqual({
+      ok: false,
+      conflict: 'name',
+    });
   });
 });
 

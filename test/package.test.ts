@@ -29,8 +29,14 @@ describe('package.json exports', () => {
     expect(Object.keys(conditions)).toEqual(['import', 'require']);
     expect(Object.keys(conditions.import)[0]).toBe('types');
     expect(Object.keys(conditions.require)[0]).toBe('types');
-    expect(conditions.import).toEqual({ types: `./dist/${name}.d.ts`, default: `./dist/${name}.js` });
-    expect(conditions.require).toEqual({ types: `./dist/${name}.d.cts`, default: `./dist/${name}.cjs` });
+    expect(conditions.import).toEqual({
+      types: `./dist/${name}.d.ts`,
+      default: `./dist/${name}.js`,
+    });
+    expect(conditions.require).toEqual({
+      types: `./dist/${name}.d.cts`,
+      default: `./dist/${name}.cjs`,
+    });
   });
 
   it('declares no side effects and supports Node 20', () => {

@@ -40,7 +40,10 @@ function errorOf(input: unknown, options?: ParseTtlOptions): KeymintError {
 }
 
 /** Whitespace that String.prototype.trim removes, for "surrounding whitespace" cases. */
-const whitespace = fc.string({ unit: fc.constantFrom(' ', '\t', '\n', '\r', '\u00a0', '\u2003', '\ufeff'), maxLength: 3 });
+const whitespace = fc.string({
+  unit: fc.constantFrom(' ', '\t', '\n', '\r', '\u00a0', '\u2003', '\ufeff'),
+  maxLength: 3,
+});
 
 describe('parseTtl() reads each unit as Grafana does', () => {
   it.each(UNITS)("parseTtl('1%s') is %i seconds", (unit, seconds) => {
@@ -183,12 +186,18 @@ describe('parseTtl() holds a maximum of 30 days, inclusive', () => {
     expect(parseTtl('4w')).toBe(28 * 86_400);
   });
 
-  it.each(['31d', '5w', '2M', '721h', '43201m', '2592001s', '99999999999999999999999s', `${'9'.repeat(400)}s`])(
-    'parseTtl(%j) rejects a time over 30 days with TTL_TOO_LONG',
-    (input) => {
-      expect(errorOf(input).code).toBe('TTL_TOO_LONG');
-    },
-  );
+  it.each([
+    '31d',
+    '5w',
+    '2M',
+    '721h',
+    '43201m',
+    '2592001s',
+    '99999999999999999999999s',
+    `${'9'.repeat(400)}s`,
+  ])('parseTtl(%j) rejects a time over 30 days with TTL_TOO_LONG', (input) => {
+    expect(errorOf(input).code).toBe('TTL_TOO_LONG');
+  });
 
   it('parseTtl(2592001) rejects one second over the maximum with TTL_TOO_LONG', () => {
     expect(errorOf(2_592_001).code).toBe('TTL_TOO_LONG');
@@ -283,9 +292,12 @@ describe('parseTtl() messages tell the person what to type', () => {
     },
   );
 
-  it.each([['31d'], ['5w'], [2_592_001]])('the TTL_TOO_LONG message for %j names the 30-day limit', (input) => {
-    expect(errorOf(input).message).toContain(MAX_30_DAYS);
-  });
+  it.each([['31d'], ['5w'], [2_592_001]])(
+    'the TTL_TOO_LONG message for %j names the 30-day limit',
+    (input) => {
+      expect(errorOf(input).message).toContain(MAX_30_DAYS);
+    },
+  );
 
   it('the TTL_TOO_LONG message shows the accepted form too', () => {
     expect(errorOf('31d').message).toContain(HOW_TO);
@@ -341,9 +353,15 @@ describe('parseTtl() properties', () => {
   });
 
   it('every `${n}${unit}` under a 100-year options.max is n × the unit in seconds', () => {
-    const cases = fc.constantFrom(...UNITS).chain(([unit, seconds]) =>
-      fc.tuple(fc.integer({ min: 1, max: Math.floor(HUNDRED_YEARS / seconds) }), fc.constant(unit), fc.constant(seconds)),
-    );
+    const cases = fc
+      .constantFrom(...UNITS)
+      .chain(([unit, seconds]) =>
+        fc.tuple(
+          fc.integer({ min: 1, max: Math.floor(HUNDRED_YEARS / seconds) }),
+          fc.constant(unit),
+          fc.constant(seconds),
+        ),
+      );
     fc.assert(
       fc.property(cases, ([n, unit, seconds]) => {
         expect(parseTtl(`${n}${unit}`, { max: '36500d' })).toBe(n * seconds);
@@ -353,7 +371,11 @@ describe('parseTtl() properties', () => {
   });
 
   it("digit strings with a unit (leading zeros included) give Grafana's parseInt × unit, or the right error", () => {
-    const digits = fc.string({ unit: fc.constantFrom(...'0123456789'), minLength: 1, maxLength: 9 });
+    const digits = fc.string({
+      unit: fc.constantFrom(...'0123456789'),
+      minLength: 1,
+      maxLength: 9,
+    });
     fc.assert(
       fc.property(digits, fc.constantFrom(...UNITS), (number, [unit, seconds]) => {
         const grafana = Number.parseInt(number, 10) * seconds;
@@ -386,7 +408,11 @@ describe('parseTtl() properties', () => {
   });
 
   /** Either a positive whole number up to the maximum, or a KeymintError INVALID_TTL / TTL_TOO_LONG. */
-  function assertWellBehaved(input: unknown, max = DEFAULT_MAX_TTL_SECONDS, options?: ParseTtlOptions): void {
+  function assertWellBehaved(
+    input: unknown,
+    max = DEFAULT_MAX_TTL_SECONDS,
+    options?: ParseTtlOptions,
+  ): void {
     let result: number;
     try {
       result = parse(input, options);
@@ -401,27 +427,44 @@ describe('parseTtl() properties', () => {
   }
 
   it('any ASCII string gives a positive whole number up to the maximum, or INVALID_TTL / TTL_TOO_LONG', () => {
-    fc.assert(fc.property(fc.string(), (input) => assertWellBehaved(input)), { numRuns: 2_000 });
+    fc.assert(
+      fc.property(fc.string(), (input) => assertWellBehaved(input)),
+      { numRuns: 2_000 },
+    );
   });
 
   it('any Unicode string (lone surrogates included) gives a positive whole number up to the maximum, or INVALID_TTL / TTL_TOO_LONG', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' })), (input) =>
-        assertWellBehaved(input),
+      fc.property(
+        fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' })),
+        (input) => assertWellBehaved(input),
       ),
       { numRuns: 2_000 },
     );
   });
 
   it('strings close to the grammar give a positive whole number up to the maximum, or INVALID_TTL / TTL_TOO_LONG', () => {
-    const nearMiss = fc.stringMatching(/^\s{0,2}[+-]?\d{0,12}(\.\d{1,2})?(e\d)?\s?[smhdwMyHSo]{0,2}\s{0,2}$/);
-    fc.assert(fc.property(nearMiss, (input) => assertWellBehaved(input)), { numRuns: 2_000 });
+    const nearMiss = fc.stringMatching(
+      /^\s{0,2}[+-]?\d{0,12}(\.\d{1,2})?(e\d)?\s?[smhdwMyHSo]{0,2}\s{0,2}$/,
+    );
+    fc.assert(
+      fc.property(nearMiss, (input) => assertWellBehaved(input)),
+      { numRuns: 2_000 },
+    );
   });
 
   it('any value of any type gives a positive whole number up to the maximum, or INVALID_TTL / TTL_TOO_LONG', () => {
     fc.assert(
-      fc.property(fc.anything({ withBigInt: true, withBoxedValues: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true }), (input) =>
-        assertWellBehaved(input),
+      fc.property(
+        fc.anything({
+          withBigInt: true,
+          withBoxedValues: true,
+          withDate: true,
+          withMap: true,
+          withSet: true,
+          withNullPrototype: true,
+        }),
+        (input) => assertWellBehaved(input),
       ),
       { numRuns: 1_000 },
     );

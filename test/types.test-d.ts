@@ -32,7 +32,15 @@ describe('public types', () => {
     expectTypeOf<ApiKey>().not.toHaveProperty('secretHash');
     expectTypeOf<ApiKey>().not.toHaveProperty('key');
     expectTypeOf<keyof ApiKey>().toEqualTypeOf<
-      'id' | 'name' | 'role' | 'scope' | 'createdAt' | 'expiresAt' | 'lastUsedAt' | 'revokedAt' | 'metadata'
+      | 'id'
+      | 'name'
+      | 'role'
+      | 'scope'
+      | 'createdAt'
+      | 'expiresAt'
+      | 'lastUsedAt'
+      | 'revokedAt'
+      | 'metadata'
     >();
   });
 

@@ -55,9 +55,18 @@ describe('verifyKey() never throws for any presented value', () => {
   it('calls any JavaScript value malformed', async () => {
     const { keymint } = await withKey();
     await fc.assert(
-      fc.asyncProperty(fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true }), async (value) => {
-        expect(await keymint.verifyKey(value)).toEqual({ valid: false, reason: 'malformed' });
-      }),
+      fc.asyncProperty(
+        fc.anything({
+          withBigInt: true,
+          withDate: true,
+          withMap: true,
+          withSet: true,
+          withTypedArray: true,
+        }),
+        async (value) => {
+          expect(await keymint.verifyKey(value)).toEqual({ valid: false, reason: 'malformed' });
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -84,11 +93,17 @@ describe('verifyKey() never throws for any presented value', () => {
 
   it('calls strings of a key-like shape (km_ + 12 + _ + 34 base62 characters) malformed', async () => {
     const { keymint } = await withKey();
-    const base62 = fc.constantFrom(...'0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz');
-    const part = (n: number) => fc.array(base62, { minLength: n, maxLength: n }).map((a) => a.join(''));
+    const base62 = fc.constantFrom(
+      ...'0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz',
+    );
+    const part = (n: number) =>
+      fc.array(base62, { minLength: n, maxLength: n }).map((a) => a.join(''));
     await fc.assert(
       fc.asyncProperty(part(12), part(34), async (id, rest) => {
-        expect(await keymint.verifyKey(`km_${id}_${rest}`)).toEqual({ valid: false, reason: 'malformed' });
+        expect(await keymint.verifyKey(`km_${id}_${rest}`)).toEqual({
+          valid: false,
+          reason: 'malformed',
+        });
       }),
       { numRuns: 300 },
     );
@@ -96,12 +111,18 @@ describe('verifyKey() never throws for any presented value', () => {
 
   it('calls a 1 MB string malformed', async () => {
     const { keymint } = await withKey();
-    expect(await keymint.verifyKey('k'.repeat(1 << 20))).toEqual({ valid: false, reason: 'malformed' });
+    expect(await keymint.verifyKey('k'.repeat(1 << 20))).toEqual({
+      valid: false,
+      reason: 'malformed',
+    });
   });
 
   it('calls a valid key followed by 1 MB of padding malformed', async () => {
     const { keymint, key } = await withKey();
-    expect(await keymint.verifyKey(key + 'A'.repeat(1 << 20))).toEqual({ valid: false, reason: 'malformed' });
+    expect(await keymint.verifyKey(key + 'A'.repeat(1 << 20))).toEqual({
+      valid: false,
+      reason: 'malformed',
+    });
   });
 });
 
@@ -120,14 +141,20 @@ describe('verifyKey() checksum', () => {
   it('calls a key with any one character of the checksum changed malformed, without reading the store', async () => {
     const { keymint, key, faulty } = await withKey();
     for (let i = key.length - 6; i < key.length; i++) {
-      expect(await keymint.verifyKey(changeCharAt(key, i))).toEqual({ valid: false, reason: 'malformed' });
+      expect(await keymint.verifyKey(changeCharAt(key, i))).toEqual({
+        valid: false,
+        reason: 'malformed',
+      });
     }
     expect(faulty.calls.findById).toBe(0);
   });
 
   it('calls a key with one character of the id changed malformed, without reading the store', async () => {
     const { keymint, key, faulty } = await withKey();
-    expect(await keymint.verifyKey(changeCharAt(key, 5))).toEqual({ valid: false, reason: 'malformed' });
+    expect(await keymint.verifyKey(changeCharAt(key, 5))).toEqual({
+      valid: false,
+      reason: 'malformed',
+    });
     expect(faulty.calls.findById).toBe(0);
   });
 });
@@ -136,7 +163,11 @@ describe('verifyKey() not_found', () => {
   it('reports not_found for a well-formed key whose id is unknown', async () => {
     const { keymint, faulty } = await withKey();
     const other = fastKeymint();
-    const { key: foreign } = await other.keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    const { key: foreign } = await other.keymint.createApiKey({
+      name: 'ci',
+      role: 'Editor',
+      ttl: '1h',
+    });
     expect(await keymint.verifyKey(foreign)).toEqual({ valid: false, reason: 'not_found' });
     expect(faulty.calls.findById).toBe(1);
   });
@@ -166,7 +197,10 @@ describe('verifyKey() not_found', () => {
 
   it('reports not_found when options.scope is not the key’s scope', async () => {
     const { keymint, key } = await withKey();
-    expect(await keymint.verifyKey(key, { scope: 'org-2' })).toEqual({ valid: false, reason: 'not_found' });
+    expect(await keymint.verifyKey(key, { scope: 'org-2' })).toEqual({
+      valid: false,
+      reason: 'not_found',
+    });
   });
 
   it('accepts the key when options.scope is the key’s scope', async () => {
@@ -210,7 +244,10 @@ describe('verifyKey() expiry and revocation', () => {
 describe('verifyKey() minimum role', () => {
   it('reports insufficient_role for a Viewer key when Editor is required', async () => {
     const { keymint, key } = await withKey({}, 'Viewer');
-    expect(await keymint.verifyKey(key, { role: 'Editor' })).toEqual({ valid: false, reason: 'insufficient_role' });
+    expect(await keymint.verifyKey(key, { role: 'Editor' })).toEqual({
+      valid: false,
+      reason: 'insufficient_role',
+    });
   });
 
   it("accepts an Admin key for the minimum role 'editor' (any letter case)", async () => {
@@ -225,7 +262,10 @@ describe('verifyKey() minimum role', () => {
 
   it('orders custom roles as given, lowest first', async () => {
     const { keymint, key } = await withKey({ roles: ['Owner', 'Reader'] }, 'Owner');
-    expect(await keymint.verifyKey(key, { role: 'Reader' })).toEqual({ valid: false, reason: 'insufficient_role' });
+    expect(await keymint.verifyKey(key, { role: 'Reader' })).toEqual({
+      valid: false,
+      reason: 'insufficient_role',
+    });
   });
 
   it('throws INVALID_ROLE for an unknown minimum role', async () => {
@@ -250,7 +290,11 @@ describe('verifyKey() store failures', () => {
   async function withStoredGarbage(garbage: (record: StoredApiKey) => unknown) {
     const inner = memoryAdapter();
     const clock = testClock();
-    const honest = createKeymint({ adapter: inner, hasher: hmacSha256Hasher(HMAC_SECRET), now: clock.now });
+    const honest = createKeymint({
+      adapter: inner,
+      hasher: hmacSha256Hasher(HMAC_SECRET),
+      now: clock.now,
+    });
     const { key } = await honest.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     const broken = createKeymint({
       adapter: {
@@ -285,7 +329,10 @@ describe('verifyKey() store failures', () => {
   });
 
   it('throws STORE_FAILURE when the store returns a record with a different id', async () => {
-    const { keymint, key } = await withStoredGarbage((record) => ({ ...record, id: 'ZZZZZZZZZZZZ' }));
+    const { keymint, key } = await withStoredGarbage((record) => ({
+      ...record,
+      id: 'ZZZZZZZZZZZZ',
+    }));
     await expect(keymint.verifyKey(key)).rejects.toMatchObject({ code: 'STORE_FAILURE' });
   });
 
@@ -414,4 +461,3 @@ describe('verifyKey() lastUsedAt', () => {
     expect(faulty.calls.update).toBe(2);
   });
 });
-

@@ -52,11 +52,14 @@ type Argon2Module = typeof import('argon2');
 let argon2Module: Promise<Argon2Module> | undefined;
 // Loaded on first use, so a host that plugs in another hasher never loads the native addon.
 const loadArgon2 = () =>
-  (argon2Module ??= import('argon2').then(
-    (m) => (m as { default?: Argon2Module }).default ?? m,
-  ));
+  (argon2Module ??= import('argon2').then((m) => (m as { default?: Argon2Module }).default ?? m));
 
-function boundedInt(value: number | undefined, fallback: number, what: string, max: number): number {
+function boundedInt(
+  value: number | undefined,
+  fallback: number,
+  what: string,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1 || value > max) {
     throw new KeymintError('CONFIG', `argon2id ${what} must be a whole number from 1 to ${max}.`);
@@ -102,7 +105,10 @@ export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
       const argon2 = await loadArgon2();
       const encoded = await argon2.hash(secret, { ...params, type: argon2.argon2id });
       // argon2 0.45 writes m,p,t; the PHC format (and every other argon2 library) wants m,t,p.
-      return encoded.replace(/^(\$argon2id\$v=\d+\$)m=(\d+),p=(\d+),t=(\d+)\$/, '$1m=$2,t=$4,p=$3$');
+      return encoded.replace(
+        /^(\$argon2id\$v=\d+\$)m=(\d+),p=(\d+),t=(\d+)\$/,
+        '$1m=$2,t=$4,p=$3$',
+      );
     },
     async verify(hash, secret) {
       if (!hash.startsWith('$argon2')) return false;

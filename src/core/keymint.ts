@@ -38,7 +38,9 @@ function parseWith<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new KeymintError(code, `Invalid ${what}: ${describeIssues(result.error)}.`, { cause: result.error });
+  throw new KeymintError(code, `Invalid ${what}: ${describeIssues(result.error)}.`, {
+    cause: result.error,
+  });
 }
 
 /** The public view of a stored record: a fresh plain object without `secretHash`. */
@@ -75,9 +77,13 @@ async function fromStore<T>(operation: string, run: () => Promise<T>): Promise<T
   try {
     return await run();
   } catch (error) {
-    throw new KeymintError('STORE_FAILURE', `The key store failed during ${operation}; see the cause.`, {
-      cause: error,
-    });
+    throw new KeymintError(
+      'STORE_FAILURE',
+      `The key store failed during ${operation}; see the cause.`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -152,7 +158,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     }
     const actor = parsed.actor as Actor;
     if (authorize && (await authorize({ actor, action, scope, ...extra })) !== true) {
-      throw new KeymintError('FORBIDDEN', `Not allowed to ${action.slice(8)} API keys in scope ${JSON.stringify(scope)}.`);
+      throw new KeymintError(
+        'FORBIDDEN',
+        `Not allowed to ${action.slice(8)} API keys in scope ${JSON.stringify(scope)}.`,
+      );
     }
     if (actorRole && extra.role !== undefined) {
       const own = roles.canonical(await actorRole(actor));
@@ -164,7 +173,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
 
   async function findOrThrow(id: unknown, operation: string): Promise<StoredApiKey> {
     if (typeof id !== 'string') {
-      throw new KeymintError('INVALID_INPUT', `Invalid id: expected a string, got ${id === null ? 'null' : typeof id}.`);
+      throw new KeymintError(
+        'INVALID_INPUT',
+        `Invalid id: expected a string, got ${id === null ? 'null' : typeof id}.`,
+      );
     }
     if (!ID_PATTERN.test(id)) {
       // Never echo it: a caller may have passed a whole key where an id belongs.
@@ -174,7 +186,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       );
     }
     const record = await fromStore(operation, () => adapter.findById(id));
-    if (!record) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+    if (!record)
+      throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
     return record;
   }
 
@@ -190,11 +203,14 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
 
   function afterVerify(record: StoredApiKey, secret: string, at: Date): void {
     const last = record.lastUsedAt?.getTime();
-    if ((last === undefined || at.getTime() - last >= lastUsedIntervalMs) && !touching.has(record.id)) {
+    if (
+      (last === undefined || at.getTime() - last >= lastUsedIntervalMs) &&
+      !touching.has(record.id)
+    ) {
       touching.add(record.id);
       background(() =>
-        fromStore('last-used update', () => adapter.update(record.id, { lastUsedAt: at })).finally(() =>
-          touching.delete(record.id),
+        fromStore('last-used update', () => adapter.update(record.id, { lastUsedAt: at })).finally(
+          () => touching.delete(record.id),
         ),
       );
     }
@@ -210,7 +226,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     roles: roles.names,
     maxTtlSeconds,
 
-    async createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey> {
+    async createApiKey(
+      input: CreateApiKeyInput,
+      context?: CallContext<Actor>,
+    ): Promise<CreatedApiKey> {
       const parsed = parseWith(createInputSchema, input, 'INVALID_INPUT', 'createApiKey() input');
       const role = roles.require(parsed.role);
       let ttlSeconds: number | null;
@@ -255,7 +274,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         }
         // An id collision (about 2^-71 per pair): draw again, but never loop forever on a broken store.
         if (attempt >= 2) {
-          throw new KeymintError('STORE_FAILURE', 'The key store reported an id conflict three times in a row.');
+          throw new KeymintError(
+            'STORE_FAILURE',
+            'The key store reported an id conflict three times in a row.',
+          );
         }
       }
     },
@@ -264,8 +286,14 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       let minRank = -1;
       let scope: string | undefined;
       if (options !== undefined) {
-        const parsed = parseWith(verifyOptionsSchema, options, 'INVALID_INPUT', 'verifyKey() options');
-        if (parsed?.role !== undefined) minRank = roles.rankOf(roles.require(parsed.role, 'minimum role'));
+        const parsed = parseWith(
+          verifyOptionsSchema,
+          options,
+          'INVALID_INPUT',
+          'verifyKey() options',
+        );
+        if (parsed?.role !== undefined)
+          minRank = roles.rankOf(roles.require(parsed.role, 'minimum role'));
         scope = parsed?.scope;
       }
       const presented = parseKey(prefix, key);
@@ -274,11 +302,17 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         const record = await fromStore('findById', () => adapter.findById(presented.id));
         if (!record) return { valid: false, reason: 'not_found' };
         if (!isReadable(record, presented.id)) {
-          throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record for this id.');
+          throw new KeymintError(
+            'STORE_FAILURE',
+            'The key store returned an unreadable record for this id.',
+          );
         }
-        const matches = await fromHasher('verify a secret', () => hasher.verify(record.secretHash, presented.secret));
+        const matches = await fromHasher('verify a secret', () =>
+          hasher.verify(record.secretHash, presented.secret),
+        );
         if (matches !== true) return { valid: false, reason: 'not_found' };
-        if (scope !== undefined && record.scope !== scope) return { valid: false, reason: 'not_found' };
+        if (scope !== undefined && record.scope !== scope)
+          return { valid: false, reason: 'not_found' };
         if (record.revokedAt) return { valid: false, reason: 'revoked' };
         const at = clock();
         if (record.expiresAt && at.getTime() >= record.expiresAt.getTime()) {
@@ -292,9 +326,13 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       } catch (error) {
         if (error instanceof KeymintError) throw error;
         // A record of the wrong shape from a broken store: fail closed, typed.
-        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record; see the cause.', {
-          cause: error,
-        });
+        throw new KeymintError(
+          'STORE_FAILURE',
+          'The key store returned an unreadable record; see the cause.',
+          {
+            cause: error,
+          },
+        );
       }
     },
 
@@ -305,7 +343,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]> {
-      const parsed = parseWith(listInputSchema, input, 'INVALID_INPUT', 'listApiKeys() input') ?? {};
+      const parsed =
+        parseWith(listInputSchema, input, 'INVALID_INPUT', 'listApiKeys() input') ?? {};
       const scope = parsed.scope ?? DEFAULT_SCOPE;
       await checkAccess(context, 'apikeys:read', scope);
       const records = await fromStore('list', () =>
@@ -323,8 +362,11 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       const record = await findOrThrow(id, 'findById');
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       if (record.revokedAt) return toApiKey(record);
-      const updated = await fromStore('update', () => adapter.update(record.id, { revokedAt: clock() }));
-      if (!updated) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+      const updated = await fromStore('update', () =>
+        adapter.update(record.id, { revokedAt: clock() }),
+      );
+      if (!updated)
+        throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
       return toApiKey(updated);
     },
 
@@ -332,7 +374,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       const record = await findOrThrow(id, 'findById');
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       const deleted = await fromStore('delete', () => adapter.delete(record.id));
-      if (!deleted) throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+      if (!deleted)
+        throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
     },
   };
 }

@@ -32,7 +32,10 @@ export class RoleSet {
   require(role: unknown, what = 'role'): string {
     const found = this.canonical(role);
     if (found !== undefined) return found;
-    const shown = typeof role === 'string' ? JSON.stringify(role.slice(0, 40)) : `of type ${role === null ? 'null' : typeof role}`;
+    const shown =
+      typeof role === 'string'
+        ? JSON.stringify(role.slice(0, 40))
+        : `of type ${role === null ? 'null' : typeof role}`;
     throw new KeymintError(
       'INVALID_ROLE',
       `Invalid ${what} ${shown}: choose one of ${this.names.join(', ')}.`,

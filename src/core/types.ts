@@ -44,7 +44,8 @@ export interface ApiKey {
  * if (!result.valid && result.reason === 'expired') console.log('ask for a new key');
  * ```
  */
-export type VerifyFailureReason = 'malformed' | 'not_found' | 'expired' | 'revoked' | 'insufficient_role';
+export type VerifyFailureReason =
+  'malformed' | 'not_found' | 'expired' | 'revoked' | 'insufficient_role';
 
 /**
  * The outcome of {@link Keymint.verifyKey}.
@@ -57,8 +58,7 @@ export type VerifyFailureReason = 'malformed' | 'not_found' | 'expired' | 'revok
  * ```
  */
 export type VerifyResult =
-  | { valid: true; apiKey: ApiKey }
-  | { valid: false; reason: VerifyFailureReason };
+  { valid: true; apiKey: ApiKey } | { valid: false; reason: VerifyFailureReason };
 
 /**
  * Options of {@link Keymint.verifyKey}.

@@ -28,7 +28,8 @@ function copy(record: StoredApiKey): StoredApiKey {
     expiresAt: record.expiresAt && new Date(record.expiresAt.getTime()),
     lastUsedAt: record.lastUsedAt && new Date(record.lastUsedAt.getTime()),
     revokedAt: record.revokedAt && new Date(record.revokedAt.getTime()),
-    metadata: record.metadata && (JSON.parse(JSON.stringify(record.metadata)) as Record<string, unknown>),
+    metadata:
+      record.metadata && (JSON.parse(JSON.stringify(record.metadata)) as Record<string, unknown>),
   };
 }
 
@@ -70,7 +71,8 @@ export function memoryAdapter(): KeyAdapter {
       for (const record of byId.values()) {
         if (record.scope !== scope) continue;
         if (after !== undefined && compareCodePoints(record.name, after) <= 0) continue;
-        if (active !== undefined && record.expiresAt && record.expiresAt.getTime() <= active) continue;
+        if (active !== undefined && record.expiresAt && record.expiresAt.getTime() <= active)
+          continue;
         matches.push(record);
       }
       matches.sort((a, b) => compareCodePoints(a.name, b.name));
@@ -81,7 +83,8 @@ export function memoryAdapter(): KeyAdapter {
       const record = byId.get(id);
       if (!record) return null;
       if (patch.lastUsedAt) record.lastUsedAt = new Date(patch.lastUsedAt.getTime());
-      if (patch.revokedAt && !record.revokedAt) record.revokedAt = new Date(patch.revokedAt.getTime());
+      if (patch.revokedAt && !record.revokedAt)
+        record.revokedAt = new Date(patch.revokedAt.getTime());
       if (patch.secretHash !== undefined) record.secretHash = patch.secretHash;
       return copy(record);
     },
