@@ -12,6 +12,11 @@ const ADAPTER_METHODS = [
   'deleteExpired',
 ] as const;
 
+/** The object-level message for a value that is not an object at all. */
+const notAnObject = (message: string) => ({
+  error: (issue: { code?: string }) => (issue.code === 'invalid_type' ? message : undefined),
+});
+
 const isFunction = (value: unknown): value is (...args: never[]) => unknown =>
   typeof value === 'function';
 
@@ -52,7 +57,7 @@ export const metadataSchema = z
     `metadata must serialise to at most ${METADATA_MAX_BYTES} bytes of JSON`,
   );
 
-export const createInputSchema = z.object(
+export const createInputSchema = z.strictObject(
   {
     name: nameSchema,
     role: z.unknown().optional(),
@@ -60,11 +65,11 @@ export const createInputSchema = z.object(
     scope: scopeSchema.optional(),
     metadata: metadataSchema.optional(),
   },
-  { error: 'createApiKey() takes an object: { name, role, ttl, scope?, metadata? }' },
+  notAnObject('createApiKey() takes an object: { name, role, ttl, scope?, metadata? }'),
 );
 
 export const listInputSchema = z
-  .object(
+  .strictObject(
     {
       scope: scopeSchema.optional(),
       includeExpired: z.boolean({ error: 'includeExpired must be true or false' }).optional(),
@@ -78,17 +83,17 @@ export const listInputSchema = z
         .string({ error: 'after must be a string (the last name of the previous page)' })
         .optional(),
     },
-    { error: 'listApiKeys() takes an object: { scope?, includeExpired?, limit?, after? }' },
+    notAnObject('listApiKeys() takes an object: { scope?, includeExpired?, limit?, after? }'),
   )
   .optional();
 
 export const verifyOptionsSchema = z
-  .object(
+  .strictObject(
     {
       role: z.string({ error: 'role must be a string' }).optional(),
       scope: scopeSchema.optional(),
     },
-    { error: 'verifyKey() options must be an object: { role?, scope? }' },
+    notAnObject('verifyKey() options must be an object: { role?, scope? }'),
   )
   .optional();
 
@@ -98,7 +103,8 @@ export const contextSchema = z
 
 const ttlOption = z.union([z.string(), z.number()]);
 
-export const optionsSchema = z.object(
+// Strict: a misspelt option (`authorise`, `minRole`) must fail, not silently switch a check off.
+export const optionsSchema = z.strictObject(
   {
     adapter: z.custom<KeyAdapter>(
       (value) =>
@@ -153,7 +159,7 @@ export const optionsSchema = z.object(
       .custom<(error: unknown) => void>(isFunction, 'onBackgroundError must be a function')
       .optional(),
   },
-  { error: 'createKeymint() takes an options object with at least { adapter }' },
+  notAnObject('createKeymint() takes an options object with at least { adapter }'),
 );
 
 /** Turns zod issues into one sentence a person can act on. Never includes input values. */

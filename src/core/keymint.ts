@@ -12,7 +12,8 @@ import type { z } from 'zod';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH, parseKey } from './key-format.js';
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
-import { parseTtlWithMax, resolveMaxTtl } from './ttl.js';
+import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
+import { echo } from '../internal/echo.js';
 import type {
   ApiKey,
   ApiKeyAction,
@@ -28,6 +29,7 @@ import type {
 
 const DEFAULT_SCOPE = 'default';
 const DEFAULT_LIST_LIMIT = 100;
+const MAX_INTERVAL_SECONDS = 86_400;
 const ID_PATTERN = new RegExp(`^[${KEY_ALPHABET}]{${KEY_ID_LENGTH}}$`);
 
 function parseWith<S extends z.ZodType>(
@@ -36,7 +38,15 @@ function parseWith<S extends z.ZodType>(
   code: 'INVALID_INPUT' | 'CONFIG',
   what: string,
 ): z.output<S> {
-  const result = schema.safeParse(value);
+  let result: z.ZodSafeParseResult<z.output<S>>;
+  try {
+    result = schema.safeParse(value);
+  } catch (error) {
+    // Cyclic or absurdly deep values make JSON checks throw: still the caller's bad input.
+    throw new KeymintError(code, `Invalid ${what}: it cannot be read as plain data.`, {
+      cause: error,
+    });
+  }
   if (result.success) return result.data;
   throw new KeymintError(code, `Invalid ${what}: ${describeIssues(result.error)}.`, {
     cause: result.error,
@@ -58,7 +68,8 @@ function toApiKey(record: StoredApiKey): ApiKey {
   });
 }
 
-const isDateOrNull = (value: unknown) => value === null || value instanceof Date;
+const isDateOrNull = (value: unknown) =>
+  value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
 
 /** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
 function isReadable(record: StoredApiKey, id: string): boolean {
@@ -69,8 +80,22 @@ function isReadable(record: StoredApiKey, id: string): boolean {
     typeof record.role === 'string' &&
     typeof record.scope === 'string' &&
     isDateOrNull(record.expiresAt) &&
-    isDateOrNull(record.revokedAt)
+    isDateOrNull(record.revokedAt) &&
+    isDateOrNull(record.lastUsedAt)
   );
+}
+
+function parseInterval(value: TtlInput | undefined): number {
+  if (value === undefined) return 300;
+  try {
+    return parseTtlWithMax(value, MAX_INTERVAL_SECONDS);
+  } catch (error) {
+    throw new KeymintError(
+      'CONFIG',
+      `Invalid lastUsedInterval ${echo(value)}: ${HOW_TO}; at most 1 day.`,
+      { cause: error },
+    );
+  }
 }
 
 async function fromStore<T>(operation: string, run: () => Promise<T>): Promise<T> {
@@ -123,7 +148,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   const adapter: KeyAdapter = config.adapter;
   const roles = new RoleSet(config.roles ?? DEFAULT_ROLES);
   const maxTtlSeconds = resolveMaxTtl(config.maxTtl);
-  const lastUsedIntervalMs = resolveMaxTtl(config.lastUsedInterval ?? '5m') * 1000;
+  const lastUsedIntervalMs = parseInterval(config.lastUsedInterval) * 1000;
   const prefix = config.prefix ?? 'km';
   const hasher: Hasher = config.hasher ?? argon2idHasher();
   const allowNonExpiring = config.allowNonExpiring ?? false;
@@ -131,8 +156,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   const actorRole = options.actorRole;
   const now = options.now ?? (() => new Date());
   const onBackgroundError = options.onBackgroundError ?? (() => {});
-  // Keys whose last-used write is in flight: one write per key at a time.
+  // Keys whose last-used write or rehash is in flight: one of each per key at a time.
   const touching = new Set<string>();
+  const rehashing = new Set<string>();
 
   function clock(): Date {
     const date = now();
@@ -191,31 +217,40 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     return record;
   }
 
-  function background(task: () => Promise<unknown>): void {
-    task().catch((error: unknown) => {
-      try {
-        onBackgroundError(error);
-      } catch {
-        // A failing error hook must not become an unhandled rejection.
-      }
-    });
+  function reportBackground(error: unknown): void {
+    try {
+      onBackgroundError(error);
+    } catch {
+      // A failing error hook must not become an unhandled rejection.
+    }
+  }
+
+  /** Runs `task` off the response path, at most one at a time per key and kind of work. */
+  function oncePerKey(inFlight: Set<string>, id: string, task: () => Promise<unknown>): void {
+    if (inFlight.has(id)) return;
+    inFlight.add(id);
+    task()
+      .catch(reportBackground)
+      .finally(() => inFlight.delete(id));
   }
 
   function afterVerify(record: StoredApiKey, secret: string, at: Date): void {
     const last = record.lastUsedAt?.getTime();
-    if (
-      (last === undefined || at.getTime() - last >= lastUsedIntervalMs) &&
-      !touching.has(record.id)
-    ) {
-      touching.add(record.id);
-      background(() =>
-        fromStore('last-used update', () => adapter.update(record.id, { lastUsedAt: at })).finally(
-          () => touching.delete(record.id),
-        ),
+    if (last === undefined || at.getTime() - last >= lastUsedIntervalMs) {
+      oncePerKey(touching, record.id, () =>
+        fromStore('last-used update', () => adapter.update(record.id, { lastUsedAt: at })),
       );
     }
-    if (hasher.needsRehash?.(record.secretHash)) {
-      background(async () => {
+    let rehash = false;
+    try {
+      rehash = hasher.needsRehash?.(record.secretHash) === true;
+    } catch (error) {
+      reportBackground(
+        new KeymintError('HASHER_FAILURE', 'needsRehash() threw; see the cause.', { cause: error }),
+      );
+    }
+    if (rehash) {
+      oncePerKey(rehashing, record.id, async () => {
         const secretHash = await fromHasher('rehash a secret', () => hasher.hash(secret));
         await fromStore('rehash update', () => adapter.update(record.id, { secretHash }));
       });
@@ -236,11 +271,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       if (parsed.ttl === null && allowNonExpiring) {
         ttlSeconds = null;
       } else if (parsed.ttl === null || parsed.ttl === undefined) {
-        throw new KeymintError(
-          'INVALID_TTL',
-          `A time to live is required: enter a whole number followed by s, m, h, d, w or M, for example 12h or 1M` +
-            (allowNonExpiring ? ', or null for a key that never expires.' : '.'),
-        );
+        const orNull = allowNonExpiring ? ', or null for a key that never expires' : '';
+        throw new KeymintError('INVALID_TTL', `A time to live is required: ${HOW_TO}${orNull}.`);
       } else {
         ttlSeconds = parseTtlWithMax(parsed.ttl, maxTtlSeconds);
       }
@@ -248,6 +280,14 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       await checkAccess(context, 'apikeys:create', scope, { role });
 
       const createdAt = clock();
+      const expiresAt =
+        ttlSeconds === null ? null : new Date(createdAt.getTime() + ttlSeconds * 1000);
+      if (expiresAt && Number.isNaN(expiresAt.getTime())) {
+        throw new KeymintError(
+          'CONFIG',
+          'now() is so late that the expiry is past the last valid Date.',
+        );
+      }
       for (let attempt = 0; ; attempt++) {
         const id = generateKeyId();
         const { key, secret } = formatKey(prefix, id);
@@ -259,7 +299,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           scope,
           secretHash,
           createdAt,
-          expiresAt: ttlSeconds === null ? null : new Date(createdAt.getTime() + ttlSeconds * 1000),
+          expiresAt,
           lastUsedAt: null,
           revokedAt: null,
           metadata: parsed.metadata ?? null,
@@ -298,42 +338,30 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       }
       const presented = parseKey(prefix, key);
       if (!presented) return { valid: false, reason: 'malformed' };
-      try {
-        const record = await fromStore('findById', () => adapter.findById(presented.id));
-        if (!record) return { valid: false, reason: 'not_found' };
-        if (!isReadable(record, presented.id)) {
-          throw new KeymintError(
-            'STORE_FAILURE',
-            'The key store returned an unreadable record for this id.',
-          );
-        }
-        const matches = await fromHasher('verify a secret', () =>
-          hasher.verify(record.secretHash, presented.secret),
-        );
-        if (matches !== true) return { valid: false, reason: 'not_found' };
-        if (scope !== undefined && record.scope !== scope)
-          return { valid: false, reason: 'not_found' };
-        if (record.revokedAt) return { valid: false, reason: 'revoked' };
-        const at = clock();
-        if (record.expiresAt && at.getTime() >= record.expiresAt.getTime()) {
-          return { valid: false, reason: 'expired' };
-        }
-        if (minRank >= 0 && roles.rankOf(record.role) < minRank) {
-          return { valid: false, reason: 'insufficient_role' };
-        }
-        afterVerify(record, presented.secret, at);
-        return { valid: true, apiKey: toApiKey(record) };
-      } catch (error) {
-        if (error instanceof KeymintError) throw error;
-        // A record of the wrong shape from a broken store: fail closed, typed.
-        throw new KeymintError(
-          'STORE_FAILURE',
-          'The key store returned an unreadable record; see the cause.',
-          {
-            cause: error,
-          },
-        );
+      const record = await fromStore('findById', () => adapter.findById(presented.id));
+      if (!record) return { valid: false, reason: 'not_found' };
+      if (!isReadable(record, presented.id)) {
+        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
       }
+      const matches = await fromHasher('verify a secret', () =>
+        hasher.verify(record.secretHash, presented.secret),
+      );
+      if (matches !== true) return { valid: false, reason: 'not_found' };
+      if (scope !== undefined && record.scope !== scope)
+        return { valid: false, reason: 'not_found' };
+      if (record.revokedAt) return { valid: false, reason: 'revoked' };
+      const at = clock();
+      // A key without expiry stops working when the host no longer allows such keys.
+      if (
+        record.expiresAt === null ? !allowNonExpiring : at.getTime() >= record.expiresAt.getTime()
+      ) {
+        return { valid: false, reason: 'expired' };
+      }
+      if (minRank >= 0 && roles.rankOf(record.role) < minRank) {
+        return { valid: false, reason: 'insufficient_role' };
+      }
+      afterVerify(record, presented.secret, at);
+      return { valid: true, apiKey: toApiKey(record) };
     },
 
     async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {

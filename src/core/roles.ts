@@ -1,4 +1,5 @@
 import { KeymintError } from '../errors.js';
+import { echo } from '../internal/echo.js';
 
 /**
  * Grafana's organisation roles, lowest to highest: the default `roles` option.
@@ -32,13 +33,9 @@ export class RoleSet {
   require(role: unknown, what = 'role'): string {
     const found = this.canonical(role);
     if (found !== undefined) return found;
-    const shown =
-      typeof role === 'string'
-        ? JSON.stringify(role.slice(0, 40))
-        : `of type ${role === null ? 'null' : typeof role}`;
     throw new KeymintError(
       'INVALID_ROLE',
-      `Invalid ${what} ${shown}: choose one of ${this.names.join(', ')}.`,
+      `Invalid ${what} ${echo(role)}: choose one of ${this.names.join(', ')}.`,
     );
   }
 

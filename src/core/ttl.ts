@@ -1,4 +1,5 @@
 import { KeymintError } from '../errors.js';
+import { echo } from '../internal/echo.js';
 
 /**
  * One of the unit letters a time to live accepts: `s` seconds, `m` minutes, `h` hours, `d` days,
@@ -62,7 +63,8 @@ const MAX_OF_MAX_SECONDS = 100 * 365 * 86_400;
 
 const TTL_PATTERN = /^(\d+)([smhdwM])$/;
 
-const HOW_TO = 'enter a whole number followed by s, m, h, d, w or M, for example 12h or 1M';
+/** How to write a time to live, for messages. */
+export const HOW_TO = 'enter a whole number followed by s, m, h, d, w or M, for example 12h or 1M';
 
 /** Describes a duration in seconds in the largest unit that divides it, for messages. */
 export function describeSeconds(seconds: number): string {
@@ -77,11 +79,6 @@ export function describeSeconds(seconds: number): string {
     }
   }
   return `${seconds} second${seconds === 1 ? '' : 's'}`;
-}
-
-function preview(input: string): string {
-  const short = input.length > 24 ? `${input.slice(0, 24)}…` : input;
-  return JSON.stringify(short);
 }
 
 /** Parses without a maximum; throws INVALID_TTL. */
@@ -103,14 +100,14 @@ function toSeconds(input: unknown, maxText: string): number {
   if (!match) {
     throw new KeymintError(
       'INVALID_TTL',
-      `Invalid time to live ${preview(input)}: ${HOW_TO}; the maximum is ${maxText}.`,
+      `Invalid time to live ${echo(input)}: ${HOW_TO}; the maximum is ${maxText}.`,
     );
   }
   const count = Number(match[1]);
   if (count === 0) {
     throw new KeymintError(
       'INVALID_TTL',
-      `Invalid time to live ${preview(input)}: it must be longer than zero; ${HOW_TO}; the maximum is ${maxText}.`,
+      `Invalid time to live ${echo(input)}: it must be longer than zero; ${HOW_TO}; the maximum is ${maxText}.`,
     );
   }
   return count * UNIT_SECONDS[match[2] as TtlUnit];
@@ -123,11 +120,9 @@ export function resolveMaxTtl(max: TtlInput | undefined): number {
   try {
     seconds = toSeconds(max, 'not set');
   } catch (error) {
-    throw new KeymintError(
-      'CONFIG',
-      `Invalid maximum time to live ${typeof max === 'string' ? preview(max) : String(max)}: ${HOW_TO}.`,
-      { cause: error },
-    );
+    throw new KeymintError('CONFIG', `Invalid maximum time to live ${echo(max)}: ${HOW_TO}.`, {
+      cause: error,
+    });
   }
   if (seconds > MAX_OF_MAX_SECONDS) {
     throw new KeymintError(
@@ -176,10 +171,9 @@ export function parseTtlWithMax(input: unknown, maxSeconds: number): number {
   const maxText = describeSeconds(maxSeconds);
   const seconds = toSeconds(input, maxText);
   if (seconds > maxSeconds) {
-    const shown = typeof input === 'string' ? preview(input) : String(input);
     throw new KeymintError(
       'TTL_TOO_LONG',
-      `Time to live ${shown} is too long: the maximum is ${maxText} (${maxSeconds} seconds); ${HOW_TO}.`,
+      `Time to live ${echo(input)} is too long: the maximum is ${maxText} (${maxSeconds} seconds); ${HOW_TO}.`,
     );
   }
   return seconds;
