@@ -6,7 +6,6 @@ import {
   type Hasher,
   type KeyAdapter,
   type KeyPatch,
-  type StoredApiKey,
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import {
@@ -15,27 +14,10 @@ import {
   fastKeymint,
   flush,
   HMAC_SECRET,
-  testClock,
+  keymintOverBrokenStore,
 } from './helpers.js';
 
 const hmac = () => hmacSha256Hasher(HMAC_SECRET);
-
-/** An adapter whose findById hands back what `change` makes of the real record. */
-async function storeReturning(change: (record: StoredApiKey) => unknown) {
-  const inner = memoryAdapter();
-  const clock = testClock();
-  const honest = createKeymint({ adapter: inner, hasher: hmac(), now: clock.now });
-  const { key } = await honest.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
-  const broken = createKeymint({
-    adapter: {
-      ...inner,
-      findById: async (id) => change((await inner.findById(id))!) as StoredApiKey,
-    },
-    hasher: hmac(),
-    now: clock.now,
-  });
-  return { keymint: broken, key };
-}
 
 describe('misspelt options fail instead of switching a check off', () => {
   it('createKeymint() refuses an unknown option such as authorise', () => {
@@ -73,7 +55,7 @@ describe('misspelt options fail instead of switching a check off', () => {
 
 describe('expiry fails closed', () => {
   it('verifyKey() throws STORE_FAILURE when the store returns an invalid expiresAt Date', async () => {
-    const { keymint, key } = await storeReturning((r) => ({
+    const { keymint, key } = await keymintOverBrokenStore((r) => ({
       ...r,
       expiresAt: new Date('garbage'),
     }));
@@ -81,7 +63,10 @@ describe('expiry fails closed', () => {
   });
 
   it('verifyKey() throws STORE_FAILURE when the store returns lastUsedAt as a string', async () => {
-    const { keymint, key } = await storeReturning((r) => ({ ...r, lastUsedAt: '2030-01-01' }));
+    const { keymint, key } = await keymintOverBrokenStore((r) => ({
+      ...r,
+      lastUsedAt: '2030-01-01',
+    }));
     await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
   });
 

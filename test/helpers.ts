@@ -231,3 +231,27 @@ export function byCodePoint(a: string, b: string): number {
   }
   return x.length - y.length;
 }
+
+/**
+ * A key created honestly, and a second keymint over the same store whose findById hands back
+ * what `change` makes of the real record: a broken or hostile store.
+ */
+export async function keymintOverBrokenStore(change: (record: StoredApiKey) => unknown) {
+  const inner = memoryAdapter();
+  const clock = testClock();
+  const honest = createKeymint({
+    adapter: inner,
+    hasher: hmacSha256Hasher(HMAC_SECRET),
+    now: clock.now,
+  });
+  const { key } = await honest.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+  const broken = createKeymint({
+    adapter: {
+      ...inner,
+      findById: async (id) => change((await inner.findById(id))!) as StoredApiKey,
+    },
+    hasher: hmacSha256Hasher(HMAC_SECRET),
+    now: clock.now,
+  });
+  return { keymint: broken, key };
+}

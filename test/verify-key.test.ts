@@ -12,6 +12,7 @@ import {
   flush,
   HMAC_SECRET,
   HOUR,
+  keymintOverBrokenStore,
   keyParts,
   MINUTE,
   SECOND,
@@ -287,29 +288,6 @@ describe('verifyKey() store failures', () => {
     expect(error.cause).toBe(driverError);
   });
 
-  async function withStoredGarbage(garbage: (record: StoredApiKey) => unknown) {
-    const inner = memoryAdapter();
-    const clock = testClock();
-    const honest = createKeymint({
-      adapter: inner,
-      hasher: hmacSha256Hasher(HMAC_SECRET),
-      now: clock.now,
-    });
-    const { key } = await honest.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
-    const broken = createKeymint({
-      adapter: {
-        ...inner,
-        findById: async (id) => {
-          const record = await inner.findById(id);
-          return garbage(record!) as StoredApiKey;
-        },
-      },
-      hasher: hmacSha256Hasher(HMAC_SECRET),
-      now: clock.now,
-    });
-    return { keymint: broken, key };
-  }
-
   /** Runs verify and asserts it is never valid: it resolves not_found or throws STORE_FAILURE. */
   async function expectFailClosed(run: Promise<unknown>) {
     let outcome: unknown;
@@ -324,12 +302,12 @@ describe('verifyKey() store failures', () => {
   }
 
   it('is never valid when the store returns a record without secretHash (STORE_FAILURE or not_found)', async () => {
-    const { keymint, key } = await withStoredGarbage(({ secretHash: _drop, ...rest }) => rest);
+    const { keymint, key } = await keymintOverBrokenStore(({ secretHash: _drop, ...rest }) => rest);
     await expectFailClosed(keymint.verifyKey(key));
   });
 
   it('throws STORE_FAILURE when the store returns a record with a different id', async () => {
-    const { keymint, key } = await withStoredGarbage((record) => ({
+    const { keymint, key } = await keymintOverBrokenStore((record) => ({
       ...record,
       id: 'ZZZZZZZZZZZZ',
     }));
@@ -337,12 +315,12 @@ describe('verifyKey() store failures', () => {
   });
 
   it('throws STORE_FAILURE when the store returns a string instead of a record', async () => {
-    const { keymint, key } = await withStoredGarbage(() => 'garbage');
+    const { keymint, key } = await keymintOverBrokenStore(() => 'garbage');
     await expect(keymint.verifyKey(key)).rejects.toMatchObject({ code: 'STORE_FAILURE' });
   });
 
   it('is never valid when the store returns expiresAt as a string (STORE_FAILURE or not_found)', async () => {
-    const { keymint, key } = await withStoredGarbage((record) => ({
+    const { keymint, key } = await keymintOverBrokenStore((record) => ({
       ...record,
       expiresAt: record.expiresAt!.toISOString(),
     }));
