@@ -78,39 +78,25 @@ describe('authorize() requests', () => {
     });
   });
 
-  it('asks { actor, action: apikeys:delete, scope, keyId } on revoke', async () => {
-    const { keymint, authorize, trusted } = guarded();
-    const { apiKey } = await trusted.createApiKey({
-      name: 'ci',
-      role: 'Viewer',
-      ttl: '1h',
-      scope: 'org-1',
-    });
-    await keymint.revokeApiKey(apiKey.id, asAlice);
-    expect(authorize.mock.calls[0]![0]).toStrictEqual({
-      actor: alice,
-      action: 'apikeys:delete',
-      scope: 'org-1',
-      keyId: apiKey.id,
-    });
-  });
-
-  it('asks { actor, action: apikeys:delete, scope, keyId } on delete', async () => {
-    const { keymint, authorize, trusted } = guarded();
-    const { apiKey } = await trusted.createApiKey({
-      name: 'ci',
-      role: 'Viewer',
-      ttl: '1h',
-      scope: 'org-1',
-    });
-    await keymint.deleteApiKey(apiKey.id, asAlice);
-    expect(authorize.mock.calls[0]![0]).toStrictEqual({
-      actor: alice,
-      action: 'apikeys:delete',
-      scope: 'org-1',
-      keyId: apiKey.id,
-    });
-  });
+  it.each(['revokeApiKey', 'deleteApiKey'] as const)(
+    'asks { actor, action: apikeys:delete, scope, keyId } on %s',
+    async (method) => {
+      const { keymint, authorize, trusted } = guarded();
+      const { apiKey } = await trusted.createApiKey({
+        name: 'ci',
+        role: 'Viewer',
+        ttl: '1h',
+        scope: 'org-1',
+      });
+      await keymint[method](apiKey.id, asAlice);
+      expect(authorize.mock.calls[0]![0]).toStrictEqual({
+        actor: alice,
+        action: 'apikeys:delete',
+        scope: 'org-1',
+        keyId: apiKey.id,
+      });
+    },
+  );
 
   it('does not ask authorize on verifyKey, which needs no context', async () => {
     const { keymint, authorize, trusted } = guarded();

@@ -98,29 +98,27 @@ function parseInterval(value: TtlInput | undefined): number {
   }
 }
 
-async function fromStore<T>(operation: string, run: () => Promise<T>): Promise<T> {
+/** Runs an adapter or hasher call; any throw becomes a typed, fail-closed KeymintError. */
+async function wrapped<T>(
+  code: 'STORE_FAILURE' | 'HASHER_FAILURE',
+  message: string,
+  run: () => Promise<T>,
+): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    throw new KeymintError(
-      'STORE_FAILURE',
-      `The key store failed during ${operation}; see the cause.`,
-      {
-        cause: error,
-      },
-    );
+    throw new KeymintError(code, `${message}; see the cause.`, { cause: error });
   }
 }
 
-async function fromHasher<T>(operation: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw new KeymintError('HASHER_FAILURE', `The hasher failed to ${operation}; see the cause.`, {
-      cause: error,
-    });
-  }
-}
+const fromStore = <T>(operation: string, run: () => Promise<T>) =>
+  wrapped('STORE_FAILURE', `The key store failed during ${operation}`, run);
+
+const fromHasher = <T>(operation: string, run: () => Promise<T>) =>
+  wrapped('HASHER_FAILURE', `The hasher failed to ${operation}`, run);
+
+const notFound = (id: string) =>
+  new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
 
 /**
  * Creates a keymint instance over an adapter. Options are checked once, here: bad options throw
@@ -212,8 +210,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       );
     }
     const record = await fromStore(operation, () => adapter.findById(id));
-    if (!record)
-      throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+    if (!record) throw notFound(id);
     return record;
   }
 
@@ -393,8 +390,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       const updated = await fromStore('update', () =>
         adapter.update(record.id, { revokedAt: clock() }),
       );
-      if (!updated)
-        throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+      if (!updated) throw notFound(id);
       return toApiKey(updated);
     },
 
@@ -402,8 +398,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       const record = await findOrThrow(id, 'findById');
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       const deleted = await fromStore('delete', () => adapter.delete(record.id));
-      if (!deleted)
-        throw new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
+      if (!deleted) throw notFound(id);
     },
   };
 }
