@@ -5,6 +5,10 @@ export const entry = {
   index: 'src/index.ts',
   errors: 'src/errors.ts',
   'adapters/memory': 'src/adapters/memory/index.ts',
+  'adapters/sqlite': 'src/adapters/sqlite/index.ts',
+  'adapters/postgres': 'src/adapters/postgres/index.ts',
+  'adapters/redis': 'src/adapters/redis/index.ts',
+  testing: 'src/testing/index.ts',
 };
 
 export default defineConfig({
@@ -20,4 +24,6 @@ export default defineConfig({
   treeshake: true,
   // nanoid 5 is ESM-only; bundling it keeps the CJS build loadable with require().
   noExternal: ['nanoid'],
+  // Drivers and vitest are optional peers: adapters and keymint/testing import them, never the core.
+  external: ['better-sqlite3', 'pg', 'ioredis', 'vitest'],
 });

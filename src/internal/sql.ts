@@ -1,0 +1,65 @@
+import { KeymintError } from '../errors.js';
+
+/** Table and schema names: plain identifiers, short enough for the index names derived from them. */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
+
+export const DEFAULT_TABLE = 'keymint_api_keys';
+
+/** Checks an identifier option; quoting is then safe and the name is used verbatim. */
+export function identifierOption(value: unknown, option: string, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !IDENTIFIER.test(value)) {
+    throw new KeymintError(
+      'CONFIG',
+      `Invalid ${option}: use 1 to 40 letters, digits or underscores, not starting with a digit.`,
+    );
+  }
+  return value;
+}
+
+/** Checks that an adapter's options are an object (or absent) and name no unknown option. */
+export function adapterOptions<T extends object>(
+  value: unknown,
+  adapter: string,
+  known: readonly (keyof T & string)[],
+): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new KeymintError('CONFIG', `${adapter}() options must be an object.`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!(known as string[]).includes(key)) {
+      throw new KeymintError(
+        'CONFIG',
+        `Unknown ${adapter}() option ${JSON.stringify(key.slice(0, 40))}: the options are ${known.join(', ')}.`,
+      );
+    }
+  }
+  return value as Partial<T>;
+}
+
+/** A stored instant (Date, epoch milliseconds as number, bigint or string, or ISO text) as a Date. */
+export function toDate(value: unknown): Date | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return new Date(value.getTime());
+  if (typeof value === 'number' || typeof value === 'bigint') return new Date(Number(value));
+  if (typeof value === 'string') {
+    return /^-?\d+$/.test(value) ? new Date(Number(value)) : new Date(value);
+  }
+  return new Date(Number.NaN);
+}
+
+/** Stored metadata (JSON text, or an object a driver already parsed) as an object or null. */
+export function toMetadata(value: unknown): Record<string, unknown> | null {
+  if (value === null || value === undefined) return null;
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  return parsed as Record<string, unknown>;
+}
+
+/** The error an adapter throws (as the cause of STORE_FAILURE) when its table is missing. */
+export function missingTable(table: string, module: string, cause: unknown): Error {
+  return new Error(
+    `The table ${table} does not exist: apply the schema first, with migrate() from '${module}' or the SQL in 'keymint/sql/'.`,
+    { cause },
+  );
+}
