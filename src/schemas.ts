@@ -48,6 +48,16 @@ export const scopeSchema = z
 
 const METADATA_MAX_BYTES = 8_192;
 
+/** True when every string (key or value) in a JSON value is storable everywhere: no U+0000, no lone surrogate. */
+function portableStrings(value: unknown): boolean {
+  if (typeof value === 'string') return !value.includes('\u0000') && wellFormed(value);
+  if (Array.isArray(value)) return value.every(portableStrings);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).every(([key, inner]) => portableStrings(key) && portableStrings(inner));
+  }
+  return true;
+}
+
 /** A JSON object of at most 8 KiB, or null. */
 export const metadataSchema = z
   .record(z.string(), z.json(), { error: 'metadata must be a plain JSON object' })
@@ -55,6 +65,11 @@ export const metadataSchema = z
   .refine(
     (value) => value === null || Buffer.byteLength(JSON.stringify(value)) <= METADATA_MAX_BYTES,
     `metadata must serialise to at most ${METADATA_MAX_BYTES} bytes of JSON`,
+  )
+  // PostgreSQL's jsonb refuses both, so no adapter may be handed them.
+  .refine(
+    portableStrings,
+    'metadata strings must not contain U+0000 or lone surrogates (PostgreSQL jsonb cannot store them)',
   );
 
 export const createInputSchema = z.strictObject(
@@ -94,6 +109,13 @@ export const verifyOptionsSchema = z
       scope: scopeSchema.optional(),
     },
     notAnObject('verifyKey() options must be an object: { role?, scope? }'),
+  )
+  .optional();
+
+export const purgeInputSchema = z
+  .strictObject(
+    { olderThan: z.unknown().optional() },
+    notAnObject('purgeExpired() takes an object: { olderThan? }'),
   )
   .optional();
 

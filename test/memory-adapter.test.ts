@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { describeAdapterConformance } from '../src/testing/index.js';
 import { byCodePoint, HOUR, storedRecord, T0 } from './helpers.js';
+
+describeAdapterConformance({ name: 'memory', createAdapter: () => memoryAdapter() });
 
 let counter = 0;
 /** A record with a fresh, unique, well-formed id. */

@@ -77,8 +77,12 @@ export function generateKeyId(): string {
 /** Builds `<prefix>_<id>_<secret><checksum>` with a fresh secret. */
 export function formatKey(prefix: string, id: string): { key: string; secret: string } {
   const secret = newSecret();
-  const body = `${prefix}_${id}_${secret}`;
-  return { key: body + encodeChecksum(crc32(body)), secret };
+  return { key: withChecksum(`${prefix}_${id}_${secret}`), secret };
+}
+
+/** Appends the checksum to `<prefix>_<id>_<secret>` (tests use it to forge well-formed keys). */
+export function withChecksum(body: string): string {
+  return body + encodeChecksum(crc32(body));
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   describeIssues,
   listInputSchema,
   optionsSchema,
+  purgeInputSchema,
   verifyOptionsSchema,
 } from '../schemas.js';
 import type { z } from 'zod';
@@ -23,6 +24,7 @@ import type {
   Keymint,
   KeymintOptions,
   ListApiKeysInput,
+  PurgeExpiredInput,
   VerifyOptions,
   VerifyResult,
 } from './types.js';
@@ -30,6 +32,7 @@ import type {
 const DEFAULT_SCOPE = 'default';
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_INTERVAL_SECONDS = 86_400;
+const MAX_PURGE_AGE_SECONDS = 100 * 365 * 86_400;
 const ID_PATTERN = new RegExp(`^[${KEY_ALPHABET}]{${KEY_ID_LENGTH}}$`);
 
 function parseWith<S extends z.ZodType>(
@@ -93,6 +96,19 @@ function parseInterval(value: TtlInput | undefined): number {
     throw new KeymintError(
       'CONFIG',
       `Invalid lastUsedInterval ${echo(value)}: ${HOW_TO}; at most 1 day.`,
+      { cause: error },
+    );
+  }
+}
+
+function parseOlderThan(value: unknown): number {
+  if (value === undefined || value === 0) return 0;
+  try {
+    return parseTtlWithMax(value, MAX_PURGE_AGE_SECONDS);
+  } catch (error) {
+    throw new KeymintError(
+      'INVALID_INPUT',
+      `Invalid olderThan ${echo(value)}: ${HOW_TO}, or 0 for every expired key.`,
       { cause: error },
     );
   }
@@ -306,7 +322,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         if (result.conflict === 'name') {
           throw new KeymintError(
             'NAME_TAKEN',
-            `An API key named ${JSON.stringify(parsed.name)} already exists in scope ${JSON.stringify(scope)}: choose another name, or delete the old key first.`,
+            `An API key named ${JSON.stringify(parsed.name)} already exists in scope ${JSON.stringify(scope)}: choose another name, or delete the old key first (an expired key keeps its name until it is deleted or purged with purgeExpired()).`,
           );
         }
         // An id collision (about 2^-71 per pair): draw again, but never loop forever on a broken store.
@@ -399,6 +415,14 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       const deleted = await fromStore('delete', () => adapter.delete(record.id));
       if (!deleted) throw notFound(id);
+    },
+
+    async purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number> {
+      const parsed = parseWith(purgeInputSchema, input, 'INVALID_INPUT', 'purgeExpired() input');
+      const olderThanMs = parseOlderThan(parsed?.olderThan) * 1000;
+      await checkAccess(context, 'apikeys:purge', '*');
+      const before = new Date(clock().getTime() - olderThanMs);
+      return fromStore('deleteExpired', () => adapter.deleteExpired(before));
     },
   };
 }

@@ -83,7 +83,7 @@ export interface VerifyOptions {
  * const action: ApiKeyAction = 'apikeys:create';
  * ```
  */
-export type ApiKeyAction = 'apikeys:create' | 'apikeys:read' | 'apikeys:delete';
+export type ApiKeyAction = 'apikeys:create' | 'apikeys:read' | 'apikeys:delete' | 'apikeys:purge';
 
 /**
  * What the host's `authorize` hook is asked.
@@ -97,7 +97,7 @@ export type ApiKeyAction = 'apikeys:create' | 'apikeys:read' | 'apikeys:delete';
 export interface AuthorizeRequest<Actor = unknown> {
   actor: Actor;
   action: ApiKeyAction;
-  /** The scope acted on: the new key's, the listed one, or the existing key's. */
+  /** The scope acted on: the new key's, the listed one, or the existing key's; `'*'` for purge. */
   scope: string;
   /** The role of the key to create (`apikeys:create` only), in canonical spelling. */
   role?: string;
@@ -240,4 +240,23 @@ export interface Keymint<Actor = unknown> {
   revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
   /** Deletes a key; its name becomes free again. */
   deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void>;
+  /**
+   * Deletes every key, in every scope, that expired at least `olderThan` ago (default: any
+   * expired key), so that their names can be reused and the store stays small. Returns how
+   * many were deleted. Revoked keys that have not expired are kept.
+   */
+  purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number>;
+}
+
+/**
+ * Input of {@link Keymint.purgeExpired}.
+ *
+ * @example
+ * ```ts
+ * const input: PurgeExpiredInput = { olderThan: '7d' }; // keep expired keys a week for audits
+ * ```
+ */
+export interface PurgeExpiredInput {
+  /** How long a key must have been expired: a TTL string (`'7d'`) or seconds. Default 0. */
+  olderThan?: TtlInput;
 }

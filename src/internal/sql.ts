@@ -1,4 +1,5 @@
 import { KeymintError } from '../errors.js';
+import type { StoredApiKey } from '../adapter.js';
 
 /** Table and schema names: plain identifiers, short enough for the index names derived from them. */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
@@ -28,7 +29,7 @@ export function adapterOptions<T extends object>(
     throw new KeymintError('CONFIG', `${adapter}() options must be an object.`);
   }
   for (const key of Object.keys(value)) {
-    if (!(known as string[]).includes(key)) {
+    if (!(known as readonly string[]).includes(key)) {
       throw new KeymintError(
         'CONFIG',
         `Unknown ${adapter}() option ${JSON.stringify(key.slice(0, 40))}: the options are ${known.join(', ')}.`,
@@ -62,4 +63,33 @@ export function missingTable(table: string, module: string, cause: unknown): Err
     `The table ${table} does not exist: apply the schema first, with migrate() from '${module}' or the SQL in 'keymint/sql/'.`,
     { cause },
   );
+}
+
+/** A row of the SQL adapters' table (snake_case columns) as a record. */
+export interface KeyRow {
+  id: string;
+  scope: string;
+  name: string;
+  role: string;
+  secret_hash: string;
+  created_at: unknown;
+  expires_at: unknown;
+  last_used_at: unknown;
+  revoked_at: unknown;
+  metadata: unknown;
+}
+
+export function rowToRecord(row: KeyRow): StoredApiKey {
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    scope: row.scope,
+    secretHash: row.secret_hash,
+    createdAt: toDate(row.created_at) ?? new Date(Number.NaN),
+    expiresAt: toDate(row.expires_at),
+    lastUsedAt: toDate(row.last_used_at),
+    revokedAt: toDate(row.revoked_at),
+    metadata: toMetadata(row.metadata),
+  };
 }

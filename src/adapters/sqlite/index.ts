@@ -1,0 +1,179 @@
+/**
+ * The SQLite adapter, over a [better-sqlite3](https://github.com/WiseLibs/better-sqlite3)
+ * `Database` you open: keys in one file, for a server on one machine. Apply the schema once with
+ * {@link migrate}; the adapter never creates tables.
+ *
+ * ```sh
+ * npm install keymint better-sqlite3
+ * ```
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3';
+ * import { createKeymint } from 'keymint';
+ * import { migrate, sqliteAdapter } from 'keymint/adapters/sqlite';
+ *
+ * const db = new Database('keymint.db');
+ * db.pragma('journal_mode = WAL');
+ * migrate(db);
+ * const keymint = createKeymint({ adapter: sqliteAdapter(db) });
+ * ```
+ *
+ * @module
+ */
+import type BetterSqlite3 from 'better-sqlite3';
+import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import { KeymintError } from '../../errors.js';
+import { adapterOptions, missingTable, rowToRecord, type KeyRow } from '../../internal/sql.js';
+import { sqliteSchema, tableOption, type SqliteAdapterOptions } from './schema.js';
+
+export { sqliteSchema, type SqliteAdapterOptions } from './schema.js';
+
+const MODULE = 'keymint/adapters/sqlite';
+const OPTIONS = ['table'] as const;
+
+type Database = BetterSqlite3.Database;
+
+function checkDatabase(db: unknown, fn: string): asserts db is Database {
+  const candidate = db as Partial<Database> | null;
+  if (typeof candidate?.prepare !== 'function' || typeof candidate.exec !== 'function') {
+    throw new KeymintError(
+      'CONFIG',
+      `${fn}() needs a better-sqlite3 Database: new Database('keymint.db') from 'better-sqlite3'.`,
+    );
+  }
+}
+
+const ms = (date: Date | null | undefined) => (date ? date.getTime() : null);
+
+/**
+ * Applies keymint's schema ({@link sqliteSchema}) to the database, in one transaction. Idempotent:
+ * run it at every start, or apply the SQL with your own migration tool instead.
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3';
+ * import { migrate } from 'keymint/adapters/sqlite';
+ * migrate(new Database('keymint.db'));
+ * ```
+ */
+export function migrate(db: Database, options?: SqliteAdapterOptions): void {
+  checkDatabase(db, 'migrate');
+  const sql = sqliteSchema(adapterOptions<SqliteAdapterOptions>(options, 'migrate', OPTIONS));
+  db.transaction(() => db.exec(sql)).immediate();
+}
+
+/**
+ * Creates a {@link KeyAdapter} over a better-sqlite3 `Database` whose schema {@link migrate} has
+ * applied. Every method is one SQL statement, so uniqueness holds across processes sharing the
+ * file; `(scope, name)` and `id` are enforced by unique indexes. A busy or closed database throws,
+ * which keymint reports as `STORE_FAILURE`.
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3';
+ * import { createKeymint } from 'keymint';
+ * import { migrate, sqliteAdapter } from 'keymint/adapters/sqlite';
+ *
+ * const db = new Database('keymint.db');
+ * migrate(db);
+ * const keymint = createKeymint({ adapter: sqliteAdapter(db) });
+ * ```
+ */
+export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): KeyAdapter {
+  checkDatabase(db, 'sqliteAdapter');
+  const table = tableOption(
+    adapterOptions<SqliteAdapterOptions>(options, 'sqliteAdapter', OPTIONS),
+  );
+  const t = `"${table}"`;
+  const sql = {
+    insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata)
+      VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata)`,
+    find: `SELECT * FROM ${t} WHERE id = ?`,
+    list: `SELECT * FROM ${t} WHERE scope = @scope
+      AND (@after IS NULL OR name > @after)
+      AND (@activeAt IS NULL OR expires_at IS NULL OR expires_at > @activeAt)
+      ORDER BY name LIMIT @limit`,
+    update: `UPDATE ${t} SET last_used_at = COALESCE(@lastUsedAt, last_used_at),
+      revoked_at = COALESCE(revoked_at, @revokedAt), secret_hash = COALESCE(@secretHash, secret_hash)
+      WHERE id = @id RETURNING *`,
+    delete: `DELETE FROM ${t} WHERE id = ?`,
+    deleteExpired: `DELETE FROM ${t} WHERE expires_at <= ?`,
+  };
+  // Prepared on first use: the table may be created after the adapter.
+  const prepared = new Map<keyof typeof sql, BetterSqlite3.Statement>();
+  function statement(name: keyof typeof sql): BetterSqlite3.Statement {
+    let found = prepared.get(name);
+    if (!found) {
+      try {
+        found = db.prepare(sql[name]);
+      } catch (error) {
+        if (error instanceof Error && /no such table/.test(error.message)) {
+          throw missingTable(table, MODULE, error);
+        }
+        throw error;
+      }
+      prepared.set(name, found);
+    }
+    return found;
+  }
+  const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
+
+  return {
+    async insert(record: StoredApiKey): Promise<InsertResult> {
+      try {
+        statement('insert').run({
+          id: record.id,
+          scope: record.scope,
+          name: record.name,
+          role: record.role,
+          secretHash: record.secretHash,
+          createdAt: record.createdAt.getTime(),
+          expiresAt: ms(record.expiresAt),
+          lastUsedAt: ms(record.lastUsedAt),
+          revokedAt: ms(record.revokedAt),
+          metadata: record.metadata === null ? null : JSON.stringify(record.metadata),
+        });
+        return { ok: true };
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return { ok: false, conflict: 'id' };
+        if (code === 'SQLITE_CONSTRAINT_UNIQUE') return { ok: false, conflict: 'name' };
+        throw error;
+      }
+    },
+
+    async findById(id: string): Promise<StoredApiKey | null> {
+      return read(statement('find').get(id));
+    },
+
+    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+      const rows = statement('list').all({
+        scope,
+        limit,
+        after: after ?? null,
+        activeAt: ms(activeAt),
+      });
+      return rows.map((row) => rowToRecord(row as KeyRow));
+    },
+
+    async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
+      return read(
+        statement('update').get({
+          id,
+          lastUsedAt: ms(patch.lastUsedAt),
+          revokedAt: ms(patch.revokedAt),
+          secretHash: patch.secretHash ?? null,
+        }),
+      );
+    },
+
+    async delete(id: string): Promise<boolean> {
+      return statement('delete').run(id).changes > 0;
+    },
+
+    async deleteExpired(before: Date): Promise<number> {
+      return statement('deleteExpired').run(before.getTime()).changes;
+    },
+  } satisfies KeyAdapter;
+}
