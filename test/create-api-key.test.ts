@@ -415,6 +415,10 @@ describe('createApiKey() scope and metadata', () => {
     ['an object with a Date inside', { at: new Date(T0) }],
     ['an object of 8 KiB + 1 byte of JSON', { a: 'x'.repeat(8193 - '{"a":""}'.length) }],
     ['an object of 8 KiB of multi-byte characters', { a: '€'.repeat(2731) }],
+    ['a string with U+0000 (jsonb cannot store it)', { a: 'x\u0000y' }],
+    ['a key with U+0000', { 'a\u0000': 1 }],
+    ['a nested string with a lone surrogate', { a: [{ b: '\ud800' }] }],
+    ['a key with a lone surrogate', { ['\udc00']: 1 }],
   ])('rejects metadata that is %s with INVALID_INPUT', async (_what, metadata) => {
     const { keymint } = fastKeymint();
     await expectCode(

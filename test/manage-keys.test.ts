@@ -377,3 +377,97 @@ describe('NOT_FOUND messages', () => {
     },
   );
 });
+
+describe('purgeExpired()', () => {
+  async function withKeys() {
+    const context = setup();
+    const { keymint, clock } = context;
+    const short = await keymint.createApiKey({ name: 'short', role: 'Viewer', ttl: '1h' });
+    const long = await keymint.createApiKey({ name: 'long', role: 'Viewer', ttl: '2d' });
+    const other = await keymint.createApiKey({
+      name: 'other scope',
+      role: 'Viewer',
+      ttl: '1h',
+      scope: 'org-2',
+    });
+    const revoked = await keymint.createApiKey({ name: 'revoked', role: 'Viewer', ttl: '2d' });
+    await keymint.revokeApiKey(revoked.apiKey.id);
+    clock.advance(3 * HOUR);
+    return { ...context, short, long, other, revoked };
+  }
+
+  it('deletes every expired key in every scope by default, and keeps the rest', async () => {
+    const { keymint, short, long, other, revoked } = await withKeys();
+    expect(await keymint.purgeExpired()).toBe(2);
+    await expectCode(keymint.getApiKey(short.apiKey.id), 'NOT_FOUND');
+    await expectCode(keymint.getApiKey(other.apiKey.id), 'NOT_FOUND');
+    expect((await keymint.getApiKey(long.apiKey.id)).name).toBe('long');
+    expect((await keymint.getApiKey(revoked.apiKey.id)).revokedAt).not.toBeNull();
+    expect(await keymint.purgeExpired({ olderThan: 0 })).toBe(0);
+  });
+
+  it('keeps keys expired for less than olderThan', async () => {
+    const { keymint, short } = await withKeys();
+    expect(await keymint.purgeExpired({ olderThan: '3h' })).toBe(0);
+    expect(await keymint.purgeExpired({ olderThan: 7200 })).toBe(2);
+    await expectCode(keymint.getApiKey(short.apiKey.id), 'NOT_FOUND');
+  });
+
+  it('frees the names of purged keys', async () => {
+    const { keymint } = await withKeys();
+    await expectCode(
+      keymint.createApiKey({ name: 'short', role: 'Viewer', ttl: '1h' }),
+      'NAME_TAKEN',
+    );
+    await keymint.purgeExpired();
+    const again = await keymint.createApiKey({ name: 'short', role: 'Viewer', ttl: '1h' });
+    expect((await keymint.verifyKey(again.key)).valid).toBe(true);
+  });
+
+  it('says in NAME_TAKEN that an expired key keeps its name until purged', async () => {
+    const { keymint } = await withKeys();
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'short', role: 'Viewer', ttl: '1h' }),
+      'NAME_TAKEN',
+    );
+    expect(error.message).toMatch(/expired key keeps its name.*purgeExpired\(\)/);
+  });
+
+  it.each<[string, unknown]>([
+    ['a TTL with two units', { olderThan: '1h30m' }],
+    ['a negative number', { olderThan: -1 }],
+    ['a non-number', { olderThan: true }],
+    ['an unknown option', { olderthan: '1h' }],
+    ['a string', '1h'],
+  ])('refuses %s with INVALID_INPUT and deletes nothing', async (_what, input) => {
+    const { keymint, faulty } = await withKeys();
+    await expectCode(keymint.purgeExpired(input as never), 'INVALID_INPUT');
+    expect(faulty.calls.deleteExpired).toBe(0);
+  });
+
+  it('reports a store failure as STORE_FAILURE', async () => {
+    const { keymint, faulty } = await withKeys();
+    const cause = faulty.fail('deleteExpired');
+    const error = await expectCode(keymint.purgeExpired(), 'STORE_FAILURE');
+    expect(error.cause).toBe(cause);
+  });
+
+  it("asks authorize() for 'apikeys:purge' in scope '*', and stops when refused", async () => {
+    const requests: unknown[] = [];
+    let allow = false;
+    const faulty = failingAdapter(memoryAdapter());
+    const { keymint } = fastKeymint({
+      adapter: faulty.adapter,
+      authorize: (request) => {
+        requests.push(request);
+        return allow;
+      },
+    });
+    await expectCode(keymint.purgeExpired({}, { actor: 'bob' }), 'FORBIDDEN');
+    expect(requests).toEqual([{ actor: 'bob', action: 'apikeys:purge', scope: '*' }]);
+    expect(faulty.calls.deleteExpired).toBe(0);
+    await expectCode(keymint.purgeExpired(), 'FORBIDDEN');
+    allow = true;
+    expect(await keymint.purgeExpired({}, { actor: 'admin' })).toBe(0);
+  });
+});
