@@ -66,6 +66,18 @@ const list: GroupBody = ({ adapter, record, now }) => {
     expect(await adapter().list({ scope: 'default', limit: 100, after: '\u{10ffff}' })).toEqual([]);
   });
 
+  it('applies limit together with after', async () => {
+    await insertAll(
+      adapter(),
+      MIXED_NAMES.map((name) => record({ name })),
+    );
+    const sorted = [...MIXED_NAMES].sort(compareCodePoints);
+    const from = sorted.indexOf('a') + 1;
+    expect(names(await adapter().list({ scope: 'default', limit: 2, after: 'a' }))).toEqual(
+      sorted.slice(from, from + 2),
+    );
+  });
+
   it('with activeAt, leaves out keys expired at that instant and keeps keys without expiry', async () => {
     const at = now() + 2 * 3_600_000;
     const expired = record({ name: 'expired', expiresAt: new Date(at - 1) });

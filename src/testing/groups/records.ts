@@ -91,6 +91,24 @@ const insertAndFind: GroupBody = ({ adapter, record, now }) => {
     (found.metadata!.nested as { a: number }).a = 3;
     expect(await adapter().findById(snapshot.id)).toEqual(snapshot);
   });
+  it('returns fresh objects from list() and update() too', async () => {
+    const stored = record({ metadata: { nested: { a: 1 } } });
+    await adapter().insert(stored);
+    const snapshot = structuredClone(stored);
+    const [listed] = await adapter().list({ scope: stored.scope, limit: 10 });
+    listed!.name = 'changed';
+    listed!.expiresAt!.setTime(0);
+    (listed!.metadata!.nested as { a: number }).a = 2;
+    const at = new Date(now() + 5);
+    const updated = (await adapter().update(stored.id, { lastUsedAt: at }))!;
+    updated.secretHash = 'changed';
+    updated.lastUsedAt!.setTime(0);
+    at.setTime(0);
+    expect(await adapter().findById(stored.id)).toEqual({
+      ...snapshot,
+      lastUsedAt: new Date(now() + 5),
+    });
+  });
 };
 
 const notFound: GroupBody = ({ adapter, now }) => {

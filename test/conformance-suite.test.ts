@@ -1,0 +1,224 @@
+/**
+ * Tests the conformance suite itself: it must pass the memory adapter and fail each deliberately
+ * broken copy of it ("mutants", in test/fixtures/conformance-mutants.fixture.ts), in the test
+ * that targets the bug. The suite registers vitest groups, so it runs in one child vitest whose
+ * JSON report is read here.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { isKeymintError } from '../src/errors.js';
+import { CONFORMANCE_GROUPS, describeAdapterConformance } from '../src/testing/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CONFIG = 'test/fixtures/vitest.mutants.config.ts';
+const SUITE = 'keymint adapter conformance: ';
+
+/** Each mutant of the fixture, with the group and title of the test aimed at its bug. */
+const TARGETS = {
+  'utf16-order': ['list', 'sorts a scope by name in code point order'],
+  'racy-insert': ['unique names', 'lets exactly one of 50 concurrent inserts of one name win'],
+  seconds: ['insert and find', 'keeps every timestamp to the millisecond'],
+  'last-revoke-wins': ['update', 'keeps the first revokedAt: a second revocation changes nothing'],
+  'shared-objects': [
+    'insert and find',
+    'returns fresh objects: changing a returned or inserted record changes nothing stored',
+  ],
+  'purge-exclusive': [
+    'purge',
+    'deleteExpired() removes keys expired at or before the instant, in every scope',
+  ],
+  'throws-when-missing': ['not found', 'findById() of an unknown id is null'],
+  'offset-after': ['list', 'starts strictly after `after`, whether or not that name exists'],
+  'no-activeAt': [
+    'list',
+    'with activeAt, leaves out keys expired at that instant and keeps keys without expiry',
+  ],
+  'name-conflict-as-id': [
+    'unique names',
+    'refuses a second key with a taken name in the same scope and keeps the first',
+  ],
+  'list-shared-objects': ['insert and find', 'returns fresh objects from list() and update() too'],
+  'no-limit-after': ['list', 'applies limit together with after'],
+} as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
+
+const CORRECT = ['correct', 'unmutated copy'] as const;
+const SKIPS = 'skips';
+const SKIPPED_GROUPS: readonly string[] = ['paging', 'update'];
+
+/** The part of vitest's JSON report read here. */
+interface JsonReport {
+  numTotalTests: number;
+  testResults: {
+    name: string;
+    status: string;
+    message?: string;
+    assertionResults: {
+      ancestorTitles: string[];
+      title: string;
+      status: string;
+      failureMessages?: string[];
+    }[];
+  }[];
+}
+
+interface Result {
+  registration: string;
+  group: string;
+  title: string;
+  status: string;
+  failureMessages: string[];
+}
+
+let results: Result[] = [];
+let childOutput = '';
+let tmp: string | undefined;
+
+/** Runs a command to its end; a failing exit is expected (the mutants fail). */
+function run(file: string, args: string[], env: NodeJS.ProcessEnv) {
+  return new Promise<string>((resolve) => {
+    execFile(
+      file,
+      args,
+      { cwd: ROOT, env, timeout: 55_000, maxBuffer: 64 * 1024 * 1024 },
+      (_error, stdout, stderr) => resolve(`${stdout}\n${stderr}`),
+    );
+  });
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'keymint-mutants-'));
+  const outputFile = join(tmp, 'report.json');
+  // The child is a fresh vitest, not a worker of this one.
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith('VITEST') && name !== 'NODE_V8_COVERAGE',
+    ),
+  );
+  childOutput = await run(
+    process.execPath,
+    [
+      'node_modules/vitest/vitest.mjs',
+      'run',
+      '--config',
+      CONFIG,
+      '--reporter=json',
+      `--outputFile=${outputFile}`,
+    ],
+    env,
+  );
+  let report: JsonReport;
+  try {
+    report = JSON.parse(await readFile(outputFile, 'utf8')) as JsonReport;
+  } catch (error) {
+    throw new Error(`The child vitest wrote no report. Its output:\n${childOutput}`, {
+      cause: error,
+    });
+  }
+  expect(report.testResults.map((file) => file.name)).toEqual([
+    join(ROOT, 'test/fixtures/conformance-mutants.fixture.ts'),
+  ]);
+  expect(report.testResults[0]!.message ?? '', 'the fixture failed to load').toBe('');
+  results = report.testResults[0]!.assertionResults.map((a) => ({
+    registration: a.ancestorTitles[0]!.startsWith(SUITE)
+      ? a.ancestorTitles[0]!.slice(SUITE.length)
+      : a.ancestorTitles[0]!,
+    group: a.ancestorTitles[1] ?? '',
+    title: a.title,
+    status: a.status,
+    failureMessages: a.failureMessages ?? [],
+  }));
+  expect(report.numTotalTests).toBe(results.length);
+}, 60_000);
+
+afterAll(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+const of = (registration: string) => results.filter((r) => r.registration === registration);
+const failed = (registration: string) =>
+  of(registration)
+    .filter((r) => r.status === 'failed')
+    .map((r) => `${r.group} > ${r.title}`);
+
+describe('the conformance suite run on broken adapters (child vitest)', () => {
+  it('reports every registration of the fixture, and nothing else', () => {
+    expect(new Set(results.map((r) => r.registration))).toEqual(
+      new Set([...CORRECT, SKIPS, ...Object.keys(TARGETS)]),
+    );
+  });
+
+  it.each(CORRECT)('passes every test of the %s memory adapter, in every group', (name) => {
+    const own = of(name);
+    expect(own.length).toBeGreaterThan(30);
+    expect(failed(name)).toEqual([]);
+    expect(own.filter((r) => r.status !== 'passed')).toEqual([]);
+    expect(new Set(own.map((r) => r.group))).toEqual(new Set(CONFORMANCE_GROUPS));
+  });
+
+  it.each(Object.entries(TARGETS))(
+    'fails the mutant %s in the test aimed at its bug (%j)',
+    (mutant, [group, title]) => {
+      const own = of(mutant);
+      expect(own.length).toBeGreaterThan(0);
+      expect(failed(mutant).length).toBeGreaterThan(0);
+      expect(failed(mutant)).toContain(`${group} > ${title}`);
+      const target = own.find((r) => r.group === group && r.title === title);
+      expect(target?.failureMessages.join('\n')).not.toMatch(/Test timed out/);
+    },
+  );
+
+  it('shows the tests of skipped groups as skipped and runs the rest', () => {
+    const own = of(SKIPS);
+    const correct = of('correct');
+    expect(own.map((r) => `${r.group} > ${r.title}`)).toEqual(
+      correct.map((r) => `${r.group} > ${r.title}`),
+    );
+    const skipped = own.filter((r) => SKIPPED_GROUPS.includes(r.group));
+    expect(skipped.length).toBeGreaterThan(1);
+    for (const r of skipped) expect(['skipped', 'pending']).toContain(r.status);
+    const ran = own.filter((r) => !SKIPPED_GROUPS.includes(r.group));
+    expect(ran.length).toBeGreaterThan(20);
+    for (const r of ran) expect(r.status).toBe('passed');
+  });
+});
+
+describe('describeAdapterConformance() options', () => {
+  it('refuses an unknown group name in skip with CONFIG, naming the groups', () => {
+    let thrown: unknown;
+    try {
+      describeAdapterConformance({
+        name: 'x',
+        createAdapter: () => memoryAdapter(),
+        skip: ['pagin' as never],
+      });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isKeymintError(thrown, 'CONFIG')).toBe(true);
+    const message = (thrown as Error).message;
+    expect(message).toContain('"pagin"');
+    for (const group of CONFORMANCE_GROUPS) expect(message).toContain(group);
+  });
+
+  it('refuses options without a name or a createAdapter function with CONFIG', () => {
+    for (const options of [
+      { name: 'x' },
+      { createAdapter: () => memoryAdapter() },
+      { name: 'x', createAdapter: memoryAdapter() },
+      undefined,
+    ]) {
+      let thrown: unknown;
+      try {
+        describeAdapterConformance(options as never);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(isKeymintError(thrown, 'CONFIG'), JSON.stringify(options)).toBe(true);
+    }
+  });
+});
