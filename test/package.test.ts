@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { entry } from '../tsup.config.js';
 
@@ -15,7 +16,9 @@ type Conditions = {
   require: { types: string; default: string };
 };
 
-const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json');
+const subpaths = Object.keys(pkg.exports).filter(
+  (p) => p !== './package.json' && !p.endsWith('.sql'),
+);
 
 describe('package.json exports', () => {
   it('has one tsup entry per exported subpath, and no other', () => {
@@ -47,6 +50,73 @@ describe('package.json exports', () => {
   it('ships no database driver or test runner as a hard dependency', () => {
     for (const driver of ['pg', 'better-sqlite3', 'ioredis', 'vitest']) {
       expect(pkg.dependencies).not.toHaveProperty(driver);
+    }
+  });
+});
+
+const DRIVERS = ['pg', 'better-sqlite3', 'ioredis', 'vitest'];
+
+/** Runtime (not `import type`) module specifiers of a source file. */
+function runtimeImports(file: string): string[] {
+  const source = readFileSync(file, 'utf8');
+  const specs: string[] = [];
+  const pattern = /^\s*(import|export)\s+(type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/gm;
+  for (const match of source.matchAll(pattern)) {
+    if (!match[2]) specs.push(match[3]!);
+  }
+  return specs;
+}
+
+/** Every source file reachable from `entry` through runtime imports, and the packages they load. */
+function reachable(entryFile: string): { files: Set<string>; packages: Set<string> } {
+  const files = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    for (const spec of runtimeImports(file)) {
+      if (spec.startsWith('.'))
+        visit(fileURLToPath(new URL(spec.replace(/\.js$/, '.ts'), pathToFileURL(file))));
+      else packages.add(spec.startsWith('node:') ? 'node:' : spec.split('/')[0]!);
+    }
+  };
+  visit(fileURLToPath(new URL(`../${entryFile}`, import.meta.url)));
+  return { files, packages };
+}
+
+describe('what each entry point loads', () => {
+  it.each(['src/index.ts', 'src/errors.ts', 'src/adapters/memory/index.ts'])(
+    '%s loads no database driver, no test runner and no adapter module',
+    (file) => {
+      const { files, packages } = reachable(file);
+      for (const driver of DRIVERS) expect(packages).not.toContain(driver);
+      for (const loaded of files)
+        expect(loaded).not.toMatch(/adapters\/(sqlite|postgres|redis)|testing/);
+    },
+  );
+
+  it.each([
+    'src/adapters/sqlite/index.ts',
+    'src/adapters/postgres/index.ts',
+    'src/adapters/redis/index.ts',
+  ])('%s imports its driver for types only: the user passes the client in', (file) => {
+    const { packages } = reachable(file);
+    for (const driver of DRIVERS) expect(packages).not.toContain(driver);
+  });
+
+  it('keymint/testing loads vitest (an optional peer) and no driver', () => {
+    const { packages } = reachable('src/testing/index.ts');
+    expect(packages).toContain('vitest');
+    for (const driver of ['pg', 'better-sqlite3', 'ioredis'])
+      expect(packages).not.toContain(driver);
+  });
+
+  it('declares every driver and vitest as an optional peer dependency', () => {
+    const meta = (pkg as { peerDependenciesMeta?: Record<string, { optional?: boolean }> })
+      .peerDependenciesMeta;
+    for (const driver of DRIVERS) {
+      expect(pkg.peerDependencies).toHaveProperty(driver);
+      expect(meta?.[driver]?.optional).toBe(true);
     }
   });
 });
