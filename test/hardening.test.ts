@@ -62,6 +62,14 @@ describe('expiry fails closed', () => {
     await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
   });
 
+  it('verifyKey() throws STORE_FAILURE when the store returns an invalid createdAt', async () => {
+    const { keymint, key } = await keymintOverBrokenStore((r) => ({
+      ...r,
+      createdAt: new Date(Number.NaN),
+    }));
+    await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
+  });
+
   it('verifyKey() throws STORE_FAILURE when the store returns lastUsedAt as a string', async () => {
     const { keymint, key } = await keymintOverBrokenStore((r) => ({
       ...r,

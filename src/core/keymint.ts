@@ -82,6 +82,8 @@ function isReadable(record: StoredApiKey, id: string): boolean {
     typeof record.secretHash === 'string' &&
     typeof record.role === 'string' &&
     typeof record.scope === 'string' &&
+    record.createdAt instanceof Date &&
+    !Number.isNaN(record.createdAt.getTime()) &&
     isDateOrNull(record.expiresAt) &&
     isDateOrNull(record.revokedAt) &&
     isDateOrNull(record.lastUsedAt)

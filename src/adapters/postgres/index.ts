@@ -1,0 +1,210 @@
+/**
+ * The PostgreSQL adapter, over node-postgres (`pg` 8). Keys live in one table; every instance of
+ * your server that shares the database sees the same keys. Pass the `Pool` your application
+ * already has; keymint never opens connections of its own. Apply the schema once with
+ * {@link migrate} (or run `keymint/sql/postgres.sql` with your migration tool): the adapter itself
+ * never creates tables.
+ *
+ * ```sh
+ * npm install keymint pg
+ * ```
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { createKeymint } from 'keymint';
+ * import { migrate, postgresAdapter } from 'keymint/adapters/postgres';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * pool.on('error', (error) => console.error('idle PostgreSQL connection failed', error));
+ * await migrate(pool);
+ *
+ * const keymint = createKeymint({ adapter: postgresAdapter(pool) });
+ * const { key } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
+ * ```
+ *
+ * @module
+ */
+import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import { KeymintError } from '../../errors.js';
+import { missingTable } from '../../internal/sql.js';
+import { COLUMNS, fromRow, INSERT_COLUMNS, insertValues, timestamp } from './rows.js';
+import { migrationSql, postgresNames, schemaSql, type PostgresAdapterOptions } from './schema.js';
+
+export type { PostgresAdapterOptions } from './schema.js';
+
+/**
+ * What the adapter needs from a client: pg's `query(text, values)`. A `pg.Pool` is the usual
+ * choice; a connected `pg.Client` works too, for one caller at a time. Wrappers with the same
+ * `query` method (for example a pool that adds tracing) work as well.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import type { PostgresQueryable } from 'keymint/adapters/postgres';
+ *
+ * const pool: PostgresQueryable = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * ```
+ */
+export interface PostgresQueryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
+}
+
+const MODULE = 'keymint/adapters/postgres';
+
+function checkPool(pool: unknown, fn: string): void {
+  if (typeof (pool as Partial<PostgresQueryable> | null)?.query !== 'function') {
+    throw new KeymintError(
+      'CONFIG',
+      `${fn}() needs a pg Pool (or Client): new pg.Pool({ connectionString }) from 'pg'.`,
+    );
+  }
+}
+
+const sqlState = (error: unknown): unknown =>
+  typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+
+/**
+ * Creates a {@link KeyAdapter} over a `pg` pool. Bad options throw a `KeymintError` with code
+ * `CONFIG`. Each method is one SQL statement: the primary key and the unique `(scope, name)`
+ * constraint make `insert` atomic across processes, and `list` pages by name in code point order.
+ *
+ * When the table does not exist, methods throw an error that says to run {@link migrate}; the
+ * core reports it (like any database failure) as `STORE_FAILURE`, with the driver's error as
+ * `cause`.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { createKeymint } from 'keymint';
+ * import { postgresAdapter } from 'keymint/adapters/postgres';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * const keymint = createKeymint({
+ *   adapter: postgresAdapter(pool, { schema: 'auth', table: 'api_keys' }),
+ * });
+ * ```
+ */
+export function postgresAdapter(
+  pool: PostgresQueryable,
+  options?: PostgresAdapterOptions,
+): KeyAdapter {
+  checkPool(pool, 'postgresAdapter');
+  const names = postgresNames(options, 'postgresAdapter');
+  const table = names.table;
+
+  async function query(text: string, values: unknown[]) {
+    try {
+      return await pool.query(text, values);
+    } catch (error) {
+      // 42P01 = undefined_table.
+      if (sqlState(error) === '42P01') throw missingTable(names.display, MODULE, error);
+      throw error;
+    }
+  }
+
+  return {
+    async insert(record: StoredApiKey): Promise<InsertResult> {
+      try {
+        await query(
+          `INSERT INTO ${table} (${INSERT_COLUMNS})
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)`,
+          insertValues(record),
+        );
+        return { ok: true };
+      } catch (error) {
+        // 23505 = unique_violation: the primary key (id) or the (scope, name) constraint.
+        if (sqlState(error) !== '23505') throw error;
+        const constraint = (error as { constraint?: unknown }).constraint;
+        return { ok: false, conflict: constraint === names.primaryKey ? 'id' : 'name' };
+      }
+    },
+
+    async findById(id: string): Promise<StoredApiKey | null> {
+      const { rows } = await query(`SELECT ${COLUMNS} FROM ${table} WHERE id = $1`, [id]);
+      return rows[0] === undefined ? null : fromRow(rows[0]);
+    },
+
+    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+      const { rows } = await query(
+        `SELECT ${COLUMNS} FROM ${table}
+          WHERE scope = $1
+            AND ($2::text IS NULL OR name > $2::text COLLATE "C")
+            AND ($3::timestamptz IS NULL OR expires_at IS NULL OR expires_at > $3::timestamptz)
+          ORDER BY name COLLATE "C"
+          LIMIT $4`,
+        [scope, after ?? null, timestamp(activeAt), limit],
+      );
+      return rows.map(fromRow);
+    },
+
+    async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
+      // One statement, so concurrent patches cannot lose each other; the first revocation wins.
+      const { rows } = await query(
+        `UPDATE ${table}
+            SET last_used_at = COALESCE($2::timestamptz, last_used_at),
+                revoked_at = COALESCE(revoked_at, $3::timestamptz),
+                secret_hash = COALESCE($4::text, secret_hash)
+          WHERE id = $1
+         RETURNING ${COLUMNS}`,
+        [id, timestamp(patch.lastUsedAt), timestamp(patch.revokedAt), patch.secretHash ?? null],
+      );
+      return rows[0] === undefined ? null : fromRow(rows[0]);
+    },
+
+    async delete(id: string): Promise<boolean> {
+      const { rowCount } = await query(`DELETE FROM ${table} WHERE id = $1`, [id]);
+      return (rowCount ?? 0) > 0;
+    },
+
+    async deleteExpired(before: Date): Promise<number> {
+      const { rowCount } = await query(`DELETE FROM ${table} WHERE expires_at <= $1::timestamptz`, [
+        timestamp(before),
+      ]);
+      return rowCount ?? 0;
+    },
+  } satisfies KeyAdapter;
+}
+
+/**
+ * Applies the schema ({@link postgresSchema}): creates the schema (when the `schema` option is
+ * given), the table and its indexes, unless they exist. Safe to call at every start, also from
+ * several processes at once: the statements run in one transaction that holds an advisory lock.
+ * Takes the same options as {@link postgresAdapter}; bad options reject with `CONFIG`.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { migrate } from 'keymint/adapters/postgres';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * await migrate(pool, { schema: 'auth' });
+ * ```
+ */
+export async function migrate(
+  pool: PostgresQueryable,
+  options?: PostgresAdapterOptions,
+): Promise<void> {
+  checkPool(pool, 'migrate');
+  const names = postgresNames(options, 'migrate');
+  // No parameters: pg sends one simple-protocol query, which PostgreSQL runs as one transaction.
+  await pool.query(migrationSql(names));
+}
+
+/**
+ * The SQL that {@link migrate} applies, for your own migration tool. For the default options it
+ * is the file `keymint/sql/postgres.sql` shipped in the package. Idempotent (`IF NOT EXISTS`),
+ * but two sessions running it at the same moment can still collide on `CREATE TABLE`: when
+ * several processes apply it at start-up, use {@link migrate}, which takes a lock first.
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs';
+ * import { postgresSchema } from 'keymint/adapters/postgres';
+ *
+ * writeFileSync('migrations/0007_api_keys.sql', postgresSchema({ schema: 'auth' }));
+ * ```
+ */
+export function postgresSchema(options?: PostgresAdapterOptions): string {
+  return schemaSql(postgresNames(options, 'postgresSchema'));
+}
