@@ -1,8 +1,8 @@
 /**
  * The persistence contract. An adapter stores and loads {@link StoredApiKey} records; the core
  * does everything else (hashing, expiry, roles, validation). Write one to keep keys in a store
- * keymint does not ship; `docs/adapters.md` is the guide (an exported conformance suite,
- * `keymint/testing`, is planned).
+ * keymint does not ship; `docs/adapters.md` is the guide, and `describeAdapterConformance` from
+ * `keymint/testing` checks every rule below against your store.
  *
  * @example
  * ```ts
@@ -106,7 +106,7 @@ export interface KeyPatch {
  * The persistence contract: six async methods. "Not found" is `null` (or `false`), never a
  * throw; a throw means the store failed, and the core reports it as `STORE_FAILURE`.
  *
- * Rules every adapter keeps (the conformance suite checks them):
+ * Rules every adapter keeps (`describeAdapterConformance` from `keymint/testing` checks them):
  * - `insert` is atomic: when another record has the same `(scope, name)` it stores nothing and
  *   returns `{ ok: false, conflict: 'name' }`, also when two inserts race; the same `id`
  *   gives `conflict: 'id'`.
