@@ -1,0 +1,231 @@
+/**
+ * The Redis adapter, over the [ioredis](https://github.com/redis/ioredis) client you already
+ * have (`Redis` or `Cluster`; ioredis 5 or 6). Name uniqueness and every multi-key change run as
+ * Lua scripts, so they are atomic; records expire from Redis on their own some time after the key
+ * does (the `retention` option).
+ *
+ * ```sh
+ * npm install keymint ioredis
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { createKeymint } from 'keymint';
+ * import { redisAdapter } from 'keymint/adapters/redis';
+ *
+ * const redis = new Redis(process.env.REDIS_URL!);
+ * const keymint = createKeymint({ adapter: redisAdapter(redis) });
+ * const { key } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
+ * ```
+ *
+ * @module
+ */
+import type { Cluster, Redis } from 'ioredis';
+import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import { adapterOptions } from '../../internal/sql.js';
+import { fromFields, toFields } from './records.js';
+import { runScript, SCRIPTS, type Script } from './scripts.js';
+import { resolveClient, resolvePrefix, resolveRetention } from './options.js';
+
+/**
+ * The client {@link redisAdapter} takes: an ioredis `Redis` (standalone or Sentinel) or
+ * `Cluster`. The adapter only sends commands; connecting, reconnecting and `quit()` stay yours.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import type { RedisClient } from 'keymint/adapters/redis';
+ * const client: RedisClient = new Redis('redis://localhost:6379');
+ * ```
+ */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Options of {@link redisAdapter}.
+ *
+ * @example
+ * ```ts
+ * import type { RedisAdapterOptions } from 'keymint/adapters/redis';
+ * const options: RedisAdapterOptions = { prefix: '{keymint}:billing:', retention: '7d' };
+ * ```
+ */
+export interface RedisAdapterOptions {
+  /**
+   * Put before every Redis key the adapter uses, so that several apps (or keymint instances)
+   * share one Redis. Default `'keymint:'`. On Redis Cluster it must contain a hash tag, such as
+   * `'{keymint}:'`, so that all of the adapter's keys live in one slot (and so on one node): the
+   * scripts touch keys they compute from ids and scopes.
+   */
+  prefix?: string;
+  /**
+   * How long a record stays in Redis after its key expires, before Redis drops it by itself: a
+   * time to live such as `'30d'` or `'12h'` (see `parseTtl`), or a number of seconds; `0` drops
+   * the record at the expiry instant. Default `'30d'`, at most 100 years. Keys without expiry
+   * are never dropped.
+   */
+  retention?: string | number;
+}
+
+const DEFAULT_PREFIX = 'keymint:';
+const DEFAULT_RETENTION = '30d';
+/** Names one list call looks at: keeps every script short however many expired keys a scope has. */
+const LIST_BUDGET = 1_000;
+const PURGE_BATCH = 500;
+
+const unexpected = (reply: unknown, operation: string) =>
+  new Error(`Unexpected reply from the keymint ${operation} script: ${String(reply).slice(0, 80)}`);
+
+/**
+ * Creates a {@link KeyAdapter} that keeps keys in Redis, through your ioredis client.
+ *
+ * **Layout** (every key starts with `prefix`): `key:<id>` is a hash of the record's fields (dates
+ * as epoch milliseconds, absent when null; metadata as JSON); `names:<scope>` is a hash from name
+ * to id, the uniqueness index; `order:<scope>` is a sorted set of the scope's names (all scores 0,
+ * read by lex range, which is UTF-8 byte order and so code point order); `expiry` is a sorted set
+ * of expiring records by `expiresAt`, for `deleteExpired`. Records are written and removed with
+ * their index entries in one Lua script (EVALSHA, with EVAL when the server lacks the script).
+ *
+ * **Expiry and retention.** A record with `expiresAt` gets a Redis expiry at `expiresAt +
+ * retention` (`PEXPIREAT`, by the Redis server's clock). Until then the core sees the key as
+ * expired and keeps its name taken, like every other adapter; after that Redis drops the record,
+ * `findById` returns `null` (`verifyKey` reports `not_found`), and the name is free again. Index
+ * entries left behind are harmless: `insert` and `list` skip and remove them, and
+ * `deleteExpired` clears them in batches; run it (or the core's `purgeExpired()`) now and then,
+ * for example hourly, to keep the indexes small. A record inserted with `expiresAt + retention`
+ * already past is dropped at once: `insert` reports `{ ok: true }` and the record vanishes.
+ *
+ * **Failing fast.** By default ioredis queues commands while it is disconnected and retries them,
+ * so a request can wait a long time for a Redis that is down. For API key checks, prefer an
+ * error: `new Redis(url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout:
+ * 1_000 })`. Then every call fails within about a second while Redis is unreachable (the core
+ * reports `STORE_FAILURE`; `verifyKey` never reports a key valid), and works again once ioredis
+ * has reconnected by itself. With `enableOfflineQueue: false`, wait for the client's `'ready'`
+ * event before the first call.
+ *
+ * **Server settings.** Use `maxmemory-policy noeviction`: an evicting Redis may drop a record
+ * (the key stops working) or an index (a name is no longer unique); `volatile-*` policies pick
+ * exactly the records, which carry a TTL. Turn on persistence (AOF) if keys must survive a Redis
+ * restart. Replication is asynchronous: after a failover, a key created or revoked just before it
+ * may be lost.
+ *
+ * Bad options throw a `KeymintError` with code `CONFIG`.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { createKeymint } from 'keymint';
+ * import { redisAdapter } from 'keymint/adapters/redis';
+ *
+ * const redis = new Redis(process.env.REDIS_URL!, {
+ *   maxRetriesPerRequest: 1,
+ *   enableOfflineQueue: false,
+ *   commandTimeout: 1_000,
+ * });
+ * const adapter = redisAdapter(redis, { prefix: 'myapp:keymint:', retention: '7d' });
+ * const keymint = createKeymint({ adapter });
+ *
+ * setInterval(() => void adapter.deleteExpired(new Date()).catch(console.error), 3_600_000);
+ * ```
+ */
+export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions): KeyAdapter {
+  const given = adapterOptions<RedisAdapterOptions>(options, 'redisAdapter', [
+    'prefix',
+    'retention',
+  ]);
+  const { commands, keyPrefix, isCluster } = resolveClient(client);
+  const prefix = resolvePrefix(given.prefix ?? DEFAULT_PREFIX, keyPrefix, isCluster);
+  const retentionMs = resolveRetention(given.retention ?? DEFAULT_RETENTION) * 1000;
+  // ioredis puts its keyPrefix before KEYS; the keys a script builds need it spelled out.
+  const scriptPrefix = keyPrefix + prefix;
+  const recordKey = (id: string) => `${prefix}key:${id}`;
+
+  const run = (script: Script, keys: string[], args: string[]) =>
+    runScript(commands, script, keys, args);
+
+  return {
+    async insert(record: StoredApiKey): Promise<InsertResult> {
+      const expires = record.expiresAt?.getTime();
+      const reply = await run(
+        SCRIPTS.insert,
+        [
+          recordKey(record.id),
+          `${prefix}names:${record.scope}`,
+          `${prefix}order:${record.scope}`,
+          `${prefix}expiry`,
+        ],
+        [
+          scriptPrefix,
+          record.id,
+          record.name,
+          expires === undefined ? '' : String(expires + retentionMs),
+          expires === undefined ? '' : String(expires),
+          `${record.id}\u0000${record.scope}\u0000${record.name}`,
+          ...toFields(record),
+        ],
+      );
+      if (reply === 'ok') return { ok: true };
+      if (reply === 'name' || reply === 'id') return { ok: false, conflict: reply };
+      throw unexpected(reply, 'insert');
+    },
+
+    async findById(id: string): Promise<StoredApiKey | null> {
+      return fromFields(await commands.hgetall(recordKey(id)));
+    },
+
+    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+      const records: StoredApiKey[] = [];
+      let min = after === undefined ? '-' : `(${after}`;
+      for (;;) {
+        const reply = await run(
+          SCRIPTS.list,
+          [`${prefix}order:${scope}`, `${prefix}names:${scope}`],
+          [
+            scriptPrefix,
+            min,
+            String(limit - records.length),
+            activeAt ? String(activeAt.getTime()) : '',
+            String(LIST_BUDGET),
+          ],
+        );
+        if (!Array.isArray(reply) || !Array.isArray(reply[2])) throw unexpected(reply, 'list');
+        for (const fields of reply[2]) records.push(fromFields(fields)!);
+        if (Number(reply[0]) !== 1 || records.length >= limit) return records;
+        min = `(${String(reply[1])}`;
+      }
+    },
+
+    async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
+      const reply = await run(
+        SCRIPTS.update,
+        [recordKey(id)],
+        [
+          patch.lastUsedAt ? String(patch.lastUsedAt.getTime()) : '',
+          patch.revokedAt ? String(patch.revokedAt.getTime()) : '',
+          patch.secretHash === undefined ? '0' : '1',
+          patch.secretHash ?? '',
+        ],
+      );
+      return fromFields(reply);
+    },
+
+    async delete(id: string): Promise<boolean> {
+      const reply = await run(SCRIPTS.delete, [recordKey(id)], [scriptPrefix, id]);
+      return Number(reply) === 1;
+    },
+
+    async deleteExpired(before: Date): Promise<number> {
+      let deleted = 0;
+      for (;;) {
+        const reply = await run(
+          SCRIPTS.purge,
+          [`${prefix}expiry`],
+          [scriptPrefix, String(before.getTime()), String(PURGE_BATCH)],
+        );
+        if (!Array.isArray(reply)) throw unexpected(reply, 'purge');
+        deleted += Number(reply[1]);
+        if (Number(reply[0]) < PURGE_BATCH) return deleted;
+      }
+    },
+  } satisfies KeyAdapter;
+}

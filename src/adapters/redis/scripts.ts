@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+
+// Every script gets the full key prefix (the client's keyPrefix plus the adapter's) as ARGV[1]:
+// ioredis prefixes KEYS itself, but not the keys a script builds from an id or a scope.
+// The expiry set's members are `id NUL scope NUL name`; the core never lets NUL into either.
+
+const UNINDEX = `
+local function unindex(p, id, scope, name)
+  local names = p .. 'names:' .. scope
+  if redis.call('HGET', names, name) == id then
+    redis.call('HDEL', names, name)
+    redis.call('ZREM', p .. 'order:' .. scope, name)
+  end
+  redis.call('ZREM', p .. 'expiry', id .. '\\0' .. scope .. '\\0' .. name)
+end
+`;
+
+/** KEYS: record, names, order, expiry. ARGV: prefix, id, name, dropAt, expiresAt, member, fields… */
+const INSERT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'id' end
+local holder = redis.call('HGET', KEYS[2], ARGV[3])
+if holder and redis.call('EXISTS', ARGV[1] .. 'key:' .. holder) == 1 then return 'name' end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+if ARGV[4] ~= '' then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 'ok' end
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[3], 0, ARGV[3])
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6]) end
+return 'ok'
+`;
+
+/** KEYS: record. ARGV: lastUsedAt, revokedAt ('' when absent), '1' to set secretHash, secretHash. */
+const UPDATE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[2]) end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'secretHash', ARGV[4]) end
+return redis.call('HGETALL', KEYS[1])
+`;
+
+/** KEYS: record. ARGV: prefix, id. */
+const DELETE = `${UNINDEX}
+local f = redis.call('HMGET', KEYS[1], 'scope', 'name')
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+if f[1] and f[2] then unindex(ARGV[1], ARGV[2], f[1], f[2]) end
+return 1
+`;
+
+/**
+ * KEYS: order, names. ARGV: prefix, lex min ('-' or '(' .. after), limit, activeAt ('' for
+ * none), how many names to look at in this call. Returns { more, last name, records }: `more` is
+ * 1 when the budget ran out before the page was full.
+ */
+const LIST = `
+local p, min, limit, budget = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
+local active = ARGV[4] ~= '' and tonumber(ARGV[4]) or nil
+local out, seen, last = {}, 0, ''
+while #out < limit and seen < budget do
+  local batch = redis.call('ZRANGEBYLEX', KEYS[1], min, '+', 'LIMIT', 0, math.min(budget - seen, 200))
+  if #batch == 0 then return { 0, last, out } end
+  for _, name in ipairs(batch) do
+    seen = seen + 1
+    last = name
+    local id = redis.call('HGET', KEYS[2], name)
+    local fields = id and redis.call('HGETALL', p .. 'key:' .. id) or {}
+    if #fields == 0 then
+      if id then redis.call('HDEL', KEYS[2], name) end
+      redis.call('ZREM', KEYS[1], name)
+    else
+      local keep = true
+      if active then
+        for i = 1, #fields, 2 do
+          if fields[i] == 'expiresAt' then keep = tonumber(fields[i + 1]) > active end
+        end
+      end
+      if keep then
+        out[#out + 1] = fields
+        if #out == limit then break end
+      end
+    end
+  end
+  min = '(' .. last
+end
+return { #out < limit and 1 or 0, last, out }
+`;
+
+/** KEYS: expiry. ARGV: prefix, before (epoch ms), batch size. Returns { looked at, deleted }. */
+const PURGE = `${UNINDEX}
+local p, before = ARGV[1], tonumber(ARGV[2])
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local deleted = 0
+for _, member in ipairs(members) do
+  local a = string.find(member, '\\0', 1, true)
+  local b = string.find(member, '\\0', a + 1, true)
+  local id, scope, name = string.sub(member, 1, a - 1), string.sub(member, a + 1, b - 1), string.sub(member, b + 1)
+  local key = p .. 'key:' .. id
+  local f = redis.call('HMGET', key, 'scope', 'name', 'expiresAt')
+  local same = f[1] == scope and f[2] == name
+  if same and f[3] and tonumber(f[3]) <= before then
+    redis.call('DEL', key)
+    deleted = deleted + 1
+    unindex(p, id, scope, name)
+  elseif same then
+    redis.call('ZREM', KEYS[1], member)
+  else
+    unindex(p, id, scope, name)
+  end
+end
+return { #members, deleted }
+`;
+
+export interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+const script = (lua: string): Script =>
+  Object.freeze({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+
+export const SCRIPTS = Object.freeze({
+  insert: script(INSERT),
+  update: script(UPDATE),
+  delete: script(DELETE),
+  list: script(LIST),
+  purge: script(PURGE),
+});
+
+/** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */
+export interface ScriptRunner {
+  evalsha(sha: string, numkeys: number, ...args: string[]): Promise<unknown>;
+  eval(lua: string, numkeys: number, ...args: string[]): Promise<unknown>;
+}
+
+const isNoScript = (error: unknown) =>
+  error instanceof Error && error.message.startsWith('NOSCRIPT');
+
+/**
+ * Runs a script by its SHA1, sending the source only when the server does not have it yet (first
+ * call, after SCRIPT FLUSH or a restart, or on another Cluster node). EVAL caches it again.
+ */
+export async function runScript(
+  client: ScriptRunner,
+  { lua, sha }: Script,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
+  try {
+    return await client.evalsha(sha, keys.length, ...keys, ...args);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return client.eval(lua, keys.length, ...keys, ...args);
+  }
+}

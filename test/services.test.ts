@@ -1,0 +1,80 @@
+// The test servers themselves: what test/global-setup.ts provides, and scripts/services.mjs's
+// startRedis() for tests that start (and stop) their own server.
+import { existsSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { loadServices } from './global-setup.js';
+import { describeWithServer } from './servers.js';
+
+const services = await loadServices();
+
+describeWithServer('postgres', 'the PostgreSQL server for the tests', (url) => {
+  it('accepts a connection and SELECT 1, with UTF8 encoding and C collation', async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const one = await client.query<{ one: number }>('SELECT 1 AS one');
+      expect(one.rows).toEqual([{ one: 1 }]);
+      const settings = await client.query<{ name: string; setting: string }>(
+        "SELECT name, setting FROM pg_settings WHERE name IN ('server_encoding', 'lc_collate') ORDER BY name",
+      );
+      expect(settings.rows).toEqual([
+        { name: 'lc_collate', setting: 'C' },
+        { name: 'server_encoding', setting: 'UTF8' },
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describeWithServer('redis', 'the Redis server for the tests', (url) => {
+  it('answers PING', async () => {
+    const client = new Redis(url, { maxRetriesPerRequest: 1 });
+    try {
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
+describe('startRedis() from scripts/services.mjs', () => {
+  // Needs redis-server itself, not just a URL. Under CI=true it runs (and says what is missing).
+  it.skipIf(!services.hasRedis() && !process.env.CI)(
+    'starts a server that answers PING, and stop() shuts it down and removes its dir',
+    async () => {
+      const server = await services.startRedis();
+      try {
+        expect(server.url).toBe(`redis://127.0.0.1:${server.port}`);
+        const client = new Redis(server.url);
+        try {
+          expect(await client.ping()).toBe('PONG');
+        } finally {
+          await client.quit();
+        }
+      } finally {
+        await server.stop();
+      }
+      await server.stop(); // a second stop() is harmless
+      expect(existsSync(server.dir)).toBe(false);
+
+      const late = new Redis(server.url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: () => null,
+      });
+      const errors: NodeJS.ErrnoException[] = [];
+      late.on('error', (error: NodeJS.ErrnoException) => errors.push(error));
+      try {
+        // ioredis rejects with "Connection is closed." and emits the socket's error.
+        await expect(late.connect()).rejects.toThrow();
+      } finally {
+        late.disconnect();
+      }
+      expect(errors.map((error) => error.code)).toContain('ECONNREFUSED');
+    },
+  );
+});
