@@ -21,7 +21,27 @@ try {
 
   run('npx', ['--no-install', 'publint', 'run', tarball, '--strict']);
   // node10 resolution predates "exports"; subpaths there are out of scope (Node >= 20 only).
-  run('npx', ['--no-install', 'attw', tarball, '--profile', 'node16']);
+  // keymint/testing is ESM-only (vitest cannot be require()d); the .sql files are not modules.
+  const notModules = ['./sql/sqlite.sql', './sql/postgres.sql'];
+  run('npx', [
+    '--no-install',
+    'attw',
+    tarball,
+    '--profile',
+    'node16',
+    '--exclude-entrypoints',
+    './testing',
+    ...notModules,
+  ]);
+  run('npx', [
+    '--no-install',
+    'attw',
+    tarball,
+    '--profile',
+    'esm-only',
+    '--entrypoints',
+    './testing',
+  ]);
 
   const app = join(work, 'app');
   execFileSync('mkdir', ['-p', app]);
@@ -31,7 +51,16 @@ try {
   );
   run('npm', ['install', '--no-audit', '--no-fund', '--silent', '--prefer-offline', tarball], app);
 
-  const subpaths = Object.keys(pkg.exports).filter((p) => p !== './package.json');
+  // vitest is an optional peer of keymint/testing: link ours in, as a host's devDependency.
+  execFileSync('ln', [
+    '-s',
+    join(root, 'node_modules', 'vitest'),
+    join(app, 'node_modules', 'vitest'),
+  ]);
+
+  const subpaths = Object.keys(pkg.exports).filter(
+    (p) => p !== './package.json' && p !== './testing' && !p.endsWith('.sql'),
+  );
   const specs = subpaths.map((p) => (p === '.' ? 'keymint' : `keymint/${p.slice(2)}`));
   writeFileSync(
     join(app, 'smoke.mjs'),
@@ -57,7 +86,18 @@ if (!result.valid) throw new Error('packed build failed to verify its own key');
 const cjsKm = require('keymint').createKeymint({ adapter: require('keymint/adapters/memory').memoryAdapter() });
 const cjsCreated = await cjsKm.createApiKey({ name: 'cjs', role: 'Admin', ttl: '1h' });
 if (!(await cjsKm.verifyKey(cjsCreated.key)).valid) throw new Error('CJS build with argon2id failed to verify its own key');
-console.log('packed package OK: ' + specs.join(', ') + ' load through import and require');
+const testing = await import('keymint/testing');
+if (typeof testing.describeAdapterConformance !== 'function' || typeof testing.createTestKeymint !== 'function') throw new Error('keymint/testing is incomplete');
+const testKm = testing.createTestKeymint();
+const testKey = await testKm.keymint.createApiKey({ name: 't', role: 'Viewer', ttl: '1h' });
+if (!(await testKm.keymint.verifyKey(testKey.key)).valid) throw new Error('createTestKeymint() failed to verify its own key');
+try { require('keymint/testing'); throw new Error('keymint/testing should be ESM-only'); } catch (error) { if (error.code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw error; }
+const { readFileSync } = await import('node:fs');
+for (const name of ['sqlite', 'postgres']) {
+  const sql = readFileSync(require.resolve('keymint/sql/' + name + '.sql'), 'utf8');
+  if (!/CREATE TABLE IF NOT EXISTS "keymint_api_keys"/.test(sql)) throw new Error('keymint/sql/' + name + '.sql is not the schema');
+}
+console.log('packed package OK: ' + specs.join(', ') + ' load through import and require; keymint/testing through import; keymint/sql/*.sql resolve');
 `,
   );
   run('node', ['smoke.mjs'], app);

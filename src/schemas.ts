@@ -53,7 +53,9 @@ function portableStrings(value: unknown): boolean {
   if (typeof value === 'string') return !value.includes('\u0000') && wellFormed(value);
   if (Array.isArray(value)) return value.every(portableStrings);
   if (value !== null && typeof value === 'object') {
-    return Object.entries(value).every(([key, inner]) => portableStrings(key) && portableStrings(inner));
+    return Object.entries(value).every(
+      ([key, inner]) => portableStrings(key) && portableStrings(inner),
+    );
   }
   return true;
 }

@@ -29,17 +29,26 @@ describe('package.json exports', () => {
   it.each(subpaths)('%s lists types first and points at the files tsup writes', (subpath) => {
     const name = subpath === '.' ? 'index' : subpath.slice(2);
     const conditions = pkg.exports[subpath] as Conditions;
-    expect(Object.keys(conditions)).toEqual(['import', 'require']);
+    // keymint/testing is ESM-only, like vitest, which refuses to be require()d.
+    const formats = subpath === './testing' ? ['import'] : ['import', 'require'];
+    expect(Object.keys(conditions)).toEqual(formats);
     expect(Object.keys(conditions.import)[0]).toBe('types');
-    expect(Object.keys(conditions.require)[0]).toBe('types');
     expect(conditions.import).toEqual({
       types: `./dist/${name}.d.ts`,
       default: `./dist/${name}.js`,
     });
+    if (subpath === './testing') return;
+    expect(Object.keys(conditions.require)[0]).toBe('types');
     expect(conditions.require).toEqual({
       types: `./dist/${name}.d.cts`,
       default: `./dist/${name}.cjs`,
     });
+  });
+
+  it('ships the SQL schemas as files', () => {
+    expect(pkg.exports['./sql/sqlite.sql']).toBe('./sql/sqlite.sql');
+    expect(pkg.exports['./sql/postgres.sql']).toBe('./sql/postgres.sql');
+    expect((pkg as { files?: string[] }).files).toContain('sql');
   });
 
   it('declares no side effects and supports Node 20', () => {
