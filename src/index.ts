@@ -38,6 +38,7 @@ export type {
   Keymint,
   KeymintOptions,
   ListApiKeysInput,
+  PurgeExpiredInput,
   VerifyFailureReason,
   VerifyOptions,
   VerifyResult,
