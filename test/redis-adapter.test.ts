@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Redis as Redis5 } from 'ioredis5';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { redisAdapter, type RedisAdapterOptions } from '../src/adapters/redis/index.js';
@@ -74,6 +75,25 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
     name: 'redis',
     createAdapter: () => adapterAt().adapter,
     cleanup: (adapter) => drop(prefixOf.get(adapter)!),
+  });
+
+  describe('over ioredis 5 (the peer range is ^5 || ^6)', () => {
+    let client5: Redis5;
+    beforeAll(() => {
+      client5 = new Redis5(url);
+    });
+    afterAll(() => client5.quit());
+    describeAdapterConformance({
+      name: 'redis, ioredis 5',
+      // ioredis 5's class has the same commands; its types differ only in private details.
+      createAdapter: () => {
+        const prefix = randomPrefix();
+        const adapter = redisAdapter(client5 as unknown as Redis, { prefix });
+        prefixOf.set(adapter, prefix);
+        return adapter;
+      },
+      cleanup: (adapter) => drop(prefixOf.get(adapter)!),
+    });
   });
 
   describe('key layout', () => {
