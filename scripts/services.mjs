@@ -219,6 +219,25 @@ async function waitForExit(pid, timeoutMs) {
   return true;
 }
 
+/**
+ * Asks a server to stop, then signals it (and finally SIGKILLs it) if it has not exited in time,
+ * and always removes its temp dir.
+ */
+async function stopServer({ pid, ask, signal, removeDir }) {
+  try {
+    if (pid === undefined || isAlive(pid)) {
+      await ask().catch(() => {});
+      if (!(await waitForExit(pid, 5_000))) {
+        killQuietly(pid, signal);
+        if (!(await waitForExit(pid, 2_000))) killQuietly(pid, 'SIGKILL');
+        await waitForExit(pid, 2_000);
+      }
+    }
+  } finally {
+    await removeDir();
+  }
+}
+
 function killQuietly(pid, signal) {
   try {
     process.kill(pid, signal);
@@ -440,22 +459,12 @@ export async function startPostgres({ port: fixedPort } = {}) {
     binDir,
     /** Stops the server (fast shutdown) and removes its temp dir. Safe to call more than once. */
     stop() {
-      stopping ??= (async () => {
-        try {
-          if (pid === undefined || isAlive(pid)) {
-            await pg(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop']).catch(
-              () => {},
-            );
-            if (!(await waitForExit(pid, 5_000))) {
-              killQuietly(pid, 'SIGQUIT');
-              if (!(await waitForExit(pid, 2_000))) killQuietly(pid, 'SIGKILL');
-              await waitForExit(pid, 2_000);
-            }
-          }
-        } finally {
-          await removeDir();
-        }
-      })();
+      stopping ??= stopServer({
+        pid,
+        ask: () => pg(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '30', 'stop']),
+        signal: 'SIGQUIT',
+        removeDir,
+      });
       return stopping;
     },
   };
@@ -583,20 +592,12 @@ export async function startRedis({ port: fixedPort } = {}) {
     logFile,
     /** Stops the server (SHUTDOWN NOSAVE) and removes its temp dir. Safe to call more than once. */
     stop() {
-      stopping ??= (async () => {
-        try {
-          if (pid === undefined || isAlive(pid)) {
-            await redisCommand(port, 'SHUTDOWN NOSAVE').catch(() => {});
-            if (!(await waitForExit(pid, 5_000))) {
-              killQuietly(pid, 'SIGTERM');
-              if (!(await waitForExit(pid, 2_000))) killQuietly(pid, 'SIGKILL');
-              await waitForExit(pid, 2_000);
-            }
-          }
-        } finally {
-          await removeDir();
-        }
-      })();
+      stopping ??= stopServer({
+        pid,
+        ask: () => redisCommand(port, 'SHUTDOWN NOSAVE'),
+        signal: 'SIGTERM',
+        removeDir,
+      });
       return stopping;
     },
   };

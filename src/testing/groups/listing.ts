@@ -31,6 +31,18 @@ async function insertAll(adapter: KeyAdapter, records: StoredApiKey[], batch = 2
 
 const names = (records: StoredApiKey[]) => records.map((r) => r.name);
 
+/** Every name of the default scope, page by page; `between` runs after each full page. */
+async function pageThrough(adapter: KeyAdapter, limit: number, between?: () => Promise<void>) {
+  const seen: string[] = [];
+  for (let after: string | undefined; ;) {
+    const page = await adapter.list({ scope: 'default', limit, ...(after && { after }) });
+    seen.push(...names(page));
+    if (page.length < limit) return seen;
+    after = page[page.length - 1]!.name;
+    await between?.();
+  }
+}
+
 const list: GroupBody = ({ adapter, record, now }) => {
   it('sorts a scope by name in code point order', async () => {
     const records = MIXED_NAMES.map((name) => record({ name }));
@@ -122,36 +134,16 @@ const paging: GroupBody = ({ adapter, record, slowTimeout }) => {
       await insertAll(adapter(), records);
       const expected = names(records).sort(compareCodePoints);
 
-      const seen: string[] = [];
-      for (let after: string | undefined; ;) {
-        const page = await adapter().list({
-          scope: 'default',
-          limit: 1000,
-          ...(after && { after }),
-        });
-        seen.push(...names(page));
-        if (page.length < 1000) break;
-        after = page[page.length - 1]!.name;
-      }
-      expect(seen).toEqual(expected);
+      expect(await pageThrough(adapter(), 1000)).toEqual(expected);
 
       // Keyset paging is stable: keys added mid-way never make a page repeat or skip an old key.
-      const again: string[] = [];
       let added = 0;
-      for (let after: string | undefined; ;) {
-        const page = await adapter().list({
-          scope: 'default',
-          limit: 777,
-          ...(after && { after }),
-        });
-        again.push(...names(page));
-        if (page.length < 777) break;
-        after = page[page.length - 1]!.name;
+      const again = await pageThrough(adapter(), 777, async () => {
         const before = record({ name: `key 0 added ${added}` });
         const beyond = record({ name: `key 99999 added ${added++}` });
         expect(await adapter().insert(before)).toEqual({ ok: true });
         expect(await adapter().insert(beyond)).toEqual({ ok: true });
-      }
+      });
       const old = new Set(expected);
       expect(again.filter((n) => old.has(n))).toEqual(expected);
       expect(new Set(again).size).toBe(again.length);
