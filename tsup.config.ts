@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { defineConfig } from 'tsup';
 
 // One entry per subpath of package.json "exports" (test/package.test.ts checks they agree).
@@ -26,4 +27,10 @@ export default defineConfig({
   noExternal: ['nanoid'],
   // Drivers and vitest are optional peers: adapters and keymint/testing import them, never the core.
   external: ['better-sqlite3', 'pg', 'ioredis', 'vitest'],
+  // keymint/testing is ESM-only (vitest cannot be require()d): drop the CommonJS copy tsup makes.
+  async onSuccess() {
+    for (const file of ['testing.cjs', 'testing.cjs.map', 'testing.d.cts']) {
+      await rm(new URL(`./dist/${file}`, import.meta.url), { force: true });
+    }
+  },
 });

@@ -96,6 +96,7 @@ export interface ListQuery {
  * ```
  */
 export interface KeyPatch {
+  /** Kept only when later than the stored value: several processes write it in the background. */
   lastUsedAt?: Date;
   /** Set only when the record has none yet: the first revocation's time wins (SQL `COALESCE`). */
   revokedAt?: Date;

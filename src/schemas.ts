@@ -44,7 +44,9 @@ export const scopeSchema = z
   .min(1, 'scope must not be empty')
   .refine(wellFormed, 'scope must be valid Unicode')
   .refine((value) => [...value].length <= 190, 'scope must be at most 190 characters')
-  .refine((value) => !CONTROL.test(value), 'scope must not contain control characters');
+  .refine((value) => !CONTROL.test(value), 'scope must not contain control characters')
+  // purgeExpired() asks authorize() with scope '*' (every scope): no tenant may be called that.
+  .refine((value) => value !== '*', "scope '*' is reserved: it stands for every scope");
 
 const METADATA_MAX_BYTES = 8_192;
 
@@ -96,8 +98,12 @@ export const listInputSchema = z
         .min(1, 'limit must be at least 1')
         .max(1000, 'limit must be at most 1000')
         .optional(),
+      // A name from the previous page: the same rules as a stored name, so every store reads it alike.
       after: z
         .string({ error: 'after must be a string (the last name of the previous page)' })
+        .refine(wellFormed, 'after must be valid Unicode (it has a lone surrogate)')
+        .refine((value) => [...value].length <= 190, 'after must be at most 190 characters')
+        .refine((value) => !CONTROL.test(value), 'after must not contain control characters')
         .optional(),
     },
     notAnObject('listApiKeys() takes an object: { scope?, includeExpired?, limit?, after? }'),

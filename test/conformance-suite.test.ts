@@ -44,6 +44,11 @@ const TARGETS = {
   ],
   'list-shared-objects': ['insert and find', 'returns fresh objects from list() and update() too'],
   'no-limit-after': ['list', 'applies limit together with after'],
+  'read-modify-write': ['update', 'keeps a revocation that races 20 last-used writes'],
+  'last-used-backwards': [
+    'update',
+    'keeps the later lastUsedAt: an older write that lands late changes nothing',
+  ],
 } as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
 
 const CORRECT = ['correct', 'unmutated copy'] as const;

@@ -435,7 +435,7 @@ describe('createApiKey() scope and metadata', () => {
     },
   );
 
-  it.each(['', 42, 'org\n1'])('rejects the scope %j with INVALID_INPUT', async (scope) => {
+  it.each(['', 42, 'org\n1', '*'])('rejects the scope %j with INVALID_INPUT', async (scope) => {
     const { keymint } = fastKeymint();
     await expectCode(
       keymint.createApiKey(bad({ name: 'ci', role: 'Editor', ttl: '1h', scope })),

@@ -196,12 +196,25 @@ describe('listApiKeys()', () => {
     ["limit '10'", { limit: '10' }],
     ["includeExpired 'yes'", { includeExpired: 'yes' }],
     ['after 42', { after: 42 }],
+    ['after with U+0000 (PostgreSQL text cannot hold it)', { after: 'a\u0000' }],
+    ['after with a lone surrogate (stores would order it differently)', { after: '\ud800' }],
+    ['after of 191 characters', { after: '𝒜'.repeat(191) }],
+    ['after with a line break', { after: 'a\nb' }],
     ["scope ''", { scope: '' }],
+    ["scope '*' (reserved for purgeExpired)", { scope: '*' }],
     ["the input 'x'", 'x'],
     ['the input null', null],
   ])('throws INVALID_INPUT for %s', async (_what, input) => {
     const { keymint } = setup();
     await expectCode(keymint.listApiKeys(badList(input)), 'INVALID_INPUT');
+  });
+
+  it('accepts an after of 190 astral characters and reads nothing from the store for a bad one', async () => {
+    const { keymint, faulty } = setup();
+    expect(await keymint.listApiKeys({ after: '𝒜'.repeat(190) })).toEqual([]);
+    expect(faulty.calls.list).toBe(1);
+    await expectCode(keymint.listApiKeys({ after: '\ud800' }), 'INVALID_INPUT');
+    expect(faulty.calls.list).toBe(1);
   });
 
   it('throws STORE_FAILURE with the driver error as cause when list fails', async () => {
@@ -406,6 +419,11 @@ describe('purgeExpired()', () => {
     expect(await keymint.purgeExpired({ olderThan: 0 })).toBe(0);
   });
 
+  it.each([0, '0', '0s', '0d', '00M'])('reads olderThan %j as zero', async (olderThan) => {
+    const { keymint } = await withKeys();
+    expect(await keymint.purgeExpired({ olderThan })).toBe(2);
+  });
+
   it('keeps keys expired for less than olderThan', async () => {
     const { keymint, short } = await withKeys();
     expect(await keymint.purgeExpired({ olderThan: '3h' })).toBe(0);
@@ -435,6 +453,7 @@ describe('purgeExpired()', () => {
 
   it.each<[string, unknown]>([
     ['a TTL with two units', { olderThan: '1h30m' }],
+    ['a fraction', { olderThan: '0.5h' }],
     ['a negative number', { olderThan: -1 }],
     ['a non-number', { olderThan: true }],
     ['an unknown option', { olderthan: '1h' }],

@@ -214,12 +214,36 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
       near(await pttlOf('0d'), HOUR);
     });
 
-    it('stores nothing when expiresAt + retention is already past', async () => {
+    it('refuses, writing nothing, a record whose expiresAt + retention is already past', async () => {
       const { adapter, prefix } = adapterAt({ retention: '1d' });
       const record = liveRecord({ expiresAt: new Date(Date.now() - 2 * DAY) });
-      expect(await adapter.insert(record)).toEqual({ ok: true });
+      await expect(adapter.insert(record)).rejects.toThrow(
+        /would expire from Redis at once: .*already past by the Redis server's clock/,
+      );
       expect(await adapter.findById(record.id)).toBeNull();
       expect(await keysUnder(prefix)).toEqual([]);
+      // With retention 0, as soon as expiresAt is past.
+      const atOnce = adapterAt({ retention: 0 });
+      await expect(
+        atOnce.adapter.insert(liveRecord({ expiresAt: new Date(Date.now() - 1_000) })),
+      ).rejects.toThrow(/retention option/);
+      expect(await keysUnder(atOnce.prefix)).toEqual([]);
+    });
+
+    it('makes createApiKey fail with STORE_FAILURE under a clock far in the past', async () => {
+      const { adapter, prefix } = adapterAt();
+      const keymint = createKeymint({
+        adapter,
+        hasher: hmacSha256Hasher(HMAC_SECRET),
+        now: () => new Date(Date.now() - 40 * DAY),
+      });
+      const error = await expectCode(
+        keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }),
+        'STORE_FAILURE',
+      );
+      expect((error.cause as Error).message).toMatch(/would expire from Redis at once/);
+      expect(await keysUnder(prefix)).toEqual([]);
+      expect(await keymint.listApiKeys()).toEqual([]);
     });
 
     it('frees the name of a record Redis dropped, and leaves it out of list()', async () => {
@@ -277,6 +301,49 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
       const page = await adapter.list({ scope: 'default', limit: 10, activeAt: new Date() });
       expect(page).toEqual(active);
       expect(await adapter.list({ scope: 'default', limit: 3 })).toHaveLength(3);
+    });
+  });
+
+  describe('lastUsedAt', () => {
+    it('only moves forward: a late write of an older time changes nothing', async () => {
+      const { adapter, prefix } = adapterAt();
+      const record = liveRecord();
+      await adapter.insert(record);
+      const base = record.createdAt.getTime();
+      const newer = new Date(base + 2_000);
+      const older = new Date(base + 1_000);
+      expect((await adapter.update(record.id, { lastUsedAt: newer }))?.lastUsedAt).toEqual(newer);
+      expect(await adapter.update(record.id, { lastUsedAt: older })).toEqual({
+        ...record,
+        lastUsedAt: newer,
+      });
+      expect((await adapter.update(record.id, { lastUsedAt: newer }))?.lastUsedAt).toEqual(newer);
+      expect(await client.hget(`${prefix}key:${record.id}`, 'lastUsedAt')).toBe(
+        String(newer.getTime()),
+      );
+      // The rest of a patch still applies when lastUsedAt stays.
+      const revoked = await adapter.update(record.id, { lastUsedAt: older, revokedAt: older });
+      expect(revoked).toEqual({ ...record, lastUsedAt: newer, revokedAt: older });
+    });
+
+    it('compares times as numbers, not as strings', async () => {
+      const { adapter } = adapterAt();
+      const record = liveRecord({ lastUsedAt: new Date(9_999) });
+      await adapter.insert(record);
+      const later = new Date(10_000); // '10000' < '9999' as strings
+      expect((await adapter.update(record.id, { lastUsedAt: later }))?.lastUsedAt).toEqual(later);
+    });
+
+    it('keeps the latest of 20 concurrent writes, whatever order they land in', async () => {
+      const { adapter } = adapterAt();
+      const record = liveRecord();
+      await adapter.insert(record);
+      const base = record.createdAt.getTime();
+      const times = [7, 19, 3, 12, 0, 18, 5, 9, 14, 1, 16, 11, 2, 8, 17, 4, 13, 6, 10, 15];
+      await Promise.all(
+        times.map((i) => adapter.update(record.id, { lastUsedAt: new Date(base + i) })),
+      );
+      expect((await adapter.findById(record.id))?.lastUsedAt).toEqual(new Date(base + 19));
     });
   });
 

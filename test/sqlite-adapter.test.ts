@@ -125,6 +125,7 @@ describe('sqlite adapter', () => {
       'STORE_FAILURE',
     );
     expect((error.cause as Error).message).toMatch(/keymint_api_keys does not exist.*migrate\(\)/);
+    expect((error.cause as { code?: string }).code).toBe('SQLITE_ERROR');
     expect(db.prepare('SELECT count(*) AS n FROM sqlite_schema').get()).toEqual({ n: 0 });
     db.close();
   });
@@ -144,7 +145,7 @@ describe('sqlite adapter', () => {
     second.close();
   });
 
-  it('enforces unique names across two connections to one file', async () => {
+  it('enforces unique names for every connection to the file (the unique index, not the process)', async () => {
     const file = newFile();
     const a = openMigrated(file);
     const b = new Database(file);

@@ -104,7 +104,13 @@ function parseInterval(value: TtlInput | undefined): number {
 }
 
 function parseOlderThan(value: unknown): number {
-  if (value === undefined || value === 0) return 0;
+  // Zero in any spelling ('0', '0s', '0d') means every expired key.
+  if (
+    value === undefined ||
+    value === 0 ||
+    (typeof value === 'string' && /^0+[smhdwM]?$/.test(value))
+  )
+    return 0;
   try {
     return parseTtlWithMax(value, MAX_PURGE_AGE_SECONDS);
   } catch (error) {

@@ -59,10 +59,13 @@ export function toMetadata(value: unknown): Record<string, unknown> | null {
 
 /** The error an adapter throws (as the cause of STORE_FAILURE) when its table is missing. */
 export function missingTable(table: string, module: string, cause: unknown): Error {
-  return new Error(
+  const error = new Error(
     `The table ${table} does not exist: apply the schema first, with migrate() from '${module}' or the SQL in 'keymint/sql/'.`,
     { cause },
   );
+  // Keep the driver's code (42P01, SQLITE_ERROR) where code that branches on it looks.
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === undefined ? error : Object.assign(error, { code });
 }
 
 /** A row of the SQL adapters' table (snake_case columns) as a record. */

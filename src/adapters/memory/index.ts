@@ -82,7 +82,9 @@ export function memoryAdapter(): KeyAdapter {
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
       const record = byId.get(id);
       if (!record) return null;
-      if (patch.lastUsedAt) record.lastUsedAt = new Date(patch.lastUsedAt.getTime());
+      const lastUsed = patch.lastUsedAt?.getTime();
+      if (lastUsed !== undefined && !(record.lastUsedAt && record.lastUsedAt.getTime() >= lastUsed))
+        record.lastUsedAt = new Date(lastUsed);
       if (patch.revokedAt && !record.revokedAt)
         record.revokedAt = new Date(patch.revokedAt.getTime());
       if (patch.secretHash !== undefined) record.secretHash = patch.secretHash;

@@ -62,7 +62,7 @@ export interface RedisAdapterOptions {
    * How long a record stays in Redis after its key expires, before Redis drops it by itself: a
    * time to live such as `'30d'` or `'12h'` (see `parseTtl`), or a number of seconds; `0` drops
    * the record at the expiry instant. Default `'30d'`, at most 100 years. Keys without expiry
-   * are never dropped.
+   * are never dropped. `insert` throws for a record already past `expiresAt + retention`.
    */
   retention?: string | number;
 }
@@ -92,8 +92,10 @@ const unexpected = (reply: unknown, operation: string) =>
  * `findById` returns `null` (`verifyKey` reports `not_found`), and the name is free again. Index
  * entries left behind are harmless: `insert` and `list` skip and remove them, and
  * `deleteExpired` clears them in batches; run it (or the core's `purgeExpired()`) now and then,
- * for example hourly, to keep the indexes small. A record inserted with `expiresAt + retention`
- * already past is dropped at once: `insert` reports `{ ok: true }` and the record vanishes.
+ * for example hourly, to keep the indexes small. `insert` of a record whose `expiresAt +
+ * retention` is already past by the Redis server's clock writes nothing and throws (the core
+ * reports `STORE_FAILURE`): Redis would drop the record at once. `update` keeps the later
+ * `lastUsedAt` (like SQL `GREATEST`), so a late write of an older time changes nothing.
  *
  * **Failing fast.** By default ioredis queues commands while it is disconnected and retries them,
  * so a request can wait a long time for a Redis that is down. For API key checks, prefer an
@@ -146,6 +148,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
       const expires = record.expiresAt?.getTime();
+      const dropAt = expires === undefined ? undefined : expires + retentionMs;
       const reply = await run(
         SCRIPTS.insert,
         [
@@ -158,7 +161,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
           scriptPrefix,
           record.id,
           record.name,
-          expires === undefined ? '' : String(expires + retentionMs),
+          dropAt === undefined ? '' : String(dropAt),
           expires === undefined ? '' : String(expires),
           `${record.id}\u0000${record.scope}\u0000${record.name}`,
           ...toFields(record),
@@ -166,6 +169,11 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
       );
       if (reply === 'ok') return { ok: true };
       if (reply === 'name' || reply === 'id') return { ok: false, conflict: reply };
+      if (reply === 'gone') {
+        throw new Error(
+          `The Redis record of key ${record.id} would expire from Redis at once: its expiresAt + retention (${new Date(dropAt!).toISOString()}) is already past by the Redis server's clock. Check the server's clock and the redisAdapter() retention option.`,
+        );
+      }
       throw unexpected(reply, 'insert');
     },
 

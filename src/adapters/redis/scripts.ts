@@ -15,15 +15,28 @@ local function unindex(p, id, scope, name)
 end
 `;
 
-/** KEYS: record, names, order, expiry. ARGV: prefix, id, name, dropAt, expiresAt, member, fields… */
+/**
+ * KEYS: record, names, order, expiry. ARGV: prefix, id, name, dropAt ('' for none), expiresAt,
+ * member, fields… Returns 'ok', 'id' or 'name' (a conflict), or 'gone' when dropAt is already
+ * past by the server's clock: then it writes nothing, as PEXPIREAT would drop the record at once.
+ */
 const INSERT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'id' end
 local holder = redis.call('HGET', KEYS[2], ARGV[3])
 if holder and redis.call('EXISTS', ARGV[1] .. 'key:' .. holder) == 1 then return 'name' end
+if ARGV[4] ~= '' then
+  -- TIME before a write needs effects replication: Redis 3.2 and 4 turn it on with this call;
+  -- it is the default since Redis 5 and the call a no-op since 7 (pcall, should it be removed).
+  pcall(redis.replicate_commands)
+  local time = redis.call('TIME')
+  local nowMs = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  if tonumber(ARGV[4]) <= nowMs then return 'gone' end
+end
 redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 if ARGV[4] ~= '' then
   redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-  if redis.call('EXISTS', KEYS[1]) == 0 then return 'ok' end
+  -- Only a clock tick between TIME and PEXPIREAT gets here; the record is gone, nothing is left.
+  if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], 0, ARGV[3])
@@ -31,10 +44,20 @@ if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6]) end
 return 'ok'
 `;
 
-/** KEYS: record. ARGV: lastUsedAt, revokedAt ('' when absent), '1' to set secretHash, secretHash. */
+/**
+ * KEYS: record. ARGV: lastUsedAt, revokedAt ('' when absent), '1' to set secretHash, secretHash.
+ * lastUsedAt only moves forward (SQL `GREATEST`): a late write of an older time changes nothing.
+ * revokedAt is kept once set (SQL `COALESCE`).
+ */
 const UPDATE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[1]) end
+if ARGV[1] ~= '' then
+  -- nil when absent (HGET's false) or unreadable: then the new time is written.
+  local last = tonumber(redis.call('HGET', KEYS[1], 'lastUsedAt'))
+  if not last or tonumber(ARGV[1]) > last then
+    redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[1])
+  end
+end
 if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[2]) end
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'secretHash', ARGV[4]) end
 return redis.call('HGETALL', KEYS[1])

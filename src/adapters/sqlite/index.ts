@@ -21,7 +21,6 @@
  *
  * @module
  */
-import type BetterSqlite3 from 'better-sqlite3';
 import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
 import { adapterOptions, missingTable, rowToRecord, type KeyRow } from '../../internal/sql.js';
@@ -32,7 +31,39 @@ export { sqliteSchema, type SqliteAdapterOptions } from './schema.js';
 const MODULE = 'keymint/adapters/sqlite';
 const OPTIONS = ['table'] as const;
 
-type Database = BetterSqlite3.Database;
+/**
+ * A prepared statement, as better-sqlite3 makes them.
+ *
+ * @example
+ * ```ts
+ * import type { SqliteStatement } from 'keymint/adapters/sqlite';
+ * const count = (statement: SqliteStatement) => statement.get() as { n: number };
+ * ```
+ */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number | bigint };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+
+/**
+ * What the adapter needs from a database: better-sqlite3's `prepare` and `exec`. A better-sqlite3
+ * `Database` fits; the type is spelled out here so that keymint's types do not depend on
+ * `@types/better-sqlite3`.
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3';
+ * import type { SqliteDatabase } from 'keymint/adapters/sqlite';
+ * const db: SqliteDatabase = new Database('keymint.db');
+ * ```
+ */
+export interface SqliteDatabase {
+  prepare(source: string): SqliteStatement;
+  exec(source: string): unknown;
+}
+
+type Database = SqliteDatabase;
 
 function checkDatabase(db: unknown, fn: string): asserts db is Database {
   const candidate = db as Partial<Database> | null;
@@ -60,7 +91,14 @@ const ms = (date: Date | null | undefined) => (date ? date.getTime() : null);
 export function migrate(db: Database, options?: SqliteAdapterOptions): void {
   checkDatabase(db, 'migrate');
   const sql = sqliteSchema(adapterOptions<SqliteAdapterOptions>(options, 'migrate', OPTIONS));
-  db.transaction(() => db.exec(sql)).immediate();
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(sql);
+    db.exec('COMMIT');
+  } catch (error) {
+    db.exec('ROLLBACK');
+    throw error;
+  }
 }
 
 /**
@@ -94,15 +132,16 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
       AND (@after IS NULL OR name > @after)
       AND (@activeAt IS NULL OR expires_at IS NULL OR expires_at > @activeAt)
       ORDER BY name LIMIT @limit`,
-    update: `UPDATE ${t} SET last_used_at = COALESCE(@lastUsedAt, last_used_at),
+    // Two-argument MAX() is NULL when either side is: the COALESCEs keep whichever is set.
+    update: `UPDATE ${t} SET last_used_at = MAX(COALESCE(last_used_at, @lastUsedAt), COALESCE(@lastUsedAt, last_used_at)),
       revoked_at = COALESCE(revoked_at, @revokedAt), secret_hash = COALESCE(@secretHash, secret_hash)
       WHERE id = @id RETURNING *`,
     delete: `DELETE FROM ${t} WHERE id = ?`,
     deleteExpired: `DELETE FROM ${t} WHERE expires_at <= ?`,
   };
   // Prepared on first use: the table may be created after the adapter.
-  const prepared = new Map<keyof typeof sql, BetterSqlite3.Statement>();
-  function statement(name: keyof typeof sql): BetterSqlite3.Statement {
+  const prepared = new Map<keyof typeof sql, SqliteStatement>();
+  function statement(name: keyof typeof sql): SqliteStatement {
     let found = prepared.get(name);
     if (!found) {
       try {
@@ -169,11 +208,11 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     },
 
     async delete(id: string): Promise<boolean> {
-      return statement('delete').run(id).changes > 0;
+      return Number(statement('delete').run(id).changes) > 0;
     },
 
     async deleteExpired(before: Date): Promise<number> {
-      return statement('deleteExpired').run(before.getTime()).changes;
+      return Number(statement('deleteExpired').run(before.getTime()).changes);
     },
   } satisfies KeyAdapter;
 }

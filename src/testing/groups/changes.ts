@@ -15,6 +15,42 @@ const update: GroupBody = ({ adapter, record, now }) => {
     expect((await adapter().update(stored.id, { lastUsedAt: later }))?.lastUsedAt).toEqual(later);
   });
 
+  it('keeps the later lastUsedAt: an older write that lands late changes nothing', async () => {
+    const stored = record();
+    await adapter().insert(stored);
+    const newer = new Date(now() + 120_000);
+    const older = new Date(now() + 60_000);
+    expect((await adapter().update(stored.id, { lastUsedAt: newer }))?.lastUsedAt).toEqual(newer);
+    expect((await adapter().update(stored.id, { lastUsedAt: older }))?.lastUsedAt).toEqual(newer);
+    expect((await adapter().findById(stored.id))?.lastUsedAt).toEqual(newer);
+  });
+
+  it('keeps a revocation that races 20 last-used writes', async () => {
+    const stored = record();
+    await adapter().insert(stored);
+    const revokedAt = new Date(now() + 500);
+    const writes = Array.from({ length: 20 }, (_, i) =>
+      adapter().update(stored.id, { lastUsedAt: new Date(now() + 1_000 + i) }),
+    );
+    writes.splice(10, 0, adapter().update(stored.id, { revokedAt }));
+    await Promise.all(writes);
+    const found = await adapter().findById(stored.id);
+    expect(found?.revokedAt).toEqual(revokedAt);
+    expect(found?.lastUsedAt).toEqual(new Date(now() + 1_019));
+  });
+
+  it('does not bring back a record deleted while last-used writes were in flight', async () => {
+    const stored = record();
+    await adapter().insert(stored);
+    const writes = Array.from({ length: 10 }, (_, i) =>
+      adapter().update(stored.id, { lastUsedAt: new Date(now() + 1_000 + i) }),
+    );
+    const [deleted] = await Promise.all([adapter().delete(stored.id), ...writes]);
+    expect(deleted).toBe(true);
+    expect(await adapter().findById(stored.id)).toBeNull();
+    expect(await adapter().list({ scope: stored.scope, limit: 10 })).toEqual([]);
+  });
+
   it('keeps the first revokedAt: a second revocation changes nothing', async () => {
     const stored = record();
     await adapter().insert(stored);

@@ -45,6 +45,17 @@ const insertAndFind: GroupBody = ({ adapter, record, now }) => {
     }
   });
 
+  it('keeps instants before 1970 and far in the future', async () => {
+    const stored = record({
+      createdAt: new Date(Date.UTC(1969, 11, 31, 23, 59, 59, 999)),
+      lastUsedAt: new Date(Date.UTC(1900, 0, 1, 0, 0, 0, 1)),
+      expiresAt: new Date(Date.UTC(2999, 11, 31, 23, 59, 59, 999)),
+      revokedAt: new Date(Date.UTC(2999, 0, 1, 0, 0, 0, 7)),
+    });
+    await adapter().insert(stored);
+    expect(await adapter().findById(stored.id)).toEqual(stored);
+  });
+
   it('round-trips Unicode names and scopes exactly', async () => {
     const records = UNICODE_NAMES.map((name, i) => record({ name, scope: `tenant ü ${i} 🔑` }));
     for (const r of records) expect(await adapter().insert(r)).toEqual({ ok: true });
@@ -133,6 +144,16 @@ const notFound: GroupBody = ({ adapter, now }) => {
 };
 
 const scopes: GroupBody = ({ adapter, record }) => {
+  it('treats ids that differ only in case as different ids', async () => {
+    const upper = record({ id: 'ABCDEFGHIJKL' });
+    const lower = record({ id: 'abcdefghijkl' });
+    expect(await adapter().insert(upper)).toEqual({ ok: true });
+    expect(await adapter().insert(lower)).toEqual({ ok: true });
+    expect(await adapter().findById('ABCDEFGHIJKL')).toEqual(upper);
+    expect(await adapter().findById('abcdefghijkl')).toEqual(lower);
+    expect(await adapter().findById('AbCdEfGhIjKl')).toBeNull();
+  });
+
   it('allows the same name in two scopes and lists each scope alone', async () => {
     const a = record({ name: 'ci', scope: 'org-a' });
     const b = record({ name: 'ci', scope: 'org-b' });
