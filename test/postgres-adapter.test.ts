@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -32,6 +32,44 @@ async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/**
+ * A TCP server that accepts connections and never answers: a database that hangs. `close()`
+ * destroys the sockets it accepted and stops it.
+ */
+async function silentServer(): Promise<{
+  port: number;
+  accepted: () => number;
+  close(): Promise<void>;
+}> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    accepted: () => accepted,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Settles like `promise`, or rejects once `ms` have passed: a hang fails the test quickly. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
@@ -243,6 +281,8 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
           const error = (await rejectionOf(call())) as Error;
           expect(error.message).toMatch(/does not exist: apply the schema first, with migrate\(\)/);
           expect((error.cause as { code?: string }).code).toBe('42P01');
+          // The wrapper exposes the driver's SQLSTATE too.
+          expect((error as { code?: string }).code).toBe('42P01');
         }
       }
       const { rows } = await pool.query(
@@ -262,6 +302,7 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
       const cause = created.cause as Error;
       expect(cause.message).toContain(`The table ${schema}.${table} does not exist`);
       expect(cause.message).toContain("migrate() from 'keymint/adapters/postgres'");
+      expect((cause as { code?: string }).code).toBe('42P01');
       expect((cause.cause as { code?: string }).code).toBe('42P01');
 
       const elsewhere = createKeymint({ adapter: memoryAdapter(), hasher });
@@ -307,6 +348,84 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
       expect((created.cause as { code?: string }).code).toBe('ECONNREFUSED');
       const verified = await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
       expect((verified.cause as { code?: string }).code).toBe('ECONNREFUSED');
+    });
+
+    it('fails closed within the connection timeout when the server accepts but never answers', async () => {
+      const live = createKeymint({ adapter: memoryAdapter(), hasher });
+      const { key } = await live.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+      const silent = await silentServer();
+      try {
+        const hung = open(
+          { connectionTimeoutMillis: 300 },
+          `postgres://keymint@127.0.0.1:${silent.port}/postgres`,
+        );
+        const keymint = createKeymint({ adapter: postgresAdapter(hung, { schema }), hasher });
+        const started = Date.now();
+        const error = await within(2_000, expectCode(keymint.verifyKey(key), 'STORE_FAILURE'));
+        expect(Date.now() - started).toBeLessThan(2_000);
+        expect(silent.accepted()).toBeGreaterThanOrEqual(1);
+        expect((error.cause as Error).message).toMatch(/timeout/i);
+        // A second call waits for its own connection attempt, and fails the same way.
+        await within(2_000, expectCode(keymint.verifyKey(key), 'STORE_FAILURE'));
+      } finally {
+        await silent.close();
+      }
+    });
+
+    it('fails closed within query_timeout when a query waits on a lock, then works again', async () => {
+      const table = 'slow_keys';
+      await migrate(pool, { schema, table });
+      const fast = createKeymint({ adapter: postgresAdapter(pool, { schema, table }), hasher });
+      const { key } = await fast.createApiKey({ name: 'verified', role: 'Editor', ttl: '1h' });
+      const { apiKey: toRevoke } = await fast.createApiKey({
+        name: 'revoked',
+        role: 'Editor',
+        ttl: '1h',
+      });
+      const slowPool = open({ max: 4, connectionTimeoutMillis: 2_000, query_timeout: 200 });
+      const keymint = createKeymint({
+        adapter: postgresAdapter(slowPool, { schema, table }),
+        hasher,
+      });
+      const timed = async (call: Promise<unknown>) => {
+        const started = Date.now();
+        const error = await within(2_000, expectCode(call, 'STORE_FAILURE'));
+        expect(Date.now() - started).toBeLessThan(1_500);
+        expect((error.cause as Error).message).toBe('Query read timeout');
+      };
+
+      /** Runs `call` while a transaction on the main pool holds the lock `lockSql` takes. */
+      const whileLocked = async (lockSql: string, values: unknown[], call: () => Promise<void>) => {
+        const admin = await pool.connect();
+        try {
+          await admin.query('BEGIN');
+          await admin.query(lockSql, values);
+          await call();
+        } finally {
+          await admin.query('ROLLBACK');
+          admin.release();
+        }
+      };
+      // One lock per transaction: the abandoned UPDATE still waits on the server, and a table lock
+      // taken in the same transaction would deadlock with it.
+      // A row lock: reads go on, the revocation's UPDATE waits for it.
+      await whileLocked(
+        `SELECT id FROM "${schema}".${table} WHERE id = $1 FOR UPDATE`,
+        [toRevoke.id],
+        () => timed(keymint.revokeApiKey(toRevoke.id)),
+      );
+      // A table lock: the lookup of verifyKey() waits too.
+      await whileLocked(`LOCK TABLE "${schema}".${table} IN ACCESS EXCLUSIVE MODE`, [], () =>
+        timed(keymint.verifyKey(key)),
+      );
+
+      // The same pool works again once the locks are gone.
+      expect(await keymint.verifyKey(key)).toMatchObject({ valid: true });
+      // query_timeout gives up on the client side only: the abandoned UPDATE may still have run
+      // once the lock was released. Either way the key ends up revoked.
+      const revoked = await keymint.revokeApiKey(toRevoke.id);
+      expect(revoked.revokedAt).toBeInstanceOf(Date);
+      expect((await fast.getApiKey(toRevoke.id)).revokedAt).toEqual(revoked.revokedAt);
     });
 
     it('fails a call whose backend is terminated, then verifies again on the same pool', async () => {
@@ -361,6 +480,51 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
       }
       expect(outcomes.at(-1)).toBe('valid');
       expect(outcomes.length).toBeLessThanOrEqual(3);
+    });
+  });
+
+  describe('update() of lastUsedAt', () => {
+    const at = (seconds: number) => new Date(Date.UTC(2030, 0, 1, 12, 0, seconds, 7));
+
+    it('only moves it forward: a NULL takes the value, older or absent values change nothing', async () => {
+      const adapter = await freshTable('last_used_keys');
+      const record = rec();
+      await adapter.insert(record);
+      // Stored NULL + a value: the value (GREATEST ignores NULLs).
+      expect(await adapter.update(record.id, { lastUsedAt: at(10) })).toEqual({
+        ...record,
+        lastUsedAt: at(10),
+      });
+      // Stored value + an older one (a late background write): unchanged.
+      expect((await adapter.update(record.id, { lastUsedAt: at(5) }))?.lastUsedAt).toEqual(at(10));
+      // Stored value + no lastUsedAt in the patch (a NULL parameter): unchanged.
+      expect(await adapter.update(record.id, { secretHash: 'rehashed' })).toEqual({
+        ...record,
+        secretHash: 'rehashed',
+        lastUsedAt: at(10),
+      });
+      expect((await adapter.update(record.id, {}))?.lastUsedAt).toEqual(at(10));
+      // The same instant, and one a millisecond later.
+      expect((await adapter.update(record.id, { lastUsedAt: at(10) }))?.lastUsedAt).toEqual(at(10));
+      const later = new Date(at(10).getTime() + 1);
+      expect((await adapter.update(record.id, { lastUsedAt: later }))?.lastUsedAt).toEqual(later);
+      expect((await adapter.findById(record.id))?.lastUsedAt).toEqual(later);
+    });
+
+    it('keeps the latest of concurrent writes from several pools, whatever their order', async () => {
+      const adapter = await freshTable('last_used_race_keys');
+      const others = [open({ max: 4 }), open({ max: 4 })].map((p) =>
+        postgresAdapter(p, { schema, table: 'last_used_race_keys' }),
+      );
+      const record = rec({ lastUsedAt: at(0) });
+      await adapter.insert(record);
+      const times = Array.from({ length: 30 }, (_, i) => at(i + 1));
+      // Latest first, so most writes arrive after a newer one.
+      const writes = times
+        .reverse()
+        .map((t, i) => others[i % others.length]!.update(record.id, { lastUsedAt: t }));
+      await Promise.all(writes);
+      expect((await adapter.findById(record.id))?.lastUsedAt).toEqual(at(30));
     });
   });
 

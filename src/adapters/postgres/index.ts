@@ -15,7 +15,14 @@
  * import { createKeymint } from 'keymint';
  * import { migrate, postgresAdapter } from 'keymint/adapters/postgres';
  *
- * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * // pg waits forever by default; with both timeouts a database that hangs makes calls fail with
+ * // STORE_FAILURE within seconds instead of stalling every request that checks a key.
+ * const pool = new pg.Pool({
+ *   connectionString: process.env.DATABASE_URL,
+ *   connectionTimeoutMillis: 5_000, // to connect, or to wait for a free pooled connection
+ *   statement_timeout: 4_000, // the server cancels a stuck statement, so it cannot commit later
+ *   query_timeout: 5_000, // the client stops waiting for an answer
+ * });
  * pool.on('error', (error) => console.error('idle PostgreSQL connection failed', error));
  * await migrate(pool);
  *
@@ -69,9 +76,18 @@ const sqlState = (error: unknown): unknown =>
  * `CONFIG`. Each method is one SQL statement: the primary key and the unique `(scope, name)`
  * constraint make `insert` atomic across processes, and `list` pages by name in code point order.
  *
+ * `update({ lastUsedAt })` keeps the later of the stored and the given time (SQL `GREATEST`), so a
+ * late background write from another process never moves it back.
+ *
  * When the table does not exist, methods throw an error that says to run {@link migrate}; the
  * core reports it (like any database failure) as `STORE_FAILURE`, with the driver's error as
  * `cause`.
+ *
+ * Give the pool timeouts: pg's defaults (`connectionTimeoutMillis: 0`, no `query_timeout`) wait
+ * forever, so an unreachable or stuck database would hang `verifyKey()` instead of failing closed
+ * with `STORE_FAILURE`. `query_timeout` only stops the client waiting: add PostgreSQL's
+ * `statement_timeout`, a little shorter, so that the server cancels the statement too and a
+ * create the caller saw fail cannot commit later.
  *
  * @example
  * ```ts
@@ -79,7 +95,12 @@ const sqlState = (error: unknown): unknown =>
  * import { createKeymint } from 'keymint';
  * import { postgresAdapter } from 'keymint/adapters/postgres';
  *
- * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * const pool = new pg.Pool({
+ *   connectionString: process.env.DATABASE_URL,
+ *   connectionTimeoutMillis: 5_000,
+ *   statement_timeout: 4_000,
+ *   query_timeout: 5_000,
+ * });
  * const keymint = createKeymint({
  *   adapter: postgresAdapter(pool, { schema: 'auth', table: 'api_keys' }),
  * });
@@ -139,10 +160,12 @@ export function postgresAdapter(
     },
 
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
-      // One statement, so concurrent patches cannot lose each other; the first revocation wins.
+      // One statement, so concurrent patches cannot lose each other; the first revocation wins,
+      // and lastUsedAt only moves forward. GREATEST ignores NULLs: a NULL stored value takes the
+      // given one, and a patch without lastUsedAt ($2 NULL) keeps the stored one.
       const { rows } = await query(
         `UPDATE ${table}
-            SET last_used_at = COALESCE($2::timestamptz, last_used_at),
+            SET last_used_at = GREATEST(last_used_at, $2::timestamptz),
                 revoked_at = COALESCE(revoked_at, $3::timestamptz),
                 secret_hash = COALESCE($4::text, secret_hash)
           WHERE id = $1
