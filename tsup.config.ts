@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { defineConfig } from 'tsup';
 
 // One entry per subpath of package.json "exports" (test/package.test.ts checks they agree).
@@ -26,11 +25,7 @@ export default defineConfig({
   // nanoid 5 is ESM-only; bundling it keeps the CJS build loadable with require().
   noExternal: ['nanoid'],
   // Drivers and vitest are optional peers: adapters and keymint/testing import them, never the core.
+  // keymint/testing is ESM-only (vitest cannot be require()d): `npm run build` then removes the
+  // CommonJS copy tsup makes (scripts/build-finish.mjs; tsup writes .d.cts after onSuccess).
   external: ['better-sqlite3', 'pg', 'ioredis', 'vitest'],
-  // keymint/testing is ESM-only (vitest cannot be require()d): drop the CommonJS copy tsup makes.
-  async onSuccess() {
-    for (const file of ['testing.cjs', 'testing.cjs.map', 'testing.d.cts']) {
-      await rm(new URL(`./dist/${file}`, import.meta.url), { force: true });
-    }
-  },
 });

@@ -20,6 +20,12 @@ try {
   console.log(`packed ${tarball}`);
 
   run('npx', ['--no-install', 'publint', 'run', tarball, '--strict']);
+  const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
+  if (/package\/dist\/testing\.(cjs|d\.cts)/.test(listing)) {
+    throw new Error(
+      'keymint/testing is ESM-only: the tarball must not ship testing.cjs or testing.d.cts',
+    );
+  }
   // node10 resolution predates "exports"; subpaths there are out of scope (Node >= 20 only).
   // keymint/testing is ESM-only (vitest cannot be require()d); the .sql files are not modules.
   const notModules = ['./sql/sqlite.sql', './sql/postgres.sql'];

@@ -98,9 +98,10 @@ export const listInputSchema = z
         .min(1, 'limit must be at least 1')
         .max(1000, 'limit must be at most 1000')
         .optional(),
-      // A name from the previous page: the same rules as a stored name, so every store reads it alike.
+      // A name from the previous page: normalised and checked as names are, so every store reads it alike.
       after: z
         .string({ error: 'after must be a string (the last name of the previous page)' })
+        .transform((value) => value.trim().normalize('NFC'))
         .refine(wellFormed, 'after must be valid Unicode (it has a lone surrogate)')
         .refine((value) => [...value].length <= 190, 'after must be at most 190 characters')
         .refine((value) => !CONTROL.test(value), 'after must not contain control characters')

@@ -209,6 +209,18 @@ describe('listApiKeys()', () => {
     await expectCode(keymint.listApiKeys(badList(input)), 'INVALID_INPUT');
   });
 
+  it('normalises after as names are (trimmed, NFC), so a typed-in cursor pages as expected', async () => {
+    const { keymint } = setup();
+    for (const name of ['a', 'caf\u00e9', 'z']) {
+      await keymint.createApiKey({ name, role: 'Viewer', ttl: '1h' });
+    }
+    expect((await keymint.listApiKeys({ after: ' a ' })).map((k) => k.name)).toEqual([
+      'caf\u00e9',
+      'z',
+    ]);
+    expect((await keymint.listApiKeys({ after: 'cafe\u0301' })).map((k) => k.name)).toEqual(['z']);
+  });
+
   it('accepts an after of 190 astral characters and reads nothing from the store for a bad one', async () => {
     const { keymint, faulty } = setup();
     expect(await keymint.listApiKeys({ after: '𝒜'.repeat(190) })).toEqual([]);
@@ -419,7 +431,7 @@ describe('purgeExpired()', () => {
     expect(await keymint.purgeExpired({ olderThan: 0 })).toBe(0);
   });
 
-  it.each([0, '0', '0s', '0d', '00M'])('reads olderThan %j as zero', async (olderThan) => {
+  it.each([0, '0', '0s', '0d', '00M', ' 0s '])('reads olderThan %j as zero', async (olderThan) => {
     const { keymint } = await withKeys();
     expect(await keymint.purgeExpired({ olderThan })).toBe(2);
   });

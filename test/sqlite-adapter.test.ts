@@ -90,6 +90,34 @@ describe('sqlite migrate()', () => {
     db.close();
   });
 
+  it('works inside a transaction of the caller, which it leaves open', () => {
+    const db = new Database(newFile());
+    db.transaction(() => migrate(db))();
+    expect(
+      db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get(),
+    ).toEqual({ n: 1 });
+    db.exec('BEGIN');
+    migrate(db, { table: 'other' });
+    expect(db.inTransaction).toBe(true);
+    db.exec('ROLLBACK');
+    expect(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all()).toEqual([
+      { name: 'keymint_api_keys' },
+    ]);
+    db.close();
+  });
+
+  it('applies nothing when the schema fails half-way, and rethrows the cause', () => {
+    const db = new Database(newFile());
+    // A table of that name without the columns the index needs: the index statement fails.
+    db.exec('CREATE TABLE "keymint_api_keys" (x INTEGER)');
+    expect(() => migrate(db)).toThrow(/scope/);
+    expect(db.inTransaction).toBe(false);
+    expect(db.prepare('SELECT name FROM sqlite_schema ORDER BY name').all()).toEqual([
+      { name: 'keymint_api_keys' },
+    ]);
+    db.close();
+  });
+
   it('ships the same SQL as sql/sqlite.sql', () => {
     const shipped = readFileSync(new URL('../sql/sqlite.sql', import.meta.url), 'utf8');
     expect(shipped).toBe(sqliteSchema());

@@ -108,7 +108,7 @@ function parseOlderThan(value: unknown): number {
   if (
     value === undefined ||
     value === 0 ||
-    (typeof value === 'string' && /^0+[smhdwM]?$/.test(value))
+    (typeof value === 'string' && /^0+[smhdwM]?$/.test(value.trim()))
   )
     return 0;
   try {

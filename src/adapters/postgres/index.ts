@@ -20,7 +20,7 @@
  * const pool = new pg.Pool({
  *   connectionString: process.env.DATABASE_URL,
  *   connectionTimeoutMillis: 5_000, // to connect, or to wait for a free pooled connection
- *   statement_timeout: 4_000, // the server cancels a stuck statement, so it cannot commit later
+ *   statement_timeout: 4_000, // the server cancels a stuck statement too
  *   query_timeout: 5_000, // the client stops waiting for an answer
  * });
  * pool.on('error', (error) => console.error('idle PostgreSQL connection failed', error));
@@ -86,8 +86,10 @@ const sqlState = (error: unknown): unknown =>
  * Give the pool timeouts: pg's defaults (`connectionTimeoutMillis: 0`, no `query_timeout`) wait
  * forever, so an unreachable or stuck database would hang `verifyKey()` instead of failing closed
  * with `STORE_FAILURE`. `query_timeout` only stops the client waiting: add PostgreSQL's
- * `statement_timeout`, a little shorter, so that the server cancels the statement too and a
- * create the caller saw fail cannot commit later.
+ * `statement_timeout`, a little shorter, so that the server cancels a statement that runs too
+ * long, which makes it unlikely that a create the caller saw fail commits later. Behind PgBouncer,
+ * which refuses `statement_timeout` as a start-up parameter, set it on the role instead
+ * (`ALTER ROLE app SET statement_timeout = '4s'`). It also bounds `migrate`'s wait for its lock.
  *
  * @example
  * ```ts

@@ -35,7 +35,8 @@ end
 redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 if ARGV[4] ~= '' then
   redis.call('PEXPIREAT', KEYS[1], ARGV[4])
-  -- Only a clock tick between TIME and PEXPIREAT gets here; the record is gone, nothing is left.
+  -- Unreachable in practice (it needs the clock to pass the drop time between TIME and
+  -- PEXPIREAT); if it happens, the record is gone and nothing is left.
   if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])

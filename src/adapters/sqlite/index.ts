@@ -61,6 +61,8 @@ export interface SqliteStatement {
 export interface SqliteDatabase {
   prepare(source: string): SqliteStatement;
   exec(source: string): unknown;
+  /** better-sqlite3's flag; when true, {@link migrate} nests in a savepoint. */
+  readonly inTransaction?: boolean;
 }
 
 type Database = SqliteDatabase;
@@ -78,7 +80,8 @@ function checkDatabase(db: unknown, fn: string): asserts db is Database {
 const ms = (date: Date | null | undefined) => (date ? date.getTime() : null);
 
 /**
- * Applies keymint's schema ({@link sqliteSchema}) to the database, in one transaction. Idempotent:
+ * Applies keymint's schema ({@link sqliteSchema}) to the database, in one transaction (a savepoint
+ * when called inside a transaction of yours). Idempotent:
  * run it at every start, or apply the SQL with your own migration tool instead.
  *
  * @example
@@ -91,12 +94,21 @@ const ms = (date: Date | null | undefined) => (date ? date.getTime() : null);
 export function migrate(db: Database, options?: SqliteAdapterOptions): void {
   checkDatabase(db, 'migrate');
   const sql = sqliteSchema(adapterOptions<SqliteAdapterOptions>(options, 'migrate', OPTIONS));
-  db.exec('BEGIN IMMEDIATE');
+  // Inside a transaction of the caller's, a savepoint: BEGIN would fail there.
+  const nested = db.inTransaction === true;
+  db.exec(nested ? 'SAVEPOINT keymint_migrate' : 'BEGIN IMMEDIATE');
   try {
     db.exec(sql);
-    db.exec('COMMIT');
+    db.exec(nested ? 'RELEASE keymint_migrate' : 'COMMIT');
   } catch (error) {
-    db.exec('ROLLBACK');
+    try {
+      // SQLite may have rolled back already (SQLITE_FULL, say): the first error is the one to see.
+      if (db.inTransaction !== false) {
+        db.exec(nested ? 'ROLLBACK TO keymint_migrate; RELEASE keymint_migrate' : 'ROLLBACK');
+      }
+    } catch {
+      // Nothing left to roll back.
+    }
     throw error;
   }
 }
