@@ -3,7 +3,7 @@ import type { KeyAdapter } from './adapter.js';
 import type { Hasher } from './core/hasher.js';
 import { PREFIX_PATTERN } from './core/key-format.js';
 
-const ADAPTER_METHODS = [
+export const ADAPTER_METHODS = [
   'insert',
   'findById',
   'list',

@@ -10,6 +10,7 @@ import {
   type StoredApiKey,
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { ADAPTER_METHODS } from '../src/schemas.js';
 
 /** A clock the test moves by hand. Every call to now() returns a fresh Date. */
 export interface TestClock {
@@ -72,14 +73,7 @@ export class DriverError extends Error {
 }
 
 export type AdapterMethod = keyof KeyAdapter;
-const METHODS: readonly AdapterMethod[] = [
-  'insert',
-  'findById',
-  'list',
-  'update',
-  'delete',
-  'deleteExpired',
-];
+const METHODS: readonly AdapterMethod[] = ADAPTER_METHODS;
 
 export interface FaultyAdapter {
   /** Pass this one to createKeymint. */
