@@ -137,4 +137,63 @@ export interface KeyAdapter {
   delete(id: string): Promise<boolean>;
   /** Deletes every record whose `expiresAt` is at or before `before`; returns how many. */
   deleteExpired(before: Date): Promise<number>;
+  /**
+   * Optional: writes many last-used times in one round trip. Each entry follows the rule of
+   * {@link KeyPatch.lastUsedAt} (kept only when later than the stored value); ids with no record
+   * are ignored. Without it, keymint calls `update` once per entry.
+   */
+  touchMany?(entries: readonly LastUsedEntry[]): Promise<void>;
+  /**
+   * Optional: tells this process when any process revokes or deletes a key in the same store,
+   * so that every keymint instance drops that key from its verify cache at once. An adapter that
+   * has it publishes from `update` (when the patch has `revokedAt`) and from `delete`, in the same
+   * statement or transaction as the change. Resolves once the listener is live.
+   */
+  subscribe?(listener: InvalidationListener): Promise<Subscription>;
+}
+
+/**
+ * One entry of {@link KeyAdapter.touchMany}.
+ *
+ * @example
+ * ```ts
+ * import type { LastUsedEntry } from 'keymint';
+ * const entry: LastUsedEntry = { id: '3fK9aB2cD4eF', lastUsedAt: new Date() };
+ * ```
+ */
+export interface LastUsedEntry {
+  id: string;
+  lastUsedAt: Date;
+}
+
+/**
+ * What {@link KeyAdapter.subscribe} calls. `invalidate` gets the id of a key that was revoked or
+ * deleted, by this process or another. `reset` means that messages may have been lost (the
+ * connection dropped, or came back): the listener then forgets everything it cached.
+ *
+ * @example
+ * ```ts
+ * import type { InvalidationListener } from 'keymint';
+ * const listener: InvalidationListener = {
+ *   invalidate: (id) => cache.delete(id),
+ *   reset: () => cache.clear(),
+ * };
+ * ```
+ */
+export interface InvalidationListener {
+  invalidate(id: string): void;
+  reset(): void;
+}
+
+/**
+ * A live {@link KeyAdapter.subscribe} listener. `close` stops it and releases its connection.
+ *
+ * @example
+ * ```ts
+ * const subscription = await adapter.subscribe?.(listener);
+ * await subscription?.close();
+ * ```
+ */
+export interface Subscription {
+  close(): Promise<void>;
 }

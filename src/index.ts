@@ -27,7 +27,16 @@ export type { Argon2idOptions, Hasher } from './core/hasher.js';
 export { DEFAULT_ROLES } from './core/roles.js';
 export { KeymintError, isKeymintError, KEYMINT_ERROR_CODES } from './errors.js';
 export type { KeymintErrorCode } from './errors.js';
-export type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from './adapter.js';
+export type {
+  InsertResult,
+  InvalidationListener,
+  KeyAdapter,
+  KeyPatch,
+  LastUsedEntry,
+  ListQuery,
+  StoredApiKey,
+  Subscription,
+} from './adapter.js';
 export type {
   ApiKey,
   ApiKeyAction,
