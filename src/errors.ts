@@ -36,6 +36,7 @@
  * | `FORBIDDEN` | the host's `authorize` hook refused, or the role is above the actor's own |
  * | `STORE_FAILURE` | the adapter (database) failed; `cause` holds the driver's error |
  * | `HASHER_FAILURE` | the hasher failed (for example a stored hash it cannot read) |
+ * | `BUSY` | `createApiKey()` found the hashing queue full (see the `hashing` option); retry later |
  *
  * @example
  * ```ts
@@ -46,6 +47,7 @@
  *     case 'NAME_TAKEN': return 409;
  *     case 'NOT_FOUND': return 404;
  *     case 'FORBIDDEN': return 403;
+ *     case 'BUSY': return 503;
  *     case 'STORE_FAILURE': case 'HASHER_FAILURE': case 'CONFIG': return 500;
  *     default: return 400;
  *   }
@@ -62,7 +64,8 @@ export type KeymintErrorCode =
   | 'NOT_FOUND'
   | 'FORBIDDEN'
   | 'STORE_FAILURE'
-  | 'HASHER_FAILURE';
+  | 'HASHER_FAILURE'
+  | 'BUSY';
 
 /**
  * All error codes, for iteration (for example to map each to an HTTP status).
@@ -84,6 +87,7 @@ export const KEYMINT_ERROR_CODES: readonly KeymintErrorCode[] = Object.freeze([
   'FORBIDDEN',
   'STORE_FAILURE',
   'HASHER_FAILURE',
+  'BUSY',
 ]);
 
 const BRAND = Symbol.for('keymint.error');

@@ -134,6 +134,13 @@ export const contextSchema = z
 
 const ttlOption = z.union([z.string(), z.number()]);
 
+const wholeNumber = (what: string, min: number, max: number) =>
+  z
+    .number({ error: `${what} must be a number` })
+    .int(`${what} must be a whole number`)
+    .min(min, `${what} must be at least ${min}`)
+    .max(max, `${what} must be at most ${max.toLocaleString('en-US')}`);
+
 // Strict: a misspelt option (`authorise`, `minRole`) must fail, not silently switch a check off.
 export const optionsSchema = z.strictObject(
   {
@@ -189,6 +196,43 @@ export const optionsSchema = z.strictObject(
     onBackgroundError: z
       .custom<(error: unknown) => void>(isFunction, 'onBackgroundError must be a function')
       .optional(),
+    cache: z
+      .union(
+        [
+          z.literal(false),
+          z.strictObject({
+            ttl: ttlOption.optional(),
+            maxEntries: wholeNumber('cache.maxEntries', 1, 10_000_000).optional(),
+          }),
+        ],
+        { error: "cache must be false or { ttl?, maxEntries? }, for example { ttl: '30s' }" },
+      )
+      .optional(),
+    hashing: z
+      .strictObject(
+        {
+          concurrency: wholeNumber('hashing.concurrency', 1, 1024).optional(),
+          queue: wholeNumber('hashing.queue', 0, 1_000_000).optional(),
+        },
+        { error: 'hashing must be an object: { concurrency?, queue? }' },
+      )
+      .optional(),
+    rateLimit: z
+      .union(
+        [
+          z.literal(false),
+          z.strictObject({
+            failures: wholeNumber('rateLimit.failures', 1, 1_000_000).optional(),
+            window: ttlOption.optional(),
+          }),
+        ],
+        {
+          error:
+            "rateLimit must be false or { failures?, window? }, for example { failures: 10, window: '1m' }",
+        },
+      )
+      .optional(),
+    lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
   },
   notAnObject('createKeymint() takes an options object with at least { adapter }'),
 );

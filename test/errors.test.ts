@@ -25,6 +25,7 @@ const EVERY_CODE: Record<KeymintErrorCode, true> = {
   FORBIDDEN: true,
   STORE_FAILURE: true,
   HASHER_FAILURE: true,
+  BUSY: true,
 };
 
 /** An error as a second copy of keymint (the CJS build beside the ESM one) would make it. */

@@ -58,6 +58,8 @@ export function fastKeymint<Actor = unknown>(
     adapter: memoryAdapter(),
     hasher: hmacSha256Hasher(HMAC_SECRET),
     now: clock.now,
+    // Last-used writes on the next turn of the event loop, so flush() sees them.
+    lastUsedDelayMs: 0,
     ...overrides,
   };
   return { keymint: createKeymint<Actor>(options), adapter: options.adapter, clock };

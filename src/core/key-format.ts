@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { crc32 } from '../internal/crc32.js';
+import { crc32, crc32Final, crc32Step } from '../internal/crc32.js';
 
 /**
  * The alphabet of every generated part: base62 (digits, then upper, then lower case letters).
@@ -86,28 +86,44 @@ export function withChecksum(body: string): string {
 }
 
 /**
+ * True when `input` has the shape of a key with this prefix (length, prefix, underscores) and its
+ * checksum matches: the cheap first check of every verification, before any hashing. It does not
+ * check the alphabet; {@link parseKey} does.
+ */
+export function checksumMatches(prefix: string, input: unknown): input is string {
+  if (typeof input !== 'string') return false;
+  const expected = prefix.length + FIXED_LENGTH;
+  if (input.length !== expected || !input.startsWith(prefix)) return false;
+  const p = prefix.length;
+  if (input.charCodeAt(p) !== 95 || input.charCodeAt(p + 1 + KEY_ID_LENGTH) !== 95) return false;
+  const checksumStart = expected - KEY_CHECKSUM_LENGTH;
+  let crc = -1;
+  for (let i = 0; i < checksumStart; i++) crc = crc32Step(crc, input.charCodeAt(i));
+  let checksum = 0;
+  for (let i = checksumStart; i < expected; i++) {
+    const code = input.charCodeAt(i);
+    const value = code < 128 ? CHAR_VALUE[code]! : -1;
+    if (value < 0) return false;
+    checksum = checksum * 62 + value;
+  }
+  return checksum === crc32Final(crc);
+}
+
+/**
  * Takes a presented key apart, or returns `null` when it is not a well-formed key with this
  * prefix and a matching checksum. Runs in time linear in the key's length, touches no store.
  */
 export function parseKey(prefix: string, input: unknown): ParsedKey | null {
-  if (typeof input !== 'string') return null;
-  const expected = prefix.length + FIXED_LENGTH;
-  if (input.length !== expected || !input.startsWith(prefix)) return null;
+  if (!checksumMatches(prefix, input)) return null;
   const p = prefix.length;
-  if (input.charCodeAt(p) !== 95 || input.charCodeAt(p + 1 + KEY_ID_LENGTH) !== 95) return null;
+  const secondUnderscore = p + 1 + KEY_ID_LENGTH;
   // Every character after the prefix (except the two underscores) must be base62.
-  let checksum = 0;
-  const checksumStart = expected - KEY_CHECKSUM_LENGTH;
-  for (let i = p + 1; i < expected; i++) {
-    if (i === p + 1 + KEY_ID_LENGTH) continue;
+  for (let i = p + 1; i < input.length - KEY_CHECKSUM_LENGTH; i++) {
     const code = input.charCodeAt(i);
-    const value = code < 128 ? CHAR_VALUE[code]! : -1;
-    if (value < 0) return null;
-    if (i >= checksumStart) checksum = checksum * 62 + value;
+    if (i !== secondUnderscore && (code > 127 || CHAR_VALUE[code]! < 0)) return null;
   }
-  if (checksum !== crc32(input.slice(0, checksumStart))) return null;
   return {
-    id: input.slice(p + 1, p + 1 + KEY_ID_LENGTH),
-    secret: input.slice(p + 2 + KEY_ID_LENGTH, checksumStart),
+    id: input.slice(p + 1, secondUnderscore),
+    secret: input.slice(secondUnderscore + 1, input.length - KEY_CHECKSUM_LENGTH),
   };
 }

@@ -7,11 +7,16 @@ import {
   listInputSchema,
   optionsSchema,
   purgeInputSchema,
-  verifyOptionsSchema,
 } from '../schemas.js';
 import type { z } from 'zod';
+import { availableParallelism } from 'node:os';
+import { AttemptLimiter } from './attempt-limiter.js';
+import { BUSY, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
-import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH, parseKey } from './key-format.js';
+import { LastUsedWriter } from './last-used.js';
+import { createVerifier, toApiKey } from './verifier.js';
+import { VerifyCache } from './verify-cache.js';
+import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-format.js';
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import { echo } from '../internal/echo.js';
@@ -25,8 +30,6 @@ import type {
   KeymintOptions,
   ListApiKeysInput,
   PurgeExpiredInput,
-  VerifyOptions,
-  VerifyResult,
 } from './types.js';
 
 const DEFAULT_SCOPE = 'default';
@@ -56,40 +59,6 @@ function parseWith<S extends z.ZodType>(
   });
 }
 
-/** The public view of a stored record: a fresh plain object without `secretHash`. */
-function toApiKey(record: StoredApiKey): ApiKey {
-  return Object.freeze({
-    id: record.id,
-    name: record.name,
-    role: record.role,
-    scope: record.scope,
-    createdAt: record.createdAt,
-    expiresAt: record.expiresAt,
-    lastUsedAt: record.lastUsedAt,
-    revokedAt: record.revokedAt,
-    metadata: record.metadata,
-  });
-}
-
-const isDateOrNull = (value: unknown) =>
-  value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
-
-/** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
-function isReadable(record: StoredApiKey, id: string): boolean {
-  return (
-    typeof record === 'object' &&
-    record.id === id &&
-    typeof record.secretHash === 'string' &&
-    typeof record.role === 'string' &&
-    typeof record.scope === 'string' &&
-    record.createdAt instanceof Date &&
-    !Number.isNaN(record.createdAt.getTime()) &&
-    isDateOrNull(record.expiresAt) &&
-    isDateOrNull(record.revokedAt) &&
-    isDateOrNull(record.lastUsedAt)
-  );
-}
-
 function parseInterval(value: TtlInput | undefined): number {
   if (value === undefined) return 300;
   try {
@@ -103,14 +72,40 @@ function parseInterval(value: TtlInput | undefined): number {
   }
 }
 
+/** Zero in any spelling: 0, '0', '0s', ' 0d '. */
+const isZero = (value: unknown) =>
+  value === 0 || (typeof value === 'string' && /^0+[smhdwM]?$/.test(value.trim()));
+
+/** A duration option in seconds; `zero` allows 0 (in any spelling). */
+function durationOption(
+  value: TtlInput | undefined,
+  fallback: number,
+  what: string,
+  max: { seconds: number; words: string },
+  zero: string | undefined,
+): number {
+  if (value === undefined) return fallback;
+  if (zero !== undefined && isZero(value)) return 0;
+  try {
+    return parseTtlWithMax(value, max.seconds);
+  } catch (error) {
+    throw new KeymintError(
+      'CONFIG',
+      `Invalid ${what} ${echo(value)}: ${HOW_TO}; at most ${max.words}${zero ? `, or 0 ${zero}` : ''}.`,
+      { cause: error },
+    );
+  }
+}
+
+/** Default hashing concurrency: below libuv's thread pool, so file and DNS work keep a thread. */
+function defaultConcurrency(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(pool - 1, availableParallelism()));
+}
+
 function parseOlderThan(value: unknown): number {
   // Zero in any spelling ('0', '0s', '0d') means every expired key.
-  if (
-    value === undefined ||
-    value === 0 ||
-    (typeof value === 'string' && /^0+[smhdwM]?$/.test(value.trim()))
-  )
-    return 0;
+  if (value === undefined || isZero(value)) return 0;
   try {
     return parseTtlWithMax(value, MAX_PURGE_AGE_SECONDS);
   } catch (error) {
@@ -178,9 +173,39 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   const actorRole = options.actorRole;
   const now = options.now ?? (() => new Date());
   const onBackgroundError = options.onBackgroundError ?? (() => {});
-  // Keys whose last-used write or rehash is in flight: one of each per key at a time.
-  const touching = new Set<string>();
-  const rehashing = new Set<string>();
+  const cacheConfig = config.cache === false ? undefined : (config.cache ?? {});
+  const cacheTtlSeconds = cacheConfig
+    ? durationOption(
+        cacheConfig.ttl,
+        30,
+        'cache.ttl',
+        { seconds: 3_600, words: '1h' },
+        'to turn the cache off',
+      )
+    : 0;
+  const cache =
+    cacheTtlSeconds > 0
+      ? new VerifyCache(cacheConfig?.maxEntries ?? 10_000, cacheTtlSeconds * 1000)
+      : null;
+  const limiter = hasher.fast
+    ? null
+    : new HashLimiter(
+        config.hashing?.concurrency ?? defaultConcurrency(),
+        config.hashing?.queue ?? 100,
+      );
+  const attempts =
+    config.rateLimit === false
+      ? null
+      : new AttemptLimiter(
+          config.rateLimit?.failures ?? 10,
+          durationOption(
+            config.rateLimit?.window,
+            60,
+            'rateLimit.window',
+            { seconds: 86_400, words: '1d' },
+            undefined,
+          ) * 1000,
+        );
 
   function clock(): Date {
     const date = now();
@@ -189,6 +214,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     }
     return date;
   }
+  const nowMs = options.now ? () => clock().getTime() : Date.now;
 
   async function checkAccess(
     context: CallContext<Actor> | undefined,
@@ -246,36 +272,89 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     }
   }
 
-  /** Runs `task` off the response path, at most one at a time per key and kind of work. */
-  function oncePerKey(inFlight: Set<string>, id: string, task: () => Promise<unknown>): void {
-    if (inFlight.has(id)) return;
-    inFlight.add(id);
-    task()
-      .catch(reportBackground)
-      .finally(() => inFlight.delete(id));
+  const lastUsed = new LastUsedWriter(adapter, config.lastUsedDelayMs ?? 1_000, (error, ids) => {
+    verifier.lastUsedFailed(ids);
+    reportBackground(
+      new KeymintError(
+        'STORE_FAILURE',
+        'The key store failed during last-used update; see the cause.',
+        {
+          cause: error,
+        },
+      ),
+    );
+  });
+
+  const verifier = createVerifier({
+    adapter,
+    hasher,
+    roles,
+    prefix,
+    allowNonExpiring,
+    nowMs,
+    cache,
+    limiter,
+    attempts,
+    lastUsed,
+    lastUsedIntervalMs,
+    report: reportBackground,
+    fromStore,
+    fromHasher,
+  });
+
+  const subscription = cache && adapter.subscribe ? listen(adapter.subscribe.bind(adapter)) : null;
+
+  /** Starts the adapter's invalidation listener; retries a failed start with backoff until close(). */
+  function listen(subscribe: NonNullable<KeyAdapter['subscribe']>) {
+    let closed = false;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let live: Promise<{ close(): Promise<void> } | null> = Promise.resolve(null);
+    const listener = {
+      invalidate: (id: string) => verifier.invalidate(id),
+      reset: () => verifier.reset(),
+    };
+    const start = (delayMs: number) => {
+      live = subscribe(listener).then(
+        (handle) => (closed ? handle.close().then(() => null) : handle),
+        (error: unknown) => {
+          reportBackground(
+            new KeymintError(
+              'STORE_FAILURE',
+              'The key store could not start the invalidation listener; revocations by other processes are seen within cache.ttl until it starts. See the cause.',
+              { cause: error },
+            ),
+          );
+          if (!closed) {
+            retry = setTimeout(() => start(Math.min(delayMs * 2, 30_000)), delayMs);
+            retry.unref?.();
+          }
+          return null;
+        },
+      );
+    };
+    start(1_000);
+    return {
+      async close() {
+        closed = true;
+        clearTimeout(retry);
+        const handle = await live;
+        await handle?.close();
+      },
+    };
   }
 
-  function afterVerify(record: StoredApiKey, secret: string, at: Date): void {
-    const last = record.lastUsedAt?.getTime();
-    if (last === undefined || at.getTime() - last >= lastUsedIntervalMs) {
-      oncePerKey(touching, record.id, () =>
-        fromStore('last-used update', () => adapter.update(record.id, { lastUsedAt: at })),
+  /** Hashes a new secret within the hashing bound; BUSY when the queue is full. */
+  async function hashNew(secret: string): Promise<string> {
+    const hashed = await fromHasher('hash a new secret', () =>
+      limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
+    );
+    if (hashed === BUSY) {
+      throw new KeymintError(
+        'BUSY',
+        'Too many keys are being hashed right now (the hashing queue is full): retry in a moment.',
       );
     }
-    let rehash = false;
-    try {
-      rehash = hasher.needsRehash?.(record.secretHash) === true;
-    } catch (error) {
-      reportBackground(
-        new KeymintError('HASHER_FAILURE', 'needsRehash() threw; see the cause.', { cause: error }),
-      );
-    }
-    if (rehash) {
-      oncePerKey(rehashing, record.id, async () => {
-        const secretHash = await fromHasher('rehash a secret', () => hasher.hash(secret));
-        await fromStore('rehash update', () => adapter.update(record.id, { secretHash }));
-      });
-    }
+    return hashed;
   }
 
   return {
@@ -312,7 +391,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       for (let attempt = 0; ; attempt++) {
         const id = generateKeyId();
         const { key, secret } = formatKey(prefix, id);
-        const secretHash = await fromHasher('hash a new secret', () => hasher.hash(secret));
+        const secretHash = await hashNew(secret);
         const record: StoredApiKey = {
           id,
           name: parsed.name,
@@ -343,47 +422,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       }
     },
 
-    async verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult> {
-      let minRank = -1;
-      let scope: string | undefined;
-      if (options !== undefined) {
-        const parsed = parseWith(
-          verifyOptionsSchema,
-          options,
-          'INVALID_INPUT',
-          'verifyKey() options',
-        );
-        if (parsed?.role !== undefined)
-          minRank = roles.rankOf(roles.require(parsed.role, 'minimum role'));
-        scope = parsed?.scope;
-      }
-      const presented = parseKey(prefix, key);
-      if (!presented) return { valid: false, reason: 'malformed' };
-      const record = await fromStore('findById', () => adapter.findById(presented.id));
-      if (!record) return { valid: false, reason: 'not_found' };
-      if (!isReadable(record, presented.id)) {
-        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
-      }
-      const matches = await fromHasher('verify a secret', () =>
-        hasher.verify(record.secretHash, presented.secret),
-      );
-      if (matches !== true) return { valid: false, reason: 'not_found' };
-      if (scope !== undefined && record.scope !== scope)
-        return { valid: false, reason: 'not_found' };
-      if (record.revokedAt) return { valid: false, reason: 'revoked' };
-      const at = clock();
-      // A key without expiry stops working when the host no longer allows such keys.
-      if (
-        record.expiresAt === null ? !allowNonExpiring : at.getTime() >= record.expiresAt.getTime()
-      ) {
-        return { valid: false, reason: 'expired' };
-      }
-      if (minRank >= 0 && roles.rankOf(record.role) < minRank) {
-        return { valid: false, reason: 'insufficient_role' };
-      }
-      afterVerify(record, presented.secret, at);
-      return { valid: true, apiKey: toApiKey(record) };
-    },
+    verifyKey: verifier.verifyKey,
 
     async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await findOrThrow(id, 'findById');
@@ -411,9 +450,15 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       const record = await findOrThrow(id, 'findById');
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       if (record.revokedAt) return toApiKey(record);
-      const updated = await fromStore('update', () =>
-        adapter.update(record.id, { revokedAt: clock() }),
-      );
+      let updated: StoredApiKey | null;
+      try {
+        updated = await fromStore('update', () =>
+          adapter.update(record.id, { revokedAt: clock() }),
+        );
+      } finally {
+        // Even when the store failed: the revoke may have landed, and forgetting is always safe.
+        verifier.invalidate(record.id);
+      }
       if (!updated) throw notFound(id);
       return toApiKey(updated);
     },
@@ -421,7 +466,12 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
       const record = await findOrThrow(id, 'findById');
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
-      const deleted = await fromStore('delete', () => adapter.delete(record.id));
+      let deleted: boolean;
+      try {
+        deleted = await fromStore('delete', () => adapter.delete(record.id));
+      } finally {
+        verifier.invalidate(record.id);
+      }
       if (!deleted) throw notFound(id);
     },
 
@@ -431,6 +481,12 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       await checkAccess(context, 'apikeys:purge', '*');
       const before = new Date(clock().getTime() - olderThanMs);
       return fromStore('deleteExpired', () => adapter.deleteExpired(before));
+    },
+
+    async close(): Promise<void> {
+      await subscription?.close();
+      await lastUsed.flush();
+      verifier.reset();
     },
   };
 }

@@ -37,6 +37,10 @@ export interface ApiKey {
  * - `expired`: the key's time to live ran out (at `expiresAt` exactly).
  * - `revoked`: the key was revoked.
  * - `insufficient_role`: the key is valid but its role is below `options.role`.
+ * - `rate_limited`: this key id had too many wrong secrets lately (`rateLimit` option); refused
+ *   without hashing. A verification the cache answers is never rate limited.
+ * - `busy`: the hashing queue is full (`hashing` option); nothing was decided, retry later
+ *   (HTTP 503).
  *
  * @example
  * ```ts
@@ -45,7 +49,7 @@ export interface ApiKey {
  * ```
  */
 export type VerifyFailureReason =
-  'malformed' | 'not_found' | 'expired' | 'revoked' | 'insufficient_role';
+  'malformed' | 'not_found' | 'expired' | 'revoked' | 'insufficient_role' | 'rate_limited' | 'busy';
 
 /**
  * The outcome of {@link Keymint.verifyKey}.
@@ -207,8 +211,31 @@ export interface KeymintOptions<Actor = unknown> {
   now?: () => Date;
   /** Write `lastUsedAt` at most this often per key. Default `'5m'` (as Grafana). */
   lastUsedInterval?: TtlInput;
-  /** Told about failures of work done off the request path (last-used writes, rehashes). */
+  /** Told about failures of work done off the request path (last-used writes, rehashes, the invalidation listener). */
   onBackgroundError?: (error: unknown) => void;
+  /**
+   * The verified-key cache. Default `{ ttl: '30s', maxEntries: 10_000 }`; `false` (or `ttl: 0`)
+   * turns it off. A hit costs one SHA-256 and a Map lookup, touches no store and no hasher.
+   * `ttl` is the freshness bound: the longest a revocation made by another process can go
+   * unseen when the adapter cannot push invalidations (at most `'1h'`). An entry is never served
+   * past the key's `expiresAt`, and a revoke or delete through this instance drops it at once.
+   */
+  cache?: false | { ttl?: TtlInput; maxEntries?: number };
+  /**
+   * Bounds on slow hashing (argon2id runs on libuv's thread pool). At most `concurrency` hashes
+   * run at once (default: the pool size minus one, at least 1) and at most `queue` wait (default
+   * 100); past that, `verifyKey` answers `busy` and `createApiKey` throws `BUSY` at once. Hashers
+   * marked `fast` are not bounded.
+   */
+  hashing?: { concurrency?: number; queue?: number };
+  /**
+   * Abuse limit: after `failures` wrong secrets for one key id within `window` (default 10 per
+   * `'1m'`), further attempts for that id answer `rate_limited` without hashing until the window
+   * ends. Per process. `false` turns it off.
+   */
+  rateLimit?: false | { failures?: number; window?: TtlInput };
+  /** How long last-used writes wait to be batched, in ms: 0 to 60,000. Default 1,000. */
+  lastUsedDelayMs?: number;
 }
 
 /**
@@ -246,6 +273,12 @@ export interface Keymint<Actor = unknown> {
    * many were deleted. Revoked keys that have not expired are kept.
    */
   purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number>;
+  /**
+   * Writes the last-used times still queued, stops the invalidation listener (releasing its
+   * connection) and empties the cache. Call it on shutdown, before closing the adapter's pool or
+   * client. Idempotent; the instance keeps working afterwards, without pushed invalidations.
+   */
+  close(): Promise<void>;
 }
 
 /**

@@ -18,7 +18,16 @@
  *
  * @module
  */
-import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import type {
+  InsertResult,
+  InvalidationListener,
+  KeyAdapter,
+  KeyPatch,
+  LastUsedEntry,
+  ListQuery,
+  StoredApiKey,
+  Subscription,
+} from '../../adapter.js';
 import { compareCodePoints } from '../../internal/compare.js';
 
 function copy(record: StoredApiKey): StoredApiKey {
@@ -38,7 +47,8 @@ const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
 /**
  * Creates an in-memory {@link KeyAdapter}. Each call makes an empty, independent store. Every
  * method runs its check and its write in one synchronous step, so concurrent calls cannot
- * break name uniqueness. Records go in and come out as copies.
+ * break name uniqueness. Records go in and come out as copies. Several keymint instances over
+ * one memory adapter see each other's revocations at once (`subscribe`).
  *
  * @example
  * ```ts
@@ -49,6 +59,22 @@ const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
 export function memoryAdapter(): KeyAdapter {
   const byId = new Map<string, StoredApiKey>();
   const idByName = new Map<string, string>();
+  const listeners = new Set<InvalidationListener>();
+
+  function publish(id: string): void {
+    for (const listener of listeners) {
+      try {
+        listener.invalidate(id);
+      } catch {
+        // A listener's failure is its own; the change already happened.
+      }
+    }
+  }
+
+  function touch(record: StoredApiKey, lastUsed: number): void {
+    if (!(record.lastUsedAt && record.lastUsedAt.getTime() >= lastUsed))
+      record.lastUsedAt = new Date(lastUsed);
+  }
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -82,12 +108,11 @@ export function memoryAdapter(): KeyAdapter {
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
       const record = byId.get(id);
       if (!record) return null;
-      const lastUsed = patch.lastUsedAt?.getTime();
-      if (lastUsed !== undefined && !(record.lastUsedAt && record.lastUsedAt.getTime() >= lastUsed))
-        record.lastUsedAt = new Date(lastUsed);
+      if (patch.lastUsedAt) touch(record, patch.lastUsedAt.getTime());
       if (patch.revokedAt && !record.revokedAt)
         record.revokedAt = new Date(patch.revokedAt.getTime());
       if (patch.secretHash !== undefined) record.secretHash = patch.secretHash;
+      if (patch.revokedAt) publish(id);
       return copy(record);
     },
 
@@ -96,6 +121,7 @@ export function memoryAdapter(): KeyAdapter {
       if (!record) return false;
       byId.delete(id);
       idByName.delete(nameKey(record.scope, record.name));
+      publish(id);
       return true;
     },
 
@@ -110,6 +136,27 @@ export function memoryAdapter(): KeyAdapter {
         }
       }
       return count;
+    },
+
+    async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
+      for (const { id, lastUsedAt } of entries) {
+        const record = byId.get(id);
+        if (record) touch(record, lastUsedAt.getTime());
+      }
+    },
+
+    async subscribe(listener: InvalidationListener): Promise<Subscription> {
+      // Copied, so that close() removes exactly this subscription even for a shared listener.
+      const own: InvalidationListener = {
+        invalidate: (id) => listener.invalidate(id),
+        reset: () => listener.reset(),
+      };
+      listeners.add(own);
+      return {
+        async close() {
+          listeners.delete(own);
+        },
+      };
     },
   } satisfies KeyAdapter;
 }

@@ -1,0 +1,323 @@
+import * as crypto from 'node:crypto';
+import type { KeyAdapter, StoredApiKey } from '../adapter.js';
+import { KeymintError } from '../errors.js';
+import { scopeSchema } from '../schemas.js';
+import type { AttemptLimiter } from './attempt-limiter.js';
+import { BUSY, type HashLimiter } from './hash-limiter.js';
+import type { Hasher } from './hasher.js';
+import { checksumMatches, parseKey, type ParsedKey } from './key-format.js';
+import type { LastUsedWriter } from './last-used.js';
+import type { RoleSet } from './roles.js';
+import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
+import type { CachedKey, VerifyCache } from './verify-cache.js';
+
+/** What verification needs from its instance; built once by createKeymint. */
+export interface VerifierParts {
+  adapter: KeyAdapter;
+  hasher: Hasher;
+  roles: RoleSet;
+  prefix: string;
+  allowNonExpiring: boolean;
+  /** The instance's clock in epoch ms (validated). */
+  nowMs: () => number;
+  /** null when `cache: false` or a freshness bound of 0. */
+  cache: VerifyCache | null;
+  /** null for hashers marked `fast`. */
+  limiter: HashLimiter | null;
+  /** null when `rateLimit: false`. */
+  attempts: AttemptLimiter | null;
+  lastUsed: LastUsedWriter;
+  lastUsedIntervalMs: number;
+  /** Reports failures of background work (rehash) to the host. */
+  report: (error: unknown) => void;
+  /** Turns a store or hasher throw into a fail-closed KeymintError. */
+  fromStore: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+  fromHasher: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+}
+
+/** The outcome of one store lookup plus hash, shared by every caller of a single flight. */
+type Lookup =
+  { kind: 'match'; view: KeyView } | { kind: 'not_found' | 'wrong' | 'busy' | 'rate_limited' };
+
+/** What a verdict needs of a key: a cache entry, whether or not it was cached. */
+type KeyView = CachedKey;
+
+interface ParsedOptions {
+  minRank: number;
+  scope: string | undefined;
+}
+
+const NO_OPTIONS: ParsedOptions = { minRank: -1, scope: undefined };
+const NOT_FOUND: VerifyResult = Object.freeze({ valid: false, reason: 'not_found' });
+const MALFORMED: VerifyResult = Object.freeze({ valid: false, reason: 'malformed' });
+const results = {
+  not_found: NOT_FOUND,
+  wrong: NOT_FOUND,
+  busy: Object.freeze({ valid: false, reason: 'busy' }),
+  rate_limited: Object.freeze({ valid: false, reason: 'rate_limited' }),
+  revoked: Object.freeze({ valid: false, reason: 'revoked' }),
+  expired: Object.freeze({ valid: false, reason: 'expired' }),
+  insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
+} as const satisfies Record<string, VerifyResult>;
+
+// One-shot hashing (Node >= 20.12) skips the Hash object; older 20.x falls back.
+const sha256: (value: string) => string =
+  typeof crypto.hash === 'function'
+    ? (value) => crypto.hash('sha256', value, 'binary')
+    : (value) => crypto.createHash('sha256').update(value).digest('binary');
+
+const isDateOrNull = (value: unknown) =>
+  value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
+
+/** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
+function isReadable(record: StoredApiKey, id: string): boolean {
+  return (
+    typeof record === 'object' &&
+    record.id === id &&
+    typeof record.secretHash === 'string' &&
+    typeof record.role === 'string' &&
+    typeof record.scope === 'string' &&
+    record.createdAt instanceof Date &&
+    !Number.isNaN(record.createdAt.getTime()) &&
+    isDateOrNull(record.expiresAt) &&
+    isDateOrNull(record.revokedAt) &&
+    isDateOrNull(record.lastUsedAt)
+  );
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/**
+ * The public view of a stored record: a fresh, deeply frozen plain object without `secretHash`.
+ * Frozen all the way down because verifications may share it through the cache.
+ */
+export function toApiKey(record: StoredApiKey): ApiKey {
+  return Object.freeze({
+    id: record.id,
+    name: record.name,
+    role: record.role,
+    scope: record.scope,
+    createdAt: record.createdAt,
+    expiresAt: record.expiresAt,
+    lastUsedAt: record.lastUsedAt,
+    revokedAt: record.revokedAt,
+    metadata: deepFreeze(record.metadata),
+  });
+}
+
+/**
+ * Builds `verifyKey` and the hooks that keep its cache honest. Order of work for a presented key:
+ * format and checksum (no I/O), then the cache (one SHA-256 and a Map lookup), then the abuse
+ * limit, then one shared store lookup and hash per distinct key in flight.
+ */
+export function createVerifier(parts: VerifierParts) {
+  const { adapter, hasher, roles, prefix, cache, limiter, attempts, lastUsed } = parts;
+  const flights = new Map<string, { id: string; promise: Promise<Lookup> }>();
+  const rehashing = new Set<string>();
+  const validScopes = new Set<string>();
+  const rankBySpelling = new Map<string, number>();
+
+  function parseOptions(options: unknown): ParsedOptions {
+    if (options === undefined) return NO_OPTIONS;
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new KeymintError(
+        'INVALID_INPUT',
+        'Invalid verifyKey() options: verifyKey() options must be an object: { role?, scope? }.',
+      );
+    }
+    let minRank = -1;
+    let scope: string | undefined;
+    for (const name of Object.keys(options)) {
+      const value = (options as Record<string, unknown>)[name];
+      if (name === 'role') {
+        if (value === undefined) continue;
+        if (typeof value !== 'string') {
+          throw new KeymintError(
+            'INVALID_INPUT',
+            'Invalid verifyKey() options: role must be a string.',
+          );
+        }
+        minRank = rankOfMinimum(value);
+      } else if (name === 'scope') {
+        if (value === undefined) continue;
+        scope = checkScope(value);
+      } else {
+        throw new KeymintError(
+          'INVALID_INPUT',
+          `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role and scope.`,
+        );
+      }
+    }
+    return minRank === -1 && scope === undefined ? NO_OPTIONS : { minRank, scope };
+  }
+
+  /** Role spellings are few and repeat on every request: resolve each distinct one once. */
+  function rankOfMinimum(value: string): number {
+    let rank = rankBySpelling.get(value);
+    if (rank === undefined) {
+      rank = roles.rankOf(roles.require(value, 'minimum role'));
+      if (rankBySpelling.size >= 1_000) rankBySpelling.clear();
+      rankBySpelling.set(value, rank);
+    }
+    return rank;
+  }
+
+  /** Scopes are few and repeat on every request: validate each distinct one once. */
+  function checkScope(value: unknown): string {
+    if (typeof value === 'string' && validScopes.has(value)) return value;
+    const parsed = scopeSchema.safeParse(value);
+    if (!parsed.success) {
+      throw new KeymintError(
+        'INVALID_INPUT',
+        `Invalid verifyKey() options: scope: ${parsed.error.issues[0]?.message ?? 'invalid'}.`,
+        { cause: parsed.error },
+      );
+    }
+    if (validScopes.size >= 1_000) validScopes.clear();
+    validScopes.add(parsed.data);
+    return parsed.data;
+  }
+
+  function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
+    if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
+    if (view.revoked) return results.revoked;
+    // A key without expiry stops working when the host no longer allows such keys.
+    if (view.expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= view.expiresAtMs) {
+      return results.expired;
+    }
+    if (options.minRank >= 0 && view.rank < options.minRank) return results.insufficient_role;
+    return view.valid;
+  }
+
+  function touch(view: KeyView, nowMs: number): void {
+    if (nowMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
+    view.lastUsedMs = nowMs;
+    lastUsed.queue(view.id, nowMs);
+  }
+
+  function maybeRehash(record: StoredApiKey, secret: string): void {
+    let stale = false;
+    try {
+      stale = hasher.needsRehash?.(record.secretHash) === true;
+    } catch (error) {
+      parts.report(
+        new KeymintError('HASHER_FAILURE', 'needsRehash() threw; see the cause.', { cause: error }),
+      );
+    }
+    if (!stale || rehashing.has(record.id)) return;
+    rehashing.add(record.id);
+    (async () => {
+      const hashed = await parts.fromHasher('rehash a secret', () =>
+        limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
+      );
+      if (hashed === BUSY) return; // Busy: the next verification tries again.
+      await parts.fromStore('rehash update', () =>
+        adapter.update(record.id, { secretHash: hashed }),
+      );
+    })()
+      .catch(parts.report)
+      .finally(() => rehashing.delete(record.id));
+  }
+
+  async function lookup(presented: ParsedKey, digest: string): Promise<Lookup> {
+    const token = cache?.beginLookup() ?? 0;
+    try {
+      const record = await parts.fromStore('findById', () => adapter.findById(presented.id));
+      if (!record) return { kind: 'not_found' };
+      if (!isReadable(record, presented.id)) {
+        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
+      }
+      if (attempts && !attempts.begin(presented.id, parts.nowMs())) return { kind: 'rate_limited' };
+      let matches: boolean | typeof BUSY = false;
+      try {
+        matches = await parts.fromHasher('verify a secret', () =>
+          limiter
+            ? limiter.run(() => hasher.verify(record.secretHash, presented.secret))
+            : hasher.verify(record.secretHash, presented.secret),
+        );
+      } finally {
+        attempts?.end(presented.id, matches === false, parts.nowMs());
+      }
+      if (matches === BUSY) return { kind: 'busy' };
+      if (matches !== true) return { kind: 'wrong' };
+      const nowMs = parts.nowMs();
+      const apiKey = toApiKey(record);
+      const view: KeyView = {
+        id: record.id,
+        digest,
+        scope: record.scope,
+        apiKey,
+        valid: Object.freeze({ valid: true, apiKey }),
+        rank: roles.rankOf(record.role),
+        expiresAtMs: record.expiresAt?.getTime() ?? null,
+        revoked: record.revokedAt !== null,
+        freshUntil: nowMs + (cache?.ttlMs ?? 0),
+        lastUsedMs: record.lastUsedAt?.getTime() ?? -Infinity,
+        hot: false,
+      };
+      cache?.fill(token, view);
+      maybeRehash(record, presented.secret);
+      return { kind: 'match', view };
+    } finally {
+      cache?.endLookup();
+    }
+  }
+
+  async function verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult> {
+    const parsedOptions = parseOptions(options);
+    // Shape and checksum first: a typo or garbage costs no hash at all.
+    if (!checksumMatches(prefix, key)) return MALFORMED;
+    const digest = sha256(key);
+    const nowMs = parts.nowMs();
+    if (cache) {
+      // A hit is the very string a full verification accepted: its digest is all it takes.
+      const hit = cache.get(digest, nowMs);
+      if (hit) {
+        const result = verdict(hit, parsedOptions, nowMs);
+        if (result.valid) touch(hit, nowMs);
+        return result;
+      }
+    }
+    const presented = parseKey(prefix, key);
+    if (!presented) return MALFORMED;
+    if (attempts?.blocked(presented.id, nowMs)) return results.rate_limited;
+    let flight = flights.get(digest);
+    if (!flight) {
+      const promise = lookup(presented, digest).finally(() => {
+        if (flights.get(digest)?.promise === promise) flights.delete(digest);
+      });
+      flight = { id: presented.id, promise };
+      flights.set(digest, flight);
+    }
+    const outcome = await flight.promise;
+    if (outcome.kind !== 'match') return results[outcome.kind];
+    const at = parts.nowMs();
+    const result = verdict(outcome.view, parsedOptions, at);
+    if (result.valid) touch(outcome.view, at);
+    return result;
+  }
+
+  return {
+    verifyKey,
+    /** A key was revoked or deleted: forget it, and let no lookup in flight serve it to new callers. */
+    invalidate(id: string): void {
+      cache?.invalidate(id);
+      for (const [digest, flight] of flights) if (flight.id === id) flights.delete(digest);
+    },
+    /** Messages may have been lost: forget everything. */
+    reset(): void {
+      cache?.clear();
+      flights.clear();
+    },
+    /** A last-used write failed: let the next verification of these keys queue it again. */
+    lastUsedFailed(ids: readonly string[]): void {
+      for (const id of ids) cache?.forgetLastUsed(id);
+    },
+  };
+}

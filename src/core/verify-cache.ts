@@ -1,0 +1,136 @@
+import type { ApiKey, VerifyResult } from './types.js';
+
+const MAX_TRACKED_INVALIDATIONS = 10_000;
+
+/** What the cache keeps of a key whose secret matched: its public record, never the key. */
+export interface CachedKey {
+  readonly id: string;
+  readonly scope: string;
+  /** The public record as of the lookup. */
+  readonly apiKey: ApiKey;
+  /** The frozen `{ valid: true, apiKey }` every valid verification of this entry returns. */
+  readonly valid: VerifyResult;
+  /** Role rank and times as numbers, so a hit compares numbers only. */
+  readonly rank: number;
+  readonly expiresAtMs: number | null;
+  readonly revoked: boolean;
+  /** When this entry stops being served (its freshness bound), epoch ms. */
+  readonly freshUntil: number;
+  /** The last lastUsedAt keymint wrote or queued for this key, epoch ms (`-Infinity`: none). */
+  lastUsedMs: number;
+  /** Second-chance bit: set by each hit, cleared when eviction passes over the entry. */
+  hot: boolean;
+  readonly digest: string;
+}
+
+/**
+ * The verified-key cache: entries are found by the SHA-256 digest of the whole presented key
+ * (never the key itself), bounded in number (an LRU approximated with second chance, so a hit
+ * costs no reordering), and served only until their freshness bound.
+ *
+ * Invalidation is by key id. Every invalidation bumps a sequence number; a lookup that started
+ * before an invalidation of its id (or before a clear) may not fill the cache, so a record read
+ * before a revoke is never cached after it.
+ */
+export class VerifyCache {
+  private readonly entries = new Map<string, CachedKey>();
+  private readonly digestById = new Map<string, string>();
+  /** Sequence number of the last invalidation of each id; pruned when no lookup is in flight. */
+  private readonly invalidatedAt = new Map<string, number>();
+  private sequence = 0;
+  private clearedAt = 0;
+  private lookups = 0;
+
+  constructor(
+    readonly maxEntries: number,
+    readonly ttlMs: number,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The entry for this digest when it is still fresh at `nowMs`; drops a stale one. */
+  get(digest: string, nowMs: number): CachedKey | undefined {
+    const entry = this.entries.get(digest);
+    if (entry === undefined) return undefined;
+    if (nowMs >= entry.freshUntil) {
+      this.remove(entry);
+      return undefined;
+    }
+    entry.hot = true;
+    return entry;
+  }
+
+  /** Marks the start of a store lookup; pass the token to {@link fill} and {@link endLookup}. */
+  beginLookup(): number {
+    this.lookups++;
+    return this.sequence;
+  }
+
+  endLookup(): void {
+    if (--this.lookups === 0) this.invalidatedAt.clear();
+  }
+
+  /** Caches an entry read by a lookup that began at `token`, unless its id was invalidated since. */
+  fill(token: number, entry: CachedKey): void {
+    if (this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
+    const previous = this.digestById.get(entry.id);
+    if (previous !== undefined) this.removeDigest(previous);
+    while (this.entries.size >= this.maxEntries) this.evictOne();
+    this.entries.set(entry.digest, entry);
+    this.digestById.set(entry.id, entry.digest);
+  }
+
+  /** Drops the key with this id, and keeps lookups already in flight from caching it. */
+  invalidate(id: string): void {
+    if (this.invalidatedAt.size >= MAX_TRACKED_INVALIDATIONS) {
+      // Under constant load lookups never all finish: bound the memory, refuse every fill in flight.
+      this.invalidatedAt.clear();
+      this.clearedAt = this.sequence + 1;
+    }
+    this.invalidatedAt.set(id, ++this.sequence);
+    const digest = this.digestById.get(id);
+    if (digest !== undefined) this.removeDigest(digest);
+  }
+
+  /** After a failed last-used write: the next hit of this key queues the write again. */
+  forgetLastUsed(id: string): void {
+    const digest = this.digestById.get(id);
+    const entry = digest === undefined ? undefined : this.entries.get(digest);
+    if (entry) entry.lastUsedMs = -Infinity;
+  }
+
+  /** Drops everything, including what lookups in flight would cache. */
+  clear(): void {
+    this.clearedAt = ++this.sequence;
+    this.entries.clear();
+    this.digestById.clear();
+    this.invalidatedAt.clear();
+  }
+
+  private evictOne(): void {
+    // Map iteration is insertion order: the oldest first. A hot entry gets a second chance
+    // (moved to the back, bit cleared); the first cold one goes. Terminates: each pass cools.
+    for (const entry of this.entries.values()) {
+      if (entry.hot) {
+        entry.hot = false;
+        this.entries.delete(entry.digest);
+        this.entries.set(entry.digest, entry);
+        continue;
+      }
+      this.remove(entry);
+      return;
+    }
+  }
+
+  private removeDigest(digest: string): void {
+    const entry = this.entries.get(digest);
+    if (entry) this.remove(entry);
+  }
+
+  private remove(entry: CachedKey): void {
+    this.entries.delete(entry.digest);
+    if (this.digestById.get(entry.id) === entry.digest) this.digestById.delete(entry.id);
+  }
+}
