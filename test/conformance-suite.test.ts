@@ -49,6 +49,18 @@ const TARGETS = {
     'update',
     'keeps the later lastUsedAt: an older write that lands late changes nothing',
   ],
+  'touch-backwards': [
+    'touch many',
+    'writes every entry of a batch, only forward in time, and ignores unknown ids',
+  ],
+  'no-publish-on-delete': [
+    'invalidation',
+    'delivers the id of a revoked key and of a deleted key, within a second',
+  ],
+  'publish-on-last-used': [
+    'invalidation',
+    'delivers nothing for last-used or rehash updates, or for missing ids',
+  ],
 } as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
 
 const CORRECT = ['correct', 'unmutated copy'] as const;

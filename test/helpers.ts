@@ -3,6 +3,7 @@ import {
   createKeymint,
   hmacSha256Hasher,
   KeymintError,
+  type Hasher,
   type KeyAdapter,
   type Keymint,
   type KeymintErrorCode,
@@ -250,4 +251,54 @@ export async function keymintOverBrokenStore(change: (record: StoredApiKey) => u
     now: clock.now,
   });
   return { keymint: broken, key };
+}
+
+/** A real HMAC hasher that counts its calls, can hold them at a gate, and can claim to be slow. */
+export interface CountingHasher extends Hasher {
+  calls: { hash: number; verify: number };
+  /** The most hash/verify calls that were running at once. */
+  peak: number;
+  /** From now on calls wait until the returned function is called. */
+  hold(): () => void;
+}
+
+export function countingHasher(options: { fast?: boolean } = {}): CountingHasher {
+  const inner = hmacSha256Hasher(HMAC_SECRET);
+  const calls = { hash: 0, verify: 0 };
+  let gate: Promise<void> | undefined;
+  let running = 0;
+  const hasher: CountingHasher = {
+    calls,
+    peak: 0,
+    fast: options.fast ?? false,
+    hold() {
+      let release!: () => void;
+      gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+    async hash(secret) {
+      calls.hash++;
+      return track(() => inner.hash(secret));
+    },
+    async verify(hash, secret) {
+      calls.verify++;
+      return track(() => inner.verify(hash, secret));
+    },
+  };
+  async function track<T>(run: () => Promise<T>): Promise<T> {
+    running++;
+    hasher.peak = Math.max(hasher.peak, running);
+    try {
+      if (gate) await gate;
+      return await run();
+    } finally {
+      running--;
+    }
+  }
+  return hasher;
 }

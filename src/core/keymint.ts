@@ -449,7 +449,11 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await findOrThrow(id, 'findById');
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
-      if (record.revokedAt) return toApiKey(record);
+      if (record.revokedAt) {
+        // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
+        verifier.invalidate(record.id);
+        return toApiKey(record);
+      }
       let updated: StoredApiKey | null;
       try {
         updated = await fromStore('update', () =>

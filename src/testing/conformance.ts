@@ -5,6 +5,7 @@ import { KeymintError } from '../errors.js';
 import { changesGroups } from './groups/changes.js';
 import { lifeCycleGroup } from './groups/life-cycle.js';
 import { listingGroups } from './groups/listing.js';
+import { optionalGroups } from './groups/optional.js';
 import { recordGroups } from './groups/records.js';
 
 /**
@@ -28,6 +29,8 @@ export const CONFORMANCE_GROUPS = [
   'delete',
   'purge',
   'life cycle',
+  'touch many',
+  'invalidation',
 ] as const;
 
 /**
@@ -143,6 +146,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
     ...listingGroups,
     ...changesGroups,
     'life cycle': lifeCycleGroup,
+    ...optionalGroups,
   };
 
   describe(`keymint adapter conformance: ${options.name}`, () => {

@@ -21,7 +21,16 @@
  *
  * @module
  */
-import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import type {
+  InsertResult,
+  KeyAdapter,
+  InvalidationListener,
+  KeyPatch,
+  LastUsedEntry,
+  ListQuery,
+  StoredApiKey,
+  Subscription,
+} from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
 import { adapterOptions, missingTable, rowToRecord, type KeyRow } from '../../internal/sql.js';
 import { sqliteSchema, tableOption, type SqliteAdapterOptions } from './schema.js';
@@ -113,11 +122,25 @@ export function migrate(db: Database, options?: SqliteAdapterOptions): void {
   }
 }
 
+/** Listeners per Database object and table: SQLite has no cross-process push. */
+const listenersByDb = new WeakMap<object, Map<string, Set<InvalidationListener>>>();
+
+function listenersOf(db: object, table: string): Set<InvalidationListener> {
+  let tables = listenersByDb.get(db);
+  if (!tables) listenersByDb.set(db, (tables = new Map()));
+  let listeners = tables.get(table);
+  if (!listeners) tables.set(table, (listeners = new Set()));
+  return listeners;
+}
+
 /**
  * Creates a {@link KeyAdapter} over a better-sqlite3 `Database` whose schema {@link migrate} has
  * applied. Every method is one SQL statement, so uniqueness holds across processes sharing the
  * file; `(scope, name)` and `id` are enforced by unique indexes. A busy or closed database throws,
  * which keymint reports as `STORE_FAILURE`.
+ *
+ * `subscribe` reaches every adapter over the same `Database` object in this process; SQLite
+ * cannot tell other processes, so there a revocation is seen within the `cache.ttl` bound.
  *
  * @example
  * ```ts
@@ -148,6 +171,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     update: `UPDATE ${t} SET last_used_at = MAX(COALESCE(last_used_at, @lastUsedAt), COALESCE(@lastUsedAt, last_used_at)),
       revoked_at = COALESCE(revoked_at, @revokedAt), secret_hash = COALESCE(@secretHash, secret_hash)
       WHERE id = @id RETURNING *`,
+    // One statement for a whole batch: the entries arrive as one JSON array.
+    touchMany: `UPDATE ${t} SET last_used_at = MAX(COALESCE(last_used_at, batch.at), batch.at)
+      FROM (SELECT value ->> '$[0]' AS id, MAX(value ->> '$[1]') AS at FROM json_each(?) GROUP BY 1) AS batch
+      WHERE ${t}.id = batch.id`,
     delete: `DELETE FROM ${t} WHERE id = ?`,
     deleteExpired: `DELETE FROM ${t} WHERE expires_at <= ?`,
   };
@@ -169,6 +196,16 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     return found;
   }
   const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
+  const listeners = listenersOf(db, table);
+  const publish = (id: string) => {
+    for (const listener of listeners) {
+      try {
+        listener.invalidate(id);
+      } catch {
+        // A listener's failure is its own; the change is committed.
+      }
+    }
+  };
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -209,7 +246,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     },
 
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
-      return read(
+      const updated = read(
         statement('update').get({
           id,
           lastUsedAt: ms(patch.lastUsedAt),
@@ -217,10 +254,33 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           secretHash: patch.secretHash ?? null,
         }),
       );
+      if (updated && patch.revokedAt) publish(id);
+      return updated;
+    },
+
+    async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
+      if (entries.length === 0) return;
+      const batch = entries.map((entry) => [entry.id, entry.lastUsedAt.getTime()]);
+      statement('touchMany').run(JSON.stringify(batch));
     },
 
     async delete(id: string): Promise<boolean> {
-      return Number(statement('delete').run(id).changes) > 0;
+      const deleted = Number(statement('delete').run(id).changes) > 0;
+      if (deleted) publish(id);
+      return deleted;
+    },
+
+    async subscribe(listener: InvalidationListener): Promise<Subscription> {
+      const own: InvalidationListener = {
+        invalidate: (id) => listener.invalidate(id),
+        reset: () => listener.reset(),
+      };
+      listeners.add(own);
+      return {
+        async close() {
+          listeners.delete(own);
+        },
+      };
     },
 
     async deleteExpired(before: Date): Promise<number> {
