@@ -307,3 +307,24 @@ describe('verify cache: options', () => {
     );
   });
 });
+
+describe('close()', () => {
+  it('does not wait for a subscribe that is still connecting, and closes it once it connects', async () => {
+    const inner = memoryAdapter();
+    let connect!: () => void;
+    let closedHandles = 0;
+    const adapter: KeyAdapter = {
+      ...inner,
+      subscribe: () =>
+        new Promise((resolve) => {
+          connect = () => resolve({ close: async () => void closedHandles++ });
+        }),
+    };
+    const { keymint } = fastKeymint({ adapter });
+    await keymint.close();
+    expect(closedHandles).toBe(0);
+    connect();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(closedHandles).toBe(1);
+  });
+});

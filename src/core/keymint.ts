@@ -309,14 +309,20 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     let closed = false;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let live: Promise<{ close(): Promise<void> } | null> = Promise.resolve(null);
+    let settled = true;
     const listener = {
       invalidate: (id: string) => verifier.invalidate(id),
       reset: () => verifier.reset(),
     };
     const start = (delayMs: number) => {
+      settled = false;
       live = subscribe(listener).then(
-        (handle) => (closed ? handle.close().then(() => null) : handle),
+        (handle) => {
+          settled = true;
+          return closed ? handle.close().then(() => null) : handle;
+        },
         (error: unknown) => {
+          settled = true;
           reportBackground(
             new KeymintError(
               'STORE_FAILURE',
@@ -337,7 +343,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       async close() {
         closed = true;
         clearTimeout(retry);
+        // A subscribe still connecting is closed when it settles: close() never waits on it.
+        if (!settled) return;
         const handle = await live;
+        live = Promise.resolve(null);
         await handle?.close();
       },
     };

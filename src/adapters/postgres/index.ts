@@ -1,9 +1,10 @@
 /**
  * The PostgreSQL adapter, over node-postgres (`pg` 8). Keys live in one table; every instance of
  * your server that shares the database sees the same keys. Pass the `Pool` your application
- * already has; keymint never opens connections of its own. Apply the schema once with
- * {@link migrate} (or run `keymint/sql/postgres.sql` with your migration tool): the adapter itself
- * never creates tables.
+ * already has; keymint runs its queries there, and opens one connection of its own only to listen
+ * for revocations when a verify cache subscribes (see {@link postgresAdapter}). Apply the schema
+ * once with {@link migrate} (or run `keymint/sql/postgres.sql` with your migration tool): the
+ * adapter itself never creates tables.
  *
  * ```sh
  * npm install keymint pg
@@ -32,9 +33,19 @@
  *
  * @module
  */
-import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import type {
+  InsertResult,
+  InvalidationListener,
+  KeyAdapter,
+  KeyPatch,
+  LastUsedEntry,
+  ListQuery,
+  StoredApiKey,
+  Subscription,
+} from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
 import { missingTable } from '../../internal/sql.js';
+import { channelName, isClientFactory, listen } from './listen.js';
 import { COLUMNS, fromRow, INSERT_COLUMNS, insertValues, timestamp } from './rows.js';
 import { migrationSql, postgresNames, schemaSql, type PostgresAdapterOptions } from './schema.js';
 
@@ -77,7 +88,30 @@ const sqlState = (error: unknown): unknown =>
  * constraint make `insert` atomic across processes, and `list` pages by name in code point order.
  *
  * `update({ lastUsedAt })` keeps the later of the stored and the given time (SQL `GREATEST`), so a
- * late background write from another process never moves it back.
+ * late background write from another process never moves it back. `touchMany` writes a batch of
+ * last-used times the same way in one statement, and ignores ids that have no record.
+ *
+ * Revocations and deletes are pushed to every process. `update` with `revokedAt` and `delete`
+ * send a PostgreSQL notification with the key's id in the same statement as the change, so it is
+ * delivered when, and only when, the change commits (nothing when there was no record; last-used
+ * and rehash updates send none). The channel is `keymint:` followed by the table as the options
+ * name it (`keymint:keymint_api_keys`, `keymint:auth.api_keys`), or, past PostgreSQL's 63 bytes,
+ * `keymint#` and 40 hex digits of the SHA-256 of that name; run `LISTEN "keymint:auth.api_keys"`
+ * in psql to watch it. Every process that shares a table must therefore name it the same way:
+ * `{ schema: 'public' }` in one and no `schema` in another are two channels.
+ *
+ * `subscribe` (which `createKeymint` calls for its verify cache, and `keymint.close()` ends) is
+ * there only when `pool` is a pg `Pool`. It opens one dedicated connection with the pool's client
+ * class and options (`pool.Client`, `pool.options`), outside the pool, so that it never takes a
+ * pooled connection and `pool.end()` does not wait for it. It resolves once `LISTEN` ran, and
+ * rejects with the driver's error when that first connection fails. Once listening, its socket
+ * does not keep the process alive (with pg's JavaScript client; `pg-native` has none to release).
+ * When the connection drops, the listener's `reset()` is called and the adapter reconnects in the
+ * background (after 100 ms, doubling up to 5 s) until `close()`, calling `reset()` again once it
+ * listens, since notifications may have been missed in between. Over a single `pg.Client` there
+ * is no `subscribe`, and a verify cache relies on its TTL alone. PgBouncer in transaction pooling
+ * mode does not support `LISTEN` (notifications get lost without an error): for revocations to be
+ * pushed, point the pool at PostgreSQL or at a session-mode pool.
  *
  * When the table does not exist, methods throw an error that says to run {@link migrate}; the
  * core reports it (like any database failure) as `STORE_FAILURE`, with the driver's error as
@@ -115,6 +149,8 @@ export function postgresAdapter(
   checkPool(pool, 'postgresAdapter');
   const names = postgresNames(options, 'postgresAdapter');
   const table = names.table;
+  const channel = channelName(names.display);
+  const subscribable = isClientFactory(pool) ? pool : undefined;
 
   async function query(text: string, values: unknown[]) {
     try {
@@ -165,20 +201,37 @@ export function postgresAdapter(
       // One statement, so concurrent patches cannot lose each other; the first revocation wins,
       // and lastUsedAt only moves forward. GREATEST ignores NULLs: a NULL stored value takes the
       // given one, and a patch without lastUsedAt ($2 NULL) keeps the stored one.
-      const { rows } = await query(
-        `UPDATE ${table}
+      const change = `UPDATE ${table}
             SET last_used_at = GREATEST(last_used_at, $2::timestamptz),
                 revoked_at = COALESCE(revoked_at, $3::timestamptz),
                 secret_hash = COALESCE($4::text, secret_hash)
           WHERE id = $1
-         RETURNING ${COLUMNS}`,
-        [id, timestamp(patch.lastUsedAt), timestamp(patch.revokedAt), patch.secretHash ?? null],
-      );
+         RETURNING ${COLUMNS}`;
+      const values = [
+        id,
+        timestamp(patch.lastUsedAt),
+        timestamp(patch.revokedAt),
+        patch.secretHash ?? null,
+      ];
+      // A revocation notifies in the same statement: PostgreSQL delivers the notification when,
+      // and only when, the change commits; no row, no notification.
+      const { rows } =
+        patch.revokedAt === undefined
+          ? await query(change, values)
+          : await query(
+              `WITH changed AS (${change})
+               SELECT changed.*, pg_notify($5::text, changed.id) AS notified FROM changed`,
+              [...values, channel],
+            );
       return rows[0] === undefined ? null : fromRow(rows[0]);
     },
 
     async delete(id: string): Promise<boolean> {
-      const { rowCount } = await query(`DELETE FROM ${table} WHERE id = $1`, [id]);
+      const { rowCount } = await query(
+        `WITH gone AS (DELETE FROM ${table} WHERE id = $1 RETURNING id)
+         SELECT pg_notify($2::text, gone.id) FROM gone`,
+        [id, channel],
+      );
       return (rowCount ?? 0) > 0;
     },
 
@@ -188,6 +241,35 @@ export function postgresAdapter(
       ]);
       return rowCount ?? 0;
     },
+
+    async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
+      if (entries.length === 0) return;
+      // One statement for the batch. A key listed twice keeps its latest time (UPDATE ... FROM
+      // would apply an arbitrary one). Rows are locked in id order first, so that two processes
+      // writing overlapping batches wait for each other instead of deadlocking.
+      await query(
+        `WITH given AS (
+           SELECT u.id COLLATE "C" AS id, max(u.at) AS at
+             FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)
+            GROUP BY 1
+         ), locked AS (
+           SELECT k.id, given.at FROM ${table} AS k JOIN given ON k.id = given.id
+            ORDER BY k.id
+              FOR UPDATE OF k
+         )
+         UPDATE ${table} AS k
+            SET last_used_at = GREATEST(k.last_used_at, locked.at)
+           FROM locked
+          WHERE k.id = locked.id`,
+        [entries.map((entry) => entry.id), entries.map((entry) => timestamp(entry.lastUsedAt))],
+      );
+    },
+
+    ...(subscribable && {
+      subscribe(listener: InvalidationListener): Promise<Subscription> {
+        return listen(subscribable, channel, listener);
+      },
+    }),
   } satisfies KeyAdapter;
 }
 
