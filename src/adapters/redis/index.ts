@@ -22,11 +22,22 @@
  * @module
  */
 import type { Cluster, Redis } from 'ioredis';
-import type { InsertResult, KeyAdapter, KeyPatch, ListQuery, StoredApiKey } from '../../adapter.js';
+import type {
+  InsertResult,
+  InvalidationListener,
+  KeyAdapter,
+  KeyPatch,
+  LastUsedEntry,
+  ListQuery,
+  StoredApiKey,
+  Subscription,
+} from '../../adapter.js';
 import { adapterOptions } from '../../internal/sql.js';
 import { fromFields, toFields } from './records.js';
 import { runScript, SCRIPTS, type Script } from './scripts.js';
 import { resolveClient, resolvePrefix, resolveRetention } from './options.js';
+import { subscriberFactory } from './connections.js';
+import { subscribeTo } from './subscribe.js';
 
 /**
  * The client {@link redisAdapter} takes: an ioredis `Redis` (standalone or Sentinel) or
@@ -72,6 +83,8 @@ const DEFAULT_RETENTION = '30d';
 /** Names one list call looks at: keeps every script short however many expired keys a scope has. */
 const LIST_BUDGET = 1_000;
 const PURGE_BATCH = 500;
+/** Entries one touch script writes: keeps each script short however big the batch. */
+const TOUCH_BATCH = 1_000;
 
 const unexpected = (reply: unknown, operation: string) =>
   new Error(`Unexpected reply from the keymint ${operation} script: ${String(reply).slice(0, 80)}`);
@@ -96,6 +109,29 @@ const unexpected = (reply: unknown, operation: string) =>
  * retention` is already past by the Redis server's clock writes nothing and throws (the core
  * reports `STORE_FAILURE`): Redis would drop the record at once. `update` keeps the later
  * `lastUsedAt` (like SQL `GREATEST`), so a late write of an older time changes nothing.
+ * `touchMany` writes a batch of last-used times the same way, in one script per 1,000 entries
+ * (all sent at once: one round trip), and skips ids that have no record, never creating one.
+ *
+ * **Revocations pushed to every process.** `update` with `revokedAt` and `delete` PUBLISH the
+ * key's id in the same script as the change (nothing when there was no record; last-used and
+ * rehash updates publish nothing), on the channel `<keyPrefix><prefix>invalidate` (ioredis's own
+ * `keyPrefix` option, then the adapter's `prefix`: `keymint:invalidate` by default; run
+ * `SUBSCRIBE keymint:invalidate` in redis-cli to watch it). Channels are global to the server,
+ * whatever the database number (`db`): one prefix used in two databases shares a channel, and
+ * each side then also drops the other's ids from its cache (harmless, but give them different
+ * prefixes). On Redis Cluster a PUBLISH reaches every node. With an ACL user, allow the channel (`&keymint:invalidate`
+ * or `allchannels`; Redis 7 gives new users none): without it the change still happens but
+ * nobody hears of it, and `subscribe` fails (NOPERM), so the core reports it.
+ *
+ * `subscribe` (which the core's verify cache calls) opens one dedicated connection with your
+ * client's options (`client.duplicate()`; on a Cluster, a duplicate of one of its nodes) and
+ * SUBSCRIBEs to the channel. It resolves once SUBSCRIBE is confirmed, and rejects with the
+ * connection's error when that first attempt fails or takes longer than the client's
+ * `connectTimeout` (10 s by default). Its socket never keeps the process alive. When the
+ * connection drops, the listener's `reset()` is called and the adapter reconnects by itself,
+ * with a new connection (after 100 ms, doubling up to 5 s) until `close()`, calling `reset()`
+ * again once it is subscribed, since messages may have been missed in between. `close()` ends
+ * the connection; it is idempotent. The subscriber never logs.
  *
  * **Failing fast.** By default ioredis queues commands while it is disconnected and retries them,
  * so a request can wait a long time for a Redis that is down. For API key checks, prefer an
@@ -141,6 +177,8 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
   // ioredis puts its keyPrefix before KEYS; the keys a script builds need it spelled out.
   const scriptPrefix = keyPrefix + prefix;
   const recordKey = (id: string) => `${prefix}key:${id}`;
+  // ioredis never prefixes channels: the scripts and the subscriber spell out the full name.
+  const channel = `${scriptPrefix}invalidate`;
 
   const run = (script: Script, keys: string[], args: string[]) =>
     runScript(commands, script, keys, args);
@@ -212,13 +250,15 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
           patch.revokedAt ? String(patch.revokedAt.getTime()) : '',
           patch.secretHash === undefined ? '0' : '1',
           patch.secretHash ?? '',
+          channel,
+          id,
         ],
       );
       return fromFields(reply);
     },
 
     async delete(id: string): Promise<boolean> {
-      const reply = await run(SCRIPTS.delete, [recordKey(id)], [scriptPrefix, id]);
+      const reply = await run(SCRIPTS.delete, [recordKey(id)], [scriptPrefix, id, channel]);
       return Number(reply) === 1;
     },
 
@@ -234,6 +274,29 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
         deleted += Number(reply[1]);
         if (Number(reply[0]) < PURGE_BATCH) return deleted;
       }
+    },
+
+    async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
+      const scripts: Promise<unknown>[] = [];
+      for (let i = 0; i < entries.length; i += TOUCH_BATCH) {
+        const chunk = entries.slice(i, i + TOUCH_BATCH);
+        scripts.push(
+          run(
+            SCRIPTS.touch,
+            chunk.map((entry) => recordKey(entry.id)),
+            chunk.map((entry) => String(entry.lastUsedAt.getTime())),
+          ),
+        );
+      }
+      // Sent back to back on the connection: one round trip however many chunks.
+      for (const reply of await Promise.all(scripts)) {
+        // A count; a string under ioredis's stringNumbers option.
+        if (!/^\d+$/.test(String(reply))) throw unexpected(reply, 'touch');
+      }
+    },
+
+    async subscribe(listener: InvalidationListener): Promise<Subscription> {
+      return subscribeTo(subscriberFactory(client), channel, listener);
     },
   } satisfies KeyAdapter;
 }

@@ -16,6 +16,19 @@ end
 `;
 
 /**
+ * Tells subscribers (`subscribe`) that a key was revoked or deleted: PUBLISH of the id on the
+ * adapter's channel, after the change, in the same script. On Redis Cluster a PUBLISH reaches
+ * every node. It runs in pcall: a user whose ACL lacks the channel (Redis 7 gives new users no
+ * channel by default) still revokes and deletes; the subscriber's SUBSCRIBE then fails instead,
+ * which `subscribe()` reports.
+ */
+const PUBLISH_ID = `
+local function publish(channel, id)
+  pcall(redis.call, 'PUBLISH', channel, id)
+end
+`;
+
+/**
  * KEYS: record, names, order, expiry. ARGV: prefix, id, name, dropAt ('' for none), expiresAt,
  * member, fields… Returns 'ok', 'id' or 'name' (a conflict), or 'gone' when dropAt is already
  * past by the server's clock: then it writes nothing, as PEXPIREAT would drop the record at once.
@@ -46,11 +59,12 @@ return 'ok'
 `;
 
 /**
- * KEYS: record. ARGV: lastUsedAt, revokedAt ('' when absent), '1' to set secretHash, secretHash.
- * lastUsedAt only moves forward (SQL `GREATEST`): a late write of an older time changes nothing.
- * revokedAt is kept once set (SQL `COALESCE`).
+ * KEYS: record. ARGV: lastUsedAt, revokedAt ('' when absent), '1' to set secretHash, secretHash,
+ * channel, id. lastUsedAt only moves forward (SQL `GREATEST`): a late write of an older time
+ * changes nothing. revokedAt is kept once set (SQL `COALESCE`). A patch with revokedAt publishes
+ * the id on the channel (see PUBLISH_ID), also when the record was already revoked.
  */
-const UPDATE = `
+const UPDATE = `${PUBLISH_ID}
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if ARGV[1] ~= '' then
   -- nil when absent (HGET's false) or unreadable: then the new time is written.
@@ -61,14 +75,34 @@ if ARGV[1] ~= '' then
 end
 if ARGV[2] ~= '' then redis.call('HSETNX', KEYS[1], 'revokedAt', ARGV[2]) end
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'secretHash', ARGV[4]) end
+if ARGV[2] ~= '' then publish(ARGV[5], ARGV[6]) end
 return redis.call('HGETALL', KEYS[1])
 `;
 
-/** KEYS: record. ARGV: prefix, id. */
-const DELETE = `${UNINDEX}
+/**
+ * KEYS: the records. ARGV: one lastUsedAt (epoch ms) per key, in the same order. Each only moves
+ * forward, as in UPDATE; a missing record is skipped, never created. Returns how many it wrote.
+ */
+const TOUCH = `
+local written = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    local last = tonumber(redis.call('HGET', key, 'lastUsedAt'))
+    if not last or tonumber(ARGV[i]) > last then
+      redis.call('HSET', key, 'lastUsedAt', ARGV[i])
+      written = written + 1
+    end
+  end
+end
+return written
+`;
+
+/** KEYS: record. ARGV: prefix, id, channel. Publishes the id when there was a record. */
+const DELETE = `${UNINDEX}${PUBLISH_ID}
 local f = redis.call('HMGET', KEYS[1], 'scope', 'name')
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 if f[1] and f[2] then unindex(ARGV[1], ARGV[2], f[1], f[2]) end
+publish(ARGV[3], ARGV[2])
 return 1
 `;
 
@@ -146,6 +180,7 @@ const script = (lua: string): Script =>
 export const SCRIPTS = Object.freeze({
   insert: script(INSERT),
   update: script(UPDATE),
+  touch: script(TOUCH),
   delete: script(DELETE),
   list: script(LIST),
   purge: script(PURGE),
