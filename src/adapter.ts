@@ -147,9 +147,10 @@ export interface KeyAdapter {
    * Optional: tells this process when any process revokes or deletes a key in the same store,
    * so that every keymint instance drops that key from its verify cache at once. An adapter that
    * has it publishes from `update` (when the patch has `revokedAt`) and from `delete`, in the same
-   * statement or transaction as the change. Resolves once the listener is live.
+   * statement or transaction as the change. Resolves once the listener is live. When `signal`
+   * aborts before that, stop connecting, release everything and reject.
    */
-  subscribe?(listener: InvalidationListener): Promise<Subscription>;
+  subscribe?(listener: InvalidationListener, options?: SubscribeOptions): Promise<Subscription>;
 }
 
 /**
@@ -183,6 +184,21 @@ export interface LastUsedEntry {
 export interface InvalidationListener {
   invalidate(id: string): void;
   reset(): void;
+}
+
+/**
+ * Options of {@link KeyAdapter.subscribe}.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const pending = adapter.subscribe?.(listener, { signal: controller.signal });
+ * controller.abort(); // shutting down before it connected
+ * ```
+ */
+export interface SubscribeOptions {
+  /** Aborts a subscribe that has not resolved yet (the core aborts it in `keymint.close()`). */
+  signal?: AbortSignal;
 }
 
 /**

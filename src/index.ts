@@ -35,6 +35,7 @@ export type {
   LastUsedEntry,
   ListQuery,
   StoredApiKey,
+  SubscribeOptions,
   Subscription,
 } from './adapter.js';
 export type {

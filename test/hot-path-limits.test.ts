@@ -375,3 +375,48 @@ describe('last-used writes', () => {
     expectThrowsCode(() => createKeymint({ adapter: memoryAdapter(), lastUsedDelayMs }), 'CONFIG');
   });
 });
+
+describe('abuse limits: after review', () => {
+  it('the owner of an attacked id keeps working after the cache entry ages out', async () => {
+    const faulty = failingAdapter();
+    const { keymint, clock } = fastKeymint({ adapter: faulty.adapter, cache: { ttl: '30s' } });
+    const { key } = await keymint.createApiKey({ name: 'o', role: 'Viewer', ttl: '1h' });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    for (let i = 0; i < 10; i++) await keymint.verifyKey(formatKey('km', keyParts(key).id).key);
+    clock.advance(30 * SECOND); // the cache entry is gone; the block is not
+    expect(await keymint.verifyKey(formatKey('km', keyParts(key).id).key)).toMatchObject({
+      reason: 'rate_limited',
+    });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it('a revoked key loses that pass: once revoked, it is rate limited like any other', async () => {
+    const { keymint } = fastKeymint({ cache: false });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'o', role: 'Viewer', ttl: '1h' });
+    await keymint.verifyKey(key);
+    await keymint.revokeApiKey(apiKey.id);
+    for (let i = 0; i < 10; i++) await keymint.verifyKey(formatKey('km', keyParts(key).id).key);
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+  });
+
+  it('a hasher that throws does not count as a wrong secret', async () => {
+    let broken = true;
+    const base = countingHasher();
+    const { keymint } = fastKeymint({
+      hasher: {
+        hash: (secret) => base.hash(secret),
+        verify: async (hash, secret) => {
+          if (broken) throw new Error('hasher down');
+          return base.verify(hash, secret);
+        },
+      },
+      onBackgroundError: () => {},
+    });
+    const { key } = await keymint.createApiKey({ name: 'h', role: 'Viewer', ttl: '1h' });
+    for (let i = 0; i < 15; i++) {
+      await expectCode(keymint.verifyKey(key), 'HASHER_FAILURE');
+    }
+    broken = false;
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+});

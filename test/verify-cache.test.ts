@@ -328,3 +328,83 @@ describe('close()', () => {
     expect(closedHandles).toBe(1);
   });
 });
+
+describe('after review: edge cases of the cache', () => {
+  it('revoking or deleting a key another process already deleted drops this instance’s entry', async () => {
+    for (const method of ['revokeApiKey', 'deleteApiKey'] as const) {
+      const { keymint, key, apiKey, faulty } = await cached({ cache: { ttl: '1h' } });
+      await keymint.verifyKey(key);
+      await faulty.inner.delete(apiKey.id); // another process, no push
+      await expect(keymint[method](apiKey.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'not_found' });
+    }
+  });
+
+  it('entries cached while the listener was still connecting are dropped once it is live', async () => {
+    const inner = memoryAdapter();
+    let connect!: () => void;
+    const adapter: KeyAdapter = {
+      ...inner,
+      subscribe: () =>
+        new Promise((resolve) => {
+          connect = () => resolve({ close: async () => {} });
+        }),
+    };
+    const { keymint, clock } = fastKeymint({ adapter, cache: { ttl: '1h' } });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'c', role: 'Viewer', ttl: '2h' });
+    await keymint.verifyKey(key); // cached before the listener is live
+    await inner.update(apiKey.id, { revokedAt: clock.now() }); // missed: nobody listened yet
+    connect();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+  });
+
+  it('close() aborts a subscribe that is still connecting', async () => {
+    const inner = memoryAdapter();
+    let seen: AbortSignal | undefined;
+    const adapter: KeyAdapter = {
+      ...inner,
+      subscribe: (_listener, options) => {
+        seen = options?.signal;
+        return new Promise(() => {});
+      },
+    };
+    const { keymint } = fastKeymint({ adapter });
+    expect(seen?.aborted).toBe(false);
+    await keymint.close();
+    expect(seen?.aborted).toBe(true);
+  });
+
+  it('the freshness bound counts from the store read, not from the end of a slow hash', async () => {
+    const hasher = countingHasher();
+    const { keymint, key, clock, faulty } = await cached({ hasher, cache: { ttl: '30s' } });
+    const release = hasher.hold();
+    const first = keymint.verifyKey(key);
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(10 * SECOND); // the hash took 10 s
+    release();
+    await first;
+    clock.advance(20 * SECOND - 1);
+    await keymint.verifyKey(key);
+    expect(faulty.calls.findById).toBe(1);
+    clock.advance(1);
+    await keymint.verifyKey(key);
+    expect(faulty.calls.findById).toBe(2);
+  });
+
+  it('returns records whose dates cannot be changed in place', async () => {
+    const { keymint, key } = await cached();
+    const result = await keymint.verifyKey(key);
+    if (!result.valid) throw new Error('expected valid');
+    const expires = result.apiKey.expiresAt!.getTime();
+    expect(() => result.apiKey.expiresAt!.setTime(0)).toThrow(TypeError);
+    expect(() => result.apiKey.createdAt.setFullYear(2000)).toThrow(/read-only/);
+    const again = await keymint.verifyKey(key);
+    expect(again.valid && again.apiKey.expiresAt!.getTime()).toBe(expires);
+    // Still dates for every consumer.
+    expect(result.apiKey.expiresAt).toBeInstanceOf(Date);
+    expect(JSON.parse(JSON.stringify(result.apiKey)).expiresAt).toBe(
+      new Date(expires).toISOString(),
+    );
+  });
+});

@@ -14,6 +14,7 @@ import { AttemptLimiter } from './attempt-limiter.js';
 import { BUSY, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
+import { closeWhenCollected, startInvalidation } from './invalidation.js';
 import { createVerifier, toApiKey } from './verifier.js';
 import { VerifyCache } from './verify-cache.js';
 import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-format.js';
@@ -245,7 +246,15 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     }
   }
 
-  async function findOrThrow(id: unknown, operation: string): Promise<StoredApiKey> {
+  /**
+   * The record, or NOT_FOUND. `forget` (revoke, delete) also drops the id from the verify cache
+   * when the store has no record: another process may have deleted a key this one still caches.
+   */
+  async function findOrThrow(
+    id: unknown,
+    operation: string,
+    forget = false,
+  ): Promise<StoredApiKey> {
     if (typeof id !== 'string') {
       throw new KeymintError(
         'INVALID_INPUT',
@@ -260,7 +269,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       );
     }
     const record = await fromStore(operation, () => adapter.findById(id));
-    if (!record) throw notFound(id);
+    if (!record) {
+      if (forget) verifier.invalidate(id);
+      throw notFound(id);
+    }
     return record;
   }
 
@@ -302,55 +314,14 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     fromHasher,
   });
 
-  const subscription = cache && adapter.subscribe ? listen(adapter.subscribe.bind(adapter)) : null;
-
-  /** Starts the adapter's invalidation listener; retries a failed start with backoff until close(). */
-  function listen(subscribe: NonNullable<KeyAdapter['subscribe']>) {
-    let closed = false;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    let live: Promise<{ close(): Promise<void> } | null> = Promise.resolve(null);
-    let settled = true;
-    const listener = {
-      invalidate: (id: string) => verifier.invalidate(id),
-      reset: () => verifier.reset(),
-    };
-    const start = (delayMs: number) => {
-      settled = false;
-      live = subscribe(listener).then(
-        (handle) => {
-          settled = true;
-          return closed ? handle.close().then(() => null) : handle;
-        },
-        (error: unknown) => {
-          settled = true;
-          reportBackground(
-            new KeymintError(
-              'STORE_FAILURE',
-              'The key store could not start the invalidation listener; revocations by other processes are seen within cache.ttl until it starts. See the cause.',
-              { cause: error },
-            ),
-          );
-          if (!closed) {
-            retry = setTimeout(() => start(Math.min(delayMs * 2, 30_000)), delayMs);
-            retry.unref?.();
-          }
-          return null;
-        },
-      );
-    };
-    start(1_000);
-    return {
-      async close() {
-        closed = true;
-        clearTimeout(retry);
-        // A subscribe still connecting is closed when it settles: close() never waits on it.
-        if (!settled) return;
-        const handle = await live;
-        live = Promise.resolve(null);
-        await handle?.close();
-      },
-    };
-  }
+  const subscription =
+    cache && adapter.subscribe
+      ? startInvalidation(
+          adapter.subscribe.bind(adapter),
+          { invalidate: (id) => verifier.invalidate(id), reset: () => verifier.reset() },
+          reportBackground,
+        )
+      : null;
 
   /** Hashes a new secret within the hashing bound; BUSY when the queue is full. */
   async function hashNew(secret: string): Promise<string> {
@@ -366,7 +337,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     return hashed;
   }
 
-  return {
+  const unregisterToken = {};
+  const instance: Keymint<Actor> = {
     roles: roles.names,
     maxTtlSeconds,
 
@@ -456,7 +428,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
-      const record = await findOrThrow(id, 'findById');
+      const record = await findOrThrow(id, 'findById', true);
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       if (record.revokedAt) {
         // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
@@ -477,7 +449,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
-      const record = await findOrThrow(id, 'findById');
+      const record = await findOrThrow(id, 'findById', true);
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       let deleted: boolean;
       try {
@@ -497,9 +469,14 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async close(): Promise<void> {
+      closeWhenCollected.unregister(unregisterToken);
       await subscription?.close();
       await lastUsed.flush();
       verifier.reset();
     },
   };
+  // No closure above refers to `instance` (close() uses a separate token), so the instance is not
+  // reachable from its own state and the host dropping it lets the registry close the listener.
+  if (subscription) closeWhenCollected.register(instance, subscription, unregisterToken);
+  return instance;
 }

@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import type { KeyAdapter, StoredApiKey } from '../adapter.js';
 import { KeymintError } from '../errors.js';
+import { readonlyDate } from '../internal/readonly-date.js';
 import { scopeSchema } from '../schemas.js';
 import type { AttemptLimiter } from './attempt-limiter.js';
 import { BUSY, type HashLimiter } from './hash-limiter.js';
@@ -47,6 +48,7 @@ interface ParsedOptions {
   scope: string | undefined;
 }
 
+const MAX_PROVEN = 100_000;
 const NO_OPTIONS: ParsedOptions = { minRank: -1, scope: undefined };
 const NOT_FOUND: VerifyResult = Object.freeze({ valid: false, reason: 'not_found' });
 const MALFORMED: VerifyResult = Object.freeze({ valid: false, reason: 'malformed' });
@@ -94,8 +96,8 @@ function deepFreeze<T>(value: T): T {
 }
 
 /**
- * The public view of a stored record: a fresh, deeply frozen plain object without `secretHash`.
- * Frozen all the way down because verifications may share it through the cache.
+ * The public view of a stored record: a fresh, deeply frozen plain object without `secretHash`,
+ * with read-only dates. Frozen all the way down because verifications share it through the cache.
  */
 export function toApiKey(record: StoredApiKey): ApiKey {
   return Object.freeze({
@@ -103,10 +105,10 @@ export function toApiKey(record: StoredApiKey): ApiKey {
     name: record.name,
     role: record.role,
     scope: record.scope,
-    createdAt: record.createdAt,
-    expiresAt: record.expiresAt,
-    lastUsedAt: record.lastUsedAt,
-    revokedAt: record.revokedAt,
+    createdAt: readonlyDate(record.createdAt),
+    expiresAt: readonlyDate(record.expiresAt),
+    lastUsedAt: readonlyDate(record.lastUsedAt),
+    revokedAt: readonlyDate(record.revokedAt),
     metadata: deepFreeze(record.metadata),
   });
 }
@@ -120,8 +122,15 @@ export function createVerifier(parts: VerifierParts) {
   const { adapter, hasher, roles, prefix, cache, limiter, attempts, lastUsed } = parts;
   const flights = new Map<string, { id: string; promise: Promise<Lookup> }>();
   const rehashing = new Set<string>();
-  const validScopes = new Set<string>();
-  const rankBySpelling = new Map<string, number>();
+  /**
+   * For each id, the digest of the key that last verified: proof of the right secret, which lets
+   * its owner through the wrong-secret limit after the cache entry has aged out. Bounded.
+   */
+  const proven = new Map<string, string>();
+
+  /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
+  const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
+  let parsedCount = 0;
 
   function parseOptions(options: unknown): ParsedOptions {
     if (options === undefined) return NO_OPTIONS;
@@ -131,46 +140,38 @@ export function createVerifier(parts: VerifierParts) {
         'Invalid verifyKey() options: verifyKey() options must be an object: { role?, scope? }.',
       );
     }
-    let minRank = -1;
-    let scope: string | undefined;
-    for (const name of Object.keys(options)) {
-      const value = (options as Record<string, unknown>)[name];
-      if (name === 'role') {
-        if (value === undefined) continue;
-        if (typeof value !== 'string') {
-          throw new KeymintError(
-            'INVALID_INPUT',
-            'Invalid verifyKey() options: role must be a string.',
-          );
-        }
-        minRank = rankOfMinimum(value);
-      } else if (name === 'scope') {
-        if (value === undefined) continue;
-        scope = checkScope(value);
-      } else {
+    for (const name in options) {
+      if (name !== 'role' && name !== 'scope') {
         throw new KeymintError(
           'INVALID_INPUT',
           `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role and scope.`,
         );
       }
     }
-    return minRank === -1 && scope === undefined ? NO_OPTIONS : { minRank, scope };
-  }
-
-  /** Role spellings are few and repeat on every request: resolve each distinct one once. */
-  function rankOfMinimum(value: string): number {
-    let rank = rankBySpelling.get(value);
-    if (rank === undefined) {
-      rank = roles.rankOf(roles.require(value, 'minimum role'));
-      if (rankBySpelling.size >= 1_000) rankBySpelling.clear();
-      rankBySpelling.set(value, rank);
+    const { role, scope } = options as { role?: unknown; scope?: unknown };
+    const known = parsedMemo.get(role)?.get(scope);
+    if (known) return known;
+    if (role !== undefined && typeof role !== 'string') {
+      throw new KeymintError(
+        'INVALID_INPUT',
+        'Invalid verifyKey() options: role must be a string.',
+      );
     }
-    return rank;
+    const parsed: ParsedOptions = {
+      minRank: role === undefined ? -1 : roles.rankOf(roles.require(role, 'minimum role')),
+      scope: scope === undefined ? undefined : checkScope(scope),
+    };
+    if (++parsedCount > 1_000) {
+      parsedMemo.clear();
+      parsedCount = 1;
+    }
+    let byScope = parsedMemo.get(role);
+    if (!byScope) parsedMemo.set(role, (byScope = new Map()));
+    byScope.set(scope, parsed);
+    return parsed;
   }
 
-  /** Scopes are few and repeat on every request: validate each distinct one once. */
   function checkScope(value: unknown): string {
-    if (typeof value === 'string' && validScopes.has(value)) return value;
     const parsed = scopeSchema.safeParse(value);
     if (!parsed.success) {
       throw new KeymintError(
@@ -179,8 +180,6 @@ export function createVerifier(parts: VerifierParts) {
         { cause: parsed.error },
       );
     }
-    if (validScopes.size >= 1_000) validScopes.clear();
-    validScopes.add(parsed.data);
     return parsed.data;
   }
 
@@ -225,28 +224,41 @@ export function createVerifier(parts: VerifierParts) {
       .finally(() => rehashing.delete(record.id));
   }
 
+  function prove(id: string, digest: string): void {
+    proven.delete(id);
+    if (proven.size >= MAX_PROVEN) proven.delete(proven.keys().next().value!);
+    proven.set(id, digest);
+  }
+
   async function lookup(presented: ParsedKey, digest: string): Promise<Lookup> {
+    const { id } = presented;
     const token = cache?.beginLookup() ?? 0;
     try {
-      const record = await parts.fromStore('findById', () => adapter.findById(presented.id));
+      // The freshness bound counts from the read, not from the end of the hash.
+      const readAt = parts.nowMs();
+      const record = await parts.fromStore('findById', () => adapter.findById(id));
       if (!record) return { kind: 'not_found' };
-      if (!isReadable(record, presented.id)) {
+      if (!isReadable(record, id)) {
         throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
       }
-      if (attempts && !attempts.begin(presented.id, parts.nowMs())) return { kind: 'rate_limited' };
-      let matches: boolean | typeof BUSY = false;
+      const counted = attempts !== null && proven.get(id) !== digest;
+      if (counted && !attempts.begin(id, parts.nowMs())) return { kind: 'rate_limited' };
+      let matches: unknown;
       try {
         matches = await parts.fromHasher('verify a secret', () =>
           limiter
             ? limiter.run(() => hasher.verify(record.secretHash, presented.secret))
             : hasher.verify(record.secretHash, presented.secret),
         );
-      } finally {
-        attempts?.end(presented.id, matches === false, parts.nowMs());
+      } catch (error) {
+        // A hasher that fails says nothing about the secret: not a wrong guess.
+        if (counted) attempts.end(id, false, parts.nowMs());
+        throw error;
       }
+      if (counted) attempts.end(id, matches !== true && matches !== BUSY, parts.nowMs());
       if (matches === BUSY) return { kind: 'busy' };
       if (matches !== true) return { kind: 'wrong' };
-      const nowMs = parts.nowMs();
+      prove(id, digest);
       const apiKey = toApiKey(record);
       const view: KeyView = {
         id: record.id,
@@ -257,7 +269,7 @@ export function createVerifier(parts: VerifierParts) {
         rank: roles.rankOf(record.role),
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
-        freshUntil: nowMs + (cache?.ttlMs ?? 0),
+        freshUntil: readAt + (cache?.ttlMs ?? 0),
         lastUsedMs: record.lastUsedAt?.getTime() ?? -Infinity,
         hot: false,
       };
@@ -286,7 +298,9 @@ export function createVerifier(parts: VerifierParts) {
     }
     const presented = parseKey(prefix, key);
     if (!presented) return MALFORMED;
-    if (attempts?.blocked(presented.id, nowMs)) return results.rate_limited;
+    if (attempts?.blocked(presented.id, nowMs) && proven.get(presented.id) !== digest) {
+      return results.rate_limited;
+    }
     let flight = flights.get(digest);
     if (!flight) {
       const promise = lookup(presented, digest).finally(() => {
@@ -308,6 +322,7 @@ export function createVerifier(parts: VerifierParts) {
     /** A key was revoked or deleted: forget it, and let no lookup in flight serve it to new callers. */
     invalidate(id: string): void {
       cache?.invalidate(id);
+      proven.delete(id);
       for (const [digest, flight] of flights) if (flight.id === id) flights.delete(digest);
     },
     /** Messages may have been lost: forget everything. */

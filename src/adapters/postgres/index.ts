@@ -41,6 +41,7 @@ import type {
   LastUsedEntry,
   ListQuery,
   StoredApiKey,
+  SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
@@ -266,8 +267,8 @@ export function postgresAdapter(
     },
 
     ...(subscribable && {
-      subscribe(listener: InvalidationListener): Promise<Subscription> {
-        return listen(subscribable, channel, listener);
+      subscribe(listener: InvalidationListener, options?: SubscribeOptions): Promise<Subscription> {
+        return listen(subscribable, channel, listener, options?.signal);
       },
     }),
   } satisfies KeyAdapter;

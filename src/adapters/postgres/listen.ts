@@ -54,6 +54,12 @@ function unref(client: ListenClient): void {
   connection?.stream?.unref?.();
 }
 
+/** Closes the client's socket without a goodbye. */
+function destroy(client: ListenClient): void {
+  const connection = (client as { connection?: { stream?: { destroy?: () => void } } }).connection;
+  connection?.stream?.destroy?.();
+}
+
 /** Calls into the listener; a listener that throws must not break the connection's parser. */
 function call(fn: () => void): void {
   try {
@@ -71,11 +77,14 @@ export async function listen(
   pool: ClientFactory,
   channel: string,
   listener: InvalidationListener,
+  signal?: AbortSignal,
 ): Promise<Subscription> {
   const listenSql = `LISTEN "${channel}"`;
   let closed = false;
   /** The client being connected or listening; `close()` ends it. */
   let current: ListenClient | undefined;
+  /** The client that is listening now, if any. */
+  let listening: ListenClient | undefined;
   let timer: NodeJS.Timeout | undefined;
   let delay = MIN_DELAY_MS;
   let liveSince = 0;
@@ -114,6 +123,7 @@ export async function listen(
       // Again: with SSL the stream is now a TLS socket.
       unref(client);
       live = true;
+      listening = client;
       return client;
     } catch (error) {
       gone = true;
@@ -163,21 +173,38 @@ export async function listen(
     call(() => listener.reset());
   }
 
-  await open(false);
-  liveSince = Date.now();
-
   let closing: Promise<void> | undefined;
-  return {
-    close(): Promise<void> {
-      closing ??= (async () => {
-        closed = true;
-        clearTimeout(timer);
-        timer = undefined;
-        const client = current;
-        current = undefined;
-        await client?.end().catch(() => {});
-      })();
-      return closing;
-    },
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
+      const client = current;
+      current = undefined;
+      if (!client) return;
+      // Still connecting (a server that accepted the connection may never answer, and pg has no
+      // connect timeout by default): close the socket at once. Listening: end it politely.
+      if (client !== listening) {
+        destroy(client);
+        return;
+      }
+      await client.end().catch(() => {});
+    })();
+    return closing;
   };
+  // Aborted while the first connection is still being made (pg has no connect timeout by
+  // default): end it, so that nothing is left holding the process.
+  signal?.throwIfAborted();
+  const onAbort = () => void close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await open(false);
+  } catch (error) {
+    await close();
+    throw signal?.aborted ? signal.reason : error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  liveSince = Date.now();
+  return { close };
 }

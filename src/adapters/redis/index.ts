@@ -30,6 +30,7 @@ import type {
   LastUsedEntry,
   ListQuery,
   StoredApiKey,
+  SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
 import { adapterOptions } from '../../internal/sql.js';
@@ -295,8 +296,11 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
       }
     },
 
-    async subscribe(listener: InvalidationListener): Promise<Subscription> {
-      return subscribeTo(subscriberFactory(client), channel, listener);
+    async subscribe(
+      listener: InvalidationListener,
+      options?: SubscribeOptions,
+    ): Promise<Subscription> {
+      return subscribeTo(subscriberFactory(client), channel, listener, options?.signal);
     },
   } satisfies KeyAdapter;
 }

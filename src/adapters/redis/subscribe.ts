@@ -3,7 +3,7 @@ import type { InvalidationListener, Subscription } from '../../adapter.js';
 /** The parts of an ioredis `Redis` connection a subscription uses (ioredis 5 and 6). */
 export interface SubscriberConnection {
   readonly status: string;
-  readonly stream?: { unref?: () => unknown } | null;
+  readonly stream?: { unref?: () => unknown; destroy?: () => unknown } | null;
   readonly options?: { connectTimeout?: unknown };
   connect(): Promise<unknown>;
   subscribe(channel: string): Promise<unknown>;
@@ -68,6 +68,8 @@ function end(connection: SubscriberConnection): Promise<void> {
       resolve();
     });
     connection.disconnect();
+    // A server that accepted the connection but never answers gets no say: close the socket now.
+    connection.stream?.destroy?.();
   });
 }
 
@@ -79,6 +81,7 @@ export async function subscribeTo(
   factory: ConnectionFactory,
   channel: string,
   listener: InvalidationListener,
+  signal?: AbortSignal,
 ): Promise<Subscription> {
   let closed = false;
   /** The connection being set up or subscribed; `close()` ends it. */
@@ -195,21 +198,30 @@ export async function subscribeTo(
     call(() => listener.reset());
   }
 
-  await open(false);
-  liveSince = Date.now();
-
   let closing: Promise<void> | undefined;
-  return {
-    close(): Promise<void> {
-      closing ??= (async () => {
-        closed = true;
-        clearTimeout(timer);
-        timer = undefined;
-        const connection = current;
-        current = undefined;
-        if (connection) await end(connection);
-      })();
-      return closing;
-    },
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
+      const connection = current;
+      current = undefined;
+      if (connection) await end(connection);
+    })();
+    return closing;
   };
+  // Aborted while the first connection is still being made: end it, so nothing holds the process.
+  signal?.throwIfAborted();
+  const onAbort = () => void close();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    await open(false);
+  } catch (error) {
+    await close();
+    throw signal?.aborted ? signal.reason : error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  liveSince = Date.now();
+  return { close };
 }
