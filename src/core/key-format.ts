@@ -1,5 +1,5 @@
 import { customAlphabet } from 'nanoid';
-import { crc32, crc32Final, crc32Step } from '../internal/crc32.js';
+import { crc32, crc32Final, crc32Range } from '../internal/crc32.js';
 
 /**
  * The alphabet of every generated part: base62 (digits, then upper, then lower case letters).
@@ -86,27 +86,57 @@ export function withChecksum(body: string): string {
 }
 
 /**
- * True when `input` has the shape of a key with this prefix (length, prefix, underscores) and its
- * checksum matches: the cheap first check of every verification, before any hashing. It does not
- * check the alphabet; {@link parseKey} does.
+ * A check for one prefix: true when `input` has the shape of a key with this prefix (length,
+ * prefix, underscores) and its checksum matches. The cheap first check of every verification,
+ * before any hashing; the CRC of the prefix is computed once, here. It does not check the
+ * alphabet; {@link parseKey} does.
  */
-export function checksumMatches(prefix: string, input: unknown): input is string {
-  if (typeof input !== 'string') return false;
-  const expected = prefix.length + FIXED_LENGTH;
-  if (input.length !== expected || !input.startsWith(prefix)) return false;
+export function checksumCheck(prefix: string): (input: unknown) => input is string {
   const p = prefix.length;
-  if (input.charCodeAt(p) !== 95 || input.charCodeAt(p + 1 + KEY_ID_LENGTH) !== 95) return false;
+  const expected = p + FIXED_LENGTH;
   const checksumStart = expected - KEY_CHECKSUM_LENGTH;
-  let crc = -1;
-  for (let i = 0; i < checksumStart; i++) crc = crc32Step(crc, input.charCodeAt(i));
-  let checksum = 0;
-  for (let i = checksumStart; i < expected; i++) {
-    const code = input.charCodeAt(i);
-    const value = code < 128 ? CHAR_VALUE[code]! : -1;
-    if (value < 0) return false;
-    checksum = checksum * 62 + value;
-  }
-  return checksum === crc32Final(crc);
+  const secondUnderscore = p + 1 + KEY_ID_LENGTH;
+  const prefixCrc = crc32Range(-1, `${prefix}_`, 0, p + 1);
+  return (input: unknown): input is string => {
+    if (typeof input !== 'string' || input.length !== expected) return false;
+    if (input.charCodeAt(p) !== 95 || input.charCodeAt(secondUnderscore) !== 95) return false;
+    if (!input.startsWith(prefix)) return false;
+    const crc = crc32Range(prefixCrc, input, p + 1, checksumStart);
+    let checksum = 0;
+    for (let i = checksumStart; i < expected; i++) {
+      const code = input.charCodeAt(i);
+      const value = code < 128 ? CHAR_VALUE[code]! : -1;
+      if (value < 0) return false;
+      checksum = checksum * 62 + value;
+    }
+    return checksum === crc32Final(crc);
+  };
+}
+
+/**
+ * A check for one prefix: true when `input` has the shape of a key with this prefix (type,
+ * length, underscores, prefix), without the checksum. Constant time for a string of the wrong
+ * length; a few comparisons otherwise.
+ */
+export function shapeCheck(prefix: string): (input: unknown) => input is string {
+  const p = prefix.length;
+  const expected = p + FIXED_LENGTH;
+  const secondUnderscore = p + 1 + KEY_ID_LENGTH;
+  return (input: unknown): input is string =>
+    typeof input === 'string' &&
+    input.length === expected &&
+    input.charCodeAt(p) === 95 &&
+    input.charCodeAt(secondUnderscore) === 95 &&
+    input.startsWith(prefix);
+}
+
+const checkers = new Map<string, (input: unknown) => input is string>();
+
+/** {@link checksumCheck} for `prefix`, made once per prefix. */
+export function checksumMatches(prefix: string, input: unknown): input is string {
+  let check = checkers.get(prefix);
+  if (!check) checkers.set(prefix, (check = checksumCheck(prefix)));
+  return check(input);
 }
 
 /**
@@ -114,10 +144,16 @@ export function checksumMatches(prefix: string, input: unknown): input is string
  * prefix and a matching checksum. Runs in time linear in the key's length, touches no store.
  */
 export function parseKey(prefix: string, input: unknown): ParsedKey | null {
-  if (!checksumMatches(prefix, input)) return null;
+  return checksumMatches(prefix, input) ? splitChecked(prefix, input) : null;
+}
+
+/**
+ * The id and secret of a key whose shape and checksum already passed {@link checksumCheck}, or
+ * `null` when a character after the prefix is not base62.
+ */
+export function splitChecked(prefix: string, input: string): ParsedKey | null {
   const p = prefix.length;
   const secondUnderscore = p + 1 + KEY_ID_LENGTH;
-  // Every character after the prefix (except the two underscores) must be base62.
   for (let i = p + 1; i < input.length - KEY_CHECKSUM_LENGTH; i++) {
     const code = input.charCodeAt(i);
     if (i !== secondUnderscore && (code > 127 || CHAR_VALUE[code]! < 0)) return null;

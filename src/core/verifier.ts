@@ -6,7 +6,13 @@ import { scopeSchema } from '../schemas.js';
 import type { AttemptLimiter } from './attempt-limiter.js';
 import { BUSY, type HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
-import { checksumMatches, parseKey, type ParsedKey } from './key-format.js';
+import {
+  checksumCheck,
+  KEY_ID_LENGTH,
+  shapeCheck,
+  splitChecked,
+  type ParsedKey,
+} from './key-format.js';
 import type { LastUsedWriter } from './last-used.js';
 import type { RoleSet } from './roles.js';
 import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
@@ -120,6 +126,10 @@ export function toApiKey(record: StoredApiKey): ApiKey {
  */
 export function createVerifier(parts: VerifierParts) {
   const { adapter, hasher, roles, prefix, cache, limiter, attempts, lastUsed } = parts;
+  const hasShape = shapeCheck(prefix);
+  const matchesChecksum = checksumCheck(prefix);
+  const idStart = prefix.length + 1;
+  const idEnd = idStart + KEY_ID_LENGTH;
   const flights = new Map<string, { id: string; promise: Promise<Lookup> }>();
   const rehashing = new Set<string>();
   /**
@@ -283,22 +293,27 @@ export function createVerifier(parts: VerifierParts) {
 
   async function verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult> {
     const parsedOptions = parseOptions(options);
-    // Shape and checksum first: a typo or garbage costs no hash at all.
-    if (!checksumMatches(prefix, key)) return MALFORMED;
-    const digest = sha256(key);
-    const nowMs = parts.nowMs();
-    if (cache) {
-      // A hit is the very string a full verification accepted: its digest is all it takes.
-      const hit = cache.get(digest, nowMs);
+    // Garbage of the wrong shape costs a few comparisons.
+    if (!hasShape(key)) return MALFORMED;
+    let digest: string | undefined;
+    if (cache?.hasId(key.slice(idStart, idEnd))) {
+      // This id verified lately: almost always the same key again. Its digest is all a hit
+      // takes (the very string a full verification accepted), so the checksum waits for a miss.
+      digest = sha256(key);
+      const at = parts.nowMs();
+      const hit = cache.get(digest, at);
       if (hit) {
-        const result = verdict(hit, parsedOptions, nowMs);
-        if (result.valid) touch(hit, nowMs);
+        const result = verdict(hit, parsedOptions, at);
+        if (result.valid) touch(hit, at);
         return result;
       }
     }
-    const presented = parseKey(prefix, key);
+    // Checksum before any hashing for every other key: a typo or a forged id costs no SHA-256.
+    if (!matchesChecksum(key)) return MALFORMED;
+    const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
-    if (attempts?.blocked(presented.id, nowMs) && proven.get(presented.id) !== digest) {
+    digest ??= sha256(key);
+    if (attempts?.blocked(presented.id, parts.nowMs()) && proven.get(presented.id) !== digest) {
       return results.rate_limited;
     }
     let flight = flights.get(digest);

@@ -50,6 +50,11 @@ export class VerifyCache {
     return this.entries.size;
   }
 
+  /** True when a key with this id is cached (fresh or not): a cheap gate before hashing. */
+  hasId(id: string): boolean {
+    return this.digestById.has(id);
+  }
+
   /** The entry for this digest when it is still fresh at `nowMs`; drops a stale one. */
   get(digest: string, nowMs: number): CachedKey | undefined {
     const entry = this.entries.get(digest);

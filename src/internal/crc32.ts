@@ -7,6 +7,16 @@ for (let n = 0; n < 256; n++) {
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
   TABLE[n] = c;
 }
+// Slicing by 4: T1..T3 advance the CRC by one, two and three more bytes, so a step takes four
+// characters with four independent lookups instead of a chain of four.
+const T1 = new Int32Array(256);
+const T2 = new Int32Array(256);
+const T3 = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  T1[n] = (TABLE[n]! >>> 8) ^ TABLE[TABLE[n]! & 0xff]!;
+  T2[n] = (T1[n]! >>> 8) ^ TABLE[T1[n]! & 0xff]!;
+  T3[n] = (T2[n]! >>> 8) ^ TABLE[T2[n]! & 0xff]!;
+}
 
 /** One step: the running CRC (start at -1) after one more character. */
 export function crc32Step(crc: number, charCode: number): number {
@@ -16,6 +26,25 @@ export function crc32Step(crc: number, charCode: number): number {
 /** The final CRC-32 value from a running one. */
 export function crc32Final(crc: number): number {
   return (crc ^ -1) >>> 0;
+}
+
+/**
+ * The running CRC (start at -1) after the characters `text[start..end)`, four at a time. Only
+ * the low byte of each character counts: callers check that the characters are ASCII.
+ */
+export function crc32Range(crc: number, text: string, start: number, end: number): number {
+  let c = crc;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    c ^=
+      (text.charCodeAt(i) & 0xff) |
+      ((text.charCodeAt(i + 1) & 0xff) << 8) |
+      ((text.charCodeAt(i + 2) & 0xff) << 16) |
+      (text.charCodeAt(i + 3) << 24);
+    c = T3[c & 0xff]! ^ T2[(c >>> 8) & 0xff]! ^ T1[(c >>> 16) & 0xff]! ^ TABLE[c >>> 24]!;
+  }
+  for (; i < end; i++) c = crc32Step(c, text.charCodeAt(i));
+  return c;
 }
 
 /** CRC-32 of the string's characters; callers only pass ASCII. */
