@@ -1,0 +1,233 @@
+// npm run bench: verifyKey's figures next to a floor measured in the same run, with peers and
+// targets. `--quick` (or BENCH_QUICK=1) for a short smoke run; `--write` also writes
+// docs/benchmarks.md and docs/benchmarks.svg. Run through `npm run bench`, which builds the
+// package and starts throwaway PostgreSQL and Redis servers (scripts/services.mjs), with node
+// --expose-gc for the heap figures.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { median, SubjectWorker } from './measure.mjs';
+import { buildRows, machine, markdownTable, svgChart, textTable } from './report.mjs';
+import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
+import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
+
+const { values: args } = parseArgs({
+  options: { quick: { type: 'boolean' }, write: { type: 'boolean' } },
+});
+const QUICK = args.quick === true || process.env.BENCH_QUICK === '1';
+const CONFIG = QUICK
+  ? { rounds: 2, timeMs: 350, warmupMs: 100, firstRounds: 3, floodMs: 2_000 }
+  : { rounds: 5, timeMs: 800, warmupMs: 150, firstRounds: 7, floodMs: 3_000 };
+const HEAP_FLAT_BYTES = 1024 * 1024;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const log = (text) => process.stderr.write(`bench: ${text}\n`);
+
+if (typeof globalThis.gc !== 'function') {
+  log('warning: run node with --expose-gc (npm run bench does) for the heap figures');
+}
+
+const startedAt = performance.now();
+let exitCode = 0;
+try {
+  const info = machine(root);
+  log(`${QUICK ? 'quick' : 'full'} run on ${info.cpu}, node ${info.node}`);
+  const subjects = SUBJECTS.map(({ id, name, group, env }) => {
+    if (!env || process.env[env]) return { id, name, group };
+    if (process.env.CI === 'true') throw new Error(`${name}: ${env} is not set (CI=true)`);
+    log(`${name}: skipped, no server (${env} is not set)`);
+    return { id, name, group, skipped: 'skipped: no server' };
+  });
+  const measured = subjects.filter((s) => !s.skipped);
+
+  log(
+    `${measured.length} rows × ${CONFIG.rounds} rounds of ~${CONFIG.timeMs} ms, a fresh worker each`,
+  );
+  const perRound = new Map(measured.map((s) => [s.id, []]));
+  for (let round = 0; round < CONFIG.rounds; round++) {
+    // All rows in each round, in a rotated order: drift on a shared machine spreads over all.
+    for (let i = 0; i < measured.length; i++) {
+      const subject = measured[(i + round) % measured.length];
+      const worker = await SubjectWorker.start(subject);
+      try {
+        perRound.get(subject.id).push(await worker.run(CONFIG));
+        subject.note ??= worker.note;
+      } finally {
+        await worker.close();
+      }
+    }
+    log(`round ${round + 1}/${CONFIG.rounds} done`);
+  }
+  const medians = new Map();
+  const spreads = new Map();
+  for (const [id, values] of perRound) {
+    const m = median(values);
+    medians.set(id, m);
+    if (values.length > 1) {
+      const spread = (Math.max(...values) - Math.min(...values)) / 2 / m;
+      spreads.set(id, `rounds ±${(spread * 100).toFixed(spread < 0.1 ? 1 : 0)}%`);
+    }
+  }
+
+  log(`64 concurrent first verifications vs one, ${CONFIG.firstRounds} rounds`);
+  const concurrent = await concurrentFirstVerifications({ rounds: CONFIG.firstRounds });
+  log(`wrong-secret flood for ${CONFIG.floodMs / 1000} s`);
+  const flood = await wrongSecretFlood({ durationMs: CONFIG.floodMs });
+
+  const { rows, targets } = buildRows({
+    subjects,
+    medians,
+    spreads,
+    concurrent,
+    flood,
+    heapFlatBytes: HEAP_FLAT_BYTES,
+  });
+  const seconds = (performance.now() - startedAt) / 1000;
+  const mode = QUICK ? 'quick' : 'full';
+  const header =
+    `keymint benchmark (${mode} run, ${seconds.toFixed(0)} s): ${info.cpu}, ${info.os}, ` +
+    `load ${info.load}, node ${info.node}, commit ${info.commit ?? 'unknown'}, ${info.date}. Median of ${CONFIG.rounds} rounds (tinybench, ~${CONFIG.timeMs} ms per row per round).`;
+  console.log(`\n${header}\n`);
+  console.log(textTable(rows));
+  const failed = targets.filter((t) => t.status === 'FAIL');
+  console.log(
+    `\ntargets: ${targets.length - failed.length}/${targets.length} met` +
+      (failed.length ? `; missed: ${failed.map((t) => `${t.row} (${t.text})`).join(', ')}` : ''),
+  );
+
+  if (args.write) {
+    await writeDocs({ info, mode, seconds, rows, targets });
+    log('wrote docs/benchmarks.md and docs/benchmarks.svg');
+  }
+} catch (error) {
+  console.error(error);
+  exitCode = 1;
+}
+log(`done in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`);
+process.exitCode = exitCode;
+// Anything still open (a client a failed set-up never closed) must not keep the run alive.
+setTimeout(() => {
+  log('still running 5 s after the end: exiting');
+  process.exit(exitCode);
+}, 5_000).unref();
+
+async function writeDocs({ info, mode, seconds, rows, targets }) {
+  const subtitle = `${info.cpu}, node ${info.node}, ${info.date.slice(0, 10)} (${mode} run)`;
+  const svg = svgChart(rows, {
+    title: 'keymint verifyKey and peers: operations per second',
+    subtitle,
+  });
+  const targetLines = targets.map((t) => `- ${t.status}: ${t.row}: ${t.text} (${t.value})`);
+  const c = CONFIG;
+  const markdown = `# Benchmarks
+
+Measured with \`npm run bench -- --write\` (${mode} run, ${seconds.toFixed(0)} s) on:
+
+- CPU: ${info.cpu}
+- OS: ${info.os}, ${info.memory} of memory
+- Load average when the run started: ${info.load}
+- Node.js: ${info.node}
+- keymint: commit ${info.commit ?? 'unknown'}
+- Date: ${info.date}
+
+![Operations per second of each row, log scale](benchmarks.svg)
+
+## Results
+
+${markdownTable(rows)}
+
+- **median ns/op**: the median over ${c.rounds} rounds of each round's median sample.
+- **ops/s**: 10⁹ / median ns/op.
+- **ratio to floor**: the floor's median ns/op divided by the row's: higher is faster, 1.0 is as
+  fast as the floor. Every row is measured in the same run as the floor.
+
+## Targets
+
+${targetLines.join('\n')}
+
+## Method
+
+- Every row runs in a worker thread of its own, made afresh in every round: a V8 isolate with
+  one keymint instance, like a server process. In one shared isolate, the other rows' instances
+  (other adapters, hashers and options) make keymint's call sites polymorphic, and warm verifyKey
+  measured 1.5 to 2 times slower. A fresh isolate per round also lets the median over rounds
+  absorb the JIT's variation from one isolate to the next. Only one row runs at a time.
+- [tinybench](https://github.com/tinylibs/tinybench) ${versionOf('tinybench')} runs each row
+  in each of the ${c.rounds} rounds, for about ${c.timeMs} ms after a ${c.warmupMs} ms warm-up.
+  Each round runs every row, in a rotated order, so that drift on a shared machine spreads over
+  all of them.
+- Each tinybench sample times a batch of calls and records the mean per call. Batches are sized
+  at start-up to take about 100 µs: one call for argon2id, up to 1,000 calls for the fastest
+  rows. This keeps tinybench's own cost per sample out of sub-microsecond figures.
+- Every call is awaited, except in the row marked synchronous, and every result is checked: a
+  valid key, or the expected reason.
+- **floor**: SHA-256 of the presented key and a \`Map.get\` that finds it, in an async function:
+  the least that any design that hashes the presented key and looks it up must do. SHA-256 is
+  Node's one-shot \`crypto.hash()\` with a latin1 digest, as keymint's own cache uses; on Node
+  before 20.12, \`createHash()\`. The synchronous variant is shown for transparency; ratios use
+  the async floor.
+- **warm**: the same key, verified again and again, is answered by the cache, with
+  \`cache: { ttl: '30s', maxEntries: 10000 }\` (the defaults). The hasher is
+  hmacSha256Hasher, except in the row marked argon2id. SQLite is better-sqlite3 with default settings, on a file in a temporary directory.
+  PostgreSQL and Redis are throwaway servers on loopback, started by \`scripts/services.mjs\`, or
+  the servers that \`${POSTGRES_ENV}\` and \`${REDIS_ENV}\` name.
+- **cold**: \`cache: false\`, so every verification runs the hasher: argon2id with OWASP's
+  parameters (19 MiB, t=2, p=1), or HMAC-SHA-256.
+- **malformed**: a real key with its last character changed (a bad checksum), and 50 random
+  base62 characters. Both are refused before any store access or hashing.
+- **createApiKey**: on a memory adapter, replaced by a fresh one every 20,000 keys.
+- **better-auth**: \`apiKey()\` from @better-auth/api-key on better-auth's memory adapter
+  (versions: better-auth ${versionOf('better-auth')}, @better-auth/api-key
+  ${versionOf('@better-auth/api-key')}). One user, one key, then
+  \`auth.api.verifyApiKey({ body: { key } })\`, each result checked to be valid. The only change
+  to its defaults is \`rateLimit: { enabled: false }\`: by default the plugin allows 10
+  verifications of a key per day and refuses the 11th, so a benchmark would measure refusals. It
+  still writes the key's \`lastRequest\` and \`updatedAt\` on every verification (its defaults
+  \`storage: 'database'\` and \`deferUpdates: false\`).
+- **prefixed-api-key** (version ${versionOf('prefixed-api-key')}):
+  \`checkAPIKey(token, longTokenHash)\`, a SHA-256 and a constant-time compare. It does no
+  store lookup: the caller does that.
+- The last three rows run in the main thread, after the others:
+  - **first, fresh instance** and **×64 concurrent, first**: in each round (${c.firstRounds}
+    rounds), a fresh instance (argon2id default hasher, cache on) over a memory adapter that holds
+    the key verifies it once, and another fresh instance verifies it 64 times at once. The
+    table shows the median wall times (for the concurrent row, of all 64 together); the target
+    is at most 3 times the single verification.
+  - **during 1,000 wrong secrets/s**: one key on a memory adapter, with the argon2id default
+    hasher, the cache on and \`rateLimit: { failures: 10, window: '1m' }\` (the defaults).
+    For ${c.floodMs / 1000} s, 1,000 attempts per second present the key's id with a valid
+    checksum and a fresh random secret, while one loop verifies the real key continuously,
+    yielding to the event loop between calls. The row shows the valid calls' median latency.
+    The targets: their p99 under 1 ms, and heapUsed growing by less than ${HEAP_FLAT_BYTES / 1024 / 1024} MiB (measured after
+    a full GC, before the flood and once every attempt has settled).
+
+## Reproduce
+
+\`\`\`sh
+npm ci
+npm run bench                 # full run, about 2 minutes; prints the table
+npm run bench -- --quick      # smoke run, under a minute (or BENCH_QUICK=1)
+npm run bench -- --write      # also rewrites this file and benchmarks.svg
+\`\`\`
+
+The PostgreSQL and Redis rows need the servers' binaries (\`node scripts/services.mjs check\`).
+Without them those rows print "skipped: no server", except under \`CI=true\`, where the run
+fails. The targets are reported, not enforced: a missed target does not fail the run.
+
+Figures move between runs, with the machine's load and with the JIT's choices in each isolate;
+the rounds' spread in the notes shows how much within a run. A target close to its threshold
+can pass in one run and fail in the next: compare runs by their ratios to the floor.
+`;
+  const prettier = await import('prettier');
+  const file = path.join(root, 'docs/benchmarks.md');
+  const config = (await prettier.resolveConfig(file)) ?? {};
+  // proseWrap 'always' evens out the lines around interpolated values; the repository's own
+  // check (proseWrap 'preserve') accepts any wrapping.
+  const formatted = await prettier.format(markdown, {
+    ...config,
+    filepath: file,
+    proseWrap: 'always',
+  });
+  await writeFile(file, formatted);
+  await writeFile(path.join(root, 'docs/benchmarks.svg'), svg);
+}
