@@ -173,8 +173,17 @@ ${targetLines.join('\n')}
   the servers that \`${POSTGRES_ENV}\` and \`${REDIS_ENV}\` name.
 - **cold**: \`cache: false\`, so every verification runs the hasher: argon2id with OWASP's
   parameters (19 MiB, t=2, p=1), or HMAC-SHA-256.
-- **malformed**: a real key with its last character changed (a bad checksum), and 50 random
-  base62 characters. Both are refused before any store access or hashing.
+- **Keys are presented as a server receives them**: flat strings decoded from bytes, as Node's
+  HTTP parser produces, for every row including the floor and the peers. The string that
+  \`createApiKey\` returns is built by concatenation (a V8 "cons" string), and V8 reads the
+  characters of such strings much more slowly from code that has also seen flat ones.
+- **malformed**: a real key with its last character changed (a bad checksum), once for a key of
+  an id this process never verified and once for the key it verifies (its id is in the cache),
+  and 50 random base62 characters. None reaches the store or the hasher. keymint checks a key's
+  shape first (length, prefix, underscores: the random row stops there), then, for an id it has
+  cached, the SHA-256 digest (a hit is the fast path of a valid key), and the checksum otherwise
+  or after a miss. A bad checksum on a cached id therefore costs a SHA-256 and the checksum; this
+  is the price of a warm path without the checksum (see docs/performance.md).
 - **createApiKey**: on a memory adapter, replaced by a fresh one every 20,000 keys.
 - **better-auth**: \`apiKey()\` from @better-auth/api-key on better-auth's memory adapter
   (versions: better-auth ${versionOf('better-auth')}, @better-auth/api-key
