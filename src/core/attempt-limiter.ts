@@ -22,10 +22,6 @@ export class AttemptLimiter {
     readonly maxTracked = 100_000,
   ) {}
 
-  get tracked(): number {
-    return this.windows.size;
-  }
-
   /** True when this id has used up its wrong secrets for the current window. */
   blocked(id: string, nowMs: number): boolean {
     const window = this.current(id, nowMs);

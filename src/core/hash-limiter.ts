@@ -15,14 +15,6 @@ export class HashLimiter {
     readonly queue: number,
   ) {}
 
-  get active(): number {
-    return this.running;
-  }
-
-  get queued(): number {
-    return this.waiting.length;
-  }
-
   async run<T>(task: () => Promise<T>): Promise<T | typeof BUSY> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.queue) return BUSY;

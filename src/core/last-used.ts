@@ -20,10 +20,6 @@ export class LastUsedWriter {
     private readonly onError: (error: unknown, ids: readonly string[]) => void,
   ) {}
 
-  get size(): number {
-    return this.pending.size;
-  }
-
   queue(id: string, atMs: number): void {
     const queued = this.pending.get(id);
     if (queued === undefined || atMs > queued) this.pending.set(id, atMs);

@@ -46,10 +46,6 @@ export class VerifyCache {
     readonly ttlMs: number,
   ) {}
 
-  get size(): number {
-    return this.entries.size;
-  }
-
   /** True when a key with this id is cached (fresh or not): a cheap gate before hashing. */
   hasId(id: string): boolean {
     return this.digestById.has(id);
