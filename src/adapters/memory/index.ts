@@ -29,6 +29,7 @@ import type {
   Subscription,
 } from '../../adapter.js';
 import { compareCodePoints } from '../../internal/compare.js';
+import { localChannel } from '../../internal/local-channel.js';
 
 function copy(record: StoredApiKey): StoredApiKey {
   return {
@@ -59,17 +60,7 @@ const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
 export function memoryAdapter(): KeyAdapter {
   const byId = new Map<string, StoredApiKey>();
   const idByName = new Map<string, string>();
-  const listeners = new Set<InvalidationListener>();
-
-  function publish(id: string): void {
-    for (const listener of listeners) {
-      try {
-        listener.invalidate(id);
-      } catch {
-        // A listener's failure is its own; the change already happened.
-      }
-    }
-  }
+  const channel = localChannel();
 
   function touch(record: StoredApiKey, lastUsed: number): void {
     if (!(record.lastUsedAt && record.lastUsedAt.getTime() >= lastUsed))
@@ -112,7 +103,7 @@ export function memoryAdapter(): KeyAdapter {
       if (patch.revokedAt && !record.revokedAt)
         record.revokedAt = new Date(patch.revokedAt.getTime());
       if (patch.secretHash !== undefined) record.secretHash = patch.secretHash;
-      if (patch.revokedAt) publish(id);
+      if (patch.revokedAt) channel.publish(id);
       return copy(record);
     },
 
@@ -121,7 +112,7 @@ export function memoryAdapter(): KeyAdapter {
       if (!record) return false;
       byId.delete(id);
       idByName.delete(nameKey(record.scope, record.name));
-      publish(id);
+      channel.publish(id);
       return true;
     },
 
@@ -145,18 +136,7 @@ export function memoryAdapter(): KeyAdapter {
       }
     },
 
-    async subscribe(listener: InvalidationListener): Promise<Subscription> {
-      // Copied, so that close() removes exactly this subscription even for a shared listener.
-      const own: InvalidationListener = {
-        invalidate: (id) => listener.invalidate(id),
-        reset: () => listener.reset(),
-      };
-      listeners.add(own);
-      return {
-        async close() {
-          listeners.delete(own);
-        },
-      };
-    },
+    subscribe: (listener: InvalidationListener): Promise<Subscription> =>
+      channel.subscribe(listener),
   } satisfies KeyAdapter;
 }

@@ -32,6 +32,7 @@ import type {
   Subscription,
 } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
+import { localChannel, type LocalChannel } from '../../internal/local-channel.js';
 import { adapterOptions, missingTable, rowToRecord, type KeyRow } from '../../internal/sql.js';
 import { sqliteSchema, tableOption, type SqliteAdapterOptions } from './schema.js';
 
@@ -122,15 +123,15 @@ export function migrate(db: Database, options?: SqliteAdapterOptions): void {
   }
 }
 
-/** Listeners per Database object and table: SQLite has no cross-process push. */
-const listenersByDb = new WeakMap<object, Map<string, Set<InvalidationListener>>>();
+/** A channel per Database object and table: SQLite has no cross-process push. */
+const channels = new WeakMap<object, Map<string, LocalChannel>>();
 
-function listenersOf(db: object, table: string): Set<InvalidationListener> {
-  let tables = listenersByDb.get(db);
-  if (!tables) listenersByDb.set(db, (tables = new Map()));
-  let listeners = tables.get(table);
-  if (!listeners) tables.set(table, (listeners = new Set()));
-  return listeners;
+function channelOf(db: object, table: string): LocalChannel {
+  let tables = channels.get(db);
+  if (!tables) channels.set(db, (tables = new Map()));
+  let channel = tables.get(table);
+  if (!channel) tables.set(table, (channel = localChannel()));
+  return channel;
 }
 
 /**
@@ -196,16 +197,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     return found;
   }
   const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
-  const listeners = listenersOf(db, table);
-  const publish = (id: string) => {
-    for (const listener of listeners) {
-      try {
-        listener.invalidate(id);
-      } catch {
-        // A listener's failure is its own; the change is committed.
-      }
-    }
-  };
+  const channel = channelOf(db, table);
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -254,7 +246,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           secretHash: patch.secretHash ?? null,
         }),
       );
-      if (updated && patch.revokedAt) publish(id);
+      if (updated && patch.revokedAt) channel.publish(id);
       return updated;
     },
 
@@ -266,22 +258,12 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
 
     async delete(id: string): Promise<boolean> {
       const deleted = Number(statement('delete').run(id).changes) > 0;
-      if (deleted) publish(id);
+      if (deleted) channel.publish(id);
       return deleted;
     },
 
-    async subscribe(listener: InvalidationListener): Promise<Subscription> {
-      const own: InvalidationListener = {
-        invalidate: (id) => listener.invalidate(id),
-        reset: () => listener.reset(),
-      };
-      listeners.add(own);
-      return {
-        async close() {
-          listeners.delete(own);
-        },
-      };
-    },
+    subscribe: (listener: InvalidationListener): Promise<Subscription> =>
+      channel.subscribe(listener),
 
     async deleteExpired(before: Date): Promise<number> {
       return Number(statement('deleteExpired').run(before.getTime()).changes);
