@@ -148,6 +148,14 @@ describe('createTestClock()', () => {
 });
 
 describe('createTestKeymint()', () => {
+  it('writes lastUsedAt on the next turn of the event loop, not a second later', async () => {
+    const { keymint, clock } = createTestKeymint();
+    const { key, apiKey } = await keymint.createApiKey({ name: 'lu', role: 'Viewer', ttl: '1h' });
+    await keymint.verifyKey(key);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect((await keymint.getApiKey(apiKey.id)).lastUsedAt).toEqual(clock.now());
+  });
+
   it('creates a key that verifies, and expires when the clock passes its TTL', async () => {
     const { keymint, clock } = createTestKeymint();
     const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });

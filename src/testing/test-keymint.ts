@@ -24,7 +24,8 @@ export interface TestKeymint<Actor = unknown> {
 /**
  * A ready keymint for a host's own test suite: a fresh memory adapter, a {@link TestClock}
  * starting now, and an HMAC-SHA-256 hasher with a random secret, so each create and verify takes
- * microseconds instead of argon2id's tens of milliseconds. **Test-only**: keys die with the
+ * microseconds instead of argon2id's tens of milliseconds, and last-used times written on the
+ * next turn of the event loop (`lastUsedDelayMs: 0`). **Test-only**: keys die with the
  * process, and the hasher's secret is thrown away. Any option may be overridden; when you pass
  * `now`, the returned clock is not used by the instance.
  *
@@ -53,6 +54,8 @@ export function createTestKeymint<Actor = unknown>(
   const keymint = createKeymint<Actor>({
     hasher: hmacSha256Hasher(randomBytes(32)),
     now: clock.now,
+    // Last-used times land on the next turn of the event loop, not a second later.
+    lastUsedDelayMs: 0,
     ...options,
     adapter,
   });
