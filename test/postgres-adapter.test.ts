@@ -11,6 +11,7 @@ import {
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { createKeymint, hmacSha256Hasher, KeymintError, type KeyAdapter } from '../src/index.js';
 import { describeAdapterConformance } from '../src/testing/index.js';
+import { freePort } from './fixtures/net.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
 import { expectCode, expectThrowsCode, HMAC_SECRET, rejectionOf, storedRecord } from './helpers.js';
 import { describeWithServer } from './servers.js';
@@ -23,15 +24,6 @@ function rec(overrides: Parameters<typeof storedRecord>[0] = {}) {
   counter++;
   const id = `PG${String(counter).padStart(10, '0')}`;
   return storedRecord({ id, name: `key ${id}`, ...overrides });
-}
-
-/** A TCP port nothing listens on: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**
@@ -335,7 +327,7 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
     it('reports a refused connection as STORE_FAILURE with the driver error as cause', async () => {
       const live = createKeymint({ adapter: await freshTable('refused_keys'), hasher });
       const { key } = await live.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
-      const deadUrl = `postgres://keymint@127.0.0.1:${await closedPort()}/postgres`;
+      const deadUrl = `postgres://keymint@127.0.0.1:${await freePort()}/postgres`;
       const dead = open({ connectionTimeoutMillis: 5_000 }, deadUrl);
       const keymint = createKeymint({
         adapter: postgresAdapter(dead, { schema, table: 'refused_keys' }),

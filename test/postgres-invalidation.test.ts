@@ -1,6 +1,5 @@
 // The PostgreSQL adapter's optional methods: touchMany (batched last-used writes in one statement)
 // and subscribe (revocations and deletes pushed through LISTEN/NOTIFY on a dedicated connection).
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
@@ -11,17 +10,11 @@ import type {
   Subscription,
 } from '../src/adapter.js';
 import { migrate, postgresAdapter } from '../src/adapters/postgres/index.js';
-import type {
-  InvalidationPeerCommand,
-  InvalidationPeerReply,
-} from './fixtures/postgres-invalidation-peer.js';
-import {
-  bundleFixture,
-  runOnce,
-  startPeer,
-  type Peer as PeerProcess,
-} from './fixtures/postgres-invalidation-peers.js';
+import { bundleFixture, runOnce, startPeer, type Bundle, type Peer } from './fixtures/children.js';
+import { freePort, tcpProxy, withPort } from './fixtures/net.js';
+import type { PeerReply } from './fixtures/peer-process.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
+import { sleep, until } from './fixtures/wait.js';
 import { storedRecord } from './helpers.js';
 import { describeWithServer } from './servers.js';
 
@@ -34,16 +27,6 @@ function rec(overrides: Partial<StoredApiKey> = {}): StoredApiKey {
 }
 
 const at = (seconds: number) => new Date(Date.UTC(2030, 0, 1, 12, 0, seconds, 7));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolves once `check()` is true, polling every 10 ms; rejects after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 type ListenerEvent = { type: 'invalidate'; id: string; at: number } | { type: 'reset'; at: number };
 
@@ -84,54 +67,6 @@ function countingPool(pool: pg.Pool) {
     },
   });
   return { pool: proxy, queries };
-}
-
-/** A TCP port nothing listens on: connecting to it is refused. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/**
- * A TCP proxy to the database that can go down (cutting every connection, refusing new ones) and
- * come back on the same port: a network outage between the app and PostgreSQL.
- */
-async function tcpProxy(target: URL) {
-  const sockets = new Set<Socket>();
-  let server: Server | undefined;
-  let port = 0;
-  let accepted = 0;
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  };
-  const up = async () => {
-    server = createServer((client) => {
-      accepted++;
-      const upstream = connect(Number(target.port), target.hostname);
-      track(client);
-      track(upstream);
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
-  };
-  const down = async () => {
-    const closing = new Promise((resolve) => server?.close(resolve));
-    for (const socket of sockets) socket.destroy();
-    await closing;
-    server = undefined;
-  };
-  await up();
-  const url = new URL(target);
-  url.port = String(port);
-  return { url: url.toString(), up, down, accepted: () => accepted };
 }
 
 describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url) => {
@@ -473,7 +408,7 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
     });
 
     it('rejects with the driver error when the first connection fails', async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const broken = open(
         { connectionTimeoutMillis: 2_000 },
         `postgres://keymint@127.0.0.1:${port}/x`,
@@ -517,8 +452,10 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
 
     it('reconnects with backoff through an outage, resetting once when lost and once when back', async () => {
       const a = await freshTable('outage_keys');
-      const proxy = await tcpProxy(new URL(url));
-      const b = postgresAdapter(open({ max: 1, connectionTimeoutMillis: 1_000 }, proxy.url), {
+      const target = new URL(url);
+      const proxy = await tcpProxy(Number(target.port), target.hostname);
+      const through = withPort(url, proxy.port);
+      const b = postgresAdapter(open({ max: 1, connectionTimeoutMillis: 1_000 }, through), {
         schema,
         table: 'outage_keys',
       });
@@ -576,6 +513,23 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       expect(other.resets()).toBe(1);
     });
 
+    it('close() returns within seconds when the listening backend stops answering', async () => {
+      const applicationName = randomSchema('keymint_frozen');
+      const listenerPool = open({ max: 1, application_name: applicationName });
+      const a = await freshTable('frozen_keys', listenerPool);
+      const subscription = await subscribe(a, { invalidate: () => {}, reset: () => {} });
+      const [backend] = await listeners(applicationName);
+      // SIGSTOP the backend (PostgreSQL runs on this machine): it keeps the socket, says nothing.
+      process.kill(backend!.pid, 'SIGSTOP');
+      try {
+        const started = Date.now();
+        await subscription.close();
+        expect(Date.now() - started).toBeLessThan(4_000);
+      } finally {
+        process.kill(backend!.pid, 'SIGCONT');
+      }
+    });
+
     it('keeps delivering when a listener throws', async () => {
       const a = await freshTable('throwing_keys');
       const ids: string[] = [];
@@ -595,7 +549,7 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
   });
 
   describe('a process with a live subscription', () => {
-    let child: { file: string; remove(): Promise<void> } | undefined;
+    let child: Bundle | undefined;
     beforeAll(async () => {
       await migrate(pool, { schema, table: 'child_keys' });
       child = await bundleFixture('postgres-invalidation-child.ts');
@@ -629,13 +583,11 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
   });
 });
 
-type Peer = PeerProcess<InvalidationPeerCommand, InvalidationPeerReply>;
-
 describeWithServer('postgres', 'verify caches in two processes over postgresAdapter()', (url) => {
   const schema = randomSchema();
   const table = 'peer_keys';
   const peers: Peer[] = [];
-  let bundle: { file: string; remove(): Promise<void> } | undefined;
+  let bundle: Bundle | undefined;
 
   beforeAll(async () => {
     const pool = openPool(url, { max: 1 });
@@ -659,7 +611,7 @@ describeWithServer('postgres', 'verify caches in two processes over postgresAdap
 
   /** A peer with a 60 s cache: only a pushed invalidation can end a cached "valid" within 1 s. */
   async function start(push: boolean): Promise<Peer> {
-    const peer = startPeer<InvalidationPeerCommand, InvalidationPeerReply>(bundle!.file, {
+    const peer = startPeer(bundle!.file, {
       KEYMINT_PEER_URL: url,
       KEYMINT_PEER_SCHEMA: schema,
       KEYMINT_PEER_TABLE: table,
@@ -670,7 +622,7 @@ describeWithServer('postgres', 'verify caches in two processes over postgresAdap
     await peer.ready;
     return peer;
   }
-  const result = <T>(reply: InvalidationPeerReply): T => {
+  const result = <T>(reply: PeerReply): T => {
     if (!reply.ok) throw new Error(`peer failed: ${reply.code} ${reply.message}`);
     return reply.result as T;
   };

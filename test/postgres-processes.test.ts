@@ -1,70 +1,20 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { bundleFixture, startPeer, type Bundle, type Peer } from './fixtures/children.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
-import type { PeerCommand, PeerReply } from './fixtures/postgres-peer.js';
 import { describeWithServer } from './servers.js';
-
-const fixture = fileURLToPath(new URL('./fixtures/postgres-peer.ts', import.meta.url));
-// Inside the repository (so the bundle's bare imports resolve from node_modules) and gitignored.
-const bundle = fileURLToPath(
-  new URL(`../node_modules/.cache/keymint-tests/postgres-peer-${process.pid}.mjs`, import.meta.url),
-);
-
-/** A peer process: `send` writes one command and resolves with its reply (replies come in order). */
-interface Peer {
-  ready: Promise<void>;
-  send(command: PeerCommand): Promise<PeerReply>;
-  child: ChildProcessWithoutNullStreams;
-}
-
-function startPeer(url: string, schema: string): Peer {
-  const child = spawn(process.execPath, [bundle], {
-    env: { ...process.env, KEYMINT_PEER_URL: url, KEYMINT_PEER_SCHEMA: schema },
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const waiting: { resolve(line: string): void; reject(error: Error): void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.resolve(line));
-  child.on('exit', (code) => {
-    const error = new Error(`peer exited with code ${code}: ${stderr}`);
-    for (const pending of waiting.splice(0)) pending.reject(error);
-  });
-  const next = () => new Promise<string>((resolve, reject) => waiting.push({ resolve, reject }));
-  const ready = next().then((line) => expect(JSON.parse(line)).toEqual({ ready: true }));
-  return {
-    ready,
-    child,
-    async send(command) {
-      const reply = next();
-      child.stdin.write(`${JSON.stringify(command)}\n`);
-      return JSON.parse(await reply) as PeerReply;
-    },
-  };
-}
 
 describeWithServer('postgres', 'postgresAdapter() across processes', (url) => {
   const schema = randomSchema();
   const peers: Peer[] = [];
   let pool: pg.Pool | undefined;
+  let bundle: Bundle | undefined;
 
   beforeAll(async () => {
-    await build({
-      entryPoints: [fixture],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      packages: 'external',
-      logLevel: 'silent',
-    });
+    bundle = await bundleFixture('postgres-peer.ts');
     // Both peers migrate the new schema at start, at the same moment.
-    peers.push(startPeer(url, schema), startPeer(url, schema));
+    const env = { KEYMINT_PEER_URL: url, KEYMINT_PEER_SCHEMA: schema };
+    peers.push(startPeer(bundle.file, env), startPeer(bundle.file, env));
     await Promise.all(peers.map((peer) => peer.ready));
   });
 
@@ -75,7 +25,7 @@ describeWithServer('postgres', 'postgresAdapter() across processes', (url) => {
     pool = openPool(url, { max: 1 });
     await dropSchemas(pool, [schema]);
     await pool.end();
-    await rm(bundle, { force: true });
+    await bundle?.remove();
   });
 
   it('shares keys between two processes: created in A, verified and listed in B, revoked in A, refused in B', async () => {

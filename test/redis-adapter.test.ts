@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,8 @@ import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { redisAdapter, type RedisAdapterOptions } from '../src/adapters/redis/index.js';
 import { createKeymint, hmacSha256Hasher, KeymintError, type KeyAdapter } from '../src/index.js';
 import { describeAdapterConformance } from '../src/testing/index.js';
+import { freePort } from './fixtures/net.js';
+import { sleep, until as waitUntil } from './fixtures/wait.js';
 import { DAY, expectCode, expectThrowsCode, HMAC_SECRET, HOUR, storedRecord } from './helpers.js';
 import { describeWithServer } from './servers.js';
 
@@ -20,7 +21,6 @@ const FILE_PREFIX = `keymint-test:${randomBytes(4).toString('hex')}:`;
 let prefixes = 0;
 const randomPrefix = () => `${FILE_PREFIX}${++prefixes}:`;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const keymintOver = (adapter: KeyAdapter, options: { cache?: false } = {}) =>
   createKeymint({ adapter, hasher: hmacSha256Hasher(HMAC_SECRET), ...options });
 /** A record with dates near the real time: Redis expires keys by its own clock. */
@@ -32,21 +32,9 @@ const liveRecord = (overrides: Parameters<typeof storedRecord>[0] = {}) =>
     ...overrides,
   });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function until(done: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await done()) return;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** Polls every 25 ms, for 5 s at most. */
+const until = (done: () => Promise<boolean> | boolean, what: string) =>
+  waitUntil(done, what, 5_000, 25);
 
 describeWithServer('redis', 'redisAdapter()', (url) => {
   let client: Redis;

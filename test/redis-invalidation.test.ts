@@ -4,15 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { Redis as Redis5 } from 'ioredis5';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisAdapter, type RedisClient } from '../src/adapters/redis/index.js';
-import type { RedisPeerCommand, RedisPeerReply } from './fixtures/redis-invalidation-peer.js';
 import type { InvalidationListener, KeyAdapter, StoredApiKey, Subscription } from '../src/index.js';
+import { bundleFixture, runOnce, startPeer, type Bundle, type Peer } from './fixtures/children.js';
+import { freePort, tcpProxy, withPort } from './fixtures/net.js';
+import { sleep, until } from './fixtures/wait.js';
 import { expectCode, HOUR, storedRecord } from './helpers.js';
 import { describeWithServer } from './servers.js';
 
@@ -20,7 +19,6 @@ const FILE_PREFIX = `keymint-inv:${randomBytes(4).toString('hex')}:`;
 let counter = 0;
 const randomPrefix = () => `${FILE_PREFIX}${++counter}:`;
 const uniqueName = (what: string) => `keymint-${what}-${process.pid}-${++counter}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A record with dates near the real time: Redis expires keys by its own clock. */
 const liveRecord = (overrides: Partial<StoredApiKey> = {}) =>
@@ -31,23 +29,6 @@ const liveRecord = (overrides: Partial<StoredApiKey> = {}) =>
     expiresAt: new Date(Date.now() + HOUR),
     ...overrides,
   });
-
-async function until(done: () => Promise<boolean> | boolean, what: string, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await done()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A listener that records its calls: the id for invalidate, 'reset' for reset. */
 function recorder() {
@@ -96,94 +77,6 @@ const CLIENTS: [string, ClientClass][] = [
 
 const hasBinary = (name: string) => spawnSync(name, ['--version']).status === 0;
 const hasClusterTools = hasBinary('redis-server') && hasBinary('redis-cli');
-
-/**
- * A TCP proxy to Redis that can go down (cutting every connection, refusing new ones) and come
- * back on the same port: a network outage between the app and Redis.
- */
-async function tcpProxy(targetPort: number) {
-  const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  let port = 0;
-  const track = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-  };
-  const up = async () => {
-    server = net.createServer((client) => {
-      const upstream = net.connect(targetPort, '127.0.0.1');
-      track(client);
-      track(upstream);
-      client.pipe(upstream).pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => server!.listen(port, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
-  };
-  const down = async () => {
-    const closing = new Promise((resolve) => (server ? server.close(resolve) : resolve(null)));
-    for (const socket of sockets) socket.destroy();
-    await closing;
-    server = undefined;
-  };
-  await up();
-  return { port: () => port, up, down };
-}
-
-/** Bundles a fixture with esbuild into node_modules/.cache (so bare imports resolve), gitignored. */
-async function bundleFixture(name: string): Promise<string> {
-  const outfile = fileURLToPath(
-    new URL(`../node_modules/.cache/keymint-tests/${name}-${process.pid}.mjs`, import.meta.url),
-  );
-  await build({
-    entryPoints: [fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url))],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    logLevel: 'silent',
-  });
-  return outfile;
-}
-
-/** A peer process: `send` writes one command and resolves with its reply (replies come in order). */
-interface Peer {
-  ready: Promise<void>;
-  send(command: RedisPeerCommand): Promise<RedisPeerReply>;
-  child: ChildProcess;
-  stderr: () => string;
-}
-
-function startPeer(bundle: string, env: Record<string, string>): Peer {
-  const child = spawn(process.execPath, [bundle], {
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const waiting: { resolve(line: string): void; reject(error: Error): void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => waiting.shift()?.resolve(line));
-  child.on('exit', (code) => {
-    const error = new Error(`peer exited with code ${code}: ${stderr}`);
-    for (const pending of waiting.splice(0)) pending.reject(error);
-  });
-  const next = () => new Promise<string>((resolve, reject) => waiting.push({ resolve, reject }));
-  const ready = next().then((line) => expect(JSON.parse(line)).toEqual({ ready: true }));
-  return {
-    ready,
-    child,
-    stderr: () => stderr,
-    async send(command) {
-      const reply = next();
-      child.stdin!.write(`${JSON.stringify(command)}\n`);
-      return JSON.parse(await reply) as RedisPeerReply;
-    },
-  };
-}
 
 describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
   let admin: Redis;
@@ -664,9 +557,7 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
       const proxy = await tcpProxy(Number(new URL(url).port || 6379));
       try {
         const prefix = randomPrefix();
-        const through = new URL(url);
-        through.port = String(proxy.port());
-        const b = redisAdapter(open(Redis, {}, through.toString()), { prefix });
+        const b = redisAdapter(open(Redis, {}, withPort(url, proxy.port)), { prefix });
         const a = redisAdapter(open(), { prefix });
         const { events, listener } = recorder();
         await subscribe(b, listener);
@@ -692,53 +583,42 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
   });
 
   describe('a process with a live subscription', () => {
-    let bundle = '';
+    let bundle: Bundle | undefined;
     beforeAll(async () => {
-      bundle = await bundleFixture('redis-invalidation-child');
+      bundle = await bundleFixture('redis-invalidation-child.ts');
     });
-    afterAll(() => rm(bundle, { force: true }));
+    afterAll(() => bundle?.remove());
 
     for (const mode of ['plain', 'lost', 'back'] as const) {
       it(`exits on its own, without close() (${mode})`, async () => {
-        const child = spawn(process.execPath, [bundle], {
-          env: {
-            ...process.env,
+        const { code, stdout, stderr } = await runOnce(
+          bundle!.file,
+          {
             KEYMINT_CHILD_URL: url,
             KEYMINT_CHILD_PREFIX: randomPrefix(),
             KEYMINT_CHILD_MODE: mode,
           },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let stderr = '';
-        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-        const lines: string[] = [];
-        createInterface({ input: child.stdout }).on('line', (line) => lines.push(line));
-        const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-        const killer = setTimeout(() => child.kill('SIGKILL'), 8_000);
-        try {
-          const code = await exited;
-          expect(stderr).toBe('');
-          expect(code).toBe(0); // not null: SIGKILL after 8 s means it hung
-          const report = JSON.parse(lines[0]!) as { ready: boolean; events: string[] };
-          const expected = {
-            plain: [expect.stringMatching(/^invalidate:CH/)],
-            lost: [expect.stringMatching(/^invalidate:CH/), 'reset'],
-            back: [expect.stringMatching(/^invalidate:CH/), 'reset', 'reset'],
-          }[mode];
-          expect(report).toEqual({ ready: true, events: expected });
-        } finally {
-          clearTimeout(killer);
-        }
+          8_000,
+        );
+        expect(stderr).toBe('');
+        expect(code).toBe(0); // not null: SIGKILL after 8 s means it hung
+        const report = JSON.parse(stdout.split('\n')[0]!) as { ready: boolean; events: string[] };
+        const expected = {
+          plain: [expect.stringMatching(/^invalidate:CH/)],
+          lost: [expect.stringMatching(/^invalidate:CH/), 'reset'],
+          back: [expect.stringMatching(/^invalidate:CH/), 'reset', 'reset'],
+        }[mode];
+        expect(report).toEqual({ ready: true, events: expected });
       }, 15_000);
     }
   });
 
   describe('two processes with verify caches', () => {
-    let bundle = '';
+    let bundle: Bundle | undefined;
     const peers: Peer[] = [];
     const prefix = randomPrefix();
     const peer = (env: Record<string, string> = {}) => {
-      const started = startPeer(bundle, {
+      const started = startPeer(bundle!.file, {
         KEYMINT_PEER_URL: url,
         KEYMINT_PEER_PREFIX: prefix,
         ...env,
@@ -751,7 +631,7 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
     let unpushed: Peer;
 
     beforeAll(async () => {
-      bundle = await bundleFixture('redis-invalidation-peer');
+      bundle = await bundleFixture('redis-invalidation-peer.ts');
       writer = peer();
       readers = [
         ['ioredis 6', peer({ KEYMINT_PEER_IOREDIS: '6' })],
@@ -763,18 +643,9 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
 
     afterAll(async () => {
       // Closing stdin: each peer calls keymint.close(), quits its client and must exit by itself.
-      const exits = peers.map(
-        ({ child }) =>
-          new Promise<number | null>((resolve) => {
-            if (child.exitCode !== null) resolve(child.exitCode);
-            else child.on('exit', resolve);
-          }),
-      );
-      for (const { child } of peers) child.stdin!.end();
-      const killer = setTimeout(() => peers.forEach(({ child }) => child.kill('SIGKILL')), 5_000);
-      const codes = await Promise.all(exits);
-      clearTimeout(killer);
-      await rm(bundle, { force: true });
+      const exits = await Promise.all(peers.map((started) => started.finish(5_000)));
+      const codes = exits.map(({ code }) => code);
+      await bundle?.remove();
       expect(codes).toEqual(peers.map(() => 0));
       expect(peers.map((started) => started.stderr())).toEqual(peers.map(() => ''));
     });

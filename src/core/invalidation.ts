@@ -1,4 +1,4 @@
-import type { InvalidationListener, KeyAdapter } from '../adapter.js';
+import type { InvalidationListener, KeyAdapter, Subscription } from '../adapter.js';
 import { KeymintError } from '../errors.js';
 
 const FIRST_RETRY_MS = 1_000;
@@ -19,6 +19,7 @@ export function startInvalidation(
   subscribe: NonNullable<KeyAdapter['subscribe']>,
   listener: InvalidationListener,
   report: (error: unknown) => void,
+  onLive: (subscription: Subscription) => void = () => {},
 ): InvalidationHandle {
   const controller = new AbortController();
   let retry: ReturnType<typeof setTimeout> | undefined;
@@ -29,6 +30,7 @@ export function startInvalidation(
       (handle) => {
         if (controller.signal.aborted) return handle.close();
         live = handle;
+        onLive(handle);
         listener.reset();
       },
       (error: unknown) => {
@@ -59,9 +61,36 @@ export function startInvalidation(
 }
 
 /**
- * Closes the listener of a keymint instance that was dropped without `close()`, so that an
- * adapter shared by many short-lived instances does not keep each one's cache alive.
+ * A listener that holds its target weakly, so that a subscription (kept by the adapter, often
+ * with a connection of its own) never keeps a dropped keymint instance and its cache alive. The
+ * target lives as long as the instance or any method taken from it. Once it is gone, the first
+ * message closes the subscription.
  */
-export const closeWhenCollected = new FinalizationRegistry<InvalidationHandle>((handle) => {
-  handle.close().catch(() => {});
-});
+export function weakListener(target: InvalidationListener): {
+  listener: InvalidationListener;
+  bind(subscription: Subscription): void;
+} {
+  const ref = new WeakRef(target);
+  let subscription: Subscription | undefined;
+  const gone = () => {
+    subscription?.close().catch(() => {});
+    subscription = undefined;
+  };
+  return {
+    listener: {
+      invalidate(id) {
+        const live = ref.deref();
+        if (live) live.invalidate(id);
+        else gone();
+      },
+      reset() {
+        const live = ref.deref();
+        if (live) live.reset();
+        else gone();
+      },
+    },
+    bind(live) {
+      subscription = live;
+    },
+  };
+}

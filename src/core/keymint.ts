@@ -14,7 +14,7 @@ import { AttemptLimiter } from './attempt-limiter.js';
 import { BUSY, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
-import { closeWhenCollected, startInvalidation } from './invalidation.js';
+import { startInvalidation, weakListener } from './invalidation.js';
 import { createVerifier, toApiKey } from './verifier.js';
 import { VerifyCache } from './verify-cache.js';
 import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-format.js';
@@ -314,12 +314,15 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     fromHasher,
   });
 
+  // The adapter holds only a weak listener: a dropped instance (and its cache) can be collected.
+  const weak = cache && adapter.subscribe ? weakListener(verifier) : null;
   const subscription =
-    cache && adapter.subscribe
+    weak && adapter.subscribe
       ? startInvalidation(
           adapter.subscribe.bind(adapter),
-          { invalidate: (id) => verifier.invalidate(id), reset: () => verifier.reset() },
+          weak.listener,
           reportBackground,
+          weak.bind,
         )
       : null;
 
@@ -337,7 +340,6 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     return hashed;
   }
 
-  const unregisterToken = {};
   const instance: Keymint<Actor> = {
     roles: roles.names,
     maxTtlSeconds,
@@ -403,7 +405,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       }
     },
 
-    verifyKey: verifier.verifyKey,
+    // Through this closure every method keeps `verifier` alive, and with it the weak listener's
+    // target: the push stays live as long as anything can still verify.
+    verifyKey: (key, options) => verifier.verifyKey(key, options),
 
     async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await findOrThrow(id, 'findById');
@@ -469,14 +473,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async close(): Promise<void> {
-      closeWhenCollected.unregister(unregisterToken);
       await subscription?.close();
       await lastUsed.flush();
       verifier.reset();
     },
   };
-  // No closure above refers to `instance` (close() uses a separate token), so the instance is not
-  // reachable from its own state and the host dropping it lets the registry close the listener.
-  if (subscription) closeWhenCollected.register(instance, subscription, unregisterToken);
   return instance;
 }

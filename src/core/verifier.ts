@@ -121,8 +121,9 @@ export function toApiKey(record: StoredApiKey): ApiKey {
 
 /**
  * Builds `verifyKey` and the hooks that keep its cache honest. Order of work for a presented key:
- * format and checksum (no I/O), then the cache (one SHA-256 and a Map lookup), then the abuse
- * limit, then one shared store lookup and hash per distinct key in flight.
+ * its shape (no I/O); for a key whose id is cached, its SHA-256 digest and the cache; otherwise,
+ * or after a miss, the checksum; then the abuse limit, then one shared store lookup and hash per
+ * distinct key in flight.
  */
 export function createVerifier(parts: VerifierParts) {
   const { adapter, hasher, roles, prefix, cache, limiter, attempts, lastUsed } = parts;

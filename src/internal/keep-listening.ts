@@ -3,6 +3,8 @@ import type { InvalidationListener, Subscription } from '../adapter.js';
 /** First reconnection delay, doubled after each failed attempt up to MAX_DELAY_MS. */
 const MIN_DELAY_MS = 100;
 const MAX_DELAY_MS = 5_000;
+/** How long `close()` waits for a listening connection to end politely. */
+const CLOSE_WAIT_MS = 2_000;
 
 /** How one adapter opens and ends its dedicated listening connections. */
 export interface ListenLink<C> {
@@ -132,8 +134,19 @@ export async function keepListening<C>(
       const connection = current;
       current = undefined;
       if (connection === undefined) return;
-      if (connection === listening) await link.end(connection).catch(() => {});
-      else link.abort(connection);
+      if (connection === listening) {
+        // Politely, but a server that stopped answering gets CLOSE_WAIT_MS, then the socket closes.
+        let timeout: NodeJS.Timeout | undefined;
+        await Promise.race([
+          link.end(connection).catch(() => {}),
+          new Promise<void>((resolve) => {
+            timeout = setTimeout(resolve, CLOSE_WAIT_MS);
+            timeout.unref();
+          }),
+        ]);
+        clearTimeout(timeout);
+      }
+      link.abort(connection);
     })();
     return closing;
   };
