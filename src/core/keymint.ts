@@ -314,8 +314,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     fromHasher,
   });
 
-  // The adapter holds only a weak listener: a dropped instance (and its cache) can be collected.
-  const weak = cache && adapter.subscribe ? weakListener(verifier) : null;
+  // The adapter holds only a weak listener on the cache, which verifyKey itself holds: the push
+  // stays live while anything can verify, and a dropped instance and its cache can be collected.
+  const weak = cache && adapter.subscribe ? weakListener(cache) : null;
   const subscription =
     weak && adapter.subscribe
       ? startInvalidation(
@@ -405,9 +406,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       }
     },
 
-    // Through this closure every method keeps `verifier` alive, and with it the weak listener's
-    // target: the push stays live as long as anything can still verify.
-    verifyKey: (key, options) => verifier.verifyKey(key, options),
+    verifyKey: verifier.verifyKey,
 
     async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await findOrThrow(id, 'findById');

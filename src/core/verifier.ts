@@ -292,6 +292,18 @@ export function createVerifier(parts: VerifierParts) {
     }
   }
 
+  /** What the verifier forgets besides the cache; the cache calls it, so listeners need only the cache. */
+  const forget = {
+    invalidate(id: string): void {
+      proven.delete(id);
+      for (const [digest, flight] of flights) if (flight.id === id) flights.delete(digest);
+    },
+    reset(): void {
+      flights.clear();
+    },
+  };
+  if (cache) cache.also = forget;
+
   async function verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult> {
     const parsedOptions = parseOptions(options);
     // Garbage of the wrong shape costs a few comparisons.
@@ -337,14 +349,13 @@ export function createVerifier(parts: VerifierParts) {
     verifyKey,
     /** A key was revoked or deleted: forget it, and let no lookup in flight serve it to new callers. */
     invalidate(id: string): void {
-      cache?.invalidate(id);
-      proven.delete(id);
-      for (const [digest, flight] of flights) if (flight.id === id) flights.delete(digest);
+      if (cache) cache.invalidate(id);
+      else forget.invalidate(id);
     },
     /** Messages may have been lost: forget everything. */
     reset(): void {
-      cache?.clear();
-      flights.clear();
+      if (cache) cache.reset();
+      else forget.reset();
     },
     /** A last-used write failed: let the next verification of these keys queue it again. */
     lastUsedFailed(ids: readonly string[]): void {

@@ -41,6 +41,13 @@ export class VerifyCache {
   private clearedAt = 0;
   private lookups = 0;
 
+  /**
+   * What else forgets a key when the cache does (the verifier's lookups in flight). Set by the
+   * verifier; called from `invalidate` and `reset`, so that an invalidation listener can hold
+   * just the cache.
+   */
+  also: { invalidate(id: string): void; reset(): void } | undefined;
+
   constructor(
     readonly maxEntries: number,
     readonly ttlMs: number,
@@ -93,6 +100,7 @@ export class VerifyCache {
     this.invalidatedAt.set(id, ++this.sequence);
     const digest = this.digestById.get(id);
     if (digest !== undefined) this.removeDigest(digest);
+    this.also?.invalidate(id);
   }
 
   /** After a failed last-used write: the next hit of this key queues the write again. */
@@ -102,12 +110,13 @@ export class VerifyCache {
     if (entry) entry.lastUsedMs = -Infinity;
   }
 
-  /** Drops everything, including what lookups in flight would cache. */
-  clear(): void {
+  /** Drops everything, including what lookups in flight would cache (messages were lost). */
+  reset(): void {
     this.clearedAt = ++this.sequence;
     this.entries.clear();
     this.digestById.clear();
     this.invalidatedAt.clear();
+    this.also?.reset();
   }
 
   private evictOne(): void {
