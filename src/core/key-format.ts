@@ -130,21 +130,12 @@ export function shapeCheck(prefix: string): (input: unknown) => input is string 
     input.startsWith(prefix);
 }
 
-const checkers = new Map<string, (input: unknown) => input is string>();
-
-/** {@link checksumCheck} for `prefix`, made once per prefix. */
-export function checksumMatches(prefix: string, input: unknown): input is string {
-  let check = checkers.get(prefix);
-  if (!check) checkers.set(prefix, (check = checksumCheck(prefix)));
-  return check(input);
-}
-
 /**
  * Takes a presented key apart, or returns `null` when it is not a well-formed key with this
  * prefix and a matching checksum. Runs in time linear in the key's length, touches no store.
  */
 export function parseKey(prefix: string, input: unknown): ParsedKey | null {
-  return checksumMatches(prefix, input) ? splitChecked(prefix, input) : null;
+  return checksumCheck(prefix)(input) ? splitChecked(prefix, input) : null;
 }
 
 /**

@@ -19,7 +19,7 @@ for (let n = 0; n < 256; n++) {
 }
 
 /** One step: the running CRC (start at -1) after one more character. */
-export function crc32Step(crc: number, charCode: number): number {
+function crc32Step(crc: number, charCode: number): number {
   return TABLE[(crc ^ charCode) & 0xff]! ^ (crc >>> 8);
 }
 
