@@ -8,6 +8,7 @@ export const entry = {
   'adapters/sqlite': 'src/adapters/sqlite/index.ts',
   'adapters/postgres': 'src/adapters/postgres/index.ts',
   'adapters/redis': 'src/adapters/redis/index.ts',
+  http: 'src/http/index.ts',
   testing: 'src/testing/index.ts',
 };
 

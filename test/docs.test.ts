@@ -59,6 +59,7 @@ describe('API documentation', () => {
       './adapters/sqlite',
       './adapters/postgres',
       './adapters/redis',
+      './http',
       './testing',
     ]);
     for (const { file } of entryFiles) expect(program.getSourceFile(file)).toBeDefined();

@@ -94,7 +94,7 @@ function reachable(entryFile: string): { files: Set<string>; packages: Set<strin
 }
 
 describe('what each entry point loads', () => {
-  it.each(['src/index.ts', 'src/errors.ts', 'src/adapters/memory/index.ts'])(
+  it.each(['src/index.ts', 'src/errors.ts', 'src/adapters/memory/index.ts', 'src/http/index.ts'])(
     '%s loads no database driver, no test runner and no adapter module',
     (file) => {
       const { files, packages } = reachable(file);

@@ -1,0 +1,186 @@
+import { isKeymintError } from '../errors.js';
+import type { ApiKey, Keymint, VerifyFailureReason, VerifyOptions } from '../core/types.js';
+import { json } from './responses.js';
+
+/**
+ * Options of {@link authenticateRequest}: the same as `verifyKey`'s.
+ *
+ * @example
+ * ```ts
+ * const options: AuthenticateRequestOptions = { role: 'Editor', scope: 'org-42' };
+ * ```
+ */
+export type AuthenticateRequestOptions = VerifyOptions;
+
+/**
+ * Why {@link authenticateRequest} refused a request, ready to send with {@link toResponse}.
+ * `cause` is set for a server fault (`500` or `503` after a store or hasher failure) so the host
+ * can log it; it is never sent.
+ *
+ * @example
+ * ```ts
+ * const failure: AuthenticationFailure = { ok: false, status: 401, message: 'Invalid API key' };
+ * ```
+ */
+export interface AuthenticationFailure {
+  ok: false;
+  status: 401 | 403 | 429 | 500 | 503;
+  message: string;
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+/**
+ * The outcome of {@link authenticateRequest}: the verified key's record, or a failure.
+ *
+ * @example
+ * ```ts
+ * const result: AuthenticationResult = await authenticateRequest(keymint, request);
+ * if (result.ok) console.log(result.apiKey.name);
+ * ```
+ */
+export type AuthenticationResult = { ok: true; apiKey: ApiKey } | AuthenticationFailure;
+
+/** Longer than any `Basic` form of the longest key (64 characters): refused unread. */
+const MAX_AUTHORIZATION_LENGTH = 512;
+const CREDENTIALS = /^([A-Za-z]+)[ \t]+([^ \t]+)$/;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+const INVALID = 'Invalid API key';
+const challenge = { 'www-authenticate': 'Bearer' };
+
+const FAILURES: Record<VerifyFailureReason, AuthenticationFailure> = {
+  malformed: { ok: false, status: 401, message: INVALID, headers: challenge },
+  not_found: { ok: false, status: 401, message: INVALID, headers: challenge },
+  expired: { ok: false, status: 401, message: 'Expired API key', headers: challenge },
+  revoked: { ok: false, status: 401, message: 'Revoked API key', headers: challenge },
+  insufficient_role: { ok: false, status: 403, message: 'Insufficient role for this API key' },
+  rate_limited: {
+    ok: false,
+    status: 429,
+    message: 'Too many failed attempts with this API key; try again later',
+    headers: { 'retry-after': '60' },
+  },
+  busy: {
+    ok: false,
+    status: 503,
+    message: 'Too many keys are being checked right now; try again in a moment',
+    headers: { 'retry-after': '1' },
+  },
+};
+
+/** A fresh copy: a host may change what it gets back. */
+function failure(reason: VerifyFailureReason): AuthenticationFailure {
+  const { headers, ...rest } = FAILURES[reason];
+  return headers ? { ...rest, headers: { ...headers } } : { ...rest };
+}
+
+/**
+ * The key in an `Authorization` header value, or `null`. Reads `Bearer <key>` and, as Grafana
+ * does, `Basic` with the user `api_key` and the key as password. The scheme is matched in any
+ * letter case; one or more spaces may follow it. Values over 512 characters are refused without
+ * being read. The key itself is not checked here.
+ *
+ * @example
+ * ```ts
+ * readApiKey('Bearer km_7Y1FsObMb7Nf_moaAvFVY6RXGJsvSIXLqpghgOqqq16Cbey'); // the key
+ * readApiKey('Basic ' + btoa('api_key:' + key)); // the key
+ * readApiKey('Basic ' + btoa('admin:secret')); // null
+ * ```
+ */
+export function readApiKey(authorization: string | null | undefined): string | null {
+  if (typeof authorization !== 'string' || authorization.length > MAX_AUTHORIZATION_LENGTH) {
+    return null;
+  }
+  const match = CREDENTIALS.exec(authorization.trim());
+  if (!match) return null;
+  const scheme = match[1]!.toLowerCase();
+  const token = match[2]!;
+  if (scheme === 'bearer') return token;
+  if (scheme !== 'basic' || token.length % 4 !== 0 || !BASE64.test(token)) return null;
+  let decoded: string;
+  try {
+    decoded = atob(token);
+  } catch {
+    return null;
+  }
+  const colon = decoded.indexOf(':');
+  if (colon === -1 || decoded.slice(0, colon) !== 'api_key') return null;
+  const password = decoded.slice(colon + 1);
+  return password.length > 0 ? password : null;
+}
+
+/**
+ * Checks the API key of a request: reads it with {@link readApiKey} from the `Authorization`
+ * header, verifies it with `keymint.verifyKey(key, options)` and answers the verified key's
+ * record, or a failure to send with {@link toResponse}:
+ *
+ * | status | message | when |
+ * | --- | --- | --- |
+ * | 401 | `Invalid API key` | no header, not a key, unknown key or wrong secret |
+ * | 401 | `Expired API key` / `Revoked API key` | the correct key, expired or revoked |
+ * | 403 | `Insufficient role for this API key` | below `options.role` |
+ * | 429 | (with `Retry-After: 60`) | too many wrong secrets for this key id lately |
+ * | 503 | (with `Retry-After`) | hashing queue full, or the store failed (`cause` set) |
+ * | 500 | `Internal server error` | the hasher failed (`cause` set) |
+ *
+ * It never answers `ok: true` after a failure of the store or the hasher. It throws only for
+ * bad `options` (`INVALID_ROLE`, `INVALID_INPUT`) and a broken clock (`CONFIG`): programming
+ * errors.
+ *
+ * @example
+ * ```ts
+ * import { authenticateRequest, toResponse } from 'keymint/http';
+ *
+ * export async function GET(request: Request): Promise<Response> {
+ *   const auth = await authenticateRequest(keymint, request, { role: 'Viewer' });
+ *   if (!auth.ok) return toResponse(auth);
+ *   return Response.json({ caller: auth.apiKey.name, role: auth.apiKey.role });
+ * }
+ * ```
+ */
+export async function authenticateRequest(
+  keymint: Pick<Keymint<never>, 'verifyKey'>,
+  request: { readonly headers: Headers },
+  options?: AuthenticateRequestOptions,
+): Promise<AuthenticationResult> {
+  const key = readApiKey(request.headers.get('authorization'));
+  if (key === null) {
+    // Still check the options, so that a bad role fails loudly on the first request.
+    if (options !== undefined) await keymint.verifyKey('', options);
+    return failure('malformed');
+  }
+  let result;
+  try {
+    result = await keymint.verifyKey(key, options);
+  } catch (error) {
+    if (isKeymintError(error, 'STORE_FAILURE')) {
+      return {
+        ok: false,
+        status: 503,
+        message: 'The key store is unavailable; try again later',
+        headers: { 'retry-after': '5' },
+        cause: error,
+      };
+    }
+    if (isKeymintError(error, 'HASHER_FAILURE')) {
+      return { ok: false, status: 500, message: 'Internal server error', cause: error };
+    }
+    throw error;
+  }
+  return result.valid ? { ok: true, apiKey: result.apiKey } : failure(result.reason);
+}
+
+/**
+ * A JSON `Response` for a failure of {@link authenticateRequest}: its status, its headers
+ * (`WWW-Authenticate`, `Retry-After`) and the body `{ message }`. Never the `cause`.
+ *
+ * @example
+ * ```ts
+ * const auth = await authenticateRequest(keymint, request);
+ * if (!auth.ok) return toResponse(auth); // 401 { "message": "Invalid API key" }
+ * ```
+ */
+export function toResponse(failure: AuthenticationFailure): Response {
+  return json(failure.status, { message: failure.message }, failure.headers);
+}

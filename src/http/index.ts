@@ -1,0 +1,49 @@
+/**
+ * The HTTP side of keymint, on Web-standard `Request` and `Response` (Node 20, Bun, Deno, Hono,
+ * Next.js route handlers), with no framework dependency:
+ *
+ * - {@link createApiKeyRoutes}: Grafana's legacy API-key endpoints (`POST`, `GET` and
+ *   `DELETE /api/auth/keys`) as one handler.
+ * - {@link authenticateRequest}: checks `Authorization: Bearer <key>` (or Basic with the user
+ *   `api_key`) on any request, and {@link toResponse} turns a refusal into a JSON response.
+ * - {@link toNodeListener}: mounts a Web handler in `node:http` or Express.
+ *
+ * ```sh
+ * npm install keymint
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ * import { authenticateRequest, createApiKeyRoutes, toNodeListener, toResponse } from 'keymint/http';
+ *
+ * const keymint = createKeymint({ adapter: memoryAdapter() });
+ * const routes = createApiKeyRoutes(keymint, { authenticate: (request) => sessions.userOf(request) });
+ *
+ * createServer(
+ *   toNodeListener(async (request) => {
+ *     if (new URL(request.url).pathname.startsWith('/api/auth/keys')) return routes(request);
+ *     const auth = await authenticateRequest(keymint, request, { role: 'Viewer' });
+ *     if (!auth.ok) return toResponse(auth);
+ *     return Response.json({ hello: auth.apiKey.name });
+ *   }),
+ * ).listen(3000, '127.0.0.1');
+ * ```
+ *
+ * @module
+ */
+export { createApiKeyRoutes } from './routes.js';
+export type { ApiKeyListItem, ApiKeyRoutes, ApiKeyRoutesOptions } from './routes.js';
+export type { CreateApiKeyBody } from './create-input.js';
+export type { ErrorBody } from './responses.js';
+export { authenticateRequest, readApiKey, toResponse } from './authenticate.js';
+export type {
+  AuthenticateRequestOptions,
+  AuthenticationFailure,
+  AuthenticationResult,
+} from './authenticate.js';
+export { toNodeListener } from './node.js';
+export type { NodeListenerOptions } from './node.js';
+export { DEFAULT_MAX_BODY_BYTES } from './body.js';

@@ -1,0 +1,169 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyTooLargeError, checkLimit } from './body.js';
+import { json } from './responses.js';
+
+/**
+ * Options of {@link toNodeListener}.
+ *
+ * @example
+ * ```ts
+ * const options: NodeListenerOptions = { maxBodyBytes: 64 * 1024, onError: console.error };
+ * ```
+ */
+export interface NodeListenerOptions {
+  /**
+   * The most request-body bytes streamed to the handler; past it the body stream fails (the
+   * routes of {@link createApiKeyRoutes} answer `413`) and the connection is closed after the
+   * answer. Default 16 KiB.
+   */
+  maxBodyBytes?: number;
+  /** Told when the handler throws (the client then gets `500 { message }`) or a write fails. */
+  onError?: (error: unknown) => void;
+}
+
+/** The request body as a Web stream, read only as fast as the handler reads it. */
+function bodyStream(req: IncomingMessage, limit: number, overflow: () => void) {
+  let size = 0;
+  let done = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (req.readableEnded) {
+        // A body parser (express.json()) read it first: mount the handler before it.
+        done = true;
+        controller.close();
+        return;
+      }
+      req.on('data', (chunk: Buffer) => {
+        if (done) return;
+        size += chunk.byteLength;
+        if (size > limit) {
+          done = true;
+          req.pause();
+          overflow();
+          controller.error(new BodyTooLargeError(limit));
+          return;
+        }
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 1) <= 0) req.pause();
+      });
+      req.once('end', () => {
+        if (!done) controller.close();
+        done = true;
+      });
+      req.once('error', (error) => {
+        if (!done) controller.error(error);
+        done = true;
+      });
+      req.pause();
+    },
+    pull() {
+      if (!done) req.resume();
+    },
+    cancel() {
+      done = true;
+      req.pause();
+    },
+  });
+}
+
+function toRequest(req: IncomingMessage, res: ServerResponse, limit: number, overflow: () => void) {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    if (!name.startsWith(':')) headers.append(name, req.rawHeaders[i + 1]!);
+  }
+  const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
+  // Express strips the mount path from req.url, but keeps originalUrl.
+  const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  let url: URL;
+  try {
+    url = new URL(path, `${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
+  } catch {
+    url = new URL(path, 'http://localhost');
+  }
+  const aborted = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) aborted.abort();
+  });
+  const method = req.method ?? 'GET';
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: aborted.signal };
+  if (hasBody) {
+    init.body = bodyStream(req, limit, overflow);
+    init.duplex = 'half';
+  }
+  return new Request(url, init);
+}
+
+async function send(response: Response, req: IncomingMessage, res: ServerResponse) {
+  res.statusCode = response.status;
+  response.headers.forEach((value, name) => {
+    if (name !== 'set-cookie') res.setHeader(name, value);
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
+  if (response.body === null || req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    if (res.destroyed) return;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  }
+  res.end();
+}
+
+/**
+ * Mounts a Web-standard handler, such as the one {@link createApiKeyRoutes} returns, in Node's
+ * `node:http` server, or in Express as a route handler. It turns each `IncomingMessage` into a
+ * `Request` whose body is streamed with a size limit, and writes the `Response` back. A handler
+ * that throws gets `500 { message: "Internal server error" }`, without the error.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createApiKeyRoutes, toNodeListener } from 'keymint/http';
+ *
+ * const routes = createApiKeyRoutes(keymint, { authenticate });
+ * createServer(toNodeListener(routes)).listen(3000, '127.0.0.1');
+ *
+ * // Express: app.all('/api/auth/keys{/*id}', toNodeListener(routes));
+ * ```
+ */
+export function toNodeListener(
+  handler: (request: Request) => Response | Promise<Response>,
+  options: NodeListenerOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const limit = checkLimit(options.maxBodyBytes, 'maxBodyBytes');
+  const report = (error: unknown) => {
+    try {
+      options.onError?.(error);
+    } catch {
+      // A failing reporter must not crash the server.
+    }
+  };
+  return (req, res) => {
+    let overflowed = false;
+    const run = async () => {
+      let response: Response;
+      try {
+        response = await handler(toRequest(req, res, limit, () => (overflowed = true)));
+      } catch (error) {
+        report(error);
+        response = json(500, { message: 'Internal server error' });
+      }
+      // The unread rest of an oversized body is not drained: close the connection instead.
+      if (overflowed || response.status === 413) res.setHeader('connection', 'close');
+      await send(response, req, res);
+    };
+    run().catch((error: unknown) => {
+      report(error);
+      res.destroy();
+    });
+  };
+}

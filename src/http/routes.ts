@@ -1,0 +1,216 @@
+import type { ApiKey, CallContext, Keymint } from '../core/types.js';
+import { checkLimit, readJsonBody } from './body.js';
+import { parseCreateBody } from './create-input.js';
+import { errorResponse, fromError, json, MESSAGES } from './responses.js';
+
+/**
+ * Options of {@link createApiKeyRoutes}.
+ *
+ * @example
+ * ```ts
+ * const options: ApiKeyRoutesOptions<User> = {
+ *   authenticate: (request) => sessions.userOf(request), // the actor, or null for 401
+ *   scopeOf: (user) => user.orgId,
+ * };
+ * ```
+ */
+export interface ApiKeyRoutesOptions<Actor> {
+  /**
+   * The host's own sign-in check: the actor making the request, or `null` (or `undefined`) to
+   * answer `401`. The actor is passed to keymint as `{ actor }`, so the instance's `authorize`
+   * and `actorRole` hooks decide what it may do.
+   */
+  authenticate: (request: Request) => Actor | null | undefined | Promise<Actor | null | undefined>;
+  /** The scope (Grafana's organisation) the actor manages. Default: `'default'` for everyone. */
+  scopeOf?: (actor: Actor) => string | Promise<string>;
+  /** Where the routes live. Default `'/api/auth/keys'`, as in Grafana. */
+  basePath?: string;
+  /** The largest request body accepted, in bytes; larger answers `413`. Default 16 KiB. */
+  maxBodyBytes?: number;
+  /**
+   * Told about server faults (a `500` or a store failure), with the original error, which the
+   * response never carries. Default: nothing is reported.
+   */
+  onError?: (error: unknown, request: Request) => void;
+}
+
+/**
+ * A Web-standard request handler, as Hono, Next.js route handlers, Bun and Deno take it.
+ *
+ * @example
+ * ```ts
+ * const routes: ApiKeyRoutes = createApiKeyRoutes(keymint, { authenticate });
+ * const response = await routes(new Request('http://localhost/api/auth/keys'));
+ * ```
+ */
+export type ApiKeyRoutes = (request: Request) => Promise<Response>;
+
+/**
+ * One key in the answer of `GET /api/auth/keys`, as Grafana lists keys. Dates are ISO 8601
+ * strings; `expiration` is absent for a key that never expires, `lastUsedAt` for one never used.
+ *
+ * @example
+ * ```ts
+ * const keys = (await (await routes(listRequest)).json()) as ApiKeyListItem[];
+ * for (const key of keys) console.log(key.name, key.role, key.expiration ?? 'never');
+ * ```
+ */
+export interface ApiKeyListItem {
+  id: string;
+  name: string;
+  role: string;
+  expiration?: string;
+  lastUsedAt?: string;
+}
+
+const PAGE = 1000;
+
+function listItem(apiKey: ApiKey): ApiKeyListItem {
+  return {
+    id: apiKey.id,
+    name: apiKey.name,
+    role: apiKey.role,
+    ...(apiKey.expiresAt && { expiration: apiKey.expiresAt.toISOString() }),
+    ...(apiKey.lastUsedAt && { lastUsedAt: apiKey.lastUsedAt.toISOString() }),
+  };
+}
+
+function checkBasePath(value: unknown): string {
+  if (value === undefined) return '/api/auth/keys';
+  if (typeof value !== 'string' || !/^\/[^?#\s]*$/.test(value)) {
+    throw new TypeError('basePath must be a path starting with "/", such as "/api/auth/keys".');
+  }
+  return value.replace(/\/+$/, '');
+}
+
+type Target = { kind: 'collection' } | { kind: 'item'; id: string };
+
+function match(pathname: string, base: string): Target | null {
+  if (pathname === base || pathname === `${base}/`) return { kind: 'collection' };
+  if (!pathname.startsWith(`${base}/`)) return null;
+  const rest = pathname.slice(base.length + 1);
+  return rest.length > 0 && !rest.includes('/') ? { kind: 'item', id: rest } : null;
+}
+
+/**
+ * The key-management HTTP API of Grafana's legacy API keys, as one Web-standard handler:
+ *
+ * - `POST /api/auth/keys` with JSON `{ name, role, secondsToLive }` (or `ttl: '12h'`) answers
+ *   `200 { id, name, key }`. The key is in this response only.
+ * - `GET /api/auth/keys?includeExpired=true|false` answers the actor's scope's keys sorted by
+ *   name, each {@link ApiKeyListItem}.
+ * - `DELETE /api/auth/keys/:id` answers `200 { message: "API key deleted" }`, or `404` for an
+ *   id that is not a key of the actor's scope.
+ *
+ * Every error is `{ message }` ({@link ErrorBody}): `400` bad input (`"Invalid role specified"`
+ * for an unknown role; keymint's message for a bad or too long TTL), `401` when `authenticate`
+ * returns `null`, `403` when keymint's `authorize` or `actorRole` refuses, `404`, `405`, `409`
+ * taken name, `413` body over `maxBodyBytes`, `415` not `application/json`, `503` busy (with
+ * `Retry-After`) or store down, `500` otherwise. Responses never carry a stack, a cause or, except
+ * the create answer, a key; all are `Cache-Control: no-store`.
+ *
+ * Throws a `TypeError` at once for bad options.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ * import { createApiKeyRoutes, toNodeListener } from 'keymint/http';
+ *
+ * const keymint = createKeymint<User>({
+ *   adapter: memoryAdapter(),
+ *   authorize: ({ actor }) => actor.isAdmin,
+ *   actorRole: (actor) => actor.role,
+ * });
+ * const routes = createApiKeyRoutes(keymint, {
+ *   authenticate: (request) => sessions.userOf(request), // your sign-in, or null
+ *   scopeOf: (user) => user.orgId,
+ * });
+ * createServer(toNodeListener(routes)).listen(3000);
+ * ```
+ */
+export function createApiKeyRoutes<Actor>(
+  keymint: Keymint<Actor>,
+  options: ApiKeyRoutesOptions<Actor>,
+): ApiKeyRoutes {
+  if (typeof options?.authenticate !== 'function') {
+    throw new TypeError('createApiKeyRoutes() needs { authenticate(request) }: the host sign-in.');
+  }
+  const { authenticate, onError } = options;
+  const scopeOf = options.scopeOf ?? (() => 'default');
+  const basePath = checkBasePath(options.basePath);
+  const maxBodyBytes = checkLimit(options.maxBodyBytes, 'maxBodyBytes');
+
+  async function create(request: Request, scope: string, context: CallContext<Actor>) {
+    const body = await readJsonBody(request, maxBodyBytes);
+    if (!body.ok) return errorResponse(body.status, body.message);
+    const input = parseCreateBody(body.value, keymint.roles);
+    if (!input.ok) return errorResponse(400, input.message);
+    const { key, apiKey } = await keymint.createApiKey(
+      { name: input.name, role: input.role, ttl: input.ttl, scope },
+      context,
+    );
+    return json(200, { id: apiKey.id, name: apiKey.name, key });
+  }
+
+  async function list(url: URL, scope: string, context: CallContext<Actor>) {
+    const flag = url.searchParams.get('includeExpired');
+    if (flag !== null && flag !== 'true' && flag !== 'false') {
+      return errorResponse(400, 'includeExpired must be true or false');
+    }
+    const includeExpired = flag === 'true';
+    const keys: ApiKey[] = [];
+    for (let after: string | undefined; ;) {
+      const page = await keymint.listApiKeys(
+        { scope, includeExpired, limit: PAGE, ...(after !== undefined && { after }) },
+        context,
+      );
+      keys.push(...page);
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]!.name;
+    }
+    return json(200, keys.map(listItem));
+  }
+
+  async function remove(id: string, scope: string, context: CallContext<Actor>) {
+    // A key of another scope is answered exactly like a missing one.
+    const existing = await keymint.getApiKey(id, context);
+    if (existing.scope !== scope) return errorResponse(404, MESSAGES.keyNotFound);
+    await keymint.deleteApiKey(id, context);
+    return json(200, { message: 'API key deleted' });
+  }
+
+  async function handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    const target = match(url.pathname, basePath);
+    if (!target) return errorResponse(404, MESSAGES.notFound);
+    const allowed = target.kind === 'collection' ? ['GET', 'POST'] : ['DELETE'];
+    if (!allowed.includes(request.method)) {
+      return errorResponse(405, MESSAGES.methodNotAllowed, { allow: allowed.join(', ') });
+    }
+    const actor = await authenticate(request);
+    if (actor === null || actor === undefined) return errorResponse(401, MESSAGES.unauthorized);
+    const scope = await scopeOf(actor);
+    if (typeof scope !== 'string') throw new TypeError('scopeOf() must return a string.');
+    const context: CallContext<Actor> = { actor };
+    if (target.kind === 'item') return remove(target.id, scope, context);
+    return request.method === 'POST' ? create(request, scope, context) : list(url, scope, context);
+  }
+
+  return async (request) => {
+    try {
+      return await handle(request);
+    } catch (error) {
+      const { response, serverFault } = fromError(error);
+      if (serverFault && onError) {
+        try {
+          onError(error, request);
+        } catch {
+          // A failing reporter must not change the answer.
+        }
+      }
+      return response;
+    }
+  };
+}
