@@ -9,10 +9,15 @@ export const entry = {
   'adapters/postgres': 'src/adapters/postgres/index.ts',
   'adapters/redis': 'src/adapters/redis/index.ts',
   http: 'src/http/index.ts',
+  express: 'src/http/express.ts',
+  fastify: 'src/http/fastify.ts',
+  hono: 'src/http/hono.ts',
+  ttl: 'src/ttl.ts',
   testing: 'src/testing/index.ts',
 };
 
-export default defineConfig({
+export default defineConfig([
+  {
   entry,
   format: ['esm', 'cjs'],
   dts: true,
@@ -28,5 +33,21 @@ export default defineConfig({
   // Drivers and vitest are optional peers: adapters and keymint/testing import them, never the core.
   // keymint/testing is ESM-only (vitest cannot be require()d): `npm run build` then removes the
   // CommonJS copy tsup makes (scripts/build-finish.mjs; tsup writes .d.cts after onSuccess).
-  external: ['better-sqlite3', 'pg', 'ioredis', 'vitest'],
-});
+  // Frameworks are optional peers too: keymint/fastify and keymint/hono import their types only.
+  external: ['better-sqlite3', 'pg', 'ioredis', 'vitest', 'fastify', 'hono', 'express'],
+  },
+  {
+    // The `keymint` command (package.json "bin"): ESM only, no types, one file plus shared chunks.
+    entry: { cli: 'src/cli/index.ts' },
+    format: ['esm'],
+    dts: false,
+    clean: false,
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+    splitting: false,
+    noExternal: ['nanoid'],
+    external: ['better-sqlite3', 'pg', 'ioredis', 'argon2'],
+    banner: { js: '#!/usr/bin/env node' },
+  },
+]);

@@ -60,6 +60,10 @@ describe('API documentation', () => {
       './adapters/postgres',
       './adapters/redis',
       './http',
+      './express',
+      './fastify',
+      './hono',
+      './ttl',
       './testing',
     ]);
     for (const { file } of entryFiles) expect(program.getSourceFile(file)).toBeDefined();

@@ -55,7 +55,9 @@ describe('POST /api/auth/keys', () => {
     const { create, call } = routesFixture({ allowNonExpiring: true });
     await create({ name: 'forever', role: 'Viewer', secondsToLive: 0 });
     const list = await call('GET', KEYS);
-    expect(list.body).toEqual([{ id: expect.any(String), name: 'forever', role: 'Viewer' }]);
+    expect(list.body).toEqual([
+      { id: expect.any(String), name: 'forever', role: 'Viewer', isRevoked: false },
+    ]);
   });
 
   it.each([
@@ -245,13 +247,20 @@ describe('GET /api/auth/keys', () => {
     const response = await call('GET', KEYS);
     expect(response.status).toBe(200);
     expect(response.body).toEqual([
-      { id: a.id, name: 'a-ci', role: 'Viewer', expiration: new Date(T0 + HOUR).toISOString() },
+      {
+        id: a.id,
+        name: 'a-ci',
+        role: 'Viewer',
+        expiration: new Date(T0 + HOUR).toISOString(),
+        isRevoked: false,
+      },
       {
         id: b.id,
         name: 'b-deploy',
         role: 'Editor',
         expiration: new Date(T0 + 2 * DAY).toISOString(),
         lastUsedAt: new Date(T0 + 1_000).toISOString(),
+        isRevoked: false,
       },
     ]);
     for (const key of [a.key, b.key]) expect(response.text).not.toContain(key);
@@ -336,6 +345,86 @@ describe('DELETE /api/auth/keys/:id', () => {
     const { id } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
     const response = await call('DELETE', `${KEYS}/${id}`);
     expect(response.status).toBe(403);
+  });
+});
+
+describe('POST /api/auth/keys/:id/revoke', () => {
+  const json = { 'content-type': 'application/json' };
+
+  it('answers 200 "API key revoked"; the key is then refused and listed with isRevoked', async () => {
+    const { call, create, keymint } = routesFixture();
+    const { id, key } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    const revoked = await call('POST', `${KEYS}/${id}/revoke`, { headers: json });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toEqual({ message: 'API key revoked' });
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+    const list = await call('GET', KEYS);
+    expect(list.body).toEqual([expect.objectContaining({ id, name: 'ci', isRevoked: true })]);
+  });
+
+  it('accepts an empty body or {}, and answers 200 again for a key already revoked', async () => {
+    const { call, create } = routesFixture();
+    const { id } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    expect((await call('POST', `${KEYS}/${id}/revoke`, { json: {} })).status).toBe(200);
+    expect((await call('POST', `${KEYS}/${id}/revoke`, { headers: json })).status).toBe(200);
+  });
+
+  it('answers 415 without a JSON content type (a cross-site form cannot send one), and revokes nothing', async () => {
+    const { call, create, keymint } = routesFixture();
+    const { id, key } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    for (const headers of [{}, { 'content-type': 'application/x-www-form-urlencoded' }]) {
+      const response = await call('POST', `${KEYS}/${id}/revoke`, { headers, body: 'a=1' });
+      expect(response.status).toBe(415);
+      expect(response.body).toEqual({ message: 'Content-Type must be application/json' });
+    }
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it('answers 400 for a body that is not JSON', async () => {
+    const { call, create } = routesFixture();
+    const { id } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    const response = await call('POST', `${KEYS}/${id}/revoke`, { headers: json, body: '{' });
+    expect(response.status).toBe(400);
+  });
+
+  it("answers 404 for an unknown id and for another scope's key, which stays valid", async () => {
+    const { call, create, keymint } = routesFixture();
+    const { id, key } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' }, 'carol');
+    for (const target of [id, 'nope']) {
+      const response = await call('POST', `${KEYS}/${target}/revoke`, { headers: json });
+      expect(response.status).toBe(404);
+      expect(response.body).toEqual({ message: 'API key not found' });
+    }
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it('answers 401 without a signed-in actor and 403 when authorize refuses to revoke', async () => {
+    const { call, create, keymint } = routesFixture({
+      authorize: ({ action }) => action !== 'apikeys:delete', // revoking needs delete, as in Grafana
+    });
+    const { id, key } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    const anonymous = await call('POST', `${KEYS}/${id}/revoke`, { headers: json, as: null });
+    expect(anonymous.status).toBe(401);
+    const refused = await call('POST', `${KEYS}/${id}/revoke`, { headers: json });
+    expect(refused.status).toBe(403);
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it.each(['GET', 'DELETE', 'PUT'])('answers 405 with Allow: POST for %s', async (method) => {
+    const { call, create } = routesFixture();
+    const { id } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    const response = await call(method, `${KEYS}/${id}/revoke`);
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+  });
+
+  it('answers 404 for other paths below a key', async () => {
+    const { call, create } = routesFixture();
+    const { id } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    for (const path of [`${KEYS}/${id}/unrevoke`, `${KEYS}/${id}/revoke/x`, `${KEYS}//revoke`]) {
+      expect((await call('POST', path, { headers: json })).status).toBe(404);
+    }
   });
 });
 

@@ -79,8 +79,15 @@ async function readBytes(
   return { ok: true, bytes };
 }
 
-/** The JSON body of a request: 415 unless `application/json`, 413 past `limit`, 400 if unreadable. */
-export async function readJsonBody(request: Request, limit: number): Promise<BodyResult> {
+/**
+ * The JSON body of a request: 415 unless `application/json`, 413 past `limit`, 400 if unreadable.
+ * With `allowEmpty`, an empty body is `undefined` rather than a 400.
+ */
+export async function readJsonBody(
+  request: Request,
+  limit: number,
+  allowEmpty = false,
+): Promise<BodyResult> {
   if (!isJsonContentType(request.headers.get('content-type'))) {
     return { ok: false, status: 415, message: 'Content-Type must be application/json' };
   }
@@ -92,6 +99,7 @@ export async function readJsonBody(request: Request, limit: number): Promise<Bod
   } catch {
     return { ok: false, status: 400, message: 'The request body is not valid UTF-8' };
   }
+  if (allowEmpty && text.trim() === '') return { ok: true, value: undefined };
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch {

@@ -61,6 +61,8 @@ export interface ApiKeyListItem {
   role: string;
   expiration?: string;
   lastUsedAt?: string;
+  /** As Grafana's list reports it: `true` once the key is revoked (it then never verifies). */
+  isRevoked: boolean;
 }
 
 const PAGE = 1000;
@@ -72,6 +74,7 @@ function listItem(apiKey: ApiKey): ApiKeyListItem {
     role: apiKey.role,
     ...(apiKey.expiresAt && { expiration: apiKey.expiresAt.toISOString() }),
     ...(apiKey.lastUsedAt && { lastUsedAt: apiKey.lastUsedAt.toISOString() }),
+    isRevoked: apiKey.revokedAt !== null,
   };
 }
 
@@ -83,14 +86,27 @@ function checkBasePath(value: unknown): string {
   return value.replace(/\/+$/, '');
 }
 
-type Target = { kind: 'collection' } | { kind: 'item'; id: string };
+type Target =
+  | { kind: 'collection' }
+  | { kind: 'item'; id: string }
+  | { kind: 'revoke'; id: string };
 
 function match(pathname: string, base: string): Target | null {
   if (pathname === base || pathname === `${base}/`) return { kind: 'collection' };
   if (!pathname.startsWith(`${base}/`)) return null;
-  const rest = pathname.slice(base.length + 1);
-  return rest.length > 0 && !rest.includes('/') ? { kind: 'item', id: rest } : null;
+  const parts = pathname.slice(base.length + 1).split('/');
+  if (parts.length === 1 && parts[0]!.length > 0) return { kind: 'item', id: parts[0]! };
+  if (parts.length === 2 && parts[0]!.length > 0 && parts[1] === 'revoke') {
+    return { kind: 'revoke', id: parts[0]! };
+  }
+  return null;
 }
+
+const ALLOWED: Record<Target['kind'], string[]> = {
+  collection: ['GET', 'POST'],
+  item: ['DELETE'],
+  revoke: ['POST'],
+};
 
 /**
  * The key-management HTTP API of Grafana's legacy API keys, as one Web-standard handler:
@@ -101,6 +117,10 @@ function match(pathname: string, base: string): Target | null {
  *   name, each {@link ApiKeyListItem}.
  * - `DELETE /api/auth/keys/:id` answers `200 { message: "API key deleted" }`, or `404` for an
  *   id that is not a key of the actor's scope.
+ * - `POST /api/auth/keys/:id/revoke` (keymint's addition; Grafana's legacy API only deletes), with
+ *   `Content-Type: application/json` and an empty or `{}` body, answers
+ *   `200 { message: "API key revoked" }` (also when it already was), or `404`. A revoked key
+ *   stays listed with `isRevoked: true` and never verifies again.
  *
  * Every error is `{ message }` ({@link ErrorBody}): `400` bad input (`"Invalid role specified"`
  * for an unknown role; keymint's message for a bad or too long TTL), `401` when `authenticate`
@@ -181,11 +201,21 @@ export function createApiKeyRoutes<Actor>(
     return json(200, { message: 'API key deleted' });
   }
 
+  async function revoke(request: Request, id: string, scope: string, context: CallContext<Actor>) {
+    // JSON only, like create: a cross-site HTML form cannot send it without a CORS preflight.
+    const body = await readJsonBody(request, maxBodyBytes, true);
+    if (!body.ok) return errorResponse(body.status, body.message);
+    const existing = await keymint.getApiKey(id, context);
+    if (existing.scope !== scope) return errorResponse(404, MESSAGES.keyNotFound);
+    await keymint.revokeApiKey(id, context);
+    return json(200, { message: 'API key revoked' });
+  }
+
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     const target = match(url.pathname, basePath);
     if (!target) return errorResponse(404, MESSAGES.notFound);
-    const allowed = target.kind === 'collection' ? ['GET', 'POST'] : ['DELETE'];
+    const allowed = ALLOWED[target.kind];
     if (!allowed.includes(request.method)) {
       return errorResponse(405, MESSAGES.methodNotAllowed, { allow: allowed.join(', ') });
     }
@@ -195,6 +225,7 @@ export function createApiKeyRoutes<Actor>(
     if (typeof scope !== 'string') throw new TypeError('scopeOf() must return a string.');
     const context: CallContext<Actor> = { actor };
     if (target.kind === 'item') return remove(target.id, scope, context);
+    if (target.kind === 'revoke') return revoke(request, target.id, scope, context);
     return request.method === 'POST' ? create(request, scope, context) : list(url, scope, context);
   }
 
