@@ -3,7 +3,6 @@
 // binaries are installed, a throwaway server started by scripts/services.mjs and stopped at
 // teardown; else undefined (its tests are skipped locally and fail under CI=true).
 import type { TestProject } from 'vitest/node';
-import { ensureDistCurrent } from './build-dist.js';
 import type { ServerKind } from './servers.js';
 
 /** A server started by scripts/services.mjs. */
@@ -41,7 +40,6 @@ const ENV: Record<ServerKind, string> = {
 };
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  ensureDistCurrent();
   const services = await loadServices();
   const started: ThrowawayServer[] = [];
   const stopAll = async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isKeymintError } from '../src/errors.js';
 import { createApiKeyRoutes, DEFAULT_MAX_BODY_BYTES } from '../src/http/index.js';
 import { countingHasher, DAY, failingAdapter, flush, HOUR, T0 } from './helpers.js';
 import { ORIGIN, routesFixture } from './http-fixtures.js';
@@ -552,11 +553,16 @@ describe('routing and errors', () => {
     ['a basePath without a leading slash', { basePath: 'api' }, /basePath/],
     ['maxBodyBytes 0', { maxBodyBytes: 0 }, /maxBodyBytes/],
     ['a fractional maxBodyBytes', { maxBodyBytes: 1.5 }, /maxBodyBytes/],
-  ])('throws a TypeError at once for %s', (_what, options, message) => {
+  ])('throws a CONFIG KeymintError at once for %s', (_what, options, message) => {
     const { keymint } = routesFixture();
-    expect(() =>
-      createApiKeyRoutes(keymint, { authenticate: () => null, ...options } as never),
-    ).toThrow(message);
+    let thrown: unknown;
+    try {
+      createApiKeyRoutes(keymint, { authenticate: () => null, ...options } as never);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isKeymintError(thrown, 'CONFIG')).toBe(true);
+    expect((thrown as Error).message).toMatch(message);
   });
 
   it('reads only the path and query of the URL', async () => {

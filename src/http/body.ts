@@ -1,3 +1,5 @@
+import { KeymintError } from '../errors.js';
+
 /**
  * The default request-body limit of {@link createApiKeyRoutes} and {@link toNodeListener}: 16 KiB
  * (a create request is a few hundred bytes).
@@ -39,7 +41,7 @@ export function isJsonContentType(value: string | null): boolean {
 export function checkLimit(value: unknown, what: string): number {
   if (value === undefined) return DEFAULT_MAX_BODY_BYTES;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return value;
-  throw new TypeError(`${what} must be a positive whole number of bytes.`);
+  throw new KeymintError('CONFIG', `${what} must be a positive whole number of bytes.`);
 }
 
 /** Reads at most `limit` bytes of the body, then stops reading: the rest is never buffered. */

@@ -1,4 +1,5 @@
 import type { ApiKey, CallContext, Keymint } from '../core/types.js';
+import { KeymintError } from '../errors.js';
 import { checkLimit, readJsonBody } from './body.js';
 import { parseCreateBody } from './create-input.js';
 import { errorResponse, fromError, json, MESSAGES } from './responses.js';
@@ -81,15 +82,16 @@ function listItem(apiKey: ApiKey): ApiKeyListItem {
 function checkBasePath(value: unknown): string {
   if (value === undefined) return '/api/auth/keys';
   if (typeof value !== 'string' || !/^\/[^?#\s]*$/.test(value)) {
-    throw new TypeError('basePath must be a path starting with "/", such as "/api/auth/keys".');
+    throw new KeymintError(
+      'CONFIG',
+      'basePath must be a path starting with "/", such as "/api/auth/keys".',
+    );
   }
   return value.replace(/\/+$/, '');
 }
 
 type Target =
-  | { kind: 'collection' }
-  | { kind: 'item'; id: string }
-  | { kind: 'revoke'; id: string };
+  { kind: 'collection' } | { kind: 'item'; id: string } | { kind: 'revoke'; id: string };
 
 function match(pathname: string, base: string): Target | null {
   if (pathname === base || pathname === `${base}/`) return { kind: 'collection' };
@@ -129,7 +131,7 @@ const ALLOWED: Record<Target['kind'], string[]> = {
  * `Retry-After`) or store down, `500` otherwise. Responses never carry a stack, a cause or, except
  * the create answer, a key; all are `Cache-Control: no-store`.
  *
- * Throws a `TypeError` at once for bad options.
+ * Throws a `KeymintError` with the code `CONFIG` at once for bad options.
  *
  * @example
  * ```ts
@@ -155,7 +157,10 @@ export function createApiKeyRoutes<Actor>(
   options: ApiKeyRoutesOptions<Actor>,
 ): ApiKeyRoutes {
   if (typeof options?.authenticate !== 'function') {
-    throw new TypeError('createApiKeyRoutes() needs { authenticate(request) }: the host sign-in.');
+    throw new KeymintError(
+      'CONFIG',
+      'createApiKeyRoutes() needs { authenticate(request) }: the host sign-in.',
+    );
   }
   const { authenticate, onError } = options;
   const scopeOf = options.scopeOf ?? (() => 'default');
@@ -222,7 +227,9 @@ export function createApiKeyRoutes<Actor>(
     const actor = await authenticate(request);
     if (actor === null || actor === undefined) return errorResponse(401, MESSAGES.unauthorized);
     const scope = await scopeOf(actor);
-    if (typeof scope !== 'string') throw new TypeError('scopeOf() must return a string.');
+    if (typeof scope !== 'string') {
+      throw new KeymintError('CONFIG', 'scopeOf() must return a string.');
+    }
     const context: CallContext<Actor> = { actor };
     if (target.kind === 'item') return remove(target.id, scope, context);
     if (target.kind === 'revoke') return revoke(request, target.id, scope, context);
