@@ -374,7 +374,11 @@ describe('POST /api/auth/keys/:id/revoke', () => {
   it('answers 415 without a JSON content type (a cross-site form cannot send one), and revokes nothing', async () => {
     const { call, create, keymint } = routesFixture();
     const { id, key } = await create({ name: 'ci', role: 'Viewer', ttl: '1h' });
-    for (const headers of [{}, { 'content-type': 'application/x-www-form-urlencoded' }]) {
+    const forms: Record<string, string>[] = [
+      {},
+      { 'content-type': 'application/x-www-form-urlencoded' },
+    ];
+    for (const headers of forms) {
       const response = await call('POST', `${KEYS}/${id}/revoke`, { headers, body: 'a=1' });
       expect(response.status).toBe(415);
       expect(response.body).toEqual({ message: 'Content-Type must be application/json' });

@@ -141,7 +141,7 @@ export function readApiKey(authorization: string | null | undefined): string | n
  */
 export async function authenticateRequest(
   keymint: Pick<Keymint<never>, 'verifyKey'>,
-  request: { readonly headers: Headers },
+  request: { readonly headers: Pick<Headers, 'get'> },
   options?: AuthenticateRequestOptions,
 ): Promise<AuthenticationResult> {
   const key = readApiKey(request.headers.get('authorization'));

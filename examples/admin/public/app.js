@@ -1,0 +1,398 @@
+// The admin page: sign in with an Admin key, list keys, create, revoke and delete them.
+// keymint's own TTL parser, in its browser build, checks the Time to live field as it is typed.
+// A new key lives only in the DOM of its one-time display: never in storage or the URL.
+import { isKeymintError, parseTtl } from '/vendor/keymint/ttl.js';
+
+const $ = (id) => document.getElementById(id);
+
+const status = $('status');
+const signInSection = $('sign-in');
+const signInForm = $('sign-in-form');
+const adminKeyInput = $('admin-key');
+const signInError = $('sign-in-error');
+const account = $('account');
+const adminArea = $('admin');
+const createForm = $('create-form');
+const nameInput = $('key-name');
+const roleSelect = $('key-role');
+const ttlInput = $('key-ttl');
+const ttlError = $('key-ttl-error');
+const addButton = $('add');
+const createError = $('create-error');
+const createdSlot = $('created-slot');
+const keysBody = $('keys');
+const keysTitle = $('keys-title');
+const confirmDialog = $('confirm');
+
+/** What GET /session said: { name, keyId, defaultTtl, maxTtlSeconds }, or null. */
+let session = null;
+
+// ---------------------------------------------------------------------------------------------
+// Talking to the server
+
+class SignedOut extends Error {}
+
+/** JSON in, JSON out. A 401 from the keys API means the session ended. */
+async function api(path, { method = 'GET', body } = {}) {
+  const response = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+    cache: 'no-store',
+  });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    // An empty or non-JSON answer: keep data null.
+  }
+  if (response.status === 401 && path.startsWith('/api/auth/keys')) throw new SignedOut();
+  if (!response.ok) {
+    const error = new Error(data?.message ?? `The server answered ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return data;
+}
+
+function say(text) {
+  // Cleared first, so the same message twice is announced twice.
+  status.textContent = '';
+  setTimeout(() => (status.textContent = text), 50);
+}
+
+/** Runs an action of the signed-in admin; a lost session shows the sign-in form. */
+async function asAdmin(action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof SignedOut) {
+      showSignIn('Your session has ended: its admin key is no longer valid. Sign in again.');
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign in and out
+
+function showSignIn(message = '') {
+  session = null;
+  removeCreatedKey();
+  keysBody.replaceChildren();
+  adminArea.hidden = true;
+  account.hidden = true;
+  signInSection.hidden = false;
+  if (message) say(message);
+  adminKeyInput.focus();
+}
+
+async function showAdmin() {
+  signInSection.hidden = true;
+  adminArea.hidden = false;
+  account.hidden = false;
+  $('account-name').textContent = session.name;
+  $('key-ttl-default').textContent = `Empty: ${session.defaultTtl}.`;
+  checkTtl();
+  await asAdmin(loadKeys);
+}
+
+async function start() {
+  const info = await api('/session');
+  if (info?.signedIn) {
+    session = info;
+    await showAdmin();
+  } else {
+    showSignIn();
+  }
+}
+
+signInForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const key = adminKeyInput.value.trim();
+  signInError.textContent = '';
+  adminKeyInput.removeAttribute('aria-invalid');
+  if (key === '') {
+    signInError.textContent = 'Enter an Admin API key.';
+    adminKeyInput.setAttribute('aria-invalid', 'true');
+    adminKeyInput.focus();
+    return;
+  }
+  const button = signInForm.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    await api('/session', { method: 'POST', body: { key } });
+    adminKeyInput.value = ''; // the key is not needed any more: the cookie stands for it
+    const info = await api('/session');
+    if (!info?.signedIn) throw new Error('The session did not start; are cookies allowed?');
+    session = info;
+    await showAdmin();
+    say(`Signed in with ${session.name}.`);
+    keysTitle.focus();
+  } catch (error) {
+    signInError.textContent = error.message;
+    adminKeyInput.setAttribute('aria-invalid', 'true');
+    adminKeyInput.focus();
+  } finally {
+    button.disabled = false;
+  }
+});
+
+$('sign-out').addEventListener('click', async () => {
+  try {
+    await api('/session/end', { method: 'POST', body: {} });
+  } finally {
+    showSignIn('Signed out.');
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The key list
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function dateCell(iso, fallback) {
+  const cell = document.createElement('td');
+  if (!iso) {
+    cell.textContent = fallback;
+    return cell;
+  }
+  const time = document.createElement('time');
+  time.dateTime = iso;
+  time.textContent = dateFormat.format(new Date(iso));
+  cell.append(time);
+  return cell;
+}
+
+function statusOf(key) {
+  if (key.isRevoked) return 'Revoked';
+  if (key.expiration && Date.parse(key.expiration) <= Date.now()) return 'Expired';
+  return 'Active';
+}
+
+function actionButton(label, key, action, className) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = className;
+  button.textContent = label;
+  button.setAttribute('aria-label', `${label} ${key.name}`);
+  button.addEventListener('click', () => action(key, button));
+  return button;
+}
+
+function row(key) {
+  const tr = document.createElement('tr');
+  tr.dataset.id = key.id;
+  const name = document.createElement('th');
+  name.scope = 'row';
+  name.textContent = key.name;
+  if (session && key.id === session.keyId) {
+    const you = document.createElement('span');
+    you.className = 'you';
+    you.textContent = ' (you)';
+    name.append(you);
+  }
+  const role = document.createElement('td');
+  role.textContent = key.role;
+  const state = statusOf(key);
+  const badge = document.createElement('span');
+  badge.className = `badge ${state.toLowerCase()}`;
+  badge.textContent = state;
+  const stateCell = document.createElement('td');
+  stateCell.append(badge);
+  const actions = document.createElement('td');
+  const buttons = document.createElement('div');
+  buttons.className = 'row-actions';
+  if (!key.isRevoked) buttons.append(actionButton('Revoke', key, revoke, 'secondary'));
+  buttons.append(actionButton('Delete', key, remove, 'danger'));
+  actions.append(buttons);
+  tr.append(
+    name,
+    role,
+    dateCell(key.expiration, 'Never'),
+    dateCell(key.lastUsedAt, 'Never'),
+    stateCell,
+    actions,
+  );
+  return tr;
+}
+
+async function loadKeys() {
+  const keys = await api('/api/auth/keys?includeExpired=true');
+  keysBody.replaceChildren(...keys.map(row));
+  $('no-keys').hidden = keys.length > 0;
+}
+
+/** Asks with the native <dialog>; resolves true for Confirm, false for Cancel or Escape. */
+function confirmAction(title, text, confirmLabel) {
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  $('confirm-ok').textContent = confirmLabel;
+  confirmDialog.returnValue = '';
+  confirmDialog.showModal();
+  return new Promise((resolve) => {
+    confirmDialog.addEventListener(
+      'close',
+      () => resolve(confirmDialog.returnValue === 'confirm'),
+      { once: true },
+    );
+  });
+}
+
+/** After the list is redrawn: the named button of the key's new row, else the list heading. */
+function focusRow(id, label) {
+  const target = [...keysBody.querySelectorAll('tr')]
+    .find((tr) => tr.dataset.id === id)
+    ?.querySelector(`button[aria-label^="${label} "]`);
+  (target ?? keysTitle).focus();
+}
+
+async function revoke(key, button) {
+  const yes = await confirmAction(
+    `Revoke ${key.name}?`,
+    `Requests with the key ${key.name} will be refused from now on. The key stays listed as revoked until you delete it.`,
+    'Revoke key',
+  );
+  if (!yes) {
+    button.focus();
+    return;
+  }
+  try {
+    await asAdmin(async () => {
+      await api(`/api/auth/keys/${encodeURIComponent(key.id)}/revoke`, {
+        method: 'POST',
+        body: {},
+      });
+      say(`Revoked ${key.name}.`);
+      await loadKeys();
+      focusRow(key.id, 'Delete');
+    });
+  } catch (error) {
+    say(`Could not revoke ${key.name}: ${error.message}`);
+  }
+}
+
+async function remove(key, button) {
+  const yes = await confirmAction(
+    `Delete ${key.name}?`,
+    `The key ${key.name} will be refused and removed from the list; its name can then be used again.`,
+    'Delete key',
+  );
+  if (!yes) {
+    button.focus();
+    return;
+  }
+  try {
+    await asAdmin(async () => {
+      await api(`/api/auth/keys/${encodeURIComponent(key.id)}`, { method: 'DELETE' });
+      say(`Deleted ${key.name}.`);
+      await loadKeys();
+      keysTitle.focus();
+    });
+  } catch (error) {
+    say(`Could not delete ${key.name}: ${error.message}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// New key
+
+/** keymint's own message for a bad time to live, or '' when it is fine (or empty). */
+function ttlProblem() {
+  const value = ttlInput.value;
+  if (value.trim() === '') return '';
+  try {
+    parseTtl(value, session ? { max: session.maxTtlSeconds } : undefined);
+    return '';
+  } catch (error) {
+    return isKeymintError(error) ? error.message : 'Invalid time to live';
+  }
+}
+
+function checkTtl() {
+  const problem = ttlProblem();
+  ttlInput.setCustomValidity(problem);
+  ttlError.textContent = problem;
+  if (problem) ttlInput.setAttribute('aria-invalid', 'true');
+  else ttlInput.removeAttribute('aria-invalid');
+  addButton.disabled = problem !== '';
+  return problem === '';
+}
+
+ttlInput.addEventListener('input', checkTtl);
+
+createForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  createError.textContent = '';
+  if (!checkTtl()) {
+    ttlInput.focus();
+    return;
+  }
+  const name = nameInput.value.trim();
+  if (name === '') {
+    createError.textContent = 'Enter a name for the key.';
+    nameInput.setAttribute('aria-invalid', 'true');
+    nameInput.focus();
+    return;
+  }
+  nameInput.removeAttribute('aria-invalid');
+  const ttl = ttlInput.value.trim() || session.defaultTtl;
+  addButton.disabled = true;
+  try {
+    await asAdmin(async () => {
+      const created = await api('/api/auth/keys', {
+        method: 'POST',
+        body: { name, role: roleSelect.value, ttl },
+      });
+      createForm.reset();
+      showCreatedKey(created);
+      say(`Created ${created.name}. Copy its key now: it will not be shown again.`);
+      await loadKeys();
+    });
+  } catch (error) {
+    createError.textContent = error.message;
+    (error.status === 409 ? nameInput : addButton).focus();
+  } finally {
+    checkTtl();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The one-time display of a new key
+
+function removeCreatedKey() {
+  const shown = createdSlot.querySelector('input');
+  if (shown) shown.value = '';
+  createdSlot.replaceChildren();
+}
+
+function showCreatedKey({ name, key }) {
+  removeCreatedKey();
+  const section = $('created-template').content.firstElementChild.cloneNode(true);
+  section.querySelector('.created-name').textContent = `for ${name}`;
+  const field = section.querySelector('input');
+  field.value = key;
+  field.addEventListener('focus', () => field.select());
+  const copy = section.querySelector('.copy');
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(field.value);
+      say('Key copied to the clipboard.');
+    } catch {
+      field.focus();
+      field.select();
+      say('Copying is not allowed here: the key is selected, press Ctrl+C (or ⌘C) to copy it.');
+    }
+  });
+  section.querySelector('.dismiss').addEventListener('click', () => {
+    removeCreatedKey();
+    say(`The key of ${name} is hidden.`);
+    nameInput.focus();
+  });
+  createdSlot.append(section);
+  field.focus();
+}
+
+start().catch((error) => say(`Could not load the page: ${error.message}`));

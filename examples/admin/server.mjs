@@ -1,0 +1,362 @@
+// keymint example: an admin page for API keys on plain node:http, keys in a SQLite file.
+//
+//   npx tsup --silent                                  # build dist/ (the example imports `keymint`)
+//   npx keymint create --name admin --role Admin --ttl 1h --db keymint.db
+//   node examples/admin/server.mjs --db keymint.db     # then open http://127.0.0.1:3000
+//
+// Options: --db <file> (env KEYMINT_DB, default ./keymint.db), --port <n> (env PORT, default
+// 3000; 0 picks a free port). It listens on 127.0.0.1 only and prints one line once ready:
+// `keymint example listening on http://127.0.0.1:PORT`.
+//
+// The admin signs in with an Admin API key. The key is checked once (POST /session) and then
+// dropped: the browser gets an HttpOnly cookie holding a random session id, which this process
+// maps to the admin key's id, and every admin request checks again that this key is still valid.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { createKeymint, isKeymintError } from 'keymint';
+import { migrate, sqliteAdapter } from 'keymint/adapters/sqlite';
+import { authenticateRequest, createApiKeyRoutes, toNodeListener, toResponse } from 'keymint/http';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const { values: args } = parseArgs({
+  options: { db: { type: 'string' }, port: { type: 'string' } },
+  strict: true,
+});
+const dbFile = path.resolve(args.db ?? process.env.KEYMINT_DB ?? 'keymint.db');
+const portText = args.port ?? process.env.PORT ?? '3000';
+if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65_535) {
+  console.error(`--port must be a whole number from 0 to 65535, not ${JSON.stringify(portText)}`);
+  process.exit(2);
+}
+const HOST = '127.0.0.1';
+/** What the page sends when its Time to live field is left empty (keymint requires a TTL). */
+const DEFAULT_TTL = '30d';
+/** A session ends after this long even if its admin key is still valid. */
+const SESSION_MS = 8 * 3_600_000;
+const COOKIE = 'keymint_session';
+const SCOPE = 'default';
+
+// ---------------------------------------------------------------------------------------------
+// keymint on SQLite
+
+const db = new Database(dbFile);
+migrate(db);
+
+/** The server itself, as the actor of its own reads (the session check); never a client. */
+const SERVER = Object.freeze({ name: '(server)', role: 'Admin' });
+
+// The actor of every key-management call is the admin key's record (an ApiKey).
+const keymint = createKeymint({
+  adapter: sqliteAdapter(db),
+  authorize: ({ actor }) => actor.role === 'Admin', // only Admin keys manage keys
+  actorRole: (actor) => actor.role, // an Admin key may create keys of any role
+  onBackgroundError: (error) => console.error('keymint background error:', error),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Sessions: random id -> admin key id, in this process's memory only
+
+/** @type {Map<string, { keyId: string, endsAt: number }>} */
+const sessions = new Map();
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+
+function cookieValue(request, name) {
+  for (const part of (request.headers.get('cookie') ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return null;
+}
+
+function sessionIdOf(request) {
+  const id = cookieValue(request, COOKIE);
+  return id !== null && SESSION_ID.test(id) ? id : null;
+}
+
+// Served over HTTPS (for example behind a proxy that terminates TLS), add `; Secure`.
+const cookieHeader = (value, maxAge) =>
+  `${COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAge}`;
+
+/**
+ * The admin key's record for the request's session, or null. Checks the key again every time:
+ * revoked, deleted, expired or no longer Admin ends the session.
+ */
+async function sessionActor(request) {
+  const id = sessionIdOf(request);
+  const session = id === null ? undefined : sessions.get(id);
+  if (!session) return null;
+  if (Date.now() >= session.endsAt) {
+    sessions.delete(id);
+    return null;
+  }
+  let apiKey;
+  try {
+    apiKey = await keymint.getApiKey(session.keyId, { actor: SERVER });
+  } catch (error) {
+    if (isKeymintError(error, 'NOT_FOUND')) {
+      sessions.delete(id);
+      return null;
+    }
+    throw error; // STORE_FAILURE: 503, and the session stays
+  }
+  const expired = apiKey.expiresAt !== null && apiKey.expiresAt.getTime() <= Date.now();
+  if (apiKey.revokedAt !== null || expired || apiKey.role !== 'Admin' || apiKey.scope !== SCOPE) {
+    sessions.delete(id);
+    return null;
+  }
+  return apiKey;
+}
+
+function pruneSessions() {
+  const now = Date.now();
+  for (const [id, session] of sessions) if (now >= session.endsAt) sessions.delete(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+
+const JSON_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+};
+const sendJson = (status, body, headers = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { ...JSON_HEADERS, ...headers } });
+const message = (status, text, headers) => sendJson(status, { message: text }, headers);
+
+const SECURITY_HEADERS = {
+  'content-security-policy': [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+};
+
+function withSecurityHeaders(response) {
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, headers });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Static files: the page, and the browser build of keymint/ttl with its shared chunks
+
+const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+const PAGES = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/index.html': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/style.css': ['style.css', 'text/css; charset=utf-8'],
+};
+// dist/ttl.js imports its chunks as `./chunk-XXXX.js`: serve that folder's top-level .js files.
+const VENDOR_DIR = path.dirname(fileURLToPath(import.meta.resolve('keymint/ttl')));
+const VENDOR_PREFIX = '/vendor/keymint/';
+const VENDOR_NAME = /^\w[\w.-]*\.js$/;
+
+async function fileResponse(file, type) {
+  let body;
+  try {
+    body = await readFile(file);
+  } catch (error) {
+    if (error?.code === 'ENOENT' || error?.code === 'EISDIR') return message(404, 'Not found');
+    throw error;
+  }
+  return new Response(body, { headers: { 'content-type': type, 'cache-control': 'no-cache' } });
+}
+
+function staticResponse(pathname) {
+  const page = PAGES[pathname];
+  if (page) return fileResponse(path.join(PUBLIC_DIR, page[0]), page[1]);
+  if (pathname.startsWith(VENDOR_PREFIX)) {
+    const name = pathname.slice(VENDOR_PREFIX.length);
+    // A plain file name only: no slash, no backslash, no percent-encoding, no leading dot.
+    if (!VENDOR_NAME.test(name)) return message(404, 'Not found');
+    const file = path.join(VENDOR_DIR, name);
+    if (path.dirname(file) !== VENDOR_DIR) return message(404, 'Not found');
+    return fileResponse(file, 'text/javascript; charset=utf-8');
+  }
+  if (pathname === '/favicon.ico') return new Response(null, { status: 204 });
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+
+const routes = createApiKeyRoutes(keymint, {
+  authenticate: sessionActor,
+  scopeOf: () => SCOPE,
+  onError: (error) => console.error('keys API error:', error),
+});
+
+const isJson = (request) =>
+  /^application\/json\s*(;|$)/i.test(request.headers.get('content-type') ?? '');
+
+async function readSmallJson(request) {
+  if (!isJson(request)) return { error: message(415, 'Content-Type must be application/json') };
+  try {
+    return { value: JSON.parse(await request.text()) };
+  } catch {
+    return { error: message(400, 'The request body is not valid JSON') };
+  }
+}
+
+async function signIn(request) {
+  const body = await readSmallJson(request);
+  if (body.error) return body.error;
+  const key = body.value?.key;
+  if (typeof key !== 'string' || key.trim() === '') return message(400, 'Enter an API key');
+  // The same check as any request with `Authorization: Bearer <key>`, for an Admin key.
+  const auth = await authenticateRequest(
+    keymint,
+    { headers: new Headers({ authorization: `Bearer ${key.trim()}` }) },
+    { role: 'Admin', scope: SCOPE },
+  );
+  if (!auth.ok) {
+    if (auth.cause) console.error('sign-in check failed:', auth.cause);
+    // No WWW-Authenticate: this is a form, not a Bearer-protected resource.
+    return message(auth.status, auth.message, auth.status === 401 ? {} : auth.headers);
+  }
+  pruneSessions();
+  const id = randomBytes(32).toString('base64url');
+  sessions.set(id, { keyId: auth.apiKey.id, endsAt: Date.now() + SESSION_MS });
+  return sendJson(
+    200,
+    { name: auth.apiKey.name },
+    { 'set-cookie': cookieHeader(id, SESSION_MS / 1000) },
+  );
+}
+
+function signOut(request) {
+  const id = sessionIdOf(request);
+  if (id !== null) sessions.delete(id);
+  return message(200, 'Signed out', { 'set-cookie': cookieHeader('', 0) });
+}
+
+async function sessionInfo(request) {
+  const actor = await sessionActor(request);
+  // 200 either way: the page asks this on load, and a 401 would only be noise in the console.
+  if (!actor) return sendJson(200, { signedIn: false });
+  return sendJson(200, {
+    signedIn: true,
+    name: actor.name,
+    keyId: actor.id,
+    defaultTtl: DEFAULT_TTL,
+    maxTtlSeconds: keymint.maxTtlSeconds,
+  });
+}
+
+async function hello(request) {
+  const auth = await authenticateRequest(keymint, request, { role: 'Viewer', scope: SCOPE });
+  if (!auth.ok) {
+    if (auth.cause) console.error('key check failed:', auth.cause);
+    return toResponse(auth);
+  }
+  return sendJson(200, { hello: auth.apiKey.name, role: auth.apiKey.role });
+}
+
+function only(method, request, run) {
+  if (request.method === method || (method === 'GET' && request.method === 'HEAD')) {
+    return run(request);
+  }
+  return message(405, 'Method not allowed', { allow: method });
+}
+
+let allowedHosts = new Set();
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** No Origin header (curl, scripts) passes; a browser's must be this server. */
+function sameOrigin(origin) {
+  if (origin === null) return true;
+  try {
+    const url = new URL(origin);
+    return url.protocol === 'http:' && allowedHosts.has(url.host);
+  } catch {
+    return false; // "null" (sandboxed frames, file:) or garbage
+  }
+}
+
+async function handle(request) {
+  const url = new URL(request.url);
+  // Loopback names only (DNS rebinding), and no cross-site writes even without the cookie.
+  if (!allowedHosts.has(request.headers.get('host') ?? '')) return message(421, 'Unknown host');
+  if (UNSAFE.has(request.method) && !sameOrigin(request.headers.get('origin'))) {
+    return message(403, 'Cross-origin request refused');
+  }
+  const { pathname } = url;
+  if (pathname === '/api/auth/keys' || pathname.startsWith('/api/auth/keys/')) {
+    return routes(request);
+  }
+  if (pathname === '/api/hello') return only('GET', request, hello);
+  if (pathname === '/session') {
+    if (request.method === 'POST') return signIn(request);
+    return only('GET', request, sessionInfo);
+  }
+  if (pathname === '/session/end') return only('POST', request, signOut);
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    return message(405, 'Method not allowed', { allow: 'GET' });
+  }
+  return (await staticResponse(pathname)) ?? message(404, 'Not found');
+}
+
+async function app(request) {
+  let response;
+  try {
+    response = await handle(request);
+  } catch (error) {
+    console.error('request failed:', error);
+    response = isKeymintError(error, 'STORE_FAILURE')
+      ? message(503, 'The key store is unavailable; try again later', { 'retry-after': '5' })
+      : message(500, 'Internal server error');
+  }
+  return withSecurityHeaders(response);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start and stop
+
+const server = createServer(
+  toNodeListener(app, { onError: (error) => console.error('request failed:', error) }),
+);
+server.listen(Number(portText), HOST, () => {
+  const { port } = server.address();
+  allowedHosts = new Set([`${HOST}:${port}`, `localhost:${port}`]);
+  console.log(`keymint example listening on http://${HOST}:${port}`);
+});
+
+let stopping = false;
+async function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  // Exit even if something hangs; unref'd, so it never delays a clean exit.
+  setTimeout(() => {
+    console.error(`keymint example: still busy 5 s after ${signal}, exiting`);
+    process.exit(1);
+  }, 5_000).unref();
+  server.close();
+  server.closeAllConnections();
+  sessions.clear();
+  try {
+    await keymint.close(); // writes queued last-used times
+  } finally {
+    db.close();
+  }
+}
+process.once('SIGTERM', () => void stop('SIGTERM'));
+process.once('SIGINT', () => void stop('SIGINT'));

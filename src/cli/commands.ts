@@ -1,0 +1,144 @@
+import type { Keymint, VerifyFailureReason } from '../core/types.js';
+import type { Invocation, CommandName } from './args.js';
+import { EXIT, UsageError } from './failures.js';
+import type { CliIo } from './io.js';
+import { presentedKey } from './key-input.js';
+import { keyTable, readableDate, readableExpiry, recordJson, writeJson } from './output.js';
+
+type RunInvocation = Extract<Invocation, { kind: 'run' }>;
+
+/** What a command gets: the instance over the opened store, the parsed line, the streams. */
+export interface CommandContext {
+  keymint: Keymint;
+  invocation: RunInvocation;
+  io: CliIo;
+  /** The key `verify` checks, read before the store was opened. */
+  key?: string;
+}
+
+const text = (invocation: RunInvocation, name: string): string | undefined => {
+  const value = invocation.values[name];
+  return typeof value === 'string' ? value : undefined;
+};
+
+const REASONS: Record<VerifyFailureReason, string> = {
+  malformed: 'not a keymint key of this format, or mistyped (the checksum fails)',
+  not_found: 'no such key in this store and scope, or the secret is wrong',
+  expired: 'the time to live has run out',
+  revoked: 'the key was revoked',
+  insufficient_role: 'the key is valid but its role is below --role',
+  rate_limited: 'too many wrong secrets for this key id lately; try again later',
+  busy: 'too many keys being checked at once; nothing was decided, try again',
+};
+
+const PAGE = 1000;
+
+async function create({ keymint, invocation, io }: CommandContext): Promise<number> {
+  const ttl = text(invocation, 'ttl');
+  const { key, apiKey } = await keymint.createApiKey({
+    name: text(invocation, 'name')!,
+    role: text(invocation, 'role')!,
+    // No --ttl asks for a key that never expires, which keymint refuses unless allowed.
+    ttl: ttl ?? null,
+    scope: text(invocation, 'scope'),
+  });
+  if (invocation.values.json) {
+    const { id, name, role, scope } = apiKey;
+    const expiresAt = apiKey.expiresAt?.toISOString() ?? null;
+    writeJson(io.stdout, { id, name, role, scope, expiresAt, key });
+    return EXIT.OK;
+  }
+  const expires = apiKey.expiresAt ? readableDate(apiKey.expiresAt) : 'never';
+  io.stderr.write(
+    `Created API key "${apiKey.name}"\n` +
+      `  id       ${apiKey.id}\n  role     ${apiKey.role}\n` +
+      `  scope    ${apiKey.scope}\n  expires  ${expires}\n` +
+      'This is the only time the key is shown: copy it now. keymint keeps only a hash.\n',
+  );
+  io.stdout.write(`${key}\n`);
+  return EXIT.OK;
+}
+
+async function list({ keymint, invocation, io }: CommandContext): Promise<number> {
+  const scope = text(invocation, 'scope');
+  const includeExpired = invocation.values['include-expired'] === true;
+  const keys = [];
+  for (let after: string | undefined; ;) {
+    const page = await keymint.listApiKeys({ scope, includeExpired, limit: PAGE, after });
+    keys.push(...page);
+    if (page.length < PAGE) break;
+    after = page.at(-1)!.name;
+  }
+  if (invocation.values.json) writeJson(io.stdout, keys.map(recordJson));
+  else if (keys.length === 0) io.stderr.write(`No keys in scope "${scope ?? 'default'}".\n`);
+  else io.stdout.write(keyTable(keys, new Date()));
+  return EXIT.OK;
+}
+
+async function revoke({ keymint, invocation, io }: CommandContext): Promise<number> {
+  const apiKey = await keymint.revokeApiKey(invocation.positionals[0]!);
+  if (invocation.values.json) writeJson(io.stdout, recordJson(apiKey));
+  else io.stdout.write(`Revoked key ${apiKey.id} ("${apiKey.name}", scope ${apiKey.scope}).\n`);
+  return EXIT.OK;
+}
+
+async function remove({ keymint, invocation, io }: CommandContext): Promise<number> {
+  const id = invocation.positionals[0]!;
+  await keymint.deleteApiKey(id);
+  if (invocation.values.json) writeJson(io.stdout, { id, deleted: true });
+  else io.stdout.write(`Deleted key ${id}.\n`);
+  return EXIT.OK;
+}
+
+async function verify({ keymint, invocation, io, key }: CommandContext): Promise<number> {
+  const result = await keymint.verifyKey(key, {
+    role: text(invocation, 'role'),
+    scope: text(invocation, 'scope'),
+  });
+  if (invocation.values.json) {
+    writeJson(
+      io.stdout,
+      result.valid ? { valid: true, apiKey: recordJson(result.apiKey) } : result,
+    );
+  } else if (result.valid) {
+    const { id, name, role, scope, expiresAt } = result.apiKey;
+    io.stdout.write(
+      `valid: key ${id} "${name}", role ${role}, scope ${scope}, expires ${readableExpiry(expiresAt, new Date())}\n`,
+    );
+  } else {
+    io.stdout.write(`invalid: ${result.reason} (${REASONS[result.reason]})\n`);
+  }
+  return result.valid ? EXIT.OK : EXIT.INVALID_KEY;
+}
+
+async function purge({ keymint, invocation, io }: CommandContext): Promise<number> {
+  const olderThan = text(invocation, 'older-than');
+  const purged = await keymint.purgeExpired(olderThan === undefined ? {} : { olderThan });
+  if (invocation.values.json) writeJson(io.stdout, { purged });
+  else io.stdout.write(`Purged ${purged} expired key${purged === 1 ? '' : 's'}.\n`);
+  return EXIT.OK;
+}
+
+export const COMMAND_RUNNERS: Record<CommandName, (context: CommandContext) => Promise<number>> = {
+  create,
+  list,
+  revoke,
+  delete: remove,
+  verify,
+  purge,
+};
+
+/** Reads what a command needs before the store is opened, so that usage errors come first. */
+export async function prepare(invocation: RunInvocation, io: CliIo): Promise<{ key?: string }> {
+  if (invocation.command === 'verify') {
+    return { key: await presentedKey(invocation.positionals[0], io) };
+  }
+  if (invocation.command === 'create') {
+    const missing = ['name', 'role'].filter((name) => text(invocation, name) === undefined);
+    if (missing.length > 0) {
+      const flags = missing.map((name) => `--${name} <${name}>`).join(' and ');
+      throw new UsageError(`'create' needs ${flags}.`, 'create');
+    }
+  }
+  return {};
+}

@@ -1,0 +1,89 @@
+import { isKeymintError, type KeymintErrorCode } from '../errors.js';
+import type { CliIo } from './io.js';
+
+/** The exit codes of the `keymint` command. They are part of its interface: never renumber. */
+export const EXIT = {
+  /** The command did what was asked (verify: the key is valid). */
+  OK: 0,
+  /** verify: the key is not valid; the reason is printed. */
+  INVALID_KEY: 1,
+  /** The command line is wrong: unknown command or option, missing value, extra argument. */
+  USAGE: 2,
+  /** keymint refused the input: bad TTL or role, taken name, unknown id. */
+  REFUSED: 3,
+  /** The store or something else failed: nothing can be said about the request. */
+  FAILURE: 4,
+} as const;
+
+/** Codes that mean "the request was wrong", as opposed to "keymint could not answer". */
+const REFUSED_CODES: ReadonlySet<KeymintErrorCode> = new Set<KeymintErrorCode>([
+  'INVALID_TTL',
+  'TTL_TOO_LONG',
+  'INVALID_ROLE',
+  'INVALID_INPUT',
+  'NAME_TAKEN',
+  'NOT_FOUND',
+  'FORBIDDEN',
+]);
+
+/** A mistake on the command line (exit 2). `help` names the command whose usage to suggest. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly help?: string,
+  ) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** The store could not be opened: driver missing, bad file, server unreachable (exit 4). */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
+
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
+
+function debugDetails(error: unknown): string {
+  const lines: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 5; depth++) {
+    lines.push(current instanceof Error ? (current.stack ?? current.message) : String(current));
+    current = current instanceof Error ? current.cause : undefined;
+    if (current !== undefined) lines.push('Caused by:');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Prints `error` to stderr (a stack only with KEYMINT_DEBUG=1) and returns the exit code. */
+export function reportFailure(error: unknown, io: CliIo): number {
+  const write = (text: string) => io.stderr.write(`keymint: ${text}\n`);
+  let code: number;
+  if (error instanceof UsageError) {
+    write(error.message);
+    const command = error.help ? `keymint ${error.help} --help` : 'keymint --help';
+    io.stderr.write(`Run '${command}' for usage.\n`);
+    code = EXIT.USAGE;
+  } else if (isKeymintError(error)) {
+    const refused = REFUSED_CODES.has(error.code);
+    // A store's own message (connection refused, database locked) is what an operator can act on.
+    const cause = !refused && error.cause !== undefined ? ` (${messageOf(error.cause)})` : '';
+    write(`${error.code}: ${error.message}${cause}`);
+    code = refused ? EXIT.REFUSED : EXIT.FAILURE;
+  } else if (error instanceof StoreError) {
+    write(error.message);
+    code = EXIT.FAILURE;
+  } else {
+    write(`unexpected failure: ${messageOf(error)}`);
+    code = EXIT.FAILURE;
+  }
+  // A StoreError without a cause (no such file) has said all there is.
+  const hasMore = !(error instanceof StoreError && error.cause === undefined);
+  if (io.env.KEYMINT_DEBUG === '1') io.stderr.write(debugDetails(error));
+  else if (code === EXIT.FAILURE && hasMore) io.stderr.write('Set KEYMINT_DEBUG=1 for details.\n');
+  return code;
+}

@@ -1,0 +1,113 @@
+import type { CommandName } from './args.js';
+
+const EXIT_CODES = `Exit codes:
+  0  success (verify: the key is valid)
+  1  verify: the key is not valid; the reason is printed
+  2  usage error: unknown command or option, missing value, extra argument
+  3  refused by keymint: INVALID_TTL, TTL_TOO_LONG, INVALID_ROLE, INVALID_INPUT,
+     NAME_TAKEN, NOT_FOUND (the code and message are printed)
+  4  failure: the store is unavailable (STORE_FAILURE, driver missing, cannot open
+     the database), HASHER_FAILURE, BUSY, or anything unexpected`;
+
+const COMMON = `Common options:
+  --db <target>  Where keys live (or env KEYMINT_DB). Default: keymint.db in the current
+                 folder. A path, sqlite:<path> or file:<path> (SQLite, needs better-sqlite3),
+                 postgres://... or postgresql://... (needs pg), redis://... or rediss://...
+                 (needs ioredis). The schema is applied (idempotent migrate) before use.
+  --json         Machine-readable output on stdout, dates in ISO 8601
+  -h, --help     Show help`;
+
+const GENERAL = `Usage: keymint <command> [options]
+
+Create, list, revoke and check keymint API keys in a SQLite, PostgreSQL or Redis store.
+
+Commands:
+  create   Create a key and print it, the only time it is shown
+  list     List a scope's keys (never a key or its hash)
+  revoke   Revoke a key by id
+  delete   Delete a key by id; its name becomes free again
+  verify   Check a key: exit 0 when valid, 1 when not
+  purge    Delete expired keys
+
+${COMMON}
+  -V, --version  Print the version
+
+${EXIT_CODES}
+
+Environment: KEYMINT_DB (--db), KEYMINT_KEY (the key for verify), KEYMINT_DEBUG=1 (stack
+traces on failure).
+
+Run 'keymint <command> --help' for a command's options.
+`;
+
+const COMMAND_HELP: Record<CommandName, string> = {
+  create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>]
+
+Creates a key. stdout gets the key alone, on one line, and nothing else; the details (id,
+name, role, scope, expiry) go to stderr. The key is shown this once: keymint keeps only a hash.
+
+  KEY=$(keymint create --name ci --role Editor --ttl 12h)
+
+Options:
+  --name <name>    Unique within the scope; 1 to 190 characters
+  --role <role>    Viewer, Editor or Admin (any letter case)
+  --ttl <ttl>      A whole number and a unit: s, m, h, d, w or M (30 days), for example
+                   12h or 1M; at most 30 days. Required: keys that never expire are refused.
+  --scope <scope>  The tenant (Grafana's organisation). Default: default
+  --json           Print { id, name, role, scope, expiresAt, key } instead
+
+A new SQLite file is created readable and writable by its owner only (mode 0600).
+`,
+  list: `Usage: keymint list [--scope <scope>] [--include-expired]
+
+Prints a scope's keys sorted by name: id, name, role, expiry, last use, revocation. Never a key
+or a hash.
+
+Options:
+  --scope <scope>    Default: default
+  --include-expired  Also list keys past their expiry
+  --json             Print a JSON array of records instead
+`,
+  revoke: `Usage: keymint revoke <id>
+
+Revokes a key: verify refuses it from now on. Revoking a revoked key changes nothing.
+With --json, prints the key's record.
+`,
+  delete: `Usage: keymint delete <id>
+
+Deletes a key's record. Its name can then be used again. With --json, prints { id, deleted }.
+`,
+  verify: `Usage: keymint verify [<key> | -] [--role <role>] [--scope <scope>]
+
+Checks a key. Exit 0 when it is valid, 1 when it is not, with the reason: malformed,
+not_found, expired, revoked, insufficient_role, rate_limited or busy. The key is never printed.
+
+Where the key comes from, in this order:
+  <key>            The argument. Avoid it: it lands in shell history and in ps.
+  -                stdin
+  KEYMINT_KEY      The environment variable, when no argument is given
+  stdin            When no argument is given, KEYMINT_KEY is unset and stdin is not a terminal
+
+  printf '%s' "$KEY" | keymint verify --role Editor
+
+Options:
+  --role <role>    The minimum role; a key below it is insufficient_role
+  --scope <scope>  Only keys of this scope are valid
+  --json           Print { valid: true, apiKey } or { valid: false, reason }
+`,
+  purge: `Usage: keymint purge [--older-than <ttl>]
+
+Deletes every key, in every scope, that has expired (at least <ttl> ago with --older-than),
+and prints how many. Revoked keys that have not expired are kept.
+
+Options:
+  --older-than <ttl>  Keep keys that expired less than this long ago, for example 7d
+  --json              Print { purged: <count> }
+`,
+};
+
+/** The help text of `command`, or the general help. */
+export function helpText(command?: CommandName): string {
+  if (!command) return GENERAL;
+  return `${COMMAND_HELP[command]}\n${COMMON}\n\n${EXIT_CODES}\n`;
+}

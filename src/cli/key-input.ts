@@ -1,0 +1,40 @@
+import { MAX_KEY_LENGTH } from '../core/key-format.js';
+import { UsageError } from './failures.js';
+import type { CliInput, CliIo } from './io.js';
+
+// Far more than any key; past it the input is not a key, and reading stops.
+const READ_LIMIT = 64 * MAX_KEY_LENGTH;
+
+async function readLimited(input: CliInput): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of input) {
+    const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk);
+    chunks.push(buffer);
+    size += buffer.length;
+    if (size > READ_LIMIT) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The key `verify` checks: the argument; `-` for stdin; without an argument, KEYMINT_KEY, else
+ * stdin when it is not a terminal. Surrounding whitespace (a trailing newline) is dropped.
+ */
+export async function presentedKey(argument: string | undefined, io: CliIo): Promise<string> {
+  if (argument !== undefined && argument !== '-') return argument.trim();
+  if (argument === undefined) {
+    const fromEnv = io.env.KEYMINT_KEY;
+    if (fromEnv !== undefined && fromEnv !== '') return fromEnv.trim();
+  }
+  const stdin = io.stdin;
+  if (!stdin || (argument === undefined && stdin.isTTY)) {
+    throw new UsageError(
+      "'verify' needs a key: pipe it on stdin (printf '%s' \"$KEY\" | keymint verify), set KEYMINT_KEY, or pass it as an argument.",
+      'verify',
+    );
+  }
+  const key = (await readLimited(stdin)).trim();
+  if (key === '') throw new UsageError("'verify' read no key from stdin.", 'verify');
+  return key;
+}

@@ -1,0 +1,65 @@
+import { createKeymint } from '../core/keymint.js';
+import { parseInvocation, type Invocation } from './args.js';
+import { COMMAND_RUNNERS, prepare } from './commands.js';
+import { EXIT, reportFailure } from './failures.js';
+import { helpText } from './help.js';
+import type { CliIo } from './io.js';
+import { openStore } from './store.js';
+import { describeTarget, parseDbTarget } from './target.js';
+import { packageVersion } from './version.js';
+
+export type { CliInput, CliIo, CliOutput } from './io.js';
+export { EXIT } from './failures.js';
+
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
+
+async function run(invocation: Extract<Invocation, { kind: 'run' }>, io: CliIo): Promise<number> {
+  const db = invocation.values.db;
+  const target = parseDbTarget(typeof db === 'string' ? db : io.env.KEYMINT_DB, io.cwd);
+  const { key } = await prepare(invocation, io);
+  const store = await openStore(target, { create: invocation.command === 'create' });
+  if (store.created) {
+    io.stderr.write(`Created the ${describeTarget(target)} (mode 0600: its owner only).\n`);
+  }
+  const warn = (error: unknown) => io.stderr.write(`keymint: warning: ${messageOf(error)}\n`);
+  try {
+    // No verify cache: one command, one check, and no listener connection to open.
+    const keymint = createKeymint({
+      adapter: store.adapter,
+      cache: false,
+      onBackgroundError: warn,
+    });
+    try {
+      return await COMMAND_RUNNERS[invocation.command]({ keymint, invocation, io, key });
+    } finally {
+      // Writes the last-used time of a key just verified, before the file or pool goes.
+      await keymint.close().catch(warn);
+    }
+  } finally {
+    await store.close().catch(warn);
+  }
+}
+
+/**
+ * Runs the `keymint` command with `argv` (the arguments after the script) and returns its exit
+ * code ({@link EXIT}). Never throws: failures are printed to `io.stderr`, with a stack only when
+ * KEYMINT_DEBUG=1, and never with a key in them.
+ */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const invocation = parseInvocation(argv);
+    switch (invocation.kind) {
+      case 'help':
+        io.stdout.write(helpText(invocation.command));
+        return EXIT.OK;
+      case 'version':
+        io.stdout.write(`${packageVersion()}\n`);
+        return EXIT.OK;
+      case 'run':
+        return await run(invocation, io);
+    }
+  } catch (error) {
+    return reportFailure(error, io);
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * API-key authentication for Express 4 and 5 (and Connect-style servers): {@link requireApiKey}
+ * is a middleware that checks `Authorization: Bearer <key>` (or Basic with the user `api_key`),
+ * answers refusals as JSON `{ message }`, and puts the verified key's record on `req.apiKey`
+ * (typed) and `res.locals.apiKey`. It imports nothing from Express: its types are structural, so
+ * `@types/express` stays optional.
+ *
+ * ```sh
+ * npm install keymint express
+ * ```
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ * import { requireApiKey } from 'keymint/express';
+ *
+ * const keymint = createKeymint({ adapter: memoryAdapter() });
+ * const app = express();
+ *
+ * app.get('/api/dashboards', requireApiKey(keymint, { role: 'Viewer' }), (req, res) => {
+ *   res.json({ caller: req.apiKey?.name });
+ * });
+ * app.listen(3000, '127.0.0.1');
+ * ```
+ *
+ * @module
+ */
+import type { ApiKey, Keymint } from '../core/types.js';
+import { toResponse } from './authenticate.js';
+import { createKeyCheck, failureReply } from './middleware-shared.js';
+
+declare global {
+  // Express's own typings merge this namespace into `Request` and `res.locals`.
+  namespace Express {
+    interface Request {
+      /** The verified API key's record, set by `requireApiKey()` of `keymint/express`. */
+      apiKey?: ApiKey;
+    }
+    interface Locals {
+      /** The verified API key's record, set by `requireApiKey()` of `keymint/express`. */
+      apiKey?: ApiKey;
+    }
+  }
+}
+
+/**
+ * What {@link requireApiKey} uses of a request: Express's `Request` (or Node's
+ * `IncomingMessage`) fits it. `apiKey` is set when the key is valid.
+ *
+ * @example
+ * ```ts
+ * const req: ExpressRequestLike = { headers: { authorization: `Bearer ${key}` } };
+ * ```
+ */
+export interface ExpressRequestLike {
+  readonly headers: { readonly authorization?: string | string[] | undefined };
+  apiKey?: ApiKey;
+}
+
+/**
+ * What {@link requireApiKey} uses of a response: Express's `Response` (or Node's
+ * `ServerResponse`) fits it. `locals.apiKey` is set when the key is valid and `locals` exists.
+ *
+ * @example
+ * ```ts
+ * // Express's Response fits, and so does node:http's ServerResponse:
+ * createServer((req, res) => requireApiKey(keymint)(req, res, () => res.end('ok')));
+ * ```
+ */
+export interface ExpressResponseLike {
+  statusCode: number;
+  setHeader(name: string, value: string): unknown;
+  end(body: string): unknown;
+  locals?: Record<string, unknown>;
+}
+
+/**
+ * Options of {@link requireApiKey}.
+ *
+ * @example
+ * ```ts
+ * import type { Request } from 'express';
+ *
+ * const options: RequireApiKeyOptions<Request<{ org: string }>> = {
+ *   role: 'Editor',
+ *   scope: (req) => req.params.org,
+ *   onError: (error, req) => console.error('key check failed', req.headers.host, error),
+ * };
+ * ```
+ */
+export interface RequireApiKeyOptions<Req extends ExpressRequestLike = ExpressRequestLike> {
+  /** The minimum role, one of the instance's roles; a key below it gets `403`. */
+  role?: string;
+  /**
+   * Only keys of this scope (tenant) are valid; a key of another scope is an unknown key (`401`).
+   * A function of the request picks the scope per request, for example from `req.params`; a
+   * value no key can have (empty, `'*'`, over 190 characters) is answered `401` too. A function
+   * that throws or returns no string is a programming error, passed to `next(error)`.
+   */
+  scope?: string | ((req: Req) => string | Promise<string>);
+  /**
+   * Told about server faults (`503` after a store failure, `500` after a hasher failure) with
+   * their cause, which the client never sees. A reporter that throws changes nothing.
+   */
+  onError?: (error: unknown, req: Req) => void;
+}
+
+/**
+ * An Express middleware that lets a request through only with a valid API key, read as
+ * `authenticateRequest()` of `keymint/http` reads it: `Authorization: Bearer <key>`, or Basic
+ * with the user `api_key` and the key as password. The verified key's record (no secret, no
+ * hash) is then on `req.apiKey`, typed by this module, and on `res.locals.apiKey`, Express's
+ * place for request data that views read.
+ *
+ * A refusal is answered at once as JSON `{ message }` with `Cache-Control: no-store`: `401`
+ * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`),
+ * `403` below `options.role`, `429` with `Retry-After` for a rate-limited key id, `503` with
+ * `Retry-After` when hashing is busy or the store failed, `500` when the hasher failed. The
+ * next handler never runs then, and a fault's cause goes to `options.onError`, never to the
+ * client. Only programming errors reach `next(error)`.
+ *
+ * Bad options (an unknown role or option, a malformed scope) throw a `KeymintError` here, at
+ * setup: `INVALID_ROLE` or `INVALID_INPUT`.
+ *
+ * @example
+ * ```ts
+ * import { requireApiKey } from 'keymint/express';
+ *
+ * app.get('/api/dashboards', requireApiKey(keymint, { role: 'Editor' }), (req, res) => {
+ *   res.json({ caller: req.apiKey?.name, role: req.apiKey?.role });
+ * });
+ *
+ * // Every route of a router, one tenant per path:
+ * router.use(requireApiKey(keymint, { scope: (req: Request<{ org: string }>) => req.params.org }));
+ * ```
+ */
+export function requireApiKey<Req extends ExpressRequestLike = ExpressRequestLike>(
+  keymint: Pick<Keymint<never>, 'verifyKey' | 'roles'>,
+  options?: RequireApiKeyOptions<Req>,
+): (req: Req, res: ExpressResponseLike, next: (error?: unknown) => void) => void {
+  const check = createKeyCheck<Req>(keymint, options);
+  return (req, res, next) => {
+    const run = async () => {
+      const result = await check(req.headers.authorization, req);
+      if (result.ok) {
+        req.apiKey = result.apiKey;
+        if (res.locals) res.locals.apiKey = result.apiKey;
+        return true;
+      }
+      const reply = await failureReply(toResponse(result));
+      res.statusCode = reply.status;
+      for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value);
+      res.end(reply.body);
+      return false;
+    };
+    // Express 4 ignores a returned promise: settle it here, and call next() outside the catch.
+    run().then((passed) => {
+      if (passed) next();
+    }, next);
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * API-key authentication for Hono 4: {@link requireApiKey} is a middleware that checks
+ * `Authorization: Bearer <key>` (or Basic with the user `api_key`), answers refusals as JSON
+ * `{ message }`, and sets the verified key's record as the context variable `apiKey`, typed by
+ * {@link ApiKeyVariables}. It imports only types from `hono`, and runs wherever Hono runs.
+ *
+ * ```sh
+ * npm install keymint hono
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { createKeymint } from 'keymint';
+ * import { memoryAdapter } from 'keymint/adapters/memory';
+ * import { requireApiKey } from 'keymint/hono';
+ *
+ * const keymint = createKeymint({ adapter: memoryAdapter() });
+ * const app = new Hono();
+ *
+ * app.get('/api/dashboards', requireApiKey(keymint, { role: 'Viewer' }), (c) => {
+ *   return c.json({ caller: c.get('apiKey').name });
+ * });
+ * export default app;
+ * ```
+ *
+ * @module
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import type { ApiKey, Keymint } from '../core/types.js';
+import { toResponse } from './authenticate.js';
+import { createKeyCheck } from './middleware-shared.js';
+
+/**
+ * The context variables {@link requireApiKey} sets: `c.get('apiKey')` is the verified key's
+ * record. A route after the middleware (`app.get(path, requireApiKey(...), handler)`) sees the
+ * type by itself; for `app.use()`, declare it on the app.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { requireApiKey, type ApiKeyVariables } from 'keymint/hono';
+ *
+ * const app = new Hono<{ Variables: ApiKeyVariables }>();
+ * app.use('/api/*', requireApiKey(keymint));
+ * app.get('/api/whoami', (c) => c.json({ caller: c.get('apiKey').name }));
+ * ```
+ */
+export interface ApiKeyVariables {
+  apiKey: ApiKey;
+}
+
+/**
+ * Options of {@link requireApiKey}.
+ *
+ * @example
+ * ```ts
+ * const options: RequireApiKeyOptions = {
+ *   role: 'Editor',
+ *   scope: (c) => c.req.param('org') ?? '',
+ *   onError: (error, c) => console.error('API key check failed', c.req.path, error),
+ * };
+ * ```
+ */
+export interface RequireApiKeyOptions {
+  /** The minimum role, one of the instance's roles; a key below it gets `403`. */
+  role?: string;
+  /**
+   * Only keys of this scope (tenant) are valid; a key of another scope is an unknown key (`401`).
+   * A function of the context picks the scope per request, for example from `c.req.param()`; a
+   * value no key can have (empty, `'*'`, over 190 characters) is answered `401` too. A function
+   * that throws or returns no string is a programming error, thrown to `app.onError()`.
+   */
+  scope?: string | ((c: Context) => string | Promise<string>);
+  /**
+   * Told about server faults (`503` after a store failure, `500` after a hasher failure) with
+   * their cause, which the client never sees. A reporter that throws changes nothing.
+   */
+  onError?: (error: unknown, c: Context) => void;
+}
+
+/**
+ * A Hono middleware that lets a request through only with a valid API key, read as
+ * `authenticateRequest()` of `keymint/http` reads it: `Authorization: Bearer <key>`, or Basic
+ * with the user `api_key` and the key as password. The verified key's record (no secret, no
+ * hash) is then `c.get('apiKey')`.
+ *
+ * A refusal is answered at once as JSON `{ message }` with `Cache-Control: no-store`: `401`
+ * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`),
+ * `403` below `options.role`, `429` with `Retry-After` for a rate-limited key id, `503` with
+ * `Retry-After` when hashing is busy or the store failed, `500` when the hasher failed. The
+ * handler never runs then, and a fault's cause goes to `options.onError`, never to the client.
+ * Only programming errors are thrown, to `app.onError()`.
+ *
+ * Bad options (an unknown role or option, a malformed scope) throw a `KeymintError` here, at
+ * setup: `INVALID_ROLE` or `INVALID_INPUT`.
+ *
+ * @example
+ * ```ts
+ * import { requireApiKey } from 'keymint/hono';
+ *
+ * app.get('/api/dashboards', requireApiKey(keymint, { role: 'Editor' }), (c) => {
+ *   const apiKey = c.get('apiKey');
+ *   return c.json({ caller: apiKey.name, role: apiKey.role });
+ * });
+ *
+ * // One tenant per path:
+ * app.use('/orgs/:org/*', requireApiKey(keymint, { scope: (c) => c.req.param('org') ?? '' }));
+ * ```
+ */
+export function requireApiKey(
+  keymint: Pick<Keymint<never>, 'verifyKey' | 'roles'>,
+  options?: RequireApiKeyOptions,
+): MiddlewareHandler<{ Variables: ApiKeyVariables }> {
+  const check = createKeyCheck<Context>(keymint, options);
+  return async (c, next) => {
+    const result = await check(c.req.header('authorization'), c);
+    if (!result.ok) return toResponse(result);
+    c.set('apiKey', result.apiKey);
+    await next();
+    return undefined;
+  };
+}

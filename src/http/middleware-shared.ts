@@ -1,0 +1,123 @@
+import { KeymintError } from '../errors.js';
+import type { Keymint } from '../core/types.js';
+import { RoleSet } from '../core/roles.js';
+import { scopeSchema } from '../schemas.js';
+import { authenticateRequest, type AuthenticationResult } from './authenticate.js';
+
+/** What the framework middlewares need of a keymint instance. */
+export type MiddlewareKeymint = Pick<Keymint<never>, 'verifyKey' | 'roles'>;
+
+/** The options every `requireApiKey()` takes; `Req` is the framework's request (or context). */
+export interface MiddlewareOptions<Req> {
+  role?: string;
+  scope?: string | ((request: Req) => string | Promise<string>);
+  onError?: (error: unknown, request: Req) => void;
+}
+
+const OPTION_NAMES = new Set(['role', 'scope', 'onError']);
+
+function invalid(message: string): KeymintError {
+  return new KeymintError('INVALID_INPUT', `Invalid requireApiKey() options: ${message}.`);
+}
+
+/**
+ * Checks the options once, at setup: a typo in a role or an option name would otherwise leave a
+ * route less protected than its author believes.
+ */
+function checkOptions<Req>(keymint: MiddlewareKeymint, options: unknown): MiddlewareOptions<Req> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid('requireApiKey() takes an object: { role?, scope?, onError? }');
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) {
+      throw invalid(
+        `unknown option ${JSON.stringify(name)}; the options are role, scope and onError`,
+      );
+    }
+  }
+  const { role, scope, onError } = options as Record<string, unknown>;
+  const checked: MiddlewareOptions<Req> = {};
+  if (role !== undefined) {
+    if (typeof role !== 'string') throw invalid('role must be a string');
+    checked.role = new RoleSet(keymint.roles).require(role, 'minimum role');
+  }
+  if (typeof scope === 'string') {
+    const parsed = scopeSchema.safeParse(scope);
+    if (!parsed.success) throw invalid(`scope: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    checked.scope = parsed.data;
+  } else if (typeof scope === 'function') {
+    checked.scope = scope as (request: Req) => string | Promise<string>;
+  } else if (scope !== undefined) {
+    throw invalid('scope must be a string or a function of the request');
+  }
+  if (typeof onError === 'function') {
+    checked.onError = onError as (error: unknown, request: Req) => void;
+  } else if (onError !== undefined) {
+    throw invalid('onError must be a function');
+  }
+  return checked;
+}
+
+/** authenticateRequest() reads nothing but `headers.get('authorization')`. */
+function withAuthorization(value: unknown): { readonly headers: Pick<Headers, 'get'> } {
+  const authorization = typeof value === 'string' ? value : null;
+  return { headers: { get: (name) => (name === 'authorization' ? authorization : null) } };
+}
+
+/**
+ * The check behind every `requireApiKey()`: `authenticateRequest()` on an `Authorization` header
+ * value, with the scope of this request. Server faults go to `onError` (their `cause` is never
+ * sent); it throws only for programming errors: a scope function that throws or returns no
+ * string.
+ */
+export function createKeyCheck<Req>(
+  keymint: MiddlewareKeymint,
+  options: unknown,
+): (authorization: unknown, request: Req) => Promise<AuthenticationResult> {
+  if (typeof keymint?.verifyKey !== 'function' || !Array.isArray(keymint.roles)) {
+    throw new TypeError('requireApiKey() needs a keymint instance (createKeymint()).');
+  }
+  const { role, scope, onError } = checkOptions<Req>(keymint, options);
+  const report = (error: unknown, request: Req) => {
+    try {
+      onError?.(error, request);
+    } catch {
+      // A failing reporter must not change the answer.
+    }
+  };
+
+  return async (authorization, request) => {
+    let requestScope: string | undefined;
+    if (typeof scope === 'function') {
+      requestScope = await scope(request);
+      if (typeof requestScope !== 'string') {
+        throw invalid('the scope function must return a string');
+      }
+      // Often taken from the URL, so the client's to choose: a scope no key can have (empty,
+      // '*', too long) is an unknown key, not a server error.
+      if (!scopeSchema.safeParse(requestScope).success) {
+        return authenticateRequest(keymint, withAuthorization(null));
+      }
+    } else {
+      requestScope = scope;
+    }
+    const result = await authenticateRequest(keymint, withAuthorization(authorization), {
+      ...(role !== undefined && { role }),
+      ...(requestScope !== undefined && { scope: requestScope }),
+    });
+    if (!result.ok && result.cause !== undefined) report(result.cause, request);
+    return result;
+  };
+}
+
+/** The headers and body `toResponse()` would send for a failure. */
+export async function failureReply(
+  response: Response,
+): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+  });
+  return { status: response.status, headers, body: await response.text() };
+}

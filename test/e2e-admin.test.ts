@@ -1,0 +1,445 @@
+// The example admin page (examples/admin) end to end: its server as a child process on a SQLite
+// file, the page in headless Chromium through playwright-core. The server imports the package by
+// name, so it runs dist/ (test/build-dist.ts rebuilds it when stale), and the first admin key is
+// minted with the built `keymint` command, as an operator does. Without Chromium these tests are
+// skipped locally and fail under CI=true: never a silent skip in CI.
+import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate, sqliteAdapter } from '../src/adapters/sqlite/index.js';
+import { createKeymint } from '../src/index.js';
+import { isKeymintError, parseTtl } from '../src/ttl.js';
+import { ensureDistCurrent } from './build-dist.js';
+import { startExampleServer, type ExampleServer } from './fixtures/example-server.js';
+
+const CHROMIUM = process.env.KEYMINT_E2E_CHROMIUM ?? '/usr/bin/chromium';
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const ARTIFACTS = process.env.KEYMINT_E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'keymint-e2e');
+
+/** Like describeWithServer in test/servers.ts: skipped without Chromium, failing under CI. */
+function describeWithChromium(title: string, body: () => void): void {
+  if (existsSync(CHROMIUM)) {
+    describe(title, body);
+    return;
+  }
+  const hint = `install Debian's chromium or set KEYMINT_E2E_CHROMIUM to a Chromium binary`;
+  if (process.env.CI && process.env.CI !== 'false') {
+    describe(title, () => {
+      it('needs Chromium', () => {
+        throw new Error(`No Chromium at ${CHROMIUM} for the tests under CI=true: ${hint}.`);
+      });
+    });
+    return;
+  }
+  describe.skip(`${title} (skipped: no Chromium at ${CHROMIUM}; ${hint})`, body);
+}
+
+/** What the page.evaluate callbacks use of the browser (tsconfig has no DOM lib). */
+interface PageElement {
+  id: string;
+  value: string;
+  textContent: string | null;
+  validationMessage: string;
+  getAttribute(name: string): string | null;
+}
+/** `globalThis as unknown as PageGlobals`, written inside each callback (they run in the page). */
+interface PageGlobals {
+  document: {
+    activeElement: PageElement | null;
+    cookie: string;
+    documentElement: { outerHTML: string };
+    getElementById(id: string): PageElement | null;
+    querySelectorAll(selectors: string): Iterable<PageElement>;
+  };
+  location: { href: string };
+  localStorage: Storage;
+  sessionStorage: Storage;
+}
+interface Storage {
+  readonly length: number;
+}
+/** keymint's own message for a bad time to live, as the page must show it. */
+function ttlMessage(input: string): string {
+  try {
+    parseTtl(input);
+  } catch (error) {
+    if (isKeymintError(error)) return error.message;
+    throw error;
+  }
+  throw new Error(`${input} is a valid time to live`);
+}
+
+/** A GET with the path sent exactly as given (fetch would normalise `..` away first). */
+function rawGet(base: string, rawPath: string): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path: rawPath, method: 'GET' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describeWithChromium('the example admin page (examples/admin) in Chromium', () => {
+  let dir: string | undefined;
+  let server: ExampleServer | undefined;
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  let page: Page;
+  let base: string;
+  let adminKey: string;
+  let e2eKey: string;
+  /** Uncaught errors and CSP refusals in the page: none are expected. */
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'keymint-e2e-admin-'));
+    const dbFile = path.join(dir, 'keymint.db');
+    ensureDistCurrent();
+    // The operator's first step: `npx keymint create --name admin --role Admin --ttl 1h`, in the
+    // folder where the server then runs (the command's default store is ./keymint.db).
+    const minted = spawnSync(
+      process.execPath,
+      [CLI, 'create', '--name', 'admin', '--role', 'Admin', '--ttl', '1h'],
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, KEYMINT_DB: '' } },
+    );
+    expect(minted.status, minted.stderr).toBe(0);
+    adminKey = minted.stdout.trim();
+    // More keys on the same file with the same (default argon2id) hasher, through the library.
+    const db = new Database(dbFile);
+    try {
+      migrate(db);
+      const keymint = createKeymint({ adapter: sqliteAdapter(db) });
+      await keymint.createApiKey({ name: 'nightly-backup', role: 'Viewer', ttl: '7d' });
+      await keymint.close();
+      // A key that expired an hour ago, made with a clock two hours behind.
+      const past = createKeymint({
+        adapter: sqliteAdapter(db),
+        now: () => new Date(Date.now() - 2 * 3_600_000),
+      });
+      await past.createApiKey({ name: 'old-import', role: 'Editor', ttl: '1h' });
+      await past.close();
+    } finally {
+      db.close();
+    }
+    [server, browser] = await Promise.all([
+      startExampleServer(['--db', dbFile, '--port', '0'], { cwd: dir }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+        ],
+      }),
+    ]);
+    base = server.url;
+    context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    page = await context.newPage();
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (/Content Security Policy|Refused to/i.test(message.text())) {
+        problems.push(`console: ${message.text()}`);
+      }
+    });
+  }, 60_000); // includes a rebuild of dist/ when it is stale
+
+  afterAll(async () => {
+    await context?.close().catch(() => {});
+    await browser?.close().catch(() => {});
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const rowOf = (name: string) =>
+    page.getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
+  const statusOf = (name: string) => rowOf(name).getByRole('cell').nth(3).textContent();
+  const activeElement = () =>
+    page.evaluate(() => {
+      const element = (globalThis as unknown as PageGlobals).document.activeElement;
+      return element?.getAttribute('aria-label') ?? element?.id ?? '';
+    });
+  const hello = async (key: string) => {
+    const response = await fetch(`${base}/api/hello`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    return { status: response.status, body: (await response.json()) as unknown };
+  };
+
+  async function createKey(name: string, role: string, ttl: string): Promise<string> {
+    await page.getByLabel('Name', { exact: true }).fill(name);
+    await page.getByLabel('Role', { exact: true }).selectOption(role);
+    await page.getByLabel('Time to live', { exact: true }).fill(ttl);
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    const shown = page.getByLabel(`API key for ${name}`, { exact: true });
+    await shown.waitFor();
+    return shown.inputValue();
+  }
+
+  async function confirmIn(title: string, button: string): Promise<void> {
+    const dialog = page.getByRole('dialog', { name: title });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: button, exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+  }
+
+  it('serves every response with the security headers, API answers uncached', async () => {
+    const home = await fetch(`${base}/`);
+    expect(home.status).toBe(200);
+    const csp = home.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(home.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(home.headers.get('referrer-policy')).toBe('no-referrer');
+
+    const keys = await fetch(`${base}/api/auth/keys`);
+    expect(keys.status).toBe(401);
+    expect(keys.headers.get('cache-control')).toBe('no-store');
+    expect(keys.headers.get('content-security-policy')).toBe(csp);
+
+    const ttl = await fetch(`${base}/vendor/keymint/ttl.js`);
+    expect(ttl.status).toBe(200);
+    expect(ttl.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(ttl.headers.get('content-security-policy')).toBe(csp);
+  });
+
+  it('serves only top-level .js files of the vendor folder: no path traversal', async () => {
+    for (const rawPath of [
+      '/vendor/keymint/../package.json',
+      '/vendor/keymint/../../package.json',
+      '/vendor/../package.json',
+      '/vendor/keymint/..%2Fpackage.json',
+      '/vendor/keymint/%2e%2e/package.json',
+      '/vendor/keymint/%2e%2e%2fpackage.json',
+      '/vendor/keymint/..\\package.json',
+      '/vendor/keymint/..%5Cpackage.json',
+      '/vendor/keymint/%2Fetc%2Fpasswd',
+      '/vendor/keymint//etc/passwd',
+      '/vendor/keymint/adapters/sqlite.js',
+      '/vendor/keymint/ttl.js.map',
+      '/vendor/keymint/ttl.d.ts',
+      '/vendor/keymint/.ttl.js',
+      '/vendor/keymint/',
+      '/package.json',
+      '/server.mjs',
+    ]) {
+      const answer = await rawGet(base, rawPath);
+      expect({ rawPath, ...answer }).toEqual({
+        rawPath,
+        status: 404,
+        body: '{"message":"Not found"}',
+      });
+    }
+  });
+
+  it('signs in with an Admin key: an HttpOnly session cookie, nothing the page can read', async () => {
+    await page.goto(base);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await expect.poll(activeElement).toBe('admin-key');
+    await page.getByLabel('Admin API key', { exact: true }).fill(adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Keys' }).waitFor();
+    await rowOf('admin (you)').waitFor();
+    await expect.poll(activeElement).toBe('keys-title');
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('Signed in with admin.');
+    expect(await page.getByLabel('Admin API key', { exact: true }).inputValue()).toBe('');
+
+    const cookies = await context.cookies();
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatchObject({
+      name: 'keymint_session',
+      httpOnly: true,
+      sameSite: 'Strict',
+      path: '/',
+    });
+    expect(cookies[0]!.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const visible = await page.evaluate(() => {
+      const { document, localStorage, sessionStorage } = globalThis as unknown as PageGlobals;
+      return { cookie: document.cookie, stored: localStorage.length + sessionStorage.length };
+    });
+    expect(visible).toEqual({ cookie: '', stored: 0 });
+
+    expect(await statusOf('admin (you)')).toBe('Active');
+    expect(await statusOf('nightly-backup')).toBe('Active');
+    expect(await statusOf('old-import')).toBe('Expired');
+  });
+
+  it("checks the time to live as it is typed, with keymint's own message", async () => {
+    const ttl = page.getByLabel('Time to live', { exact: true });
+    const add = page.getByRole('button', { name: 'Add', exact: true });
+    const invalid = ttlMessage('1.5h');
+    expect(invalid).toMatch(/^Invalid time to live "1\.5h": /);
+    await ttl.pressSequentially('1.5h');
+    await page.getByText(invalid, { exact: true }).waitFor();
+    expect(await add.isDisabled()).toBe(true);
+    const field = await ttl.evaluate((input: PageElement) => {
+      const { document } = globalThis as unknown as PageGlobals;
+      return {
+        validationMessage: input.validationMessage,
+        invalid: input.getAttribute('aria-invalid'),
+        description: (input.getAttribute('aria-describedby') ?? '')
+          .split(' ')
+          .map((id) => document.getElementById(id)?.textContent?.trim() ?? '')
+          .join(' | '),
+      };
+    });
+    expect(field.validationMessage).toBe(invalid);
+    expect(field.invalid).toBe('true');
+    expect(field.description).toContain(invalid);
+
+    await ttl.fill('31d');
+    await page.getByText(ttlMessage('31d'), { exact: true }).waitFor();
+    expect(await add.isDisabled()).toBe(true);
+
+    await ttl.fill('2h');
+    await expect.poll(() => add.isDisabled()).toBe(false);
+    expect(await page.getByText(invalid, { exact: true }).count()).toBe(0);
+    expect(await ttl.getAttribute('aria-invalid')).toBeNull();
+  });
+
+  it('creates a key, shows it once, and the key opens the protected route', async () => {
+    e2eKey = await createKey('e2e-key', 'Editor', '2h');
+    expect(e2eKey).toMatch(/^km_[0-9A-Za-z]{12}_[0-9A-Za-z]{34}$/);
+    await expect.poll(activeElement).toBe('created-key');
+    await page.getByText('This key will not be shown again.').waitFor();
+    expect(await rowOf('e2e-key').getByRole('cell').first().textContent()).toBe('Editor');
+    expect(await statusOf('e2e-key')).toBe('Active');
+
+    // Copy: the clipboard where allowed, else the key is selected for Ctrl+C.
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
+    await expect
+      .poll(() => page.getByRole('status').textContent())
+      .toMatch(/^(Key copied to the clipboard\.|Copying is not allowed here)/);
+
+    expect(await hello(e2eKey)).toEqual({
+      status: 200,
+      body: { hello: 'e2e-key', role: 'Editor' },
+    });
+    expect(await hello('')).toEqual({ status: 401, body: { message: 'Invalid API key' } });
+    // An Editor key does not sign in to the admin page.
+    const signIn = await fetch(`${base}/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: e2eKey }),
+    });
+    expect(signIn.status).toBe(403);
+    expect(signIn.headers.get('set-cookie')).toBeNull();
+
+    await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
+    expect(await page.getByLabel('API key for e2e-key', { exact: true }).count()).toBe(0);
+    await expect.poll(activeElement).toBe('key-name');
+    const everything = await page.evaluate(() => {
+      const { document, location, localStorage, sessionStorage } =
+        globalThis as unknown as PageGlobals;
+      return [
+        document.documentElement.outerHTML,
+        ...[...document.querySelectorAll('input, textarea')].map((field) => field.value),
+        location.href,
+        JSON.stringify({ ...localStorage }),
+        JSON.stringify({ ...sessionStorage }),
+      ].join('\n');
+    });
+    expect(everything).not.toContain(e2eKey);
+    expect(everything).not.toContain(e2eKey.slice(-34));
+  });
+
+  it("refuses a taken name with the server's message", async () => {
+    await page.getByLabel('Name', { exact: true }).fill('e2e-key');
+    await page.getByLabel('Time to live', { exact: true }).fill('1h');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await page.getByText('An API key named "e2e-key" already exists', { exact: false }).waitFor();
+    await expect.poll(activeElement).toBe('key-name');
+    expect(await page.getByLabel('API key for e2e-key', { exact: true }).count()).toBe(0);
+  });
+
+  it('revokes a key after confirmation; the key is refused from then on', async () => {
+    await rowOf('e2e-key').getByRole('button', { name: 'Revoke e2e-key' }).click();
+    await confirmIn('Revoke e2e-key?', 'Cancel');
+    await expect.poll(activeElement).toBe('Revoke e2e-key');
+    expect(await statusOf('e2e-key')).toBe('Active');
+    expect((await hello(e2eKey)).status).toBe(200);
+
+    await rowOf('e2e-key').getByRole('button', { name: 'Revoke e2e-key' }).click();
+    await confirmIn('Revoke e2e-key?', 'Revoke key');
+    await expect.poll(() => statusOf('e2e-key')).toBe('Revoked');
+    expect(await rowOf('e2e-key').getByRole('button', { name: 'Revoke e2e-key' }).count()).toBe(0);
+    await expect.poll(activeElement).toBe('Delete e2e-key');
+    expect(await hello(e2eKey)).toEqual({ status: 401, body: { message: 'Revoked API key' } });
+  });
+
+  it('creates a key with the default time to live, and deletes it after confirmation', async () => {
+    const before = Date.now();
+    const viewerKey = await createKey('e2e-viewer', 'Viewer', '');
+    await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
+    const listed = (await page.evaluate(async () => {
+      const response = await fetch('/api/auth/keys');
+      return response.json();
+    })) as { name: string; role: string; expiration?: string }[];
+    const viewer = listed.find((key) => key.name === 'e2e-viewer');
+    expect(viewer?.role).toBe('Viewer');
+    const expires = Date.parse(viewer?.expiration ?? '');
+    expect(expires - before).toBeGreaterThanOrEqual(30 * 86_400_000 - 1_000);
+    expect(expires - Date.now()).toBeLessThanOrEqual(30 * 86_400_000 + 1_000);
+    expect((await hello(viewerKey)).status).toBe(200);
+
+    await rowOf('e2e-viewer').getByRole('button', { name: 'Delete e2e-viewer' }).click();
+    await confirmIn('Delete e2e-viewer?', 'Delete key');
+    await expect.poll(() => rowOf('e2e-viewer').count()).toBe(0);
+    await expect.poll(activeElement).toBe('keys-title');
+    await expect.poll(() => page.getByRole('status').textContent()).toBe('Deleted e2e-viewer.');
+    expect(await hello(viewerKey)).toEqual({ status: 401, body: { message: 'Invalid API key' } });
+  });
+
+  it('saves a screenshot of the admin page', async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    const file = path.join(ARTIFACTS, 'admin-page.png');
+    await page.screenshot({ path: file, fullPage: true });
+    console.log(`admin page screenshot: ${file}`);
+    expect(existsSync(file)).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
+  it('signs out; and revoking its own admin key ends the session', async () => {
+    const [cookie] = await context.cookies();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await context.cookies()).toEqual([]);
+    const stale = await fetch(`${base}/api/auth/keys`, {
+      headers: { cookie: `${cookie!.name}=${cookie!.value}` },
+    });
+    expect(stale.status).toBe(401);
+
+    await page.getByLabel('Admin API key', { exact: true }).fill(adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await rowOf('admin (you)').getByRole('button', { name: 'Revoke admin' }).click();
+    await confirmIn('Revoke admin?', 'Revoke key');
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await expect
+      .poll(() => page.getByRole('status').textContent())
+      .toBe('Your session has ended: its admin key is no longer valid. Sign in again.');
+    await expect.poll(activeElement).toBe('admin-key');
+
+    await page.getByLabel('Admin API key', { exact: true }).fill(adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Revoked API key', { exact: true }).waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    expect(await server!.stop()).toEqual({ code: 0, signal: null });
+  });
+});
