@@ -347,3 +347,47 @@ describe('actorRole()', () => {
     expect(apiKey.role).toBe('Guest');
   });
 });
+
+describe('context.scope on get, revoke and delete', () => {
+  it("answers NOT_FOUND for another scope's key, without asking authorize, and changes nothing", async () => {
+    const { keymint, authorize, trusted } = guarded();
+    const { key, apiKey } = await trusted.createApiKey({
+      name: 'ci',
+      role: 'Viewer',
+      ttl: '1h',
+      scope: 'org-2',
+    });
+    const elsewhere: CallContext<User> = { actor: alice, scope: 'org-1' };
+    await expectCode(keymint.getApiKey(apiKey.id, elsewhere), 'NOT_FOUND');
+    await expectCode(keymint.revokeApiKey(apiKey.id, elsewhere), 'NOT_FOUND');
+    await expectCode(keymint.deleteApiKey(apiKey.id, elsewhere), 'NOT_FOUND');
+    expect(authorize).not.toHaveBeenCalled();
+    expect((await trusted.verifyKey(key)).valid).toBe(true);
+  });
+
+  it('acts on a key of the same scope, asking authorize as usual', async () => {
+    const { keymint, authorize, trusted } = guarded();
+    const { key, apiKey } = await trusted.createApiKey({
+      name: 'ci',
+      role: 'Viewer',
+      ttl: '1h',
+      scope: 'org-1',
+    });
+    const here: CallContext<User> = { actor: alice, scope: 'org-1' };
+    expect((await keymint.getApiKey(apiKey.id, here)).name).toBe('ci');
+    await keymint.revokeApiKey(apiKey.id, here);
+    expect(await trusted.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+    await keymint.deleteApiKey(apiKey.id, here);
+    expect(authorize).toHaveBeenCalledTimes(3);
+  });
+
+  it('applies without authorize too, and refuses a scope that is not a string', async () => {
+    const { keymint } = fastKeymint<User>();
+    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    await expectCode(keymint.getApiKey(apiKey.id, { actor: alice, scope: 'org-9' }), 'NOT_FOUND');
+    await expectCode(
+      keymint.getApiKey(apiKey.id, { actor: alice, scope: 42 as unknown as string }),
+      'INVALID_INPUT',
+    );
+  });
+});

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { looksLikeKey, redactKeys } from '../src/cli/failures.js';
 import { loadDriver } from '../src/cli/store.js';
 import { parseDbTarget, redactUrl } from '../src/cli/target.js';
 import { cli, tempDir } from './fixtures/cli.js';
@@ -123,11 +124,119 @@ describe('keymint usage', () => {
     [['revoke'], /'revoke' needs <id>/],
     [['verify', 'km_a', 'km_b'], /'verify' takes <key> only; got an extra argument\.\n/],
     [['list', '--json=yes'], /'--json' does not take an argument/],
+    [['Frob_Frob'], /^keymint: Unknown command \(not repeated here\)\. Commands: create,/],
+    [['revoke', 'abc', 'def'], /'revoke' takes <id> only; got an extra argument: 'def'\./],
+    [['list', 'a'.repeat(30)], /'list' takes no arguments; got an extra argument\.\n/],
+    [['list', '--no_such'], /Unknown option \(not repeated here\) for 'list'/],
   ])('exits 2 for %j with a message that says what to do', async (argv, message) => {
     const result = await cli(argv, { cwd: dir, stdin: 'tty' });
     expect(result).toMatchObject({ code: 2, stdout: '' });
     expect(result.stderr).toMatch(message);
     expect(result.stderr).toMatch(/Run 'keymint (\w+ )?--help' for usage\.\n$/);
+  });
+
+  it('does not repeat a key given instead of a command, as a help topic or as an extra argument', async () => {
+    const db = freshDb();
+    const key = (await createKey(db)).stdout.trim();
+    const secret = key.split('_')[2]!;
+    const cases: [string[], RegExp][] = [
+      [[key], /^keymint: Expected a command, got what looks like an API key\. To check a key/],
+      [['help', key], /^keymint: Expected a command, got what looks like an API key\./],
+      [['list', key, '--db', db], /^keymint: 'list' takes no arguments; got an extra argument\.\n/],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await cli(argv, { cwd: dir, stdin: 'tty' });
+      expect(result, argv.join(' ')).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toContain(secret);
+    }
+  });
+
+  it('never prints a key given in the wrong place, nor uses it, in a dozen mistaken invocations', async () => {
+    const db = freshDb();
+    const key = (await createKey(db)).stdout.trim();
+    const [, id, secret] = key.split('_') as [string, string, string];
+    const mistakes: { argv: string[]; env?: Record<string, string> }[] = [
+      { argv: [key] },
+      { argv: ['help', key] },
+      { argv: ['--json', key] },
+      { argv: ['list', key] },
+      { argv: ['revoke', key] },
+      { argv: ['delete', key] },
+      { argv: ['revoke', id, key] },
+      { argv: ['create', '--name', key, '--role', 'Viewer', '--ttl', '1h'] },
+      { argv: ['create', `--name=${key}`, '--role', 'Viewer', '--ttl', '1h'] },
+      { argv: ['create', '--name', 'x', '--role', key, '--ttl', '1h'] },
+      { argv: ['create', '--name', 'x', '--role', 'Viewer', '--ttl', key] },
+      { argv: ['create', '--name', 'x', '--role', 'Viewer', '--ttl', '1h', '--scope', key] },
+      { argv: ['create', '--name', 'x', '--role', 'Viewer', '--ttl', '1h', key] },
+      { argv: ['verify', '--role', key] },
+      { argv: ['verify', '--scope', key] },
+      { argv: ['verify', key, key] },
+      { argv: ['list', '--scope', key] },
+      { argv: ['purge', '--older-than', key] },
+      { argv: ['list', `--${key}`] },
+      // Whether or not the key holds an h or a V, it is no short option group asking for help.
+      { argv: [`-${key}`] },
+      { argv: ['list', `-${key}`] },
+      { argv: ['list', `-hV${key}`] },
+      { argv: ['list', '--db', key] },
+      { argv: ['list'], env: { KEYMINT_DB: key } },
+      { argv: ['list', '--db', `file://${key}/keys.db`] },
+      // A mangled key (a character lost from the id) and the secret on its own.
+      {
+        argv: ['create', '--name', key.replace(id, id.slice(1)), '--role', 'Viewer', '--ttl', '1h'],
+      },
+      { argv: ['list', '--scope', secret] },
+    ];
+    for (const { argv, env } of mistakes) {
+      for (const debug of [{}, { KEYMINT_DEBUG: '1' }] as Record<string, string>[]) {
+        const result = await cli([...argv, ...(env || argv.includes('--db') ? [] : ['--db', db])], {
+          cwd: dir,
+          stdin: 'tty',
+          env: { ...env, ...debug },
+        });
+        const label = `${argv.map((arg) => arg.replace(key, 'KEY')).join(' ')} ${JSON.stringify(debug)}`;
+        expect(result.code, `${label}: ${result.stderr}`).toBe(2);
+        expect(result.stdout + result.stderr, label).not.toContain(secret.slice(0, 12));
+        expect(result.stdout + result.stderr, label).not.toContain(secret.slice(-12));
+      }
+    }
+    // Nothing was created or changed: still the one key, valid.
+    const listed = await cli(['list', '--json', '--db', db], { cwd: dir });
+    expect(JSON.parse(listed.stdout)).toEqual([
+      expect.objectContaining({ id, name: 'ci', revokedAt: null }),
+    ]);
+  });
+
+  it('tells keys from names, ids and URL passwords', async () => {
+    const key = 'km_AbCdEf123456_' + 'Qw3rTy7uIo9pAs2dFg4hJk6lZx8cVb1nM0';
+    for (const text of [key, `x-${key}.db`, key.slice(3), key.slice(0, 30), key.slice(16)]) {
+      expect(looksLikeKey(text), text).toBe(true);
+      expect(redactKeys(`got '${text}'`), text).toMatch(
+        /^got '(x-|AbCdEf123456_)?<redacted>(\.db)?'$/,
+      );
+    }
+    const fine = [
+      'ci',
+      'km_production',
+      'AbCdEf123456',
+      'deploy_service_account',
+      'GitHubActionsDeployBot2024', // mixed case and digits, shorter than a secret
+      'averyveryverylongnamewithoutcapitals1234',
+      '/srv/app/keymint.db',
+    ];
+    for (const text of fine) expect(looksLikeKey(text), text).toBe(false);
+    // A long random password in a URL is never shown, so it is not taken for a key.
+    const db = 'postgres://app:Xk9mQ2vB7nR4tY8wL3pZ6sD1fG5hJ0kA@127.0.0.1:1/keys';
+    const result = await cli(['list', '--db', db], { cwd: dir });
+    expect(result).toMatchObject({ code: 4, stdout: '' });
+    expect(result.stderr).toContain('postgres://app:***@127.0.0.1:1/keys');
+    const named = await cli(
+      ['create', '--name', fine[4]!, '--role', 'Viewer', '--ttl', '1h', '--db', freshDb()],
+      { cwd: dir },
+    );
+    expect(named.code, named.stderr).toBe(0);
   });
 
   it('prints help and the version on stdout', async () => {

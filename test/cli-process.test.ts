@@ -1,10 +1,10 @@
 // The `keymint` command as a real process: an esbuild bundle of src/cli/index.ts (tsup builds the
 // same entry to dist/cli.js) run with plain node, as an operator's shell runs it.
-import { readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyPattern } from '../src/index.js';
-import { bundleCli, runProcess, tempDir } from './fixtures/cli.js';
+import { bundleCli, runProcess, tempDir, type ProcessOutput } from './fixtures/cli.js';
 
 let file: string;
 let dir: string;
@@ -19,8 +19,27 @@ beforeAll(async () => {
 });
 afterAll(() => Promise.all(cleanups.map((cleanup) => cleanup())));
 
-const run = (argv: string[], options: { input?: string; env?: Record<string, string> } = {}) =>
-  runProcess(file, argv, { cwd: dir, ...options });
+const run = (
+  argv: string[],
+  options: {
+    input?: string;
+    env?: Record<string, string>;
+    stdout?: ProcessOutput;
+    stderr?: ProcessOutput;
+  } = {},
+) => runProcess(file, argv, { cwd: dir, ...options });
+
+/** Runs with stdout or stderr on /dev/full, where every write fails with ENOSPC. */
+async function runOnFull(argv: string[], stream: 'stdout' | 'stderr') {
+  const fd = openSync('/dev/full', 'w');
+  try {
+    return await run(argv, { input: '', [stream]: fd });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const hasDevFull = existsSync('/dev/full');
 
 describe('the keymint process', () => {
   it('prints the version of package.json', async () => {
@@ -73,5 +92,62 @@ describe('the keymint process', () => {
     const missing = await run(['list', '--db', path.join(dir, 'nothing-here.db')], { input: '' });
     expect(missing).toMatchObject({ code: 4, stdout: '' });
     for (const result of [usage, ttl, missing]) expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('deletes a key it could not write, and exits 4 without a stack trace', async () => {
+    const db = ['--db', path.join(dir, 'delivery.db')];
+    const create = (name: string, ...extra: string[]) => [
+      'create',
+      ...['--name', name, '--role', 'Admin', '--ttl', '1h'],
+      ...db,
+      ...extra,
+    ];
+    expect((await run(create('kept'), { input: '' })).code).toBe(0);
+
+    // `keymint create … | (exec 0<&-; sleep 2)`: the reader is gone before the key is written.
+    const piped = await run(create('p1'), { input: '', stdout: 'closed' });
+    expect(piped.code, piped.stderr).toBe(4);
+    expect(piped.stderr).toMatch(
+      /keymint: The new key "p1" \(id \w{12}\) could not be delivered: writing to stdout failed \(write EPIPE\)\. It was deleted: no key was created\.\n$/,
+    );
+    const results = [piped];
+    if (hasDevFull) {
+      // `keymint create … > /dev/full`, with and without --json.
+      for (const extra of [[], ['--json']]) {
+        const full = await runOnFull(create('p2', ...extra), 'stdout');
+        expect(full.code, full.stderr).toBe(4);
+        expect(full.stderr).toMatch(/writing to stdout failed \(ENOSPC: no space left on device/);
+        expect(full.stderr).toContain('It was deleted: no key was created.');
+        results.push(full);
+      }
+      // `keymint create … 2> /dev/full`: the details could not be shown, so neither is the key.
+      const noStderr = await runOnFull(create('p3'), 'stderr');
+      expect(noStderr).toMatchObject({ code: 4, stdout: '' });
+    }
+    for (const result of results) {
+      expect(result.stdout).toBe('');
+      expect(result.stderr).not.toMatch(/\n\s+at |node:internal/);
+      expect(result.stderr).not.toMatch(keyPattern());
+    }
+    const listed = await run(['list', '--json', ...db], { input: '' });
+    expect(JSON.parse(listed.stdout).map((key: { name: string }) => key.name)).toEqual(['kept']);
+  });
+
+  it('exits 0 when the reader of stdout leaves early (`list | head -1`), 4 when stdout fails', async () => {
+    const db = ['--db', path.join(dir, 'reader.db')];
+    expect(
+      (await run(['create', '--name', 'a', '--role', 'Viewer', '--ttl', '1h', ...db])).code,
+    ).toBe(0);
+    const left = await run(['list', ...db], { input: '', stdout: 'closed' });
+    expect(left).toMatchObject({ code: 0, stderr: '' });
+    if (hasDevFull) {
+      const full = await runOnFull(['list', ...db], 'stdout');
+      expect(full).toMatchObject({
+        code: 4,
+        stderr: 'keymint: Cannot write to stdout: ENOSPC: no space left on device, write\n',
+      });
+      // stderr on /dev/full: the usage error cannot be shown, but neither does the process crash.
+      expect((await runOnFull(['list', '--frob', ...db], 'stderr')).code).toBe(4);
+    }
   });
 });

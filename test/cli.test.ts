@@ -218,3 +218,56 @@ describe('keymint create, list, verify, revoke, delete, purge', () => {
     expect(bytes.includes(Buffer.from('$argon2id$'))).toBe(true); // the hash is there instead
   });
 });
+
+describe('keymint create delivers the key, or deletes it', () => {
+  const names = async (db: string) =>
+    JSON.parse((await cli(['list', '--json', '--db', db], { cwd: dir })).stdout).map(
+      (record: { name: string }) => record.name,
+    );
+
+  it.each([
+    ['stdout', 'EPIPE', []],
+    ['stdout', 'EPIPE', ['--json']],
+    ['stdout', 'ENOSPC', []],
+    ['stderr', 'ENOSPC', []],
+    ['stderr', 'EPIPE', []],
+  ])('deletes the key and exits 4 when %s fails with %s %j', async (stream, code, extra) => {
+    const db = freshDb();
+    await createKey(db, 'kept');
+    const argv = ['create', '--name', 'p1', '--role', 'Admin', '--ttl', '1h', '--db', db];
+    const result = await cli([...argv, ...extra], { cwd: dir, failing: { [stream]: code } });
+    expect(result.code).toBe(4);
+    expect(result.stdout).toBe(''); // with stderr failing, the key is not written either
+    if (stream === 'stdout') {
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `keymint: The new key "p1" \\(id \\w{12}\\) could not be delivered: writing to stdout failed \\(write ${code}\\)\\. It was deleted: no key was created\\.\\n$`,
+        ),
+      );
+      expect(result.stderr).not.toMatch(keyPattern());
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(await names(db)).toEqual(['kept']);
+    await createKey(db, 'p1'); // the name is free again
+  });
+
+  it('keeps the exit code when the reader of stdout left (EPIPE), and exits 4 on other write errors', async () => {
+    const db = freshDb();
+    await createKey(db);
+    const commands = [
+      ['list', '--db', db],
+      ['list', '--json', '--db', db],
+      ['purge', '--db', db],
+    ];
+    for (const argv of [...commands, ['--help'], ['--version']]) {
+      const left = await cli(argv, { cwd: dir, failing: { stdout: 'EPIPE' } });
+      expect(left, argv.join(' ')).toEqual({ code: 0, stdout: '', stderr: '' });
+      const full = await cli(argv, { cwd: dir, failing: { stdout: 'ENOSPC' } });
+      expect(full, argv.join(' ')).toEqual({
+        code: 4,
+        stdout: '',
+        stderr: 'keymint: Cannot write to stdout: write ENOSPC\n',
+      });
+    }
+  });
+});

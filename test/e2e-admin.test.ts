@@ -5,7 +5,7 @@
 // skipped locally and fail under CI=true: never a silent skip in CI.
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import os from 'node:os';
@@ -20,7 +20,8 @@ import { ensureDistCurrent } from './build-dist.js';
 import { startExampleServer, type ExampleServer } from './fixtures/example-server.js';
 
 const CHROMIUM = process.env.KEYMINT_E2E_CHROMIUM ?? '/usr/bin/chromium';
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
+const CLI = path.join(DIST, 'cli.js');
 const ARTIFACTS = process.env.KEYMINT_E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'keymint-e2e');
 
 /** Like describeWithServer in test/servers.ts: skipped without Chromium, failing under CI. */
@@ -78,17 +79,45 @@ function ttlMessage(input: string): string {
 
 /** A GET with the path sent exactly as given (fetch would normalise `..` away first). */
 function rawGet(base: string, rawPath: string): Promise<{ status: number; body: string }> {
+  return rawRequest(base, 'GET', rawPath);
+}
+
+/** A request as given; a body is sent chunked (no Content-Length), `chunks` at a time. */
+function rawRequest(
+  base: string,
+  method: string,
+  rawPath: string,
+  headers: Record<string, string> = {},
+  chunks: string[] = [],
+): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, path: rawPath, method: 'GET' }, (res) => {
+    const req = httpRequest({ host: hostname, port, path: rawPath, method, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
+    for (const chunk of chunks) req.write(chunk);
     req.end();
   });
+}
+
+/** dist/ttl.js and the files it imports, transitively: all the page's browser build needs. */
+function ttlModuleFiles(): Set<string> {
+  const files = new Set<string>();
+  const queue = ['ttl.js'];
+  while (queue.length > 0) {
+    const name = queue.pop()!;
+    if (files.has(name)) continue;
+    files.add(name);
+    const source = readFileSync(path.join(DIST, name), 'utf8');
+    for (const match of source.matchAll(/\b(?:from|import)\s*\(?\s*['"]\.\/([^'"]+)['"]/g)) {
+      queue.push(match[1]!);
+    }
+  }
+  return files;
 }
 
 describeWithChromium('the example admin page (examples/admin) in Chromium', () => {
@@ -219,9 +248,13 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
 
   it('serves only top-level .js files of the vendor folder: no path traversal', async () => {
     for (const rawPath of [
+      // Plain `..` segments are resolved by `new URL()` before the route is chosen, so these
+      // check that normalisation (they end at /package.json or outside /vendor/keymint/).
       '/vendor/keymint/../package.json',
       '/vendor/keymint/../../package.json',
       '/vendor/../package.json',
+      // These survive normalisation and reach the vendor route's own check of the file name:
+      // percent-encoded dots and slashes, backslashes, empty segments, nested paths, dot files.
       '/vendor/keymint/..%2Fpackage.json',
       '/vendor/keymint/%2e%2e/package.json',
       '/vendor/keymint/%2e%2e%2fpackage.json',
@@ -246,13 +279,138 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     }
   });
 
+  it('serves exactly dist/ttl.js and the chunks it imports under /vendor/keymint/', async () => {
+    const needed = ttlModuleFiles();
+    expect(needed.has('ttl.js')).toBe(true);
+    expect([...needed].some((name) => name.startsWith('chunk-'))).toBe(true);
+    for (const name of ['cli.js', 'index.js', 'http.js', 'testing.js']) {
+      expect(needed.has(name), name).toBe(false);
+    }
+    const topLevel = readdirSync(DIST).filter((name) => name.endsWith('.js'));
+    expect(topLevel).toEqual(expect.arrayContaining(['cli.js', 'index.js', 'ttl.js']));
+    for (const name of topLevel) {
+      const answer = await rawGet(base, `/vendor/keymint/${name}`);
+      if (needed.has(name)) {
+        expect({ name, status: answer.status }).toEqual({ name, status: 200 });
+        expect(answer.body).toBe(readFileSync(path.join(DIST, name), 'utf8'));
+      } else {
+        expect({ name, ...answer }).toEqual({ name, status: 404, body: '{"message":"Not found"}' });
+      }
+    }
+  });
+
+  const postSession = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+
+  it('refuses a pasted key with stray characters with 401, and never logs the key', async () => {
+    const secret = adminKey.slice(adminKey.lastIndexOf('_') + 1);
+    expect(secret).toHaveLength(34);
+    // Characters `new Headers()` rejects: NUL, a line break inside, anything above U+00FF.
+    for (const key of [
+      `${adminKey}\u0000`,
+      `${adminKey}\u200b`,
+      `${adminKey}\nx`,
+      `\u201c${adminKey}\u201d`,
+      `${adminKey.slice(0, 20)}\r\n${adminKey.slice(20)}`,
+    ]) {
+      const response = await postSession(JSON.stringify({ key }));
+      expect({ key, status: response.status, body: await response.json() }).toEqual({
+        key,
+        status: 401,
+        body: { message: 'Invalid API key' },
+      });
+      expect(response.headers.get('set-cookie')).toBeNull();
+      expect(response.headers.get('www-authenticate')).toBeNull();
+    }
+    // Surrounding white space is still forgiven.
+    const padded = await postSession(JSON.stringify({ key: ` ${adminKey}\n` }));
+    expect(padded.status).toBe(200);
+    const [cookie] = padded.headers.getSetCookie();
+    await fetch(`${base}/session/end`, {
+      method: 'POST',
+      headers: { cookie: cookie!.split(';')[0]! },
+    });
+    // Give the child's stderr a moment to arrive; the final test checks the whole log again.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server!.output()).not.toContain(secret);
+  });
+
+  it('answers 413 to a sign-in body over 16 KiB, with or without Content-Length', async () => {
+    const big = JSON.stringify({ key: adminKey, padding: 'x'.repeat(17 * 1024) });
+    const declared = await postSession(big);
+    expect({ status: declared.status, body: await declared.json() }).toEqual({
+      status: 413,
+      body: { message: 'The request body is larger than 16384 bytes' },
+    });
+    expect(declared.headers.get('set-cookie')).toBeNull();
+
+    const chunk = 'x'.repeat(1024);
+    const chunked = await rawRequest(
+      base,
+      'POST',
+      '/session',
+      { 'content-type': 'application/json' },
+      [`{"key":"${adminKey}","padding":"`, ...Array<string>(17).fill(chunk), '"}'],
+    );
+    expect(chunked).toEqual({
+      status: 413,
+      body: '{"message":"The request body is larger than 16384 bytes"}',
+    });
+    // Just under the limit is read as usual.
+    const small = await postSession(JSON.stringify({ key: 'not a key', padding: chunk }));
+    expect(small.status).toBe(401);
+  });
+
+  it('signing in again ends the session of the cookie it was sent with', async () => {
+    const sessionCookie = (response: Response) => {
+      const [cookie] = response.headers.getSetCookie();
+      expect(cookie).toMatch(/^keymint_session=[A-Za-z0-9_-]{43};/);
+      return cookie!.split(';')[0]!;
+    };
+    const keysWith = async (cookie: string) =>
+      (await fetch(`${base}/api/auth/keys`, { headers: { cookie } })).status;
+
+    const first = await postSession(JSON.stringify({ key: adminKey }));
+    expect(first.status).toBe(200);
+    const old = sessionCookie(first);
+    expect(await keysWith(old)).toBe(200);
+
+    const second = await postSession(JSON.stringify({ key: adminKey }), { cookie: old });
+    expect(second.status).toBe(200);
+    const current = sessionCookie(second);
+    expect(current).not.toBe(old);
+    expect(await keysWith(old)).toBe(401);
+    expect(await keysWith(current)).toBe(200);
+
+    // A refused sign-in with a session cookie ends that session too, and clears the cookie.
+    const refused = await postSession(JSON.stringify({ key: 'km_wrong' }), { cookie: current });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('set-cookie')).toMatch(/^keymint_session=; .*Max-Age=0/);
+    expect(await keysWith(current)).toBe(401);
+  });
+
+  it('creates a missing database file readable by its owner only (0600), as the CLI does', async () => {
+    const fresh = path.join(dir!, 'fresh', 'keymint.db');
+    await mkdir(path.dirname(fresh));
+    const other = await startExampleServer(['--db', fresh, '--port', '0'], { cwd: dir! });
+    try {
+      expect((statSync(fresh).mode & 0o777).toString(8)).toBe('600');
+    } finally {
+      expect(await other.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+
   it('signs in with an Admin key: an HttpOnly session cookie, nothing the page can read', async () => {
     await page.goto(base);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await expect.poll(activeElement).toBe('admin-key');
     await page.getByLabel('Admin API key', { exact: true }).fill(adminKey);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('heading', { name: 'Keys' }).waitFor();
+    await page.getByRole('heading', { name: 'Keys', exact: true }).waitFor();
     await rowOf('admin (you)').waitFor();
     await expect.poll(activeElement).toBe('keys-title');
     await expect.poll(() => page.getByRole('status').textContent()).toBe('Signed in with admin.');
@@ -439,7 +597,13 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     expect(problems).toEqual([]);
   });
 
-  it('stops cleanly on SIGTERM', async () => {
+  it('stops cleanly on SIGTERM, and its log never held an API key', async () => {
     expect(await server!.stop()).toEqual({ code: 0, signal: null });
+    const log = server!.output();
+    expect(log).toMatch(/^keymint example listening on /);
+    for (const key of [adminKey, e2eKey]) {
+      expect(log).not.toContain(key.slice(key.lastIndexOf('_') + 1));
+    }
+    expect(log).not.toMatch(/km_[0-9A-Za-z]{12}_/);
   });
 });

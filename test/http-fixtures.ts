@@ -31,7 +31,12 @@ export function routesFixture(
   options: Partial<KeymintOptions<User>> = {},
   routeOptions: Partial<ApiKeyRoutesOptions<User>> = {},
 ) {
-  const made = fastKeymint<User>({ actorRole: (user) => user.role, ...options });
+  const made = fastKeymint<User>({
+    // Each user manages its own organisation's keys, never above its own role.
+    authorize: ({ actor, scope }) => actor.org === scope,
+    actorRole: (user) => user.role,
+    ...options,
+  });
   const onError = vi.fn();
   const routes = createApiKeyRoutes(made.keymint, {
     authenticate: (request) => SESSIONS[request.headers.get('x-user') ?? ''] ?? null,

@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { authenticateRequest, toNodeListener, toResponse } from '../src/http/index.js';
+import { expectThrowsCode } from './helpers.js';
 import { routesFixture } from './http-fixtures.js';
 
 const servers: Server[] = [];
@@ -172,5 +173,15 @@ describe('toNodeListener() in a real node:http server', () => {
     const odd = await rawPost(base, '/p', [], { host: 'bad host[' });
     expect(odd.status).toBe(200);
     expect(odd.headers['x-url']).toBe('http://localhost/p');
+  });
+});
+
+describe('toNodeListener() options', () => {
+  it.each([
+    ['no handler', undefined, {}],
+    ['a handler that is not a function', 'routes', {}],
+    ['maxBodyBytes 0', () => new Response(), { maxBodyBytes: 0 }],
+  ])('throws CONFIG at once for %s', (_what, handler, options) => {
+    expectThrowsCode(() => toNodeListener(handler as never, options), 'CONFIG');
   });
 });

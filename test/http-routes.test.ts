@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isKeymintError } from '../src/errors.js';
 import { createApiKeyRoutes, DEFAULT_MAX_BODY_BYTES } from '../src/http/index.js';
-import { countingHasher, DAY, failingAdapter, flush, HOUR, T0 } from './helpers.js';
+import { countingHasher, DAY, failingAdapter, fastKeymint, flush, HOUR, T0 } from './helpers.js';
 import { ORIGIN, routesFixture } from './http-fixtures.js';
 
 const KEYS = '/api/auth/keys';
@@ -25,7 +25,9 @@ describe('POST /api/auth/keys', () => {
   it('accepts ttl as a string such as 12h, and a role in any letter case', async () => {
     const { create, keymint } = routesFixture();
     const { id } = await create({ name: 'ci', role: 'editor', ttl: '12h' });
-    const apiKey = await keymint.getApiKey(id, { actor: { name: 'x', role: 'Admin', org: '' } });
+    const apiKey = await keymint.getApiKey(id, {
+      actor: { name: 'x', role: 'Admin', org: 'org-1' },
+    });
     expect(apiKey.role).toBe('Editor');
     expect(apiKey.expiresAt).toEqual(new Date(T0 + 12 * HOUR));
   });
@@ -430,6 +432,73 @@ describe('POST /api/auth/keys/:id/revoke', () => {
     for (const path of [`${KEYS}/${id}/unrevoke`, `${KEYS}/${id}/revoke/x`, `${KEYS}//revoke`]) {
       expect((await call('POST', path, { headers: json })).status).toBe(404);
     }
+  });
+});
+
+describe('tenants: another scope is answered as a missing key', () => {
+  const json = { 'content-type': 'application/json' };
+
+  it.each([
+    ['DELETE', ''],
+    ['POST', '/revoke'],
+  ])(
+    "%s %s on another tenant's key answers exactly like an unknown id, before authorize",
+    async (method, suffix) => {
+      const asked: string[] = [];
+      const { call, create, keymint } = routesFixture({
+        // A scope-aware authorize, as a multi-tenant host writes it: it would say 403 for org-2.
+        authorize: ({ actor, scope, action }) => {
+          asked.push(`${action} ${scope}`);
+          return actor.org === scope;
+        },
+      });
+      const theirs = await create({ name: 'secret-b', role: 'Viewer', ttl: '1h' }, 'carol');
+      asked.length = 0;
+      const other = await call(method, `${KEYS}/${theirs.id}${suffix}`, { headers: json });
+      const unknown = await call(method, `${KEYS}/AAAAAAAAAAAA${suffix}`, { headers: json });
+      expect(other.status).toBe(404);
+      expect(other.text).toBe(unknown.text);
+      expect(other.text).not.toContain('org-2');
+      expect(asked.filter((entry) => entry.endsWith('org-2'))).toEqual([]);
+      expect((await keymint.verifyKey(theirs.key)).valid).toBe(true);
+    },
+  );
+
+  it('deletes and revokes with apikeys:delete alone, as Grafana (no read permission needed)', async () => {
+    const { call, create } = routesFixture({
+      authorize: ({ action }) => action !== 'apikeys:read',
+    });
+    const a = await create({ name: 'a', role: 'Viewer', ttl: '1h' });
+    const b = await create({ name: 'b', role: 'Viewer', ttl: '1h' });
+    expect((await call('POST', `${KEYS}/${a.id}/revoke`, { headers: json })).status).toBe(200);
+    expect((await call('DELETE', `${KEYS}/${b.id}`)).status).toBe(200);
+  });
+});
+
+describe('an instance without authorize', () => {
+  it('is refused with CONFIG, since any signed-in user could then mint Admin keys', () => {
+    const { keymint } = fastKeymint();
+    let thrown: unknown;
+    try {
+      createApiKeyRoutes(keymint, { authenticate: () => ({}) });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isKeymintError(thrown, 'CONFIG')).toBe(true);
+    expect((thrown as Error).message).toMatch(/authorize.*allowAnyActor: true/s);
+  });
+
+  it('is accepted with allowAnyActor: true, and then any actor manages its scope', async () => {
+    const { keymint } = fastKeymint();
+    const routes = createApiKeyRoutes(keymint, { authenticate: () => ({}), allowAnyActor: true });
+    const response = await routes(
+      new Request(`${ORIGIN}${KEYS}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'ci', role: 'Admin', ttl: '1h' }),
+      }),
+    );
+    expect(response.status).toBe(200);
   });
 });
 

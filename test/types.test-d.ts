@@ -50,7 +50,9 @@ describe('public types', () => {
       adapter: memoryAdapter(),
       authorize: ({ actor }: { actor: User }) => actor.role === 'Admin',
     });
-    expectTypeOf(keymint.listApiKeys).parameter(1).toEqualTypeOf<{ actor: User } | undefined>();
+    expectTypeOf(keymint.listApiKeys)
+      .parameter(1)
+      .toEqualTypeOf<{ actor: User; scope?: string } | undefined>();
   });
 
   it('isKeymintError narrows to a coded error', () => {

@@ -12,6 +12,7 @@
 // dropped: the browser gets an HttpOnly cookie holding a random session id, which this process
 // maps to the admin key's id, and every admin request checks again that this key is still valid.
 import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import path from 'node:path';
@@ -20,7 +21,13 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { createKeymint, isKeymintError } from 'keymint';
 import { migrate, sqliteAdapter } from 'keymint/adapters/sqlite';
-import { authenticateRequest, createApiKeyRoutes, toNodeListener, toResponse } from 'keymint/http';
+import {
+  authenticateRequest,
+  createApiKeyRoutes,
+  DEFAULT_MAX_BODY_BYTES,
+  toNodeListener,
+  toResponse,
+} from 'keymint/http';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -44,8 +51,37 @@ const COOKIE = 'keymint_session';
 const SCOPE = 'default';
 
 // ---------------------------------------------------------------------------------------------
+// Logging: never anything a request sent
+
+const KEY_SHAPED = /km_[A-Za-z0-9_]+|[A-Za-z0-9_-]{24,}/g;
+/** Anything that looks like an API key or a session id, replaced. */
+const redact = (text) => text.replace(KEY_SHAPED, '[redacted]');
+
+/**
+ * Logs an unexpected error by its name, code and stack frames, never its message: a message may
+ * quote what a request sent (an API key pasted with a stray character, say).
+ */
+function logError(what, error) {
+  const label = (value) =>
+    typeof value === 'object' && value !== null
+      ? [value.name, value.code].filter((part) => typeof part === 'string').join(' ') || 'object'
+      : typeof value;
+  let line = `${what}: ${label(error)}`;
+  if (error?.cause !== undefined) line += ` (cause: ${label(error.cause)})`;
+  const frames = typeof error?.stack === 'string' ? error.stack.split('\n') : [];
+  const at = frames.filter((frame) => /^\s+at /.test(frame)).map(redact);
+  console.error([line, ...at].join('\n'));
+}
+
+// ---------------------------------------------------------------------------------------------
 // keymint on SQLite
 
+// A new file is made readable by its owner only (0600), as `keymint create` makes it.
+try {
+  closeSync(openSync(dbFile, 'wx', 0o600));
+} catch (error) {
+  if (error?.code !== 'EEXIST') throw error;
+}
 const db = new Database(dbFile);
 migrate(db);
 
@@ -57,7 +93,7 @@ const keymint = createKeymint({
   adapter: sqliteAdapter(db),
   authorize: ({ actor }) => actor.role === 'Admin', // only Admin keys manage keys
   actorRole: (actor) => actor.role, // an Admin key may create keys of any role
-  onBackgroundError: (error) => console.error('keymint background error:', error),
+  onBackgroundError: (error) => logError('keymint background error', error),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -165,10 +201,27 @@ const PAGES = {
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/style.css': ['style.css', 'text/css; charset=utf-8'],
 };
-// dist/ttl.js imports its chunks as `./chunk-XXXX.js`: serve that folder's top-level .js files.
-const VENDOR_DIR = path.dirname(fileURLToPath(import.meta.resolve('keymint/ttl')));
+// dist/ttl.js imports its chunks as `./chunk-XXXX.js`: serve it and what it imports, nothing else.
+const TTL_FILE = fileURLToPath(import.meta.resolve('keymint/ttl'));
+const VENDOR_DIR = path.dirname(TTL_FILE);
 const VENDOR_PREFIX = '/vendor/keymint/';
-const VENDOR_NAME = /^\w[\w.-]*\.js$/;
+/** `from './x.js'`, `import './x.js'` and `import('./x.js')`: plain file names only. */
+const RELATIVE_IMPORT = /\b(?:from|import)\s*\(?\s*['"]\.\/(\w[\w.-]*\.js)['"]/g;
+
+/** The file names of a module and of every module it imports, transitively (read once). */
+function moduleFiles(entry) {
+  const files = new Set();
+  const queue = [entry];
+  while (queue.length > 0) {
+    const name = queue.pop();
+    if (files.has(name)) continue;
+    files.add(name);
+    const source = readFileSync(path.join(VENDOR_DIR, name), 'utf8');
+    for (const [, imported] of source.matchAll(RELATIVE_IMPORT)) queue.push(imported);
+  }
+  return files;
+}
+const VENDOR_FILES = moduleFiles(path.basename(TTL_FILE));
 
 async function fileResponse(file, type) {
   let body;
@@ -185,12 +238,10 @@ function staticResponse(pathname) {
   const page = PAGES[pathname];
   if (page) return fileResponse(path.join(PUBLIC_DIR, page[0]), page[1]);
   if (pathname.startsWith(VENDOR_PREFIX)) {
+    // Only names in the set: no other file of dist/, and no slash, backslash or encoding.
     const name = pathname.slice(VENDOR_PREFIX.length);
-    // A plain file name only: no slash, no backslash, no percent-encoding, no leading dot.
-    if (!VENDOR_NAME.test(name)) return message(404, 'Not found');
-    const file = path.join(VENDOR_DIR, name);
-    if (path.dirname(file) !== VENDOR_DIR) return message(404, 'Not found');
-    return fileResponse(file, 'text/javascript; charset=utf-8');
+    if (!VENDOR_FILES.has(name)) return message(404, 'Not found');
+    return fileResponse(path.join(VENDOR_DIR, name), 'text/javascript; charset=utf-8');
   }
   if (pathname === '/favicon.ico') return new Response(null, { status: 204 });
   return null;
@@ -202,43 +253,79 @@ function staticResponse(pathname) {
 const routes = createApiKeyRoutes(keymint, {
   authenticate: sessionActor,
   scopeOf: () => SCOPE,
-  onError: (error) => console.error('keys API error:', error),
+  onError: (error) => logError('keys API error', error),
 });
 
 const isJson = (request) =>
   /^application\/json\s*(;|$)/i.test(request.headers.get('content-type') ?? '');
 
+const tooLarge = () => ({
+  error: message(413, `The request body is larger than ${DEFAULT_MAX_BODY_BYTES} bytes`),
+});
+
+/** A JSON body of at most 16 KiB (toNodeListener's default limit, which fails the stream). */
 async function readSmallJson(request) {
   if (!isJson(request)) return { error: message(415, 'Content-Type must be application/json') };
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > DEFAULT_MAX_BODY_BYTES) return tooLarge();
+  let text;
   try {
-    return { value: JSON.parse(await request.text()) };
+    text = await request.text();
+  } catch (error) {
+    if (error?.name === 'BodyTooLargeError') return tooLarge();
+    return { error: message(400, 'The request body could not be read') };
+  }
+  try {
+    return { value: JSON.parse(text) };
   } catch {
     return { error: message(400, 'The request body is not valid JSON') };
   }
 }
 
+/** What a refused sign-in answers, by verifyKey's reason. No WWW-Authenticate: it is a form. */
+const REFUSED = {
+  malformed: [401, 'Invalid API key'],
+  not_found: [401, 'Invalid API key'],
+  expired: [401, 'Expired API key'],
+  revoked: [401, 'Revoked API key'],
+  insufficient_role: [403, 'Insufficient role for this API key'],
+  rate_limited: [
+    429,
+    'Too many failed attempts with this API key; try again later',
+    { 'retry-after': '60' },
+  ],
+  busy: [
+    503,
+    'Too many keys are being checked right now; try again in a moment',
+    { 'retry-after': '1' },
+  ],
+};
+
 async function signIn(request) {
   const body = await readSmallJson(request);
   if (body.error) return body.error;
+  // Signing in replaces the session this browser had, whatever the outcome.
+  const previous = sessionIdOf(request);
+  if (previous !== null) sessions.delete(previous);
+  const clear = previous === null ? {} : { 'set-cookie': cookieHeader('', 0) };
   const key = body.value?.key;
-  if (typeof key !== 'string' || key.trim() === '') return message(400, 'Enter an API key');
-  // The same check as any request with `Authorization: Bearer <key>`, for an Admin key.
-  const auth = await authenticateRequest(
-    keymint,
-    { headers: new Headers({ authorization: `Bearer ${key.trim()}` }) },
-    { role: 'Admin', scope: SCOPE },
-  );
-  if (!auth.ok) {
-    if (auth.cause) console.error('sign-in check failed:', auth.cause);
-    // No WWW-Authenticate: this is a form, not a Bearer-protected resource.
-    return message(auth.status, auth.message, auth.status === 401 ? {} : auth.headers);
+  if (typeof key !== 'string' || key.trim() === '') {
+    return message(400, 'Enter an API key', clear);
+  }
+  // verifyKey takes any string: one that is not a key (a stray character pasted with it) is
+  // `malformed`. Not `new Headers({ authorization })`, which throws with the key in its message.
+  // A store failure throws: app() answers 503.
+  const result = await keymint.verifyKey(key.trim(), { role: 'Admin', scope: SCOPE });
+  if (!result.valid) {
+    const [status, text, headers] = REFUSED[result.reason] ?? REFUSED.malformed;
+    return message(status, text, { ...headers, ...clear });
   }
   pruneSessions();
   const id = randomBytes(32).toString('base64url');
-  sessions.set(id, { keyId: auth.apiKey.id, endsAt: Date.now() + SESSION_MS });
+  sessions.set(id, { keyId: result.apiKey.id, endsAt: Date.now() + SESSION_MS });
   return sendJson(
     200,
-    { name: auth.apiKey.name },
+    { name: result.apiKey.name },
     { 'set-cookie': cookieHeader(id, SESSION_MS / 1000) },
   );
 }
@@ -265,7 +352,7 @@ async function sessionInfo(request) {
 async function hello(request) {
   const auth = await authenticateRequest(keymint, request, { role: 'Viewer', scope: SCOPE });
   if (!auth.ok) {
-    if (auth.cause) console.error('key check failed:', auth.cause);
+    if (auth.cause) logError('key check failed', auth.cause);
     return toResponse(auth);
   }
   return sendJson(200, { hello: auth.apiKey.name, role: auth.apiKey.role });
@@ -320,7 +407,7 @@ async function app(request) {
   try {
     response = await handle(request);
   } catch (error) {
-    console.error('request failed:', error);
+    logError('request failed', error);
     response = isKeymintError(error, 'STORE_FAILURE')
       ? message(503, 'The key store is unavailable; try again later', { 'retry-after': '5' })
       : message(500, 'Internal server error');
@@ -332,7 +419,7 @@ async function app(request) {
 // Start and stop
 
 const server = createServer(
-  toNodeListener(app, { onError: (error) => console.error('request failed:', error) }),
+  toNodeListener(app, { onError: (error) => logError('request failed', error) }),
 );
 server.listen(Number(portText), HOST, () => {
   const { port } = server.address();

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './failures.js';
+import { looksLikeKey, UsageError } from './failures.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -63,16 +63,63 @@ const ALL_OPTIONS: Options = Object.assign(
   ...COMMAND_NAMES.map((name) => COMMANDS[name].options),
 );
 
+// What usage errors repeat of the command line. stderr lands in CI logs, and a key given in the
+// wrong place (`keymint "$KEY"`, `keymint list "$KEY"`) must not, so only short words are repeated:
+// a command as typed, an option name, an extra argument such as a key id. Nothing with `_` (a
+// key's separator) and nothing long (a key's secret is 34 characters).
+const SHOWN_COMMAND = /^[a-z][a-z-]{0,19}$/;
+const SHOWN_OPTION = /^--?[A-Za-z0-9][A-Za-z0-9-]{0,23}$/;
+const SHOWN_ARGUMENT = /^[A-Za-z0-9][A-Za-z0-9.:@/-]{0,23}$/;
+
+const VERIFY_HINT = `To check a key, give it to verify on stdin: printf '%s' "$KEY" | keymint verify.`;
+
 function unknownCommand(name: string): UsageError {
-  return new UsageError(`Unknown command '${name}'. Commands: ${COMMAND_NAMES.join(', ')}.`);
+  const commands = `Commands: ${COMMAND_NAMES.join(', ')}.`;
+  if (SHOWN_COMMAND.test(name)) return new UsageError(`Unknown command '${name}'. ${commands}`);
+  if (looksLikeKey(name)) {
+    return new UsageError(`Expected a command, got what looks like an API key. ${VERIFY_HINT}`);
+  }
+  return new UsageError(`Unknown command (not repeated here). ${commands}`);
 }
 
 /** node:util's messages, made shorter where they point at `--` tricks nobody needs here. */
 function parseError(error: unknown, command: CommandName): UsageError {
   const message = error instanceof Error ? error.message : String(error);
   const unknown = /^Unknown option '([^']+)'/.exec(message);
-  if (unknown) return new UsageError(`Unknown option '${unknown[1]}' for '${command}'.`, command);
+  if (unknown) {
+    const option = unknown[1]!;
+    const shown = SHOWN_OPTION.test(option) ? ` '${option}'` : ' (not repeated here)';
+    return new UsageError(`Unknown option${shown} for '${command}'.`, command);
+  }
+  // The other messages (missing value, value not taken, ambiguous) name the option, not its value.
   return new UsageError(message, command);
+}
+
+/**
+ * Refuses a key given as an option value or as an id: the command would hand it to keymint (a key
+ * stored as a name, or repeated in an error message) or print it (`No keys in scope "km_…"`).
+ */
+function refuseKeys(
+  command: CommandName,
+  values: Readonly<Record<string, unknown>>,
+  positionals: readonly string[],
+): void {
+  for (const [name, value] of Object.entries(values)) {
+    // --db is checked with KEYMINT_DB, without the password of a URL (parseDbTarget).
+    if (name !== 'db' && typeof value === 'string' && looksLikeKey(value)) {
+      throw new UsageError(
+        `--${name} looks like an API key, so it is neither used nor repeated here. ${VERIFY_HINT}`,
+        command,
+      );
+    }
+  }
+  // verify's argument is the key; revoke and delete take the key's id.
+  if (command !== 'verify' && positionals.some(looksLikeKey)) {
+    throw new UsageError(
+      `'${command}' takes a key's id, not the key: the 12 characters after the prefix, as 'keymint list' shows them. The argument is not repeated here.`,
+      command,
+    );
+  }
 }
 
 /** Reads argv (without `node` and the script) into an {@link Invocation}; throws UsageError. */
@@ -85,7 +132,15 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     tokens: true,
   });
   const first = tokens.find((token) => token.kind === 'positional');
-  const asked = (name: string) => tokens.some((t) => t.kind === 'option' && t.name === name);
+  // Only an option written on its own (`-h`, `--help`, `--help=…`), not a letter of a group such
+  // as `-km_…h…`: a key pasted after a dash must not turn into a request for help or the version.
+  const asked = (name: string) =>
+    tokens.some(
+      (t) =>
+        t.kind === 'option' &&
+        t.name === name &&
+        (argv[t.index] === t.rawName || argv[t.index]?.startsWith(`${t.rawName}=`)),
+    );
 
   if (!first || first.value === 'help') {
     const topic = first ? tokens.filter((t) => t.kind === 'positional')[1]?.value : undefined;
@@ -119,10 +174,11 @@ export function parseInvocation(argv: readonly string[]): Invocation {
       spec.positionals.length === 0
         ? 'takes no arguments'
         : `takes ${spec.positionals.map((name) => `<${name.replace('?', '')}>`).join(' ')} only`;
-    // Never echo an extra argument to verify: it may be a key.
-    const shown = command === 'verify' ? '' : `: '${extra}'`;
+    // Never echo an extra argument to verify (it may be a key), nor one that could be a key.
+    const shown = command !== 'verify' && SHOWN_ARGUMENT.test(extra) ? `: '${extra}'` : '';
     throw new UsageError(`'${command}' ${takes}; got an extra argument${shown}.`, command);
   }
+  refuseKeys(command, parsed.values, parsed.positionals);
   if (parsed.positionals.length < required.length) {
     throw new UsageError(`'${command}' needs <${required[parsed.positionals.length]}>.`, command);
   }

@@ -1,9 +1,17 @@
-import type { Keymint, VerifyFailureReason } from '../core/types.js';
+import type { ApiKey, Keymint, VerifyFailureReason } from '../core/types.js';
 import type { Invocation, CommandName } from './args.js';
-import { EXIT, UsageError } from './failures.js';
+import { EXIT, OutputError, UsageError } from './failures.js';
 import type { CliIo } from './io.js';
 import { presentedKey } from './key-input.js';
-import { keyTable, readableDate, readableExpiry, recordJson, writeJson } from './output.js';
+import {
+  deliver,
+  keyTable,
+  printJson,
+  printOut,
+  readableDate,
+  readableExpiry,
+  recordJson,
+} from './output.js';
 
 type RunInvocation = Extract<Invocation, { kind: 'run' }>;
 
@@ -33,6 +41,9 @@ const REASONS: Record<VerifyFailureReason, string> = {
 
 const PAGE = 1000;
 
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
+
 async function create({ keymint, invocation, io }: CommandContext): Promise<number> {
   const ttl = text(invocation, 'ttl');
   const { key, apiKey } = await keymint.createApiKey({
@@ -42,21 +53,50 @@ async function create({ keymint, invocation, io }: CommandContext): Promise<numb
     ttl: ttl ?? null,
     scope: text(invocation, 'scope'),
   });
-  if (invocation.values.json) {
-    const { id, name, role, scope } = apiKey;
-    const expiresAt = apiKey.expiresAt?.toISOString() ?? null;
-    writeJson(io.stdout, { id, name, role, scope, expiresAt, key });
-    return EXIT.OK;
+  // Nothing half-written: each write is waited for, and a key that could not be delivered is
+  // deleted, so that no valid key is left that nobody has.
+  let stream = 'stdout';
+  try {
+    if (invocation.values.json) {
+      const { id, name, role, scope } = apiKey;
+      const expiresAt = apiKey.expiresAt?.toISOString() ?? null;
+      await deliver(io.stdout, `${JSON.stringify({ id, name, role, scope, expiresAt, key })}\n`);
+    } else {
+      const expires = apiKey.expiresAt ? readableDate(apiKey.expiresAt) : 'never';
+      stream = 'stderr';
+      await deliver(
+        io.stderr,
+        `Created API key "${apiKey.name}"\n` +
+          `  id       ${apiKey.id}\n  role     ${apiKey.role}\n` +
+          `  scope    ${apiKey.scope}\n  expires  ${expires}\n` +
+          'This is the only time the key is shown: copy it now. keymint keeps only a hash.\n',
+      );
+      stream = 'stdout';
+      await deliver(io.stdout, `${key}\n`);
+    }
+  } catch (error) {
+    return withdraw(keymint, apiKey, `writing to ${stream} failed (${messageOf(error)})`, error);
   }
-  const expires = apiKey.expiresAt ? readableDate(apiKey.expiresAt) : 'never';
-  io.stderr.write(
-    `Created API key "${apiKey.name}"\n` +
-      `  id       ${apiKey.id}\n  role     ${apiKey.role}\n` +
-      `  scope    ${apiKey.scope}\n  expires  ${expires}\n` +
-      'This is the only time the key is shown: copy it now. keymint keeps only a hash.\n',
-  );
-  io.stdout.write(`${key}\n`);
   return EXIT.OK;
+}
+
+/** Deletes a key `create` could not deliver, and says so (exit 4, through reportFailure). */
+async function withdraw(
+  keymint: Keymint,
+  apiKey: ApiKey,
+  why: string,
+  cause: unknown,
+): Promise<never> {
+  const what = `The new key "${apiKey.name}" (id ${apiKey.id}) could not be delivered: ${why}.`;
+  try {
+    await keymint.deleteApiKey(apiKey.id);
+  } catch (error) {
+    throw new OutputError(
+      `${what} Deleting it failed too (${messageOf(error)}): delete it with 'keymint delete ${apiKey.id}'.`,
+      { cause },
+    );
+  }
+  throw new OutputError(`${what} It was deleted: no key was created.`, { cause });
 }
 
 async function list({ keymint, invocation, io }: CommandContext): Promise<number> {
@@ -69,24 +109,29 @@ async function list({ keymint, invocation, io }: CommandContext): Promise<number
     if (page.length < PAGE) break;
     after = page.at(-1)!.name;
   }
-  if (invocation.values.json) writeJson(io.stdout, keys.map(recordJson));
+  if (invocation.values.json) await printJson(io.stdout, keys.map(recordJson));
   else if (keys.length === 0) io.stderr.write(`No keys in scope "${scope ?? 'default'}".\n`);
-  else io.stdout.write(keyTable(keys, new Date()));
+  else await printOut(io.stdout, keyTable(keys, new Date()));
   return EXIT.OK;
 }
 
 async function revoke({ keymint, invocation, io }: CommandContext): Promise<number> {
   const apiKey = await keymint.revokeApiKey(invocation.positionals[0]!);
-  if (invocation.values.json) writeJson(io.stdout, recordJson(apiKey));
-  else io.stdout.write(`Revoked key ${apiKey.id} ("${apiKey.name}", scope ${apiKey.scope}).\n`);
+  if (invocation.values.json) await printJson(io.stdout, recordJson(apiKey));
+  else {
+    await printOut(
+      io.stdout,
+      `Revoked key ${apiKey.id} ("${apiKey.name}", scope ${apiKey.scope}).\n`,
+    );
+  }
   return EXIT.OK;
 }
 
 async function remove({ keymint, invocation, io }: CommandContext): Promise<number> {
   const id = invocation.positionals[0]!;
   await keymint.deleteApiKey(id);
-  if (invocation.values.json) writeJson(io.stdout, { id, deleted: true });
-  else io.stdout.write(`Deleted key ${id}.\n`);
+  if (invocation.values.json) await printJson(io.stdout, { id, deleted: true });
+  else await printOut(io.stdout, `Deleted key ${id}.\n`);
   return EXIT.OK;
 }
 
@@ -96,17 +141,18 @@ async function verify({ keymint, invocation, io, key }: CommandContext): Promise
     scope: text(invocation, 'scope'),
   });
   if (invocation.values.json) {
-    writeJson(
+    await printJson(
       io.stdout,
       result.valid ? { valid: true, apiKey: recordJson(result.apiKey) } : result,
     );
   } else if (result.valid) {
     const { id, name, role, scope, expiresAt } = result.apiKey;
-    io.stdout.write(
+    await printOut(
+      io.stdout,
       `valid: key ${id} "${name}", role ${role}, scope ${scope}, expires ${readableExpiry(expiresAt, new Date())}\n`,
     );
   } else {
-    io.stdout.write(`invalid: ${result.reason} (${REASONS[result.reason]})\n`);
+    await printOut(io.stdout, `invalid: ${result.reason} (${REASONS[result.reason]})\n`);
   }
   return result.valid ? EXIT.OK : EXIT.INVALID_KEY;
 }
@@ -114,8 +160,8 @@ async function verify({ keymint, invocation, io, key }: CommandContext): Promise
 async function purge({ keymint, invocation, io }: CommandContext): Promise<number> {
   const olderThan = text(invocation, 'older-than');
   const purged = await keymint.purgeExpired(olderThan === undefined ? {} : { olderThan });
-  if (invocation.values.json) writeJson(io.stdout, { purged });
-  else io.stdout.write(`Purged ${purged} expired key${purged === 1 ? '' : 's'}.\n`);
+  if (invocation.values.json) await printJson(io.stdout, { purged });
+  else await printOut(io.stdout, `Purged ${purged} expired key${purged === 1 ? '' : 's'}.\n`);
   return EXIT.OK;
 }
 

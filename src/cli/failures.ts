@@ -1,3 +1,4 @@
+import { KEY_ID_LENGTH, KEY_SECRET_LENGTH } from '../core/key-format.js';
 import { isKeymintError, type KeymintErrorCode } from '../errors.js';
 import type { CliIo } from './io.js';
 
@@ -11,7 +12,11 @@ export const EXIT = {
   USAGE: 2,
   /** keymint refused the input: bad TTL or role, taken name, unknown id. */
   REFUSED: 3,
-  /** The store or something else failed: nothing can be said about the request. */
+  /**
+   * The store or something else failed: nothing can be said about the request. Also: output could
+   * not be written (not for a reader that left early, EPIPE), and `create` could not deliver its
+   * key, which it then deleted.
+   */
   FAILURE: 4,
 } as const;
 
@@ -45,6 +50,43 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * Output could not be written (exit 4): a full disk, a closed stream; for `create`, a key that
+ * could not be delivered and was deleted. The message says it all, cause included.
+ */
+export class OutputError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OutputError';
+  }
+}
+
+/** A key of any prefix, or most of one: `<prefix>_<12-character id>_` and 8 or more characters. */
+const KEY_SHAPE = `[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{${KEY_ID_LENGTH}}_[0-9A-Za-z]{8,}`;
+/**
+ * A run of letters and digits as long as a secret without its checksum: a secret on its own, or a
+ * mangled key, when it mixes digits, upper and lower case.
+ */
+const LONG_RUN = `[0-9A-Za-z]{${KEY_SECRET_LENGTH},}`;
+const isSecretLike = (run: string): boolean =>
+  /[0-9]/.test(run) && /[a-z]/.test(run) && /[A-Z]/.test(run);
+
+/**
+ * True when `text` holds something that looks like an API key or its secret: the command never
+ * prints such a value, nor hands it to keymint as a name, role, scope, TTL or id.
+ */
+export function looksLikeKey(text: string): boolean {
+  if (new RegExp(KEY_SHAPE).test(text)) return true;
+  return (text.match(new RegExp(LONG_RUN, 'g')) ?? []).some(isSecretLike);
+}
+
+/** `text` with whatever looks like a key (see {@link looksLikeKey}) replaced by `<redacted>`. */
+export function redactKeys(text: string): string {
+  return text
+    .replace(new RegExp(KEY_SHAPE, 'g'), '<redacted>')
+    .replace(new RegExp(LONG_RUN, 'g'), (run) => (isSecretLike(run) ? '<redacted>' : run));
+}
+
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
@@ -59,9 +101,12 @@ function debugDetails(error: unknown): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Prints `error` to stderr (a stack only with KEYMINT_DEBUG=1) and returns the exit code. */
+/**
+ * Prints `error` to stderr (a stack only with KEYMINT_DEBUG=1) and returns the exit code. Anything
+ * that looks like a key is redacted, whatever message it comes in.
+ */
 export function reportFailure(error: unknown, io: CliIo): number {
-  const write = (text: string) => io.stderr.write(`keymint: ${text}\n`);
+  const write = (text: string) => io.stderr.write(`keymint: ${redactKeys(text)}\n`);
   let code: number;
   if (error instanceof UsageError) {
     write(error.message);
@@ -74,16 +119,17 @@ export function reportFailure(error: unknown, io: CliIo): number {
     const cause = !refused && error.cause !== undefined ? ` (${messageOf(error.cause)})` : '';
     write(`${error.code}: ${error.message}${cause}`);
     code = refused ? EXIT.REFUSED : EXIT.FAILURE;
-  } else if (error instanceof StoreError) {
+  } else if (error instanceof StoreError || error instanceof OutputError) {
     write(error.message);
     code = EXIT.FAILURE;
   } else {
     write(`unexpected failure: ${messageOf(error)}`);
     code = EXIT.FAILURE;
   }
-  // A StoreError without a cause (no such file) has said all there is.
-  const hasMore = !(error instanceof StoreError && error.cause === undefined);
-  if (io.env.KEYMINT_DEBUG === '1') io.stderr.write(debugDetails(error));
+  // A StoreError without a cause (no such file) and an OutputError have said all there is.
+  const hasMore =
+    !(error instanceof StoreError && error.cause === undefined) && !(error instanceof OutputError);
+  if (io.env.KEYMINT_DEBUG === '1') io.stderr.write(redactKeys(debugDetails(error)));
   else if (code === EXIT.FAILURE && hasMore) io.stderr.write('Set KEYMINT_DEBUG=1 for details.\n');
   return code;
 }

@@ -3,11 +3,12 @@ import type { CommandName } from './args.js';
 const EXIT_CODES = `Exit codes:
   0  success (verify: the key is valid)
   1  verify: the key is not valid; the reason is printed
-  2  usage error: unknown command or option, missing value, extra argument
+  2  usage error: unknown command or option, missing value, extra or misplaced argument
   3  refused by keymint: INVALID_TTL, TTL_TOO_LONG, INVALID_ROLE, INVALID_INPUT,
      NAME_TAKEN, NOT_FOUND (the code and message are printed)
   4  failure: the store is unavailable (STORE_FAILURE, driver missing, cannot open
-     the database), HASHER_FAILURE, BUSY, or anything unexpected`;
+     the database), HASHER_FAILURE, BUSY, output that cannot be written (create
+     then deletes the key it made), or anything unexpected`;
 
 const COMMON = `Common options:
   --db <target>  Where keys live (or env KEYMINT_DB). Default: keymint.db in the current
@@ -45,6 +46,8 @@ const COMMAND_HELP: Record<CommandName, string> = {
 
 Creates a key. stdout gets the key alone, on one line, and nothing else; the details (id,
 name, role, scope, expiry) go to stderr. The key is shown this once: keymint keeps only a hash.
+If the key or its details cannot be written (the reader of the pipe is gone, the disk is full),
+the key is deleted and the command exits 4: no key is left that nobody received.
 
   KEY=$(keymint create --name ci --role Editor --ttl 12h)
 

@@ -1,6 +1,10 @@
-/** Where the command writes; `process.stdout` and `process.stderr` fit. */
+/**
+ * Where the command writes; `process.stdout` and `process.stderr` fit. `write` calls `callback`
+ * once the text is written, with the error when it could not be (a stream's write callback): the
+ * command waits for it where delivery matters, such as the key `create` prints.
+ */
 export interface CliOutput {
-  write(text: string): unknown;
+  write(text: string, callback?: (error?: Error | null) => void): unknown;
 }
 
 /** Where `verify` may read a key from; `process.stdin` fits. */

@@ -4,6 +4,7 @@ import { COMMAND_RUNNERS, prepare } from './commands.js';
 import { EXIT, reportFailure } from './failures.js';
 import { helpText } from './help.js';
 import type { CliIo } from './io.js';
+import { printOut } from './output.js';
 import { openStore } from './store.js';
 import { describeTarget, parseDbTarget } from './target.js';
 import { packageVersion } from './version.js';
@@ -44,17 +45,18 @@ async function run(invocation: Extract<Invocation, { kind: 'run' }>, io: CliIo):
 /**
  * Runs the `keymint` command with `argv` (the arguments after the script) and returns its exit
  * code ({@link EXIT}). Never throws: failures are printed to `io.stderr`, with a stack only when
- * KEYMINT_DEBUG=1, and never with a key in them.
+ * KEYMINT_DEBUG=1, and never with a key in them. Results on `io.stdout` are waited for; `create`
+ * deletes the key it made when it cannot write it (exit 4).
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     const invocation = parseInvocation(argv);
     switch (invocation.kind) {
       case 'help':
-        io.stdout.write(helpText(invocation.command));
+        await printOut(io.stdout, helpText(invocation.command));
         return EXIT.OK;
       case 'version':
-        io.stdout.write(`${packageVersion()}\n`);
+        await printOut(io.stdout, `${packageVersion()}\n`);
         return EXIT.OK;
       case 'run':
         return await run(invocation, io);

@@ -1,4 +1,5 @@
 import type { ApiKey } from '../core/types.js';
+import { OutputError } from './failures.js';
 import type { CliOutput } from './io.js';
 
 /** A key's record for JSON output: ISO 8601 dates, never a key or a hash. */
@@ -30,9 +31,40 @@ export function recordJson(apiKey: ApiKey): RecordJson {
   };
 }
 
-/** One JSON document on one line. */
-export function writeJson(out: CliOutput, value: unknown): void {
-  out.write(`${JSON.stringify(value)}\n`);
+/**
+ * Writes `text` and resolves once `out` has taken it (its write callback: for process.stdout, the
+ * pipe, file or terminal accepted it); rejects with the write's error.
+ */
+export function deliver(out: CliOutput, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      out.write(text, (error) => (error ? reject(error) : resolve()));
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+const errnoCode = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
+
+/**
+ * Writes a command's result to stdout and waits for it. A reader that went away (EPIPE, as in
+ * `keymint list | head -1`) is not a failure: the command did its work and keeps its exit code.
+ * Any other write error is an OutputError (exit 4).
+ */
+export async function printOut(out: CliOutput, text: string): Promise<void> {
+  try {
+    await deliver(out, text);
+  } catch (error) {
+    if (errnoCode(error) === 'EPIPE') return;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new OutputError(`Cannot write to stdout: ${message}`, { cause: error });
+  }
+}
+
+/** One JSON document on one line, printed with {@link printOut}. */
+export function printJson(out: CliOutput, value: unknown): Promise<void> {
+  return printOut(out, `${JSON.stringify(value)}\n`);
 }
 
 /** `2026-05-01 12:00:00 UTC`: readable, sortable, the same on every machine. */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UsageError } from './failures.js';
+import { looksLikeKey, UsageError } from './failures.js';
 
 /** Where the keys live, as `--db` or KEYMINT_DB names it. */
 export type DbTarget =
@@ -26,6 +26,11 @@ function sqlitePath(file: string, cwd: string, given: string): DbTarget {
 export function parseDbTarget(given: string | undefined, cwd: string): DbTarget {
   const raw = given === undefined || given === '' ? DEFAULT_SQLITE_FILE : given;
   const scheme = ANY_URL.exec(raw)?.[1]?.toLowerCase();
+  // A key in --db or KEYMINT_DB would be repeated in "There is no SQLite database …/km_…". A
+  // URL's password, which may well be a long random string, is not looked at: it is never shown.
+  if (looksLikeKey(scheme === undefined ? raw : redactUrl(raw))) {
+    throw new UsageError('--db (or KEYMINT_DB) looks like an API key; it is not repeated here.');
+  }
   if (scheme === 'postgres' || scheme === 'postgresql') return { kind: 'postgres', url: raw };
   if (scheme === 'redis' || scheme === 'rediss') return { kind: 'redis', url: raw };
   if (scheme === 'file') {
@@ -33,7 +38,9 @@ export function parseDbTarget(given: string | undefined, cwd: string): DbTarget 
       return sqlitePath(fileURLToPath(raw), cwd, raw);
     } catch (error) {
       if (error instanceof UsageError) throw error;
-      throw new UsageError(`--db '${raw}' is not a usable file URL; use a path or sqlite:<path>.`);
+      throw new UsageError(
+        `--db '${redactUrl(raw)}' is not a usable file URL; use a path or sqlite:<path>.`,
+      );
     }
   }
   if (scheme !== undefined && scheme !== 'sqlite') {

@@ -21,6 +21,7 @@ import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-for
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import { echo } from '../internal/echo.js';
+import { redactKeysDeep } from './redact.js';
 import type {
   ApiKey,
   ApiKeyAction,
@@ -55,6 +56,9 @@ function parseWith<S extends z.ZodType>(
     });
   }
   if (result.success) return result.data;
+  // Issue paths and unknown option names come from the caller's object: a key used as a property
+  // name must not reach the cause (the message is redacted by KeymintError itself).
+  redactKeysDeep(result.error.issues);
   throw new KeymintError(code, `Invalid ${what}: ${describeIssues(result.error)}.`, {
     cause: result.error,
   });
@@ -253,8 +257,13 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   async function findOrThrow(
     id: unknown,
     operation: string,
+    context: CallContext<Actor> | undefined,
     forget = false,
   ): Promise<StoredApiKey> {
+    const only = (context as { scope?: unknown } | undefined)?.scope;
+    if (only !== undefined && typeof only !== 'string') {
+      throw new KeymintError('INVALID_INPUT', 'context.scope must be a string when given.');
+    }
     if (typeof id !== 'string') {
       throw new KeymintError(
         'INVALID_INPUT',
@@ -273,6 +282,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       if (forget) verifier.invalidate(id);
       throw notFound(id);
     }
+    if (only !== undefined && record.scope !== only) throw notFound(id);
     return record;
   }
 
@@ -341,9 +351,31 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     return hashed;
   }
 
+  /**
+   * After a conflict: whether the record stored under this id is this very insert, run twice. A
+   * driver may send a command again after the connection dropped before its reply came (ioredis
+   * does, by default, once it reconnects): the second run then conflicts with the first, and the
+   * caller would get NAME_TAKEN for the name its own key holds, a key nobody could ever use. The
+   * secret hash comes from a fresh random secret, so an equal one proves it. A failed read proves
+   * nothing: the conflict stands.
+   */
+  async function insertedEarlier(record: StoredApiKey): Promise<boolean> {
+    try {
+      const stored = await adapter.findById(record.id);
+      return (
+        stored?.secretHash === record.secretHash &&
+        stored.scope === record.scope &&
+        stored.name === record.name
+      );
+    } catch {
+      return false;
+    }
+  }
+
   const instance: Keymint<Actor> = {
     roles: roles.names,
     maxTtlSeconds,
+    checksPermissions: authorize !== undefined,
 
     async createApiKey(
       input: CreateApiKeyInput,
@@ -389,7 +421,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           metadata: parsed.metadata ?? null,
         };
         const result = await fromStore('insert', () => adapter.insert(record));
-        if (result.ok) return { key, apiKey: toApiKey(record) };
+        if (result.ok || (await insertedEarlier(record))) return { key, apiKey: toApiKey(record) };
         if (result.conflict === 'name') {
           throw new KeymintError(
             'NAME_TAKEN',
@@ -409,7 +441,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     verifyKey: verifier.verifyKey,
 
     async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
-      const record = await findOrThrow(id, 'findById');
+      const record = await findOrThrow(id, 'findById', context);
       await checkAccess(context, 'apikeys:read', record.scope, { keyId: record.id });
       return toApiKey(record);
     },
@@ -431,7 +463,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
-      const record = await findOrThrow(id, 'findById', true);
+      const record = await findOrThrow(id, 'findById', context, true);
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       if (record.revokedAt) {
         // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
@@ -452,7 +484,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
-      const record = await findOrThrow(id, 'findById', true);
+      const record = await findOrThrow(id, 'findById', context, true);
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
       let deleted: boolean;
       try {

@@ -115,10 +115,18 @@ export interface AuthorizeRequest<Actor = unknown> {
  * @example
  * ```ts
  * await keymint.listApiKeys({ scope: 'org-42' }, { actor: currentUser });
+ * // A tenant's admin acting on a key by id: another tenant's key is NOT_FOUND, as a missing one.
+ * await keymint.deleteApiKey(id, { actor: currentUser, scope: currentUser.orgId });
  * ```
  */
 export interface CallContext<Actor = unknown> {
   actor: Actor;
+  /**
+   * `getApiKey`, `revokeApiKey` and `deleteApiKey` only: the scope the caller works in. A key of
+   * another scope is then answered `NOT_FOUND`, exactly as a missing id, before `authorize` is
+   * asked, so a tenant learns nothing about another tenant's keys (not even that an id exists).
+   */
+  scope?: string;
 }
 
 /**
@@ -251,6 +259,11 @@ export interface Keymint<Actor = unknown> {
   readonly roles: readonly string[];
   /** The maximum time to live in seconds. */
   readonly maxTtlSeconds: number;
+  /**
+   * Whether the instance was made with `authorize`, so that it asks who may manage which keys.
+   * `createApiKeyRoutes` refuses an instance without it, unless told `allowAnyActor: true`.
+   */
+  readonly checksPermissions: boolean;
   /** Creates a key; see the README for the rules. */
   createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey>;
   /**

@@ -19,7 +19,11 @@
  * import { memoryAdapter } from 'keymint/adapters/memory';
  * import { authenticateRequest, createApiKeyRoutes, toNodeListener, toResponse } from 'keymint/http';
  *
- * const keymint = createKeymint({ adapter: memoryAdapter() });
+ * const keymint = createKeymint<User>({
+ *   adapter: memoryAdapter(),
+ *   authorize: ({ actor }) => actor.isAdmin, // who may manage keys: required by the routes
+ *   actorRole: (actor) => actor.role, // nobody creates a key above their own role
+ * });
  * const routes = createApiKeyRoutes(keymint, { authenticate: (request) => sessions.userOf(request) });
  *
  * createServer(

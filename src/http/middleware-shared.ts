@@ -76,7 +76,7 @@ export function createKeyCheck<Req>(
   options: unknown,
 ): (authorization: unknown, request: Req) => Promise<AuthenticationResult> {
   if (typeof keymint?.verifyKey !== 'function' || !Array.isArray(keymint.roles)) {
-    throw new TypeError('requireApiKey() needs a keymint instance (createKeymint()).');
+    throw new KeymintError('CONFIG', 'requireApiKey() needs a keymint instance (createKeymint()).');
   }
   const { role, scope, onError } = checkOptions<Req>(keymint, options);
   const report = (error: unknown, request: Req) => {

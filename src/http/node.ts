@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { KeymintError } from '../errors.js';
 import { BodyTooLargeError, checkLimit } from './body.js';
 import { json } from './responses.js';
 
@@ -75,12 +76,16 @@ function toRequest(req: IncomingMessage, res: ServerResponse, limit: number, ove
   const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
   // Express strips the mount path from req.url, but keeps originalUrl.
   const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-  let url: URL;
+  let origin: string;
   try {
-    url = new URL(path, `${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`);
+    origin = new URL(`${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`).origin;
   } catch {
-    url = new URL(path, 'http://localhost');
+    origin = 'http://localhost';
   }
+  // A target that starts with '/' is a path, even '//evil/api/auth/keys' or '/\evil': resolved
+  // against the origin, `new URL(path, origin)` would read those as another host and route the
+  // rest (or throw on '//', a 500). Absolute targets ('http://host/path', '*') resolve as before.
+  const url = path.startsWith('/') ? new URL(origin + path) : new URL(path, origin);
   const aborted = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) aborted.abort();
@@ -139,6 +144,12 @@ export function toNodeListener(
   handler: (request: Request) => Response | Promise<Response>,
   options: NodeListenerOptions = {},
 ): (req: IncomingMessage, res: ServerResponse) => void {
+  if (typeof handler !== 'function') {
+    throw new KeymintError(
+      'CONFIG',
+      'toNodeListener() needs a handler: (request: Request) => Response, such as createApiKeyRoutes().',
+    );
+  }
   const limit = checkLimit(options.maxBodyBytes, 'maxBodyBytes');
   const report = (error: unknown) => {
     try {

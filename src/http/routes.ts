@@ -24,6 +24,12 @@ export interface ApiKeyRoutesOptions<Actor> {
   authenticate: (request: Request) => Actor | null | undefined | Promise<Actor | null | undefined>;
   /** The scope (Grafana's organisation) the actor manages. Default: `'default'` for everyone. */
   scopeOf?: (actor: Actor) => string | Promise<string>;
+  /**
+   * Accept an instance made without `authorize`: then every actor `authenticate` returns may
+   * create keys (up to its `actorRole`, when set), list, revoke and delete every key of its scope.
+   * Default `false`: such an instance is refused with `CONFIG`, because that is rarely meant.
+   */
+  allowAnyActor?: boolean;
   /** Where the routes live. Default `'/api/auth/keys'`, as in Grafana. */
   basePath?: string;
   /** The largest request body accepted, in bytes; larger answers `413`. Default 16 KiB. */
@@ -162,6 +168,15 @@ export function createApiKeyRoutes<Actor>(
       'createApiKeyRoutes() needs { authenticate(request) }: the host sign-in.',
     );
   }
+  if (!keymint.checksPermissions && options.allowAnyActor !== true) {
+    // Fail closed: without authorize, every signed-in user could mint Admin keys and delete any.
+    throw new KeymintError(
+      'CONFIG',
+      'createApiKeyRoutes() needs a keymint instance made with authorize (who may manage which ' +
+        'keys), for example authorize: ({ actor }) => actor.isAdmin. If authenticate() admits ' +
+        'only people who may manage every key of their scope, pass { allowAnyActor: true }.',
+    );
+  }
   const { authenticate, onError } = options;
   const scopeOf = options.scopeOf ?? (() => 'default');
   const basePath = checkBasePath(options.basePath);
@@ -199,10 +214,8 @@ export function createApiKeyRoutes<Actor>(
   }
 
   async function remove(id: string, scope: string, context: CallContext<Actor>) {
-    // A key of another scope is answered exactly like a missing one.
-    const existing = await keymint.getApiKey(id, context);
-    if (existing.scope !== scope) return errorResponse(404, MESSAGES.keyNotFound);
-    await keymint.deleteApiKey(id, context);
+    // `scope` in the context: a key of another scope is NOT_FOUND (404) before authorize is asked.
+    await keymint.deleteApiKey(id, { ...context, scope });
     return json(200, { message: 'API key deleted' });
   }
 
@@ -210,9 +223,7 @@ export function createApiKeyRoutes<Actor>(
     // JSON only, like create: a cross-site HTML form cannot send it without a CORS preflight.
     const body = await readJsonBody(request, maxBodyBytes, true);
     if (!body.ok) return errorResponse(body.status, body.message);
-    const existing = await keymint.getApiKey(id, context);
-    if (existing.scope !== scope) return errorResponse(404, MESSAGES.keyNotFound);
-    await keymint.revokeApiKey(id, context);
+    await keymint.revokeApiKey(id, { ...context, scope });
     return json(200, { message: 'API key revoked' });
   }
 
