@@ -21,6 +21,8 @@
  * @module
  */
 
+import { redactKeys } from './core/redact.js';
+
 /**
  * Every code a {@link KeymintError} can carry. The list only grows; a code never changes meaning.
  *
@@ -115,7 +117,9 @@ export class KeymintError extends Error {
   readonly code: KeymintErrorCode;
 
   constructor(code: KeymintErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // A safety net: keymint's messages never quote a key, but they quote names and scopes, and a
+    // caller may pass a key there. Redacted before super(), so the stack never holds it either.
+    super(redactKeys(message), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KeymintError';
     this.code = code;
     Object.defineProperty(this, BRAND, { value: true });

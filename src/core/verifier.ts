@@ -145,6 +145,20 @@ export function createVerifier(parts: VerifierParts) {
 
   function parseOptions(options: unknown): ParsedOptions {
     if (options === undefined) return NO_OPTIONS;
+    try {
+      return readOptions(options);
+    } catch (error) {
+      if (error instanceof KeymintError) throw error;
+      // A throwing getter or Proxy trap: still bad options, not a reason to throw something else.
+      throw new KeymintError(
+        'INVALID_INPUT',
+        'Invalid verifyKey() options: they cannot be read as plain data.',
+        { cause: error },
+      );
+    }
+  }
+
+  function readOptions(options: unknown): ParsedOptions {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw new KeymintError(
         'INVALID_INPUT',
