@@ -18,23 +18,23 @@ export const entry = {
 
 export default defineConfig([
   {
-  entry,
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  target: 'node20',
-  platform: 'node',
-  // Shared chunks in both formats, so `keymint` and `keymint/errors` share one KeymintError class.
-  splitting: true,
-  treeshake: true,
-  // nanoid 5 is ESM-only; bundling it keeps the CJS build loadable with require().
-  noExternal: ['nanoid'],
-  // Drivers and vitest are optional peers: adapters and keymint/testing import them, never the core.
-  // keymint/testing is ESM-only (vitest cannot be require()d): `npm run build` then removes the
-  // CommonJS copy tsup makes (scripts/build-finish.mjs; tsup writes .d.cts after onSuccess).
-  // Frameworks are optional peers too: keymint/fastify and keymint/hono import their types only.
-  external: ['better-sqlite3', 'pg', 'ioredis', 'vitest', 'fastify', 'hono', 'express'],
+    entry,
+    format: ['esm', 'cjs'],
+    dts: true,
+    clean: true,
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+    // Shared chunks in both formats, so `keymint` and `keymint/errors` share one KeymintError class.
+    splitting: true,
+    treeshake: true,
+    // nanoid 5 is ESM-only; bundling it keeps the CJS build loadable with require().
+    noExternal: ['nanoid'],
+    // Drivers and vitest are optional peers: adapters and keymint/testing import them, never the core.
+    // keymint/testing is ESM-only (vitest cannot be require()d): `npm run build` then removes the
+    // CommonJS copy tsup makes (scripts/build-finish.mjs; tsup writes .d.cts after onSuccess).
+    // Frameworks are optional peers too: keymint/fastify and keymint/hono import their types only.
+    external: ['better-sqlite3', 'pg', 'ioredis', 'vitest', 'fastify', 'hono', 'express'],
   },
   {
     // The `keymint` command (package.json "bin"): ESM only, no types, one file plus shared chunks.

@@ -1,7 +1,7 @@
 // Checks the package as users get it: packs the tarball, lints it with publint and
 // @arethetypeswrong/cli, installs it into an empty project and loads every entry point
 // through both import and require. Run after `npm run build`.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -107,6 +107,22 @@ console.log('packed package OK: ' + specs.join(', ') + ' load through import and
 `,
   );
   run('node', ['smoke.mjs'], app);
+
+  // The `keymint` command, as npm links it from "bin": it runs, knows its version, and without
+  // the SQLite driver (not installed here) says which package to install, with exit code 4.
+  const bin = join(app, 'node_modules', '.bin', 'keymint');
+  const version = execFileSync(bin, ['--version'], { cwd: app, encoding: 'utf8' }).trim();
+  if (version !== pkg.version) throw new Error(`keymint --version printed ${version}`);
+  const noDriver = spawnSync(bin, ['create', '--name', 'x', '--role', 'Viewer', '--ttl', '1h'], {
+    cwd: app,
+    encoding: 'utf8',
+  });
+  if (noDriver.status !== 4 || !/npm install better-sqlite3/.test(noDriver.stderr)) {
+    throw new Error(
+      `keymint create without better-sqlite3: exit ${noDriver.status}, ${noDriver.stderr}`,
+    );
+  }
+  console.log(`packed bin OK: keymint --version is ${version}; without a driver it exits 4`);
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

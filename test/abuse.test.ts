@@ -1,5 +1,6 @@
 // Abuse under load: the example admin server (examples/admin, dist/ on a SQLite file) flooded from
-// a second process on loopback (fixtures/flood.ts: 64 keep-alive connections, 5 s a phase) with
+// a second process on loopback (fixtures/flood.ts: 64 keep-alive connections, 5 s a phase, or
+// KEYMINT_SOAK_SECONDS each under `npm run soak`) with
 // malformed keys, wrong secrets for a real key id, and oversized headers, while this process
 // calls GET /api/hello with a valid Viewer key every 20 ms. The valid key must answer 200
 // throughout, every flood answer must be an expected refusal (never 200, never 5xx), the
@@ -20,7 +21,9 @@ import { startExampleServer, type ExampleServer } from './fixtures/example-serve
 import type { FloodPhase, FloodReport } from './fixtures/flood.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const FLOOD_MS = 5_000;
+/** 5 s a phase in `npm test`; `npm run soak` sets KEYMINT_SOAK_SECONDS (60) for a longer run. */
+const FLOOD_MS = Math.max(1, Number(process.env.KEYMINT_SOAK_SECONDS) || 5) * 1_000;
+const PHASE_TIMEOUT_MS = FLOOD_MS + 35_000;
 const FLOOD_SOCKETS = 64;
 /** How often this process calls the protected route with the valid key. */
 const PROBE_EVERY_MS = 20;
@@ -305,30 +308,44 @@ describeOnLinux('abuse under load: the example server flooded from another proce
     return report;
   }
 
-  it('(a) malformed keys, forged ids and other schemes: 401 each, the valid key unaffected', async () => {
-    const report = await phase('(a) malformed', 'malformed');
-    expect(report.statuses).toEqual({ 401: report.requests });
-  }, 40_000);
+  it(
+    '(a) malformed keys, forged ids and other schemes: 401 each, the valid key unaffected',
+    async () => {
+      const report = await phase('(a) malformed', 'malformed');
+      expect(report.statuses).toEqual({ 401: report.requests });
+    },
+    PHASE_TIMEOUT_MS,
+  );
 
-  it('(b) wrong secrets for the real id: at most 10 are hashed, then 429; the owner keeps 200', async () => {
-    const report = await phase('(b) wrong secrets', 'wrong-secret');
-    const hashed = report.statuses['401'] ?? 0;
-    const limited = report.statuses['429'] ?? 0;
-    console.log(
-      `[figures] abuse (b) wrong secrets: ${hashed} hashed (401) before the limit of ` +
-        `${RATE_LIMIT_FAILURES} a minute engaged, ${limited} refused unhashed (429)`,
-    );
-    expect(hashed).toBeGreaterThan(0);
-    expect(hashed).toBeLessThanOrEqual(RATE_LIMIT_FAILURES);
-    expect(limited).toBeGreaterThan(0);
-    expect(hashed + limited).toBe(report.requests);
-  }, 40_000);
+  it(
+    '(b) wrong secrets for the real id: at most 10 are hashed, then 429; the owner keeps 200',
+    async () => {
+      const report = await phase('(b) wrong secrets', 'wrong-secret');
+      const hashed = report.statuses['401'] ?? 0;
+      const limited = report.statuses['429'] ?? 0;
+      console.log(
+        `[figures] abuse (b) wrong secrets: ${hashed} hashed (401) before the limit of ` +
+          `${RATE_LIMIT_FAILURES} a minute engaged, ${limited} refused unhashed (429)`,
+      );
+      expect(hashed).toBeGreaterThan(0);
+      // One budget per one-minute window the flood overlaps (one in `npm test`, more in a soak).
+      const windows = Math.floor(FLOOD_MS / 60_000) + 1;
+      expect(hashed).toBeLessThanOrEqual(RATE_LIMIT_FAILURES * windows);
+      expect(limited).toBeGreaterThan(0);
+      expect(hashed + limited).toBe(report.requests);
+    },
+    PHASE_TIMEOUT_MS,
+  );
 
-  it('(c) oversized and numerous headers: 401 under 16 KiB, 431 past it, never the key', async () => {
-    const report = await phase('(c) oversized headers', 'oversized');
-    expect(report.statuses['431'] ?? 0).toBeGreaterThan(0);
-    expect(report.statuses['200']).toBeUndefined();
-  }, 40_000);
+  it(
+    '(c) oversized and numerous headers: 401 under 16 KiB, 431 past it, never the key',
+    async () => {
+      const report = await phase('(c) oversized headers', 'oversized');
+      expect(report.statuses['431'] ?? 0).toBeGreaterThan(0);
+      expect(report.statuses['200']).toBeUndefined();
+    },
+    PHASE_TIMEOUT_MS,
+  );
 
   it('the server is still up, logged no failure, and exits 0 on SIGTERM', async () => {
     expect(server!.child.exitCode).toBeNull();
