@@ -21,7 +21,7 @@ import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-for
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import { echo } from '../internal/echo.js';
-import { redactKeysDeep } from './redact.js';
+import { redactKeysDeep, safeCause } from './redact.js';
 import type {
   ApiKey,
   ApiKeyAction,
@@ -52,7 +52,7 @@ function parseWith<S extends z.ZodType>(
   } catch (error) {
     // Cyclic or absurdly deep values make JSON checks throw: still the caller's bad input.
     throw new KeymintError(code, `Invalid ${what}: it cannot be read as plain data.`, {
-      cause: error,
+      cause: safeCause(error),
     });
   }
   if (result.success) return result.data;

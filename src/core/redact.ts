@@ -4,10 +4,29 @@
  * more text still carries the secret). No imports: `keymint/errors` and `keymint/ttl` load it.
  */
 const KEY_SHAPED = /[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{12}_[0-9A-Za-z]{28,}/g;
+/**
+ * A secret on its own (ids are public, so a secret and its id make the key): a run of 28 or more
+ * base62 characters with both letter cases. A generated secret lacks one case with a chance of
+ * about 1 in 4 million; words and ordinary identifiers are shorter or single-case.
+ */
+const SECRET_SHAPED = /(?<![0-9A-Za-z])(?=[0-9A-Za-z]*[a-z])(?=[0-9A-Za-z]*[A-Z])[0-9A-Za-z]{28,}/g;
 
 /** Replaces every key-shaped run of `text`: a caller may pass a key where a name belongs. */
 export function redactKeys(text: string): string {
-  return text.replace(KEY_SHAPED, '[redacted]');
+  return text.replace(KEY_SHAPED, '[redacted]').replace(SECRET_SHAPED, '[redacted]');
+}
+
+/**
+ * A copy of an error thrown by the caller's own data (a getter, a Proxy, a cyclic value) that is
+ * safe to attach as a `cause`: the engine quotes property names in such messages, and a key may be
+ * one. Only the name and the redacted message are kept.
+ */
+export function safeCause(error: unknown): Error {
+  const copy = new Error(
+    redactKeys(error instanceof Error ? String(error.message) : 'a non-Error value was thrown'),
+  );
+  copy.name = error instanceof Error ? String(error.name) : 'Error';
+  return copy;
 }
 
 /**

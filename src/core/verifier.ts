@@ -1,5 +1,6 @@
 import * as crypto from 'node:crypto';
 import type { KeyAdapter, StoredApiKey } from '../adapter.js';
+import { safeCause } from './redact.js';
 import { KeymintError } from '../errors.js';
 import { readonlyDate } from '../internal/readonly-date.js';
 import { scopeSchema } from '../schemas.js';
@@ -153,7 +154,7 @@ export function createVerifier(parts: VerifierParts) {
       throw new KeymintError(
         'INVALID_INPUT',
         'Invalid verifyKey() options: they cannot be read as plain data.',
-        { cause: error },
+        { cause: safeCause(error) },
       );
     }
   }

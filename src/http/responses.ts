@@ -1,3 +1,4 @@
+import { redactKeys } from '../core/redact.js';
 import { isKeymintError } from '../errors.js';
 
 /**
@@ -14,13 +15,8 @@ export interface ErrorBody {
   message: string;
 }
 
-/** Anything shaped like a key of any prefix: a message must never carry one. */
-const KEY_LIKE = /[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{12}_[0-9A-Za-z]{34}/g;
-
-/** Replaces anything that looks like a key; a safety net, since keymint's messages never echo one. */
-export function redact(message: string): string {
-  return message.replace(KEY_LIKE, '[redacted]');
-}
+/** Replaces anything that looks like a key or a secret: the same rule as `KeymintError`'s. */
+export const redact = redactKeys;
 
 /** A JSON response that no cache and no browser sniffing keeps: bodies may carry a new key. */
 export function json(
