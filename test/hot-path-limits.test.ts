@@ -431,3 +431,77 @@ describe('abuse limits: after review', () => {
     expect((await keymint.verifyKey(key)).valid).toBe(true);
   });
 });
+
+describe('abuse limits: what docs/performance.md can claim', () => {
+  async function attacked(options: Parameters<typeof fastKeymint>[0] = {}) {
+    const hasher = countingHasher();
+    const faulty = failingAdapter();
+    const made = fastKeymint({ adapter: faulty.adapter, hasher, ...options });
+    const { key } = await made.keymint.createApiKey({ name: 'o', role: 'Viewer', ttl: '1h' });
+    const guess = () => formatKey('km', keyParts(key).id).key;
+    return { ...made, key, guess, hasher, faulty };
+  }
+
+  it('the documented limitation: in a fresh process, an attacker who uses up the budget before the first call of its owner locks the owner out (rate_limited, no read, no hash) until the window ends; then the key verifies, and later blocks no longer reach it', async () => {
+    const { keymint, key, guess, hasher, faulty, clock } = await attacked();
+    // The attack starts the window: 10 wrong secrets, each read and hashed.
+    for (let i = 0; i < 10; i++) {
+      expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'not_found' });
+    }
+    expect(hasher.calls.verify).toBe(10);
+    expect(faulty.calls.findById).toBe(10);
+    // The owner's first call in this process, with the right key: refused like a guess.
+    for (const wait of [0, 30 * SECOND, 30 * SECOND - 1]) {
+      clock.advance(wait);
+      expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    }
+    // Refused without a store read or a hash: this process cannot tell the right secret.
+    expect(hasher.calls.verify).toBe(10);
+    expect(faulty.calls.findById).toBe(10);
+    // The window ends a minute after the first guess: the key verifies.
+    clock.advance(1);
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    // From now on this process has verified the right key: a new block does not reach it, even
+    // once the cache entry has aged out.
+    for (let i = 0; i < 10; i++) await keymint.verifyKey(guess());
+    expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'rate_limited' });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    clock.advance(31 * SECOND);
+    expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'rate_limited' });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it('guesses that arrive while attempts are in flight each read the store but are not hashed: at most `failures` hashes; once the failures are counted, guesses cost neither (and a right key never verified here is refused meanwhile)', async () => {
+    // Room for all 10 hashes at once, so that all 10 attempts are in the hasher together.
+    const { keymint, key, guess, hasher, faulty } = await attacked({
+      hashing: { concurrency: 16, queue: 100 },
+    });
+    const release = hasher.hold();
+    const inFlight = Array.from({ length: 10 }, () => keymint.verifyKey(guess()));
+    await tick();
+    expect(hasher.calls.verify).toBe(10);
+    expect(faulty.calls.findById).toBe(10);
+
+    // 40 more guesses while those 10 are still being hashed: no failure is counted yet, so each
+    // one reads the store, then finds the budget taken by the attempts in progress.
+    const late = await Promise.all(Array.from({ length: 40 }, () => keymint.verifyKey(guess())));
+    expect(late.every((r) => !r.valid && r.reason === 'rate_limited')).toBe(true);
+    expect(faulty.calls.findById).toBe(50);
+    expect(hasher.calls.verify).toBe(10);
+    // The owner's key, never verified in this process, fares the same: one read, no hash.
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(faulty.calls.findById).toBe(51);
+    expect(hasher.calls.verify).toBe(10);
+
+    release();
+    const first = await Promise.all(inFlight);
+    expect(first.every((r) => !r.valid && r.reason === 'not_found')).toBe(true);
+    // The 10 failures are counted now: guesses and the cold key cost neither a read nor a hash.
+    for (let i = 0; i < 20; i++) {
+      expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'rate_limited' });
+    }
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(faulty.calls.findById).toBe(51);
+    expect(hasher.calls.verify).toBe(10);
+  });
+});

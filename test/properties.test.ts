@@ -16,12 +16,20 @@ import {
   type VerifyFailureReason,
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
-import { checksumCheck, formatKey, generateKeyId, parseKey } from '../src/core/key-format.js';
+import {
+  checksumCheck,
+  formatKey,
+  generateKeyId,
+  parseKey,
+  withChecksum,
+} from '../src/core/key-format.js';
 import { countingHasher, fastKeymint } from './helpers.js';
 import {
   applyEdit,
+  base62,
   editArb,
   hostileValues,
+  nonBase62Char,
   prefixArb,
   spyAdapter,
   TRIMMED_WHITESPACE,
@@ -423,79 +431,430 @@ describe('verifyKey() properties (random seed, printed on failure)', () => {
       maxLength: n,
     });
 
-  /** Values presented as a key, from every corner: wrapped real keys included. */
-  const presented = (key: string): fc.Arbitrary<unknown> =>
-    fc.oneof(
-      fc.anything({
-        withBigInt: true,
-        withBoxedValues: true,
-        withDate: true,
-        withMap: true,
-        withSet: true,
-        withTypedArray: true,
-        withSparseArray: true,
-        withNullPrototype: true,
-        withObjectString: true,
-        stringUnit: 'binary',
+  /** Values presented as a key that owe nothing to a real key: every type, every shape. */
+  const junk: fc.Arbitrary<unknown> = fc.oneof(
+    fc.anything({
+      withBigInt: true,
+      withBoxedValues: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withTypedArray: true,
+      withSparseArray: true,
+      withNullPrototype: true,
+      withObjectString: true,
+      stringUnit: 'binary',
+    }),
+    hostileValues(),
+    // The right length, underscores in place, any UTF-16 units in between (lone surrogates too).
+    fc.tuple(utf16(12), utf16(34)).map(([a, b]) => `km_${a}_${b}`),
+    fc.integer({ min: 48, max: 52 }).chain((n) => utf16(n)),
+    // Long and huge strings: up to 2 MB.
+    fc
+      .tuple(
+        fc.constantFrom(51, 64, 65, 1_000, 100_000, 2_000_000),
+        fc.string({ minLength: 1, maxLength: 3 }),
+      )
+      .map(([length, unit]) => unit.repeat(Math.ceil(length / unit.length)).slice(0, length)),
+  );
+
+  /** A real key, wrapped or dressed up: never the key itself. */
+  const WRAPS: Record<string, (key: string) => unknown> = {
+    'String object': (key) => new String(key),
+    array: (key) => [key],
+    object: (key) => ({ key }),
+    'toString method': (key) => ({ toString: () => key }),
+    'valueOf and toPrimitive': (key) => ({ valueOf: () => key, [Symbol.toPrimitive]: () => key }),
+    'leading space': (key) => ` ${key}`,
+    'trailing space': (key) => `${key} `,
+    'trailing NUL': (key) => `${key}\u0000`,
+    'Bearer scheme': (key) => `Bearer ${key}`,
+    'upper case': (key) => key.toUpperCase(),
+    Buffer: (key) => Buffer.from(key),
+    Uint8Array: (key) => new TextEncoder().encode(key),
+  };
+
+  // The keys of one world (a fresh instance per run, so that a failure replays from its seed).
+  const BUDGET = 3;
+  const RANK = { Viewer: 0, Editor: 1, Admin: 2 } as const;
+  type Role = keyof typeof RANK;
+  interface RecordSpec {
+    role: Role;
+    scope: string;
+    revoked: boolean;
+    expired: boolean;
+  }
+  const RECORDS = {
+    real: { role: 'Editor', scope: 'default', revoked: false, expired: false },
+    revoked: { role: 'Editor', scope: 'default', revoked: true, expired: false },
+    expired: { role: 'Editor', scope: 'default', revoked: false, expired: true },
+    'low role': { role: 'Viewer', scope: 'default', revoked: false, expired: false },
+    'other scope': { role: 'Editor', scope: 'other', revoked: false, expired: false },
+  } as const satisfies Record<string, RecordSpec>;
+  type RecordName = keyof typeof RECORDS;
+  const RECORD_NAMES = Object.keys(RECORDS) as RecordName[];
+  type Options = { role?: Role; scope?: string } | undefined;
+
+  /**
+   * Options a record's own key is presented with. Only the real key ever gets options it meets:
+   * the low-role key always asks for more than Viewer, the other-scope key for another scope.
+   */
+  const ANY_OPTIONS: Options[] = [
+    undefined,
+    {},
+    { role: 'Viewer' },
+    { role: 'Editor' },
+    { role: 'Admin' },
+    { scope: 'default' },
+    { scope: 'other' },
+    { role: 'Editor', scope: 'default' },
+    { role: 'Admin', scope: 'default' },
+  ];
+  const OPTIONS_FOR: Record<RecordName, Options[]> = {
+    real: ANY_OPTIONS,
+    revoked: ANY_OPTIONS,
+    expired: ANY_OPTIONS,
+    'low role': [
+      { role: 'Editor' },
+      { role: 'Admin' },
+      { role: 'Editor', scope: 'default' },
+      { role: 'Admin', scope: 'other' },
+    ],
+    'other scope': [
+      { scope: 'default' },
+      { scope: 'elsewhere' },
+      { role: 'Viewer', scope: 'default' },
+      { role: 'Admin', scope: 'other' },
+    ],
+  };
+
+  /** One presentation, described so that a failure names it. */
+  type Presentation =
+    | { kind: 'junk'; value: unknown }
+    | { kind: 'wrapped'; record: RecordName; how: string }
+    | { kind: 'non-base62 with a valid checksum'; record: RecordName; at: number; char: string }
+    | { kind: 'other prefix'; record: RecordName; prefix: string }
+    | { kind: 'unknown id'; id: string; secret: string }
+    | { kind: 'wrong secret'; record: RecordName; secret: string }
+    | { kind: 'whole'; record: RecordName; options: Options };
+
+  const recordArb = fc.constantFrom(...RECORD_NAMES);
+  const presentationArb: fc.Arbitrary<Presentation> = fc.oneof(
+    { weight: 2, arbitrary: junk.map((value) => ({ kind: 'junk' as const, value })) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('wrapped' as const),
+        record: recordArb,
+        how: fc.constantFrom(...Object.keys(WRAPS)),
       }),
-      hostileValues(),
-      // The real key, wrapped or dressed up: never the key itself.
-      fc.constantFrom<unknown>(
-        new String(key),
-        [key],
-        { key },
-        { toString: () => key },
-        { valueOf: () => key, [Symbol.toPrimitive]: () => key },
-        ` ${key}`,
-        `${key} `,
-        `${key}\u0000`,
-        `Bearer ${key}`,
-        key.toUpperCase(),
-        Buffer.from(key),
-        new TextEncoder().encode(key),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('non-base62 with a valid checksum' as const),
+        record: recordArb,
+        at: fc.nat({ max: 12 + 28 - 1 }),
+        char: nonBase62Char,
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('other prefix' as const),
+        record: recordArb,
+        prefix: prefixArb.filter((p) => p !== 'km'),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('unknown id' as const),
+        id: base62(12),
+        secret: base62(28),
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant('wrong secret' as const),
+        record: recordArb,
+        secret: base62(28),
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: recordArb.chain((record) =>
+        fc.record({
+          kind: fc.constant('whole' as const),
+          record: fc.constant(record),
+          options: fc.constantFrom(...OPTIONS_FOR[record]),
+        }),
       ),
-      // The right length, underscores in place, any UTF-16 units in between (lone surrogates too).
-      fc.tuple(utf16(12), utf16(34)).map(([a, b]) => `km_${a}_${b}`),
-      fc.integer({ min: 48, max: 52 }).chain((n) => utf16(n)),
-      // Long and huge strings: up to 2 MB.
+    },
+  );
+
+  /**
+   * Presentations in order, with bursts of wrong secrets for one id (up to twice the budget),
+   * often followed by that id's own key, so that blocked ids are common and their keys get
+   * presented (the real key's id most often: its key is the one verified before any attack).
+   */
+  const burstArb: fc.Arbitrary<Presentation[]> = fc
+    .oneof(fc.constant<RecordName>('real'), recordArb)
+    .chain((record) =>
       fc
         .tuple(
-          fc.constantFrom(51, 64, 65, 1_000, 100_000, 2_000_000),
-          fc.string({ minLength: 1, maxLength: 3 }),
+          fc.array(base62(28), { minLength: 1, maxLength: 2 * BUDGET }),
+          fc.option(fc.constantFrom(...OPTIONS_FOR[record]), { nil: null, freq: 2 }),
         )
-        .map(([length, unit]) => unit.repeat(Math.ceil(length / unit.length)).slice(0, length)),
+        .map(([secrets, options]): Presentation[] => [
+          ...secrets.map((secret): Presentation => ({ kind: 'wrong secret', record, secret })),
+          ...(options === null ? [] : [{ kind: 'whole' as const, record, options }]),
+        ]),
     );
+  const sequenceArb = (minLength: number) =>
+    fc
+      .array(
+        fc.oneof(
+          { weight: 5, arbitrary: presentationArb.map((p) => [p]) },
+          { weight: 1, arbitrary: burstArb },
+        ),
+        { minLength: 1, maxLength: 12 },
+      )
+      .map((steps) => steps.flat())
+      .filter((presentations) => presentations.length >= minLength);
 
-  it('never throws, is never valid, and answers a documented reason for any presented value; non-strings and wrong lengths are malformed without a store read', async () => {
-    const { keymint, key, spy } = await setUp();
-    await checkAsync(
-      [presented(key)],
-      async (generated) => {
-        const value = unwrap(generated);
-        const before = spy.count('findById');
-        const result = await keymint.verifyKey(value);
-        expect(result.valid).toBe(false);
-        expect(REASONS).toContain((result as { reason: string }).reason);
-        if (typeof value !== 'string' || value.length !== key.length) {
-          expect(result).toEqual({ valid: false, reason: 'malformed' });
-          expect(spy.count('findById')).toBe(before);
+  /**
+   * A fresh instance (HMAC hasher, test clock, a budget of 3 wrong secrets a minute) with five
+   * keys: the real one (Editor, default scope), a revoked one, an expired one, a Viewer one and
+   * one in another scope. The owner of the real key has verified it once, as a host does before
+   * any attack (an attacker who blocks an id first is shown in hot-path-limits.test.ts).
+   */
+  async function world() {
+    const spy = spyAdapter(memoryAdapter());
+    const hasher = countingHasher({ fast: true });
+    const { keymint, clock } = fastKeymint({
+      adapter: spy.adapter,
+      hasher,
+      rateLimit: { failures: BUDGET, window: '1m' },
+    });
+    const keys = {} as Record<RecordName, { key: string; id: string; secret: string }>;
+    for (const name of RECORD_NAMES) {
+      const spec: RecordSpec = RECORDS[name];
+      const created = await keymint.createApiKey({
+        name,
+        role: spec.role,
+        ttl: spec.expired ? '1s' : '1h',
+        scope: spec.scope,
+      });
+      if (spec.revoked) await keymint.revokeApiKey(created.apiKey.id);
+      const parsed = parseKey('km', created.key)!;
+      keys[name] = { key: created.key, ...parsed };
+    }
+    clock.advance(2_000);
+    expect((await keymint.verifyKey(keys.real.key)).valid).toBe(true);
+    return { keymint, keys, spy, hasher };
+  }
+
+  /** The value a presentation stands for, in a given world. */
+  function valueOf(p: Presentation, keys: Awaited<ReturnType<typeof world>>['keys']): unknown {
+    switch (p.kind) {
+      case 'junk':
+        return unwrap(p.value);
+      case 'wrapped':
+        return WRAPS[p.how]!(keys[p.record].key);
+      case 'non-base62 with a valid checksum': {
+        // Replace one character of the id or the secret, then give the result a valid checksum.
+        const { id, secret } = keys[p.record];
+        const body = `${id}${secret}`;
+        const changed = body.slice(0, p.at) + p.char + body.slice(p.at + 1);
+        return withChecksum(`km_${changed.slice(0, 12)}_${changed.slice(12)}`);
+      }
+      case 'other prefix':
+        return withChecksum(`${p.prefix}_${keys[p.record].id}_${keys[p.record].secret}`);
+      case 'unknown id':
+        return withChecksum(`km_${p.id}_${p.secret}`);
+      case 'wrong secret':
+        return withChecksum(`km_${keys[p.record].id}_${p.secret}`);
+      case 'whole':
+        return keys[p.record].key;
+    }
+  }
+
+  /** A short name for a presentation (fast-check prints the whole counterexample). */
+  const label = (p: Presentation) =>
+    `${p.kind}${'record' in p ? ` of the ${p.record} key` : ''}${p.kind === 'whole' ? ` with ${fc.stringify(p.options)}` : ''}`;
+
+  const optionsOf = (p: Presentation): Options => (p.kind === 'whole' ? p.options : undefined);
+
+  /** What a matching key gets with these options (README: scope, revoked, expired, then role). */
+  function verdictOf(spec: RecordSpec, options: Options): 'valid' | VerifyFailureReason {
+    if (options?.scope !== undefined && options.scope !== spec.scope) return 'not_found';
+    if (spec.revoked) return 'revoked';
+    if (spec.expired) return 'expired';
+    if (options?.role !== undefined && RANK[spec.role] < RANK[options.role]) {
+      return 'insufficient_role';
+    }
+    return 'valid';
+  }
+
+  /** The three corners of the wrong-secret limit the sequential property must reach. */
+  const CORNERS = [
+    'guess past the budget',
+    'never-verified key of a blocked id',
+    'verified key of a blocked id',
+  ] as const;
+  type Corner = (typeof CORNERS)[number];
+
+  /**
+   * The documented behaviour (README "Verifying a key", docs/performance.md "Abuse limits"),
+   * written from the docs rather than from the verifier: malformed keys and checksum failures
+   * touch nothing; unknown ids cost a read and no hash; each wrong secret for a real id costs a
+   * read and a hash until `BUDGET` of them, then the id answers rate_limited with neither; a key
+   * that verified before (cached) is judged without either, block or not; any other key of a
+   * blocked id is refused like a guess. Presentations one at a time, the clock standing still.
+   */
+  function model() {
+    const failures = new Map<RecordName, number>();
+    const matched = new Set<RecordName>(['real']);
+    const blocked = (name: RecordName) => (failures.get(name) ?? 0) >= BUDGET;
+    return (
+      p: Presentation,
+    ): {
+      reason: 'valid' | VerifyFailureReason;
+      reads: 0 | 1;
+      hashes: 0 | 1;
+      /** The documented corner this presentation hits, when it hits one. */
+      corner?: Corner;
+    } => {
+      switch (p.kind) {
+        case 'junk':
+        case 'wrapped':
+        case 'non-base62 with a valid checksum':
+        case 'other prefix':
+          return { reason: 'malformed', reads: 0, hashes: 0 };
+        case 'unknown id':
+          return { reason: 'not_found', reads: 1, hashes: 0 };
+        case 'wrong secret':
+          if (blocked(p.record)) {
+            return { reason: 'rate_limited', reads: 0, hashes: 0, corner: 'guess past the budget' };
+          }
+          failures.set(p.record, (failures.get(p.record) ?? 0) + 1);
+          return { reason: 'not_found', reads: 1, hashes: 1 };
+        case 'whole': {
+          const reason = verdictOf(RECORDS[p.record], p.options);
+          if (matched.has(p.record)) {
+            const corner = blocked(p.record) ? 'verified key of a blocked id' : undefined;
+            return { reason, reads: 0, hashes: 0, ...(corner && { corner }) };
+          }
+          if (blocked(p.record)) {
+            return {
+              reason: 'rate_limited',
+              reads: 0,
+              hashes: 0,
+              corner: 'never-verified key of a blocked id',
+            };
+          }
+          matched.add(p.record);
+          return { reason, reads: 1, hashes: 1 };
         }
-      },
-      800,
+      }
+    };
+  }
+
+  /** How often each answer (and each corner of the limit) was reached: one at a time, at once. */
+  const alone = new Map<string, number>();
+  const atOnce = new Map<string, number>();
+  const reach = (counts: Map<string, number>, what: string) =>
+    counts.set(what, (counts.get(what) ?? 0) + 1);
+  afterAll(() => {
+    const count = (counts: Map<string, number>, names: readonly string[]) =>
+      names.map((r) => `${r} ${counts.get(r) ?? 0}`).join(', ');
+    const answers = ['valid', ...REASONS];
+    console.log(
+      `[figures] verifyKey properties, one at a time: ${count(alone, answers)}; ` +
+        `limit corners: ${count(alone, CORNERS)}. At once: ${count(atOnce, answers)}`,
     );
-    expect((await keymint.verifyKey(key)).valid).toBe(true);
   });
 
-  it('many presented values at once (single flights, cache, limiter) still never throw and are never valid', async () => {
-    const { keymint, key } = await setUp();
+  it('never throws and is never valid except for the real key presented whole (then always valid): every answer, store read and hash is the documented one, and every reason but busy is reached', async () => {
     await checkAsync(
-      [fc.array(presented(key), { minLength: 2, maxLength: 30 })],
-      async (values) => {
-        const results = await Promise.all(values.map((value) => keymint.verifyKey(unwrap(value))));
-        for (const result of results) {
-          expect(result.valid).toBe(false);
-          expect(REASONS).toContain((result as { reason: string }).reason);
+      [sequenceArb(1)],
+      async (presentations) => {
+        const { keymint, keys, spy, hasher } = await world();
+        const expected = model();
+        for (const p of presentations) {
+          const want = expected(p);
+          const reads = spy.count('findById');
+          const hashes = hasher.calls.verify;
+          const result = await keymint.verifyKey(valueOf(p, keys), optionsOf(p));
+          const got = result.valid ? 'valid' : result.reason;
+          reach(alone, got);
+          if (want.corner) reach(alone, want.corner);
+          expect(got, label(p)).toBe(want.reason);
+          if (result.valid) {
+            expect(p).toMatchObject({ kind: 'whole', record: 'real' });
+            expect(result.apiKey.id).toBe(keys.real.id);
+          }
+          expect(spy.count('findById') - reads, 'store reads').toBe(want.reads);
+          expect(hasher.calls.verify - hashes, 'hashes').toBe(want.hashes);
         }
+        // Whatever happened to the id, its owner still gets through.
+        expect((await keymint.verifyKey(keys.real.key)).valid).toBe(true);
+      },
+      250,
+    );
+    // Each reason of the documented set is reached by this property (busy needs a slow hasher
+    // with a full queue: hot-path-limits.test.ts), and so is valid.
+    for (const answer of ['valid', ...REASONS.filter((r) => r !== 'busy'), ...CORNERS]) {
+      expect(alone.get(answer) ?? 0, answer).toBeGreaterThan(0);
+    }
+  });
+
+  it('many presentations at once (single flights, cache, limiter) never throw, are never valid but for the real key whole, and answer what they would alone or rate_limited', async () => {
+    await checkAsync(
+      [sequenceArb(2)],
+      async (presentations) => {
+        const { keymint, keys } = await world();
+        const results = await Promise.all(
+          presentations.map((p) => keymint.verifyKey(valueOf(p, keys), optionsOf(p))),
+        );
+        /** Per id, the distinct wrong secrets that were checked (answered not_found). */
+        const checked = new Map<RecordName, Set<string>>();
+        presentations.forEach((p, i) => {
+          const result = results[i]!;
+          const got = result.valid ? 'valid' : result.reason;
+          reach(atOnce, got);
+          const where = label(p);
+          switch (p.kind) {
+            case 'unknown id':
+              expect(got, where).toBe('not_found');
+              break;
+            case 'wrong secret':
+              expect(['not_found', 'rate_limited'], where).toContain(got);
+              if (got === 'not_found') {
+                const seen = checked.get(p.record) ?? new Set<string>();
+                checked.set(p.record, seen.add(p.secret));
+              }
+              break;
+            case 'whole': {
+              const verdict = verdictOf(RECORDS[p.record], p.options);
+              // The real key verified before the burst: cached, so never limited.
+              if (p.record === 'real') expect(got, where).toBe(verdict);
+              else expect([verdict, 'rate_limited'], where).toContain(got);
+              break;
+            }
+            default:
+              expect(got, where).toBe('malformed');
+          }
+        });
+        // Attempts in flight count against the limit: at most the budget of guesses per id.
+        for (const [record, secrets] of checked) {
+          expect(secrets.size, `wrong secrets checked for the ${record} key`).toBeLessThanOrEqual(
+            BUDGET,
+          );
+        }
+        expect((await keymint.verifyKey(keys.real.key)).valid).toBe(true);
       },
       100,
     );

@@ -72,6 +72,22 @@ function fast(options: Partial<Parameters<typeof createKeymint>[0]> = {}) {
 }
 
 describe('a key passed where it does not belong never comes back in an error', () => {
+  /** An object whose only property, named `name`, is the object itself. */
+  function cyclic(name: string): Record<string, unknown> {
+    const m: Record<string, unknown> = {};
+    m[name] = m;
+    return m;
+  }
+
+  /** verifyKey options whose `role` getter throws an Error that quotes `value`. */
+  function throwingRole(value: string): never {
+    return {
+      get role(): string {
+        throw new Error(`boom ${value}`);
+      },
+    } as never;
+  }
+
   /** Calls that are given the key (or its secret, or a mangled copy) in the wrong place. */
   function misplacements(keymint: Keymint, value: string): [string, () => unknown][] {
     const unknown = value as unknown as never;
@@ -175,6 +191,17 @@ describe('a key passed where it does not belong never comes back in an error', (
         () => keymint.verifyKey(value, { [value]: 1 } as never),
       ],
       ['verify: the key as the options', () => keymint.verifyKey(value, unknown)],
+      // The caller's own data throws, and the engine's message quotes the key: the cause is a
+      // redacted copy.
+      [
+        'create: metadata cyclic through a property named like the key',
+        () =>
+          keymint.createApiKey({ name: 'x', role: 'Viewer', ttl: '1h', metadata: cyclic(value) }),
+      ],
+      [
+        'verify: options with a getter whose error quotes the key',
+        () => keymint.verifyKey(value, throwingRole(value)),
+      ],
       // parseTtl and createKeymint, where a key could be pasted into configuration.
       ['parseTtl(key)', () => parseTtl(value)],
       ['parseTtl(1h, { max: key })', () => parseTtl('1h', { max: value })],
@@ -214,8 +241,14 @@ describe('a key passed where it does not belong never comes back in an error', (
     return thrown as KeymintError;
   }
 
-  /** The calls whose message names the value given, on purpose (which name is taken, which option is unknown). */
+  /**
+   * The calls whose message (or cause) quotes the value given, on purpose or through the engine
+   * (which name is taken, which option is unknown, which property closes a cycle): there the value
+   * must show up redacted, so these cases are not passing by leaving it out.
+   */
   const QUOTED = new Set([
+    'create: metadata cyclic through a property named like the key',
+    'verify: options with a getter whose error quotes the key',
     'create: name taken (NAME_TAKEN quotes the name)',
     'create: scope taken (NAME_TAKEN quotes the scope)',
     'create: metadata property name',
@@ -239,24 +272,75 @@ describe('a key passed where it does not belong never comes back in an error', (
     const { keymint } = fast();
     const { key } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     let calls = 0;
+    let quoted = 0;
     for (const [form, value] of forms(key)) {
       // A fresh instance per form: the taken-name cases create keys.
       const { keymint: other } = fast();
       for (const [label, run] of misplacements(other, value)) {
-        // A secret alone is 28 letters and digits, like any token: where keymint quotes a name,
-        // a scope or a property name (to say which one is taken or unknown), it cannot tell it
-        // from one. Only key-shaped text is recognised, and redacted.
-        if (value === keyParts(key).secret && QUOTED.has(label)) continue;
         calls++;
         const error = await thrownBy(run);
         const where = `${label}, given ${form} (${error.code})`;
         expectClean(error, key, where);
+        if (QUOTED.has(label)) {
+          quoted++;
+          const said = [error.message, ...causeChain(error.cause).map((e) => String(e))].join('\n');
+          expect(said, `${where}: the quoted value is redacted`).toContain('[redacted]');
+        }
         expectClean(error.toJSON(), key, `${where}: toJSON()`);
         for (const link of causeChain(error)) expectClean(link, key, `${where}: cause chain`);
       }
     }
     figures.misplaced += calls;
-    expect(calls).toBeGreaterThan(150);
+    // Every case with every form, the secret alone included: nothing is skipped.
+    expect(calls).toBe(forms(key).length * misplacements(fast().keymint, key).length);
+    expect(quoted).toBe(forms(key).length * QUOTED.size);
+  });
+
+  it('a cyclic metadata object closed through the key as a property name, and verifyKey options whose getter throws an Error quoting the key: INVALID_INPUT, and neither the message, the cause (message, stack, util.inspect) nor the JSON holds the key or the secret', async () => {
+    const { keymint } = fast();
+    const { key } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    const { secret } = keyParts(key);
+    for (const [form, value] of forms(key)) {
+      const { keymint: other } = fast();
+      const cases: [string, () => Promise<unknown>, RegExp][] = [
+        [
+          'cyclic metadata',
+          () =>
+            other.createApiKey({ name: 'x', role: 'Viewer', ttl: '1h', metadata: cyclic(value) }),
+          /^Converting circular structure to JSON[\s\S]*property '[^']*\[redacted\][^']*' closes the circle/,
+        ],
+        ['throwing role getter', () => other.verifyKey(value, throwingRole(value)), /^boom /],
+      ];
+      for (const [label, run, causeMessage] of cases) {
+        const where = `${label}, given ${form}`;
+        const error = await thrownBy(run);
+        expect(error.code, where).toBe('INVALID_INPUT');
+        const cause = error.cause as Error;
+        expect(cause, `${where}: a cause`).toBeInstanceOf(Error);
+        // The engine's (or the getter's) words are kept; only the key is gone.
+        expect(cause.message, where).toMatch(causeMessage);
+        expect(cause.message, where).toContain('[redacted]');
+        const texts = [
+          error.message,
+          String(error),
+          error.stack ?? '',
+          JSON.stringify(error),
+          JSON.stringify(error.toJSON()),
+          inspect(error, { depth: Infinity, showHidden: true }),
+          cause.message,
+          cause.stack ?? '',
+          String(cause),
+          inspect(cause, { depth: Infinity, showHidden: true }),
+          JSON.stringify(cause),
+        ];
+        for (const text of texts) {
+          expect(text, where).not.toContain(key);
+          expect(text, where).not.toContain(secret);
+        }
+        expectClean(error, key, where);
+        figures.misplaced++;
+      }
+    }
   });
 
   it('with authorize and actorRole set, refusals quote no key given as the scope, the actor or the context', async () => {
