@@ -214,10 +214,13 @@ describeOnLinux('abuse under load: the example server flooded from another proce
     );
     expect(minted.status, minted.stderr).toBe(0);
     ({ key, id: keyId } = JSON.parse(minted.stdout) as { key: string; id: string });
-    [server, flood] = await Promise.all([
-      startExampleServer(['--db', dbFile, '--port', '0'], { cwd: dir, execArgv: SERVER_EXEC_ARGV }),
-      bundleFixture('flood.ts'),
-    ]);
+    // One after the other, each assigned as soon as it exists: when the second fails, afterAll
+    // still removes the first (Promise.all would drop a server that started beside a failure).
+    flood = await bundleFixture('flood.ts');
+    server = await startExampleServer(['--db', dbFile, '--port', '0'], {
+      cwd: dir,
+      execArgv: SERVER_EXEC_ARGV,
+    });
     hello = `${server.url}/api/hello`;
     // Warm: the first verification hashes (argon2id) and fills the verify cache.
     const agent = new Agent({ keepAlive: true });

@@ -1,10 +1,16 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ZodError } from 'zod';
-import { KeymintError, type CreateApiKeyInput, type Hasher } from '../src/index.js';
+import {
+  KeymintError,
+  type CreateApiKeyInput,
+  type Hasher,
+  type KeyAdapter,
+} from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import {
   DAY,
+  DriverError,
   expectCode,
   failingAdapter,
   fastKeymint,
@@ -544,6 +550,81 @@ describe('createApiKey() failures store nothing', () => {
       'STORE_FAILURE',
     );
     expect(attempts).toBe(3);
+  });
+});
+
+describe('createApiKey() when insert throws after the store may have committed', () => {
+  /** A memory adapter whose insert stores the record, then throws (the answer was lost). */
+  function storesThenThrows(options: { readFails?: boolean; stores?: 'this' | 'other' } = {}) {
+    const inner = memoryAdapter();
+    const insertError = new DriverError('Connection terminated unexpectedly');
+    const readError = new DriverError('read failed too');
+    let reads = 0;
+    const adapter: KeyAdapter = {
+      ...inner,
+      insert: async (record) => {
+        const stored =
+          options.stores === 'other' ? { ...record, secretHash: 'hmac-sha256:other' } : record;
+        expect(await inner.insert(stored)).toEqual({ ok: true });
+        throw insertError;
+      },
+      findById: async (id) => {
+        reads++;
+        if (options.readFails) throw readError;
+        return inner.findById(id);
+      },
+    };
+    return { adapter, inner, insertError, reads: () => reads };
+  }
+
+  it('reads the record back once: when it is this create, the caller gets its key, and it verifies', async () => {
+    const store = storesThenThrows();
+    const { keymint } = fastKeymint({ adapter: store.adapter });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
+    expect(store.reads()).toBe(1);
+    expect(keyParts(key).id).toBe(apiKey.id);
+    expect(apiKey).toMatchObject({ name: 'ci', role: 'Editor', scope: 'default' });
+    expect(await keymint.verifyKey(key)).toMatchObject({ valid: true, apiKey: { id: apiKey.id } });
+    expect((await store.inner.list({ scope: 'default', limit: 10 })).map((r) => r.id)).toEqual([
+      apiKey.id,
+    ]);
+  });
+
+  it('throws the insert’s STORE_FAILURE when the read-back fails too, and the stored record remains (the residual case)', async () => {
+    const store = storesThenThrows({ readFails: true });
+    const { keymint } = fastKeymint({ adapter: store.adapter });
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }),
+      'STORE_FAILURE',
+    );
+    // The insert's error, not the read's: the read-back changes nothing when it fails.
+    expect(error.cause).toBe(store.insertError);
+    expect(store.reads()).toBe(1);
+    // A record nobody has the key of holds the name until it is deleted.
+    const orphans = await store.inner.list({ scope: 'default', limit: 10 });
+    expect(orphans.map((record) => record.name)).toEqual(['ci']);
+  });
+
+  it('throws the insert’s STORE_FAILURE when the record under the id has another secret hash', async () => {
+    const store = storesThenThrows({ stores: 'other' });
+    const { keymint } = fastKeymint({ adapter: store.adapter });
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }),
+      'STORE_FAILURE',
+    );
+    expect(error.cause).toBe(store.insertError);
+  });
+
+  it('throws the insert’s STORE_FAILURE when nothing was stored (one read-back, no retry)', async () => {
+    const faulty = failingAdapter();
+    const driverError = faulty.fail('insert');
+    const { keymint } = fastKeymint({ adapter: faulty.adapter });
+    const error = await expectCode(
+      keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' }),
+      'STORE_FAILURE',
+    );
+    expect(error.cause).toBe(driverError);
+    expect(faulty.calls).toMatchObject({ insert: 1, findById: 1 });
   });
 });
 

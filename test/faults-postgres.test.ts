@@ -33,6 +33,18 @@ import { expectCode, HMAC_SECRET } from './helpers.js';
 
 const hasher = hmacSha256Hasher(HMAC_SECRET);
 
+/**
+ * The documented bound for a revocation pushed to another instance (docs/performance.md: "tested
+ * < 1 s"): a guarantee, kept at 1 s.
+ */
+const PUSH_BOUND_MS = 1_000;
+/**
+ * How soon cached answers stop once the server is down. The guarantee is that the listener's drop
+ * empties the cache, long before cache.ttl (60 s here); that it takes milliseconds is speed, so
+ * the bound leaves room for a loaded machine.
+ */
+const CACHE_DROP_BOUND_MS = 5_000;
+
 /** The pool settings docs/adapters.md recommends: bounded waits, so that an outage fails closed. */
 const DOCUMENTED: pg.PoolConfig = {
   connectionTimeoutMillis: 5_000,
@@ -102,13 +114,15 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
     return { keymint, background };
   }
 
+  /** Terminates the backends of `applicationName`; counts those it did terminate (`true`). */
   const terminate = async (applicationName: string) =>
     (
-      await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`,
+      await admin.query<{ terminated: boolean }>(
+        `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
+          WHERE application_name = $1`,
         [applicationName],
       )
-    ).rowCount ?? 0;
+    ).rows.filter((row) => row.terminated).length;
 
   async function rowsNamed(table: string, pattern: string): Promise<Map<string, string>> {
     const { rows } = await admin.query<{ name: string; id: string }>(
@@ -187,34 +201,48 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
             await tick();
           }
         })();
+        const stopLoops = async () => {
+          stopDoomed = true;
+          const [outcomes] = await Promise.all([load.stop(), doomedLoop]);
+          return outcomes;
+        };
 
         let terminated = 0;
         let rounds = 0;
         let revokedAt: number | undefined;
-        const deadline = Date.now() + 8_000;
-        // Until the fault has really hit calls in flight (and at least 12 rounds), bounded.
-        while ((rounds < 12 || failures(load.outcomes) < 3) && Date.now() < deadline) {
-          terminated += await terminate(applicationName);
-          rounds++;
-          if (rounds === 6) {
-            // Revoke in the middle of the fault; a failed revoke may or may not have landed, so
-            // retry until one returns (the second finds it revoked and returns it).
-            for (let attempt = 1; ; attempt++) {
-              try {
-                await keymint.revokeApiKey(doomed.apiKey.id);
-                revokedAt = performance.now();
-                break;
-              } catch (error) {
-                expect((error as KeymintError).code).toBe('STORE_FAILURE');
-                if (attempt === 20) throw error;
+        let faultFrom: number;
+        let faultTo: number;
+        let outcomes: Outcome[];
+        try {
+          const deadline = Date.now() + 8_000;
+          faultFrom = performance.now();
+          // Until the fault has really hit calls in flight (and at least 12 rounds), bounded.
+          while ((rounds < 12 || failures(load.outcomes) < 3) && Date.now() < deadline) {
+            terminated += await terminate(applicationName);
+            rounds++;
+            if (rounds === 6) {
+              // Revoke in the middle of the fault; a failed revoke may or may not have landed, so
+              // retry until one returns (the second finds it revoked and returns it).
+              for (let attempt = 1; ; attempt++) {
+                try {
+                  await keymint.revokeApiKey(doomed.apiKey.id);
+                  revokedAt = performance.now();
+                  break;
+                } catch (error) {
+                  expect((error as KeymintError).code).toBe('STORE_FAILURE');
+                  if (attempt === 20) throw error;
+                }
               }
             }
+            await sleep(50);
           }
-          await sleep(50);
+          faultTo = performance.now();
+        } finally {
+          // Also when an assertion failed: no loop goes on calling past the test.
+          outcomes = await stopLoops();
         }
-        const outcomes = await load.stop();
-        stopDoomed = true;
-        await doomedLoop;
+        // The calls that started while backends were being terminated.
+        const inFault = outcomes.filter((o) => o.startedAt >= faultFrom && o.startedAt <= faultTo);
 
         expect(wrongOutcomes(outcomes)).toEqual([]);
         expect(failures(outcomes)).toBeGreaterThanOrEqual(3);
@@ -250,11 +278,12 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
         }
         console.log(
           `[figures] postgres pg_terminate_backend mid-run (${label}): ${rounds} rounds, ` +
-            `${terminated} backends terminated, ${outcomes.length} calls ` +
-            `(${failures(outcomes)} STORE_FAILURE, 0 wrong answers), ${created.length} creates ` +
-            `stored, ${ambiguous} committed but reported failed; ${idleErrors.length} idle-client ` +
-            `errors on pool.on('error'); recovered on attempt ${again.attempts}`,
-          tally(outcomes),
+            `${terminated} backends terminated; ${inFault.length} calls started during the fault ` +
+            `(${failures(inFault)} STORE_FAILURE), ${outcomes.length} calls in the run, 0 wrong ` +
+            `answers; ${created.length} creates stored, ${ambiguous} committed but reported ` +
+            `failed; ${idleErrors.length} idle-client errors on pool.on('error'); recovered on ` +
+            `attempt ${again.attempts}`,
+          tally(inFault),
         );
       },
     );
@@ -294,37 +323,55 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
       const { keymint } = keymintOver(pool, table, { cache: false });
       const keys = await workloadKeys(keymint, 'fixed');
       const load = startWorkload(keymint, keys, { workers: 3, createPrefix: 'load' });
-      await until(() => load.outcomes.length >= 60, 'the load to run');
+      let down: number;
+      let restarting: number;
+      let outageMs: number;
+      let again: Awaited<ReturnType<typeof recovered>>;
+      let outcomes: Outcome[];
+      try {
+        await until(() => load.outcomes.length >= 60, 'the load to run');
 
-      await server().stop('immediate');
-      const stoppedAt = Date.now();
-      const down = performance.now();
-      // Every call during the outage fails at once with STORE_FAILURE, the correct key included.
-      for (const key of [keys.valid, keys.revoked, keys.wrong, keys.unknown]) {
-        const started = Date.now();
-        const error = await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
-        expect(Date.now() - started).toBeLessThan(1_000);
-        expect(error.cause).toBeInstanceOf(Error);
+        await server().stop('immediate');
+        const stoppedAt = Date.now();
+        down = performance.now();
+        // Every call during the outage fails with STORE_FAILURE, the correct key included. The
+        // bound is the documented guarantee (connectionTimeoutMillis: an outage fails closed within
+        // it); a refused connection fails at once in practice, which is speed, not asserted.
+        for (const key of [keys.valid, keys.revoked, keys.wrong, keys.unknown]) {
+          const started = Date.now();
+          const error = await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
+          expect(Date.now() - started).toBeLessThan(DOCUMENTED.connectionTimeoutMillis!);
+          expect(error.cause).toBeInstanceOf(Error);
+        }
+        // The insert fails, and so does the read-back: the insert's error is the cause.
+        const failedCreate = await expectCode(
+          keymint.createApiKey({ name: 'during outage', role: 'Editor', ttl: '1h' }),
+          'STORE_FAILURE',
+        );
+        expect((failedCreate.cause as { code?: string }).code).toBe('ECONNREFUSED');
+        const during = load.outcomes.length;
+        await until(() => load.outcomes.length >= during + 30, 'calls during the outage');
+
+        restarting = performance.now();
+        await server().start();
+        outageMs = Date.now() - stoppedAt;
+        again = await recovered(keymint, keys.valid);
+        expect(again.result).toMatchObject({ valid: true });
+        outcomes = await load.stop();
+      } finally {
+        // Also when an assertion failed mid-outage: no loop left calling, the server up again.
+        await load.stop();
+        await server().ensureStarted();
       }
-      const failedCreate = await expectCode(
-        keymint.createApiKey({ name: 'during outage', role: 'Editor', ttl: '1h' }),
-        'STORE_FAILURE',
-      );
-      expect((failedCreate.cause as { code?: string }).code).toBe('ECONNREFUSED');
-      const during = load.outcomes.length;
-      await until(() => load.outcomes.length >= during + 30, 'calls during the outage');
-
-      const restarting = performance.now();
-      await server().start();
-      const outageMs = Date.now() - stoppedAt;
-      const again = await recovered(keymint, keys.valid);
-      expect(again.result).toMatchObject({ valid: true });
-      const outcomes = await load.stop();
 
       expect(wrongOutcomes(outcomes)).toEqual([]);
       const inOutage = outcomes.filter((o) => o.startedAt > down && o.endedAt < restarting);
       expect(inOutage.length).toBeGreaterThan(0);
       expect(inOutage.every((outcome) => outcome.result === 'STORE_FAILURE')).toBe(true);
+      // The calls that started while the server was down (some ended after the restart).
+      const startedInOutage = outcomes.filter(
+        (o) => o.startedAt > down && o.startedAt < restarting,
+      );
 
       // The failed create left no row, and its name is free for the same instance.
       expect((await rowsNamed(table, 'during outage')).size).toBe(0);
@@ -343,8 +390,10 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
       const idleCodes = [...new Set(idleErrors.map((error) => error.code ?? error.message))];
       console.log(
         `[figures] postgres crash (pg_ctl -m immediate) and restart: outage ${outageMs} ms, ` +
-          `${outcomes.length} calls (${failures(outcomes)} STORE_FAILURE, 0 wrong answers), ` +
-          `${created.length} creates stored, ${ambiguous} committed but reported failed; same ` +
+          `${startedInOutage.length} calls started during the outage ` +
+          `(${failures(startedInOutage)} STORE_FAILURE), ${outcomes.length} calls in the run, 0 ` +
+          `wrong answers; ${created.length} creates stored, ${ambiguous} committed but reported ` +
+          `failed; same ` +
           `instance verified again ${again.ms} ms after the restart (attempt ${again.attempts}); ` +
           `pool 'error' events: ${idleErrors.length} (${idleCodes.join(', ')})`,
       );
@@ -365,31 +414,38 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
         expect(await keymintA.verifyKey(first.key)).toMatchObject({ valid: true });
       }
 
-      await server().stop('immediate');
-      const stoppedAt = performance.now();
-      // Cached answers (valid, for the right key only) until the listener's reset() empties the
-      // cache; from then on STORE_FAILURE.
       let cachedAnswers = 0;
-      let failedAt: number | undefined;
-      while (failedAt === undefined && performance.now() - stoppedAt < 2_000) {
-        try {
-          expect(await keymintA.verifyKey(first.key)).toMatchObject({ valid: true });
-          cachedAnswers++;
-          await tick();
-        } catch (error) {
-          expect((error as KeymintError).code).toBe('STORE_FAILURE');
-          failedAt = performance.now();
+      let firstFailureMs: number;
+      let startedAt: number;
+      try {
+        await server().stop('immediate');
+        const stoppedAt = performance.now();
+        // Cached answers (valid, for the right key only) until the listener's reset() empties the
+        // cache; from then on STORE_FAILURE.
+        let failedAt: number | undefined;
+        while (failedAt === undefined && performance.now() - stoppedAt < CACHE_DROP_BOUND_MS * 2) {
+          try {
+            expect(await keymintA.verifyKey(first.key)).toMatchObject({ valid: true });
+            cachedAnswers++;
+            await tick();
+          } catch (error) {
+            expect((error as KeymintError).code).toBe('STORE_FAILURE');
+            failedAt = performance.now();
+          }
         }
-      }
-      expect(failedAt).toBeDefined();
-      const servedForMs = failedAt! - stoppedAt;
-      expect(servedForMs).toBeLessThan(1_000);
-      expect(a.resets()).toBeGreaterThanOrEqual(1);
-      // A wrong secret for the cached id is never answered from the cache.
-      await expectCode(keymintA.verifyKey(forgedKey(first.key)), 'STORE_FAILURE');
+        expect(failedAt).toBeDefined();
+        firstFailureMs = failedAt! - stoppedAt;
+        expect(firstFailureMs).toBeLessThan(CACHE_DROP_BOUND_MS);
+        expect(a.resets()).toBeGreaterThanOrEqual(1);
+        // A wrong secret for the cached id is never answered from the cache.
+        await expectCode(keymintA.verifyKey(forgedKey(first.key)), 'STORE_FAILURE');
 
-      await server().start();
-      const startedAt = performance.now();
+        await server().start();
+        startedAt = performance.now();
+      } finally {
+        // Also when an assertion failed while it was down: the server up for the next test.
+        await server().ensureStarted();
+      }
       // Both listeners come back on their own: reset() when lost, reset() again once listening.
       await Promise.all([a.untilResets(2), b.untilResets(2)]);
       const relistenMs = performance.now() - startedAt;
@@ -400,22 +456,26 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
       await keymintB.revokeApiKey(first.apiKey.id);
       const revokedAt = performance.now();
       let lastValidAt = revokedAt;
+      let refusedAt: number;
       for (;;) {
         const result = await keymintA.verifyKey(first.key);
         if (!result.valid) {
+          refusedAt = performance.now();
           expect(result).toEqual({ valid: false, reason: 'revoked' });
           break;
         }
         lastValidAt = performance.now();
-        expect(lastValidAt - revokedAt).toBeLessThan(1_000);
+        // The documented push bound (docs/performance.md, "tested < 1 s"): kept.
+        expect(lastValidAt - revokedAt).toBeLessThan(PUSH_BOUND_MS);
         await tick();
       }
-      const pushMs = lastValidAt - revokedAt;
       console.log(
-        `[figures] postgres crash with the verify cache: cached key served ${servedForMs.toFixed(1)} ms ` +
-          `(${cachedAnswers} answers) after the server was down, then STORE_FAILURE; listeners ` +
-          `back ${relistenMs.toFixed(0)} ms after the restart; a revoke in B reached A's cache ` +
-          `${pushMs.toFixed(1)} ms after it returned`,
+        `[figures] postgres crash with the verify cache: first STORE_FAILURE ended ` +
+          `${firstFailureMs.toFixed(1)} ms after the stop returned (${cachedAnswers} cached valid ` +
+          `answers before it); listeners back ${relistenMs.toFixed(0)} ms after the restart; ` +
+          `after B's revoke returned, A's last valid answer ended ` +
+          `${(lastValidAt - revokedAt).toFixed(1)} ms later (0 = none) and its first refusal ` +
+          `${(refusedAt - revokedAt).toFixed(1)} ms later`,
       );
     });
   });
@@ -429,10 +489,11 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
       await keymint.createApiKey({ name: 'warm', role: 'Editor', ttl: '1h' });
 
       const lock = await admin.connect();
+      let pending: Promise<KeymintError>;
       try {
         await lock.query('BEGIN');
         await lock.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
-        const pending = expectCode(
+        pending = expectCode(
           keymint.createApiKey({ name: 'cut', role: 'Editor', ttl: '1h' }),
           'STORE_FAILURE',
         );
@@ -445,51 +506,84 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
           return rowCount === 1;
         }, 'the INSERT to wait on the lock');
         expect(await terminate(applicationName)).toBeGreaterThanOrEqual(1);
-        const error = await pending;
-        expect((error.cause as { code?: string }).code).toBe('57P01');
       } finally {
+        // Released before the create is awaited: its read-back (findById) waits for the lock too.
         await lock.query('ROLLBACK');
         lock.release();
       }
+      // The read-back found no row: the insert's error stands.
+      const error = await pending;
+      expect((error.cause as { code?: string }).code).toBe('57P01');
       expect((await rowsNamed(table, 'cut')).size).toBe(0);
       const retried = await keymint.createApiKey({ name: 'cut', role: 'Editor', ttl: '1h' });
       expect(await keymint.verifyKey(retried.key)).toMatchObject({ valid: true });
     });
 
-    it('whose answer is lost after the commit leaves one row nobody has the key of: NAME_TAKEN until it is deleted', async () => {
-      const table = await freshTable('lost_reply');
+    /** A pool through a proxy that can lose a reply, and a keymint over it. */
+    async function overLossyProxy(table: string) {
       const proxy = await replyLosingProxy(server().port);
-      try {
-        const url = new URL(server().url);
-        url.port = String(proxy.port);
-        const pool = new pg.Pool({ connectionString: url.toString(), max: 2, ...DOCUMENTED });
-        pool.on('error', () => {});
-        pools.push(pool);
-        const { keymint } = keymintOver(pool, table, { cache: false });
+      proxies.push(proxy);
+      const url = new URL(server().url);
+      url.port = String(proxy.port);
+      const pool = new pg.Pool({ connectionString: url.toString(), max: 2, ...DOCUMENTED });
+      pool.on('error', () => {});
+      pools.push(pool);
+      return { proxy, ...keymintOver(pool, table, { cache: false }) };
+    }
+    const proxies: { close(): Promise<void> }[] = [];
+    afterEach(async () => {
+      await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+    });
 
-        const lost = proxy.loseReplyTo('INSERT INTO');
-        const error = await expectCode(
-          keymint.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' }),
-          'STORE_FAILURE',
-        );
-        await lost;
-        expect((error.cause as Error).message).toMatch(/Connection terminated/);
-        // The INSERT committed: the name is taken by a key whose plaintext nobody ever saw.
-        const rows = await rowsNamed(table, 'lost');
-        expect(rows.size).toBe(1);
-        await expectCode(
-          keymint.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' }),
-          'NAME_TAKEN',
-        );
-        // Not forever: the host finds it by name (never used) and deletes it, and the name is free.
-        const [orphan] = (await keymint.listApiKeys()).filter((key) => key.name === 'lost');
-        expect(orphan).toMatchObject({ id: rows.get('lost'), lastUsedAt: null, revokedAt: null });
-        await keymint.deleteApiKey(orphan!.id);
-        const retried = await keymint.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' });
-        expect(await keymint.verifyKey(retried.key)).toMatchObject({ valid: true });
-      } finally {
-        await proxy.close();
-      }
+    it('whose answer is lost after the commit: the read-back finds the row, and the caller gets its key', async () => {
+      const table = await freshTable('lost_reply');
+      const { proxy, keymint } = await overLossyProxy(table);
+
+      const lost = proxy.loseReplyTo('INSERT INTO');
+      // The INSERT commits, the connection drops before its answer (STORE_FAILURE inside), and
+      // the read by id on a new connection finds this create's row.
+      const { key, apiKey } = await keymint.createApiKey({
+        name: 'lost',
+        role: 'Editor',
+        ttl: '1h',
+      });
+      await lost;
+      expect(await keymint.verifyKey(key)).toMatchObject({
+        valid: true,
+        apiKey: { id: apiKey.id, name: 'lost' },
+      });
+      expect([...(await rowsNamed(table, 'lost'))]).toEqual([['lost', apiKey.id]]);
+    });
+
+    it('whose answer is lost after the commit, with the store unreachable for the read-back too: STORE_FAILURE, and one row nobody has the key of holds the name until it is deleted (the residual case)', async () => {
+      const table = await freshTable('lost_reply_down');
+      const { proxy, keymint } = await overLossyProxy(table);
+
+      // Once the reply is lost the proxy stops listening: the read-back cannot connect.
+      const lost = proxy.loseReplyTo('INSERT INTO').then(() => proxy.close());
+      const error = await expectCode(
+        keymint.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' }),
+        'STORE_FAILURE',
+      );
+      await lost;
+      // The insert's error, not the read-back's.
+      expect((error.cause as Error).message).toMatch(/Connection terminated/);
+      // The INSERT committed: the name is taken by a key whose plaintext nobody ever saw.
+      const rows = await rowsNamed(table, 'lost');
+      expect(rows.size).toBe(1);
+      const { keymint: direct } = keymintOver(hostPool(`keymint_direct_${tables}`).pool, table, {
+        cache: false,
+      });
+      await expectCode(
+        direct.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' }),
+        'NAME_TAKEN',
+      );
+      // Not forever: the host finds it by name (never used) and deletes it, and the name is free.
+      const [orphan] = (await direct.listApiKeys()).filter((key) => key.name === 'lost');
+      expect(orphan).toMatchObject({ id: rows.get('lost'), lastUsedAt: null, revokedAt: null });
+      await direct.deleteApiKey(orphan!.id);
+      const retried = await direct.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' });
+      expect(await direct.verifyKey(retried.key)).toMatchObject({ valid: true });
     });
 
     it('given up by query_timeout commits later without statement_timeout, and is cancelled with it', async () => {

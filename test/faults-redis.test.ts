@@ -31,11 +31,22 @@ import { expectCode, HMAC_SECRET } from './helpers.js';
 const hasher = hmacSha256Hasher(HMAC_SECRET);
 
 /** The client options docs/adapters.md recommends: fail fast while Redis is down. */
-const DOCUMENTED: RedisOptions = {
+const DOCUMENTED = {
   maxRetriesPerRequest: 1,
   enableOfflineQueue: false,
   commandTimeout: 1_000,
-};
+} satisfies RedisOptions;
+/**
+ * The documented bound for a revocation pushed to another instance (docs/performance.md: "tested
+ * < 1 s"): a guarantee, kept at 1 s.
+ */
+const PUSH_BOUND_MS = 1_000;
+/**
+ * How soon cached answers stop after the crash. The guarantee is that the subscriber's drop
+ * empties the cache, long before cache.ttl (60 s here); that it takes milliseconds is speed, so
+ * the bound leaves room for a loaded machine.
+ */
+const CACHE_DROP_BOUND_MS = 5_000;
 
 let prefixes = 0;
 const newPrefix = () => `faults:${process.pid}:${++prefixes}:`;
@@ -171,15 +182,24 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
     const keymint = keymintOver(client, prefix);
     const keys = await workloadKeys(keymint, 'fixed');
     const load = startWorkload(keymint, keys, { workers: 3 });
-    await until(() => load.outcomes.length >= 50, 'the load to run');
+    let restarting: number;
+    let again: Awaited<ReturnType<typeof recovered>>;
+    let outcomes: Outcome[];
+    try {
+      await until(() => load.outcomes.length >= 50, 'the load to run');
 
-    await server().crash();
-    await expectCode(keymint.verifyKey(keys.valid), 'STORE_FAILURE');
-    const restarting = performance.now();
-    await server().start();
-    await ready(client);
-    const again = await recovered(keymint, keys.valid);
-    const outcomes = await load.stop();
+      await server().crash();
+      await expectCode(keymint.verifyKey(keys.valid), 'STORE_FAILURE');
+      restarting = performance.now();
+      await server().start();
+      await ready(client);
+      again = await recovered(keymint, keys.valid);
+      outcomes = await load.stop();
+    } finally {
+      // Also when an assertion failed mid-outage: no loop left calling, the server up again.
+      await load.stop();
+      await server().ensureStarted();
+    }
 
     // Right answers for the keys as they were, STORE_FAILURE, or not_found once Redis came back
     // empty; never valid but for the valid key before the crash.
@@ -208,37 +228,53 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
     const keymint = keymintOver(client, prefix);
     const keys = await workloadKeys(keymint, 'fixed');
     const load = startWorkload(keymint, keys, { workers: 3, createPrefix: 'load' });
-    await until(() => load.outcomes.length >= 60, 'the load to run');
+    let down: number;
+    let restarting: number;
+    let outageMs: number;
+    let again: Awaited<ReturnType<typeof recovered>>;
+    let outcomes: Outcome[];
+    try {
+      await until(() => load.outcomes.length >= 60, 'the load to run');
 
-    await server().crash();
-    const down = performance.now();
-    const crashedAt = Date.now();
-    for (const key of [keys.valid, keys.revoked, keys.wrong, keys.unknown]) {
-      const started = Date.now();
-      const error = await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
-      // commandTimeout (1 s) bounds a command sent just before ioredis saw the socket close.
-      expect(Date.now() - started).toBeLessThan(1_500);
-      expect(error.cause).toBeInstanceOf(Error);
+      await server().crash();
+      down = performance.now();
+      const crashedAt = Date.now();
+      for (const key of [keys.valid, keys.revoked, keys.wrong, keys.unknown]) {
+        const started = Date.now();
+        const error = await expectCode(keymint.verifyKey(key), 'STORE_FAILURE');
+        // The documented guarantee: commandTimeout bounds a command sent just before ioredis saw
+        // the socket close (the others fail at once, which is speed). The slack over it is for
+        // timers on a loaded machine, not part of the guarantee.
+        expect(Date.now() - started).toBeLessThan(DOCUMENTED.commandTimeout + 2_000);
+        expect(error.cause).toBeInstanceOf(Error);
+      }
+      // The insert fails, and so does the read-back (the client is not connected).
+      await expectCode(
+        keymint.createApiKey({ name: 'during outage', role: 'Editor', ttl: '1h' }),
+        'STORE_FAILURE',
+      );
+      const during = load.outcomes.length;
+      await until(() => load.outcomes.length >= during + 30, 'calls during the outage');
+
+      restarting = performance.now();
+      await server().start();
+      outageMs = Date.now() - crashedAt;
+      await ready(client);
+      again = await recovered(keymint, keys.valid);
+      expect(again.result).toMatchObject({ valid: true });
+      outcomes = await load.stop();
+    } finally {
+      // Also when an assertion failed mid-outage: no loop left calling, the server up again.
+      await load.stop();
+      await server().ensureStarted();
     }
-    await expectCode(
-      keymint.createApiKey({ name: 'during outage', role: 'Editor', ttl: '1h' }),
-      'STORE_FAILURE',
-    );
-    const during = load.outcomes.length;
-    await until(() => load.outcomes.length >= during + 30, 'calls during the outage');
-
-    const restarting = performance.now();
-    await server().start();
-    const outageMs = Date.now() - crashedAt;
-    await ready(client);
-    const again = await recovered(keymint, keys.valid);
-    expect(again.result).toMatchObject({ valid: true });
-    const outcomes = await load.stop();
 
     expect(wrongOutcomes(outcomes)).toEqual([]);
     const inOutage = outcomes.filter((o) => o.startedAt > down && o.endedAt < restarting);
     expect(inOutage.length).toBeGreaterThan(0);
     expect(inOutage.every((outcome) => outcome.result === 'STORE_FAILURE')).toBe(true);
+    // The calls that started while the server was down (some ended after the restart).
+    const startedInOutage = outcomes.filter((o) => o.startedAt > down && o.startedAt < restarting);
 
     const stored = await checkLayout(prefix);
     expect(stored.has('during outage')).toBe(false);
@@ -256,8 +292,9 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
     expect(await keymint.verifyKey(retried.key)).toMatchObject({ valid: true });
     console.log(
       `[figures] redis crash (SIGKILL, AOF appendfsync always) and restart: outage ${outageMs} ms, ` +
-        `${outcomes.length} calls (${failures(outcomes)} STORE_FAILURE, 0 wrong answers), ` +
-        `${created.length} creates stored, ${ambiguous} ran but reported failed; same client ` +
+        `${startedInOutage.length} calls started during the outage ` +
+        `(${failures(startedInOutage)} STORE_FAILURE), ${outcomes.length} calls in the run, 0 ` +
+        `wrong answers; ${created.length} creates stored, ${ambiguous} ran but reported failed; same client ` +
         `verified again ${again.ms} ms after ready (attempt ${again.attempts}); layout whole`,
     );
   });
@@ -279,28 +316,35 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
       expect(await keymintA.verifyKey(first.key)).toMatchObject({ valid: true });
     }
 
-    await server().crash();
-    const crashedAt = performance.now();
     let cachedAnswers = 0;
-    let failedAt: number | undefined;
-    while (failedAt === undefined && performance.now() - crashedAt < 2_000) {
-      try {
-        expect(await keymintA.verifyKey(first.key)).toMatchObject({ valid: true });
-        cachedAnswers++;
-        await tick();
-      } catch (error) {
-        expect((error as KeymintError).code).toBe('STORE_FAILURE');
-        failedAt = performance.now();
+    let firstFailureMs: number;
+    let startedAt: number;
+    try {
+      await server().crash();
+      const crashedAt = performance.now();
+      let failedAt: number | undefined;
+      while (failedAt === undefined && performance.now() - crashedAt < CACHE_DROP_BOUND_MS * 2) {
+        try {
+          expect(await keymintA.verifyKey(first.key)).toMatchObject({ valid: true });
+          cachedAnswers++;
+          await tick();
+        } catch (error) {
+          expect((error as KeymintError).code).toBe('STORE_FAILURE');
+          failedAt = performance.now();
+        }
       }
-    }
-    expect(failedAt).toBeDefined();
-    const servedForMs = failedAt! - crashedAt;
-    expect(servedForMs).toBeLessThan(1_000);
-    expect(a.resets()).toBeGreaterThanOrEqual(1);
-    await expectCode(keymintA.verifyKey(forgedKey(first.key)), 'STORE_FAILURE');
+      expect(failedAt).toBeDefined();
+      firstFailureMs = failedAt! - crashedAt;
+      expect(firstFailureMs).toBeLessThan(CACHE_DROP_BOUND_MS);
+      expect(a.resets()).toBeGreaterThanOrEqual(1);
+      await expectCode(keymintA.verifyKey(forgedKey(first.key)), 'STORE_FAILURE');
 
-    await server().start();
-    const startedAt = performance.now();
+      await server().start();
+      startedAt = performance.now();
+    } finally {
+      // Also when an assertion failed while it was down: the server up for the next test.
+      await server().ensureStarted();
+    }
     await Promise.all([a.untilResets(2), b.untilResets(2), ready(clientA), ready(clientB)]);
     const resubscribedMs = performance.now() - startedAt;
     // The channel has both subscribers again.
@@ -314,21 +358,25 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
     await keymintB.revokeApiKey(first.apiKey.id);
     const revokedAt = performance.now();
     let lastValidAt = revokedAt;
+    let refusedAt: number;
     for (;;) {
       const result = await keymintA.verifyKey(first.key);
       if (!result.valid) {
+        refusedAt = performance.now();
         expect(result).toEqual({ valid: false, reason: 'revoked' });
         break;
       }
       lastValidAt = performance.now();
-      expect(lastValidAt - revokedAt).toBeLessThan(1_000);
+      // The documented push bound (docs/performance.md, "tested < 1 s"): kept.
+      expect(lastValidAt - revokedAt).toBeLessThan(PUSH_BOUND_MS);
       await tick();
     }
     console.log(
-      `[figures] redis crash with the verify cache: cached key served ${servedForMs.toFixed(1)} ms ` +
-        `(${cachedAnswers} answers) after the crash, then STORE_FAILURE; subscribers back ` +
-        `${resubscribedMs.toFixed(0)} ms after the restart; a revoke in B reached A's cache ` +
-        `${(lastValidAt - revokedAt).toFixed(1)} ms after it returned`,
+      `[figures] redis crash with the verify cache: first STORE_FAILURE ended ` +
+        `${firstFailureMs.toFixed(1)} ms after the crash (${cachedAnswers} cached valid answers ` +
+        `before it); subscribers back ${resubscribedMs.toFixed(0)} ms after the restart; after ` +
+        `B's revoke returned, A's last valid answer ended ${(lastValidAt - revokedAt).toFixed(1)} ` +
+        `ms later (0 = none) and its first refusal ${(refusedAt - revokedAt).toFixed(1)} ms later`,
     );
   });
 
@@ -372,11 +420,35 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
       expect([...stored.keys()].sort()).toEqual(['lost', 'warm']);
     });
 
-    it('without resending (autoResendUnfulfilledCommands: false): STORE_FAILURE, and one whole record nobody has the key of holds the name until it is deleted', async () => {
-      const { prefix, proxy, client, keymint } = await overLossyProxy({
+    it('without resending (autoResendUnfulfilledCommands: false): the insert fails, the read-back finds the record, and the caller gets its key', async () => {
+      const { prefix, proxy, keymint } = await overLossyProxy({
         autoResendUnfulfilledCommands: false,
       });
       const lost = proxy.loseReplyTo(SCRIPTS.insert.sha);
+      // The unanswered script fails (commandTimeout); by then the client has reconnected, and
+      // the read by id finds this create's record.
+      const { key, apiKey } = await keymint.createApiKey({
+        name: 'lost',
+        role: 'Editor',
+        ttl: '1h',
+      });
+      await lost;
+      expect(await keymint.verifyKey(key)).toMatchObject({
+        valid: true,
+        apiKey: { id: apiKey.id },
+      });
+      const stored = await checkLayout(prefix);
+      expect(stored.get('lost')).toBe(apiKey.id);
+      expect([...stored.keys()].sort()).toEqual(['lost', 'warm']);
+    });
+
+    it('without resending, and Redis unreachable for the read-back too: STORE_FAILURE, and one whole record nobody has the key of holds the name until it is deleted (the residual case)', async () => {
+      const { prefix, proxy, keymint } = await overLossyProxy({
+        autoResendUnfulfilledCommands: false,
+      });
+      // Once the reply is lost the proxy stops listening: the client cannot reconnect, and the
+      // read-back fails at once (enableOfflineQueue: false).
+      const lost = proxy.loseReplyTo(SCRIPTS.insert.sha).then(() => proxy.close());
       await expectCode(
         keymint.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' }),
         'STORE_FAILURE',
@@ -384,17 +456,18 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
       await lost;
       const stored = await checkLayout(prefix);
       expect(stored.has('lost')).toBe(true);
-      await ready(client);
+      // Another client, straight to Redis: the name is taken by a key nobody received.
+      const direct = keymintOver(await hostClient(), prefix);
       await expectCode(
-        keymint.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' }),
+        direct.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' }),
         'NAME_TAKEN',
       );
       // The host finds it by name (never used) and deletes it; the name is free again.
-      const [orphan] = (await keymint.listApiKeys()).filter((key) => key.name === 'lost');
+      const [orphan] = (await direct.listApiKeys()).filter((key) => key.name === 'lost');
       expect(orphan).toMatchObject({ id: stored.get('lost'), lastUsedAt: null, revokedAt: null });
-      await keymint.deleteApiKey(orphan!.id);
-      const retried = await keymint.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' });
-      expect(await keymint.verifyKey(retried.key)).toMatchObject({ valid: true });
+      await direct.deleteApiKey(orphan!.id);
+      const retried = await direct.createApiKey({ name: 'lost', role: 'Editor', ttl: '1h' });
+      expect(await direct.verifyKey(retried.key)).toMatchObject({ valid: true });
     });
   });
 });

@@ -352,7 +352,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   }
 
   /**
-   * After a conflict: whether the record stored under this id is this very insert, run twice. A
+   * After a conflict, or an insert that threw: whether the record stored under this id is this
+   * very insert (run twice, or committed before its answer was lost). A
    * driver may send a command again after the connection dropped before its reply came (ioredis
    * does, by default, once it reconnects): the second run then conflicts with the first, and the
    * caller would get NAME_TAKEN for the name its own key holds, a key nobody could ever use. The
@@ -420,7 +421,17 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           revokedAt: null,
           metadata: parsed.metadata ?? null,
         };
-        const result = await fromStore('insert', () => adapter.insert(record));
+        let result: Awaited<ReturnType<KeyAdapter['insert']>>;
+        try {
+          result = await fromStore('insert', () => adapter.insert(record));
+        } catch (error) {
+          // The connection may have dropped after the store committed (the answer was lost): one
+          // read by id tells. This very record (its secret hash is from a fresh random secret)
+          // means the create succeeded; no record, another one, or a failed read: the failure
+          // stands, and a committed record nobody has the key of may remain.
+          if (await insertedEarlier(record)) return { key, apiKey: toApiKey(record) };
+          throw error;
+        }
         if (result.ok || (await insertedEarlier(record))) return { key, apiKey: toApiKey(record) };
         if (result.conflict === 'name') {
           throw new KeymintError(
