@@ -19,6 +19,7 @@ import { replyLosingProxy } from './fixtures/fault-proxy.js';
 import { describeWithOwnServer } from './fixtures/restartable.js';
 import { sleep, until } from './fixtures/wait.js';
 import {
+  cachedUntilFailure,
   failures,
   forgedKey,
   observeSubscription,
@@ -422,19 +423,12 @@ describeWithOwnServer('postgres', 'PostgreSQL faults, on a server of its own', (
         const stoppedAt = performance.now();
         // Cached answers (valid, for the right key only) until the listener's reset() empties the
         // cache; from then on STORE_FAILURE.
-        let failedAt: number | undefined;
-        while (failedAt === undefined && performance.now() - stoppedAt < CACHE_DROP_BOUND_MS * 2) {
-          try {
-            expect(await keymintA.verifyKey(first.key)).toMatchObject({ valid: true });
-            cachedAnswers++;
-            await tick();
-          } catch (error) {
-            expect((error as KeymintError).code).toBe('STORE_FAILURE');
-            failedAt = performance.now();
-          }
-        }
-        expect(failedAt).toBeDefined();
-        firstFailureMs = failedAt! - stoppedAt;
+        ({ cachedAnswers, firstFailureMs } = await cachedUntilFailure(
+          keymintA,
+          first.key,
+          stoppedAt,
+          CACHE_DROP_BOUND_MS,
+        ));
         expect(firstFailureMs).toBeLessThan(CACHE_DROP_BOUND_MS);
         expect(a.resets()).toBeGreaterThanOrEqual(1);
         // A wrong secret for the cached id is never answered from the cache.
