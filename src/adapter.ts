@@ -125,7 +125,11 @@ export interface KeyPatch {
  * ```
  */
 export interface KeyAdapter {
-  /** Stores a new record, atomically enforcing unique `id` and unique `(scope, name)`. */
+  /**
+   * Stores a new record, atomically enforcing unique `id` and unique `(scope, name)`. All or
+   * nothing, also when it throws: after a throw the core reads the id back once, and takes a
+   * record it finds there (with this insert's hash) as stored.
+   */
   insert(record: StoredApiKey): Promise<InsertResult>;
   /** The record with this id, or `null`. */
   findById(id: string): Promise<StoredApiKey | null>;

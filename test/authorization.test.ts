@@ -391,3 +391,41 @@ describe('context.scope on get, revoke and delete', () => {
     );
   });
 });
+
+describe('context.scope on create, list and purge', () => {
+  it('create and list default to the context scope and refuse another with FORBIDDEN', async () => {
+    const { keymint, trusted } = guarded();
+    const here: CallContext<User> = { actor: alice, scope: 'org-1' };
+    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' }, here);
+    expect(apiKey.scope).toBe('org-1');
+    await trusted.createApiKey({ name: 'other', role: 'Viewer', ttl: '1h', scope: 'org-2' });
+    expect((await keymint.listApiKeys(undefined, here)).map((key) => key.name)).toEqual(['ci']);
+    await expectCode(
+      keymint.createApiKey({ name: 'x', role: 'Viewer', ttl: '1h', scope: 'org-2' }, here),
+      'FORBIDDEN',
+    );
+    await expectCode(keymint.listApiKeys({ scope: 'org-2' }, here), 'FORBIDDEN');
+    expect(await trusted.listApiKeys({ scope: 'org-2' })).toHaveLength(1);
+  });
+
+  it('purgeExpired, which works across scopes, refuses a context with a scope', async () => {
+    const { keymint } = guarded();
+    await expectCode(
+      keymint.purgeExpired(undefined, { actor: alice, scope: 'org-1' }),
+      'INVALID_INPUT',
+    );
+  });
+
+  it('answers INVALID_INPUT when reading context.scope throws', async () => {
+    const { keymint, trusted } = guarded();
+    const { apiKey } = await trusted.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    const context = {
+      actor: alice,
+      get scope(): string {
+        throw new Error('boom');
+      },
+    };
+    await expectCode(keymint.getApiKey(apiKey.id, context), 'INVALID_INPUT');
+    await expectCode(keymint.listApiKeys(undefined, context), 'INVALID_INPUT');
+  });
+});

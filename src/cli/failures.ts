@@ -51,8 +51,8 @@ export class StoreError extends Error {
 }
 
 /**
- * Output could not be written (exit 4): a full disk, a closed stream; for `create`, a key that
- * could not be delivered and was deleted. The message says it all, cause included.
+ * Output could not be written (exit 4): a full disk, a pipe whose reader left during `create` (a
+ * key that could not be delivered, and was deleted). The message says it all, cause included.
  */
 export class OutputError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -250,6 +250,38 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     }
   }
 
+  /** `context.scope`, checked: undefined, or a string (read once, as a getter may throw). */
+  function contextScope(context: CallContext<Actor> | undefined): string | undefined {
+    let only: unknown;
+    try {
+      only = (context as { scope?: unknown } | undefined)?.scope;
+    } catch (error) {
+      throw new KeymintError('INVALID_INPUT', 'Invalid context: it cannot be read as plain data.', {
+        cause: safeCause(error),
+      });
+    }
+    if (only !== undefined && typeof only !== 'string') {
+      throw new KeymintError('INVALID_INPUT', 'context.scope must be a string when given.');
+    }
+    return only;
+  }
+
+  /**
+   * The scope a create or a list works in: the input's, which must then be the context's scope
+   * when the context names one (the default is the context's scope, else `'default'`).
+   */
+  function scopeFor(inputScope: string | undefined, context: CallContext<Actor> | undefined) {
+    const only = contextScope(context);
+    const scope = inputScope ?? only ?? DEFAULT_SCOPE;
+    if (only !== undefined && scope !== only) {
+      throw new KeymintError(
+        'FORBIDDEN',
+        `This call is limited to scope ${JSON.stringify(only)} (context.scope): it cannot act in scope ${JSON.stringify(scope)}.`,
+      );
+    }
+    return scope;
+  }
+
   /**
    * The record, or NOT_FOUND. `forget` (revoke, delete) also drops the id from the verify cache
    * when the store has no record: another process may have deleted a key this one still caches.
@@ -260,10 +292,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     context: CallContext<Actor> | undefined,
     forget = false,
   ): Promise<StoredApiKey> {
-    const only = (context as { scope?: unknown } | undefined)?.scope;
-    if (only !== undefined && typeof only !== 'string') {
-      throw new KeymintError('INVALID_INPUT', 'context.scope must be a string when given.');
-    }
+    const only = contextScope(context);
     if (typeof id !== 'string') {
       throw new KeymintError(
         'INVALID_INPUT',
@@ -393,7 +422,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       } else {
         ttlSeconds = parseTtlWithMax(parsed.ttl, maxTtlSeconds);
       }
-      const scope = parsed.scope ?? DEFAULT_SCOPE;
+      const scope = scopeFor(parsed.scope, context);
       await checkAccess(context, 'apikeys:create', scope, { role });
 
       const createdAt = clock();
@@ -460,7 +489,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     async listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]> {
       const parsed =
         parseWith(listInputSchema, input, 'INVALID_INPUT', 'listApiKeys() input') ?? {};
-      const scope = parsed.scope ?? DEFAULT_SCOPE;
+      const scope = scopeFor(parsed.scope, context);
       await checkAccess(context, 'apikeys:read', scope);
       const records = await fromStore('list', () =>
         adapter.list({
@@ -509,6 +538,12 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     async purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number> {
       const parsed = parseWith(purgeInputSchema, input, 'INVALID_INPUT', 'purgeExpired() input');
       const olderThanMs = parseOlderThan(parsed?.olderThan) * 1000;
+      if (contextScope(context) !== undefined) {
+        throw new KeymintError(
+          'INVALID_INPUT',
+          'purgeExpired() works across every scope: leave scope out of its context.',
+        );
+      }
       await checkAccess(context, 'apikeys:purge', '*');
       const before = new Date(clock().getTime() - olderThanMs);
       return fromStore('deleteExpired', () => adapter.deleteExpired(before));

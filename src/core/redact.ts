@@ -9,11 +9,13 @@ const KEY_SHAPED = /[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{12}_[0-9A-Za-z]{28,}/g;
  * base62 characters with both letter cases. A generated secret lacks one case with a chance of
  * about 1 in 4 million; words and ordinary identifiers are shorter or single-case.
  */
-const SECRET_SHAPED = /(?<![0-9A-Za-z])(?=[0-9A-Za-z]*[a-z])(?=[0-9A-Za-z]*[A-Z])[0-9A-Za-z]{28,}/g;
+// No lookbehind (keymint/ttl runs in browsers, Safari before 16.4 has none): the character before
+// the run is captured and written back.
+const SECRET_SHAPED = /(^|[^0-9A-Za-z])(?=[0-9A-Za-z]*[a-z])(?=[0-9A-Za-z]*[A-Z])[0-9A-Za-z]{28,}/g;
 
 /** Replaces every key-shaped run of `text`: a caller may pass a key where a name belongs. */
 export function redactKeys(text: string): string {
-  return text.replace(KEY_SHAPED, '[redacted]').replace(SECRET_SHAPED, '[redacted]');
+  return text.replace(KEY_SHAPED, '[redacted]').replace(SECRET_SHAPED, '$1[redacted]');
 }
 
 /**

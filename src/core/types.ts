@@ -122,9 +122,11 @@ export interface AuthorizeRequest<Actor = unknown> {
 export interface CallContext<Actor = unknown> {
   actor: Actor;
   /**
-   * `getApiKey`, `revokeApiKey` and `deleteApiKey` only: the scope the caller works in. A key of
-   * another scope is then answered `NOT_FOUND`, exactly as a missing id, before `authorize` is
-   * asked, so a tenant learns nothing about another tenant's keys (not even that an id exists).
+   * The only scope this call may act in. `getApiKey`, `revokeApiKey` and `deleteApiKey` answer a
+   * key of another scope `NOT_FOUND`, exactly as a missing id, before `authorize` is asked, so a
+   * tenant learns nothing about another tenant's keys (not even that an id exists).
+   * `createApiKey` and `listApiKeys` default their scope to it and refuse another (`FORBIDDEN`);
+   * `purgeExpired`, which works across scopes, refuses a context with a scope (`INVALID_INPUT`).
    */
   scope?: string;
 }
