@@ -444,18 +444,15 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return;
     const flight = startFlight(presented, digest, parts.nowMs());
-    flight.promise.then(
-      (outcome) => {
-        if (outcome.kind === 'match') {
-          // Keep the last-used time this process already queued: no extra write.
-          outcome.view.lastUsedMs = Math.max(outcome.view.lastUsedMs, hit.lastUsedMs);
-        } else if (outcome.kind === 'not_found' || outcome.kind === 'wrong') {
-          // Deleted, or its hash no longer matches this key (rotated): stop serving it now.
-          cache?.invalidate(hit.id);
-        }
-      },
-      parts.report,
-    );
+    flight.promise.then((outcome) => {
+      if (outcome.kind === 'match') {
+        // Keep the last-used time this process already queued: no extra write.
+        outcome.view.lastUsedMs = Math.max(outcome.view.lastUsedMs, hit.lastUsedMs);
+      } else if (outcome.kind === 'not_found' || outcome.kind === 'wrong') {
+        // Deleted, or its hash no longer matches this key (rotated): stop serving it now.
+        cache?.invalidate(hit.id);
+      }
+    }, parts.report);
   }
 
   return {

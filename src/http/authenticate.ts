@@ -170,7 +170,8 @@ export async function authenticateRequest(
   }
   if (result.valid) return { ok: true, apiKey: result.apiKey };
   const refused = failure(result.reason);
-  if (result.reason === 'busy') refused.headers!['retry-after'] = retryAfterSeconds(result.retryAfterMs);
+  if (result.reason === 'busy')
+    refused.headers!['retry-after'] = retryAfterSeconds(result.retryAfterMs);
   return refused;
 }
 
