@@ -10,10 +10,12 @@ import { parseArgs } from 'node:util';
 import { median, SubjectWorker } from './measure.mjs';
 import { buildRows, machine, markdownTable, svgChart, textTable } from './report.mjs';
 import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
+import { herdRows, herdScenario } from './herd.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
 
 const { values: args } = parseArgs({
-  options: { quick: { type: 'boolean' }, write: { type: 'boolean' } },
+  // --only herd: just the herd rows (bench/herd.mjs).
+  options: { quick: { type: 'boolean' }, write: { type: 'boolean' }, only: { type: 'string' } },
 });
 const QUICK = args.quick === true || process.env.BENCH_QUICK === '1';
 const CONFIG = QUICK
@@ -39,6 +41,14 @@ try {
     return { id, name, group, skipped: 'skipped: no server' };
   });
   const measured = subjects.filter((s) => !s.skipped);
+  if (args.only !== undefined && args.only !== 'herd') throw new Error('--only takes: herd');
+  if (args.only === 'herd') {
+    log('herd rows only');
+    const herd = herdRows(await herdScenario({ quick: QUICK }));
+    console.log(`\n${textTable(herd.rows)}`);
+    for (const t of herd.targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
+    process.exit(0);
+  }
 
   log(
     `${measured.length} rows × ${CONFIG.rounds} rounds of ~${CONFIG.timeMs} ms, a fresh worker each`,
@@ -82,6 +92,10 @@ try {
     flood,
     heapFlatBytes: HEAP_FLAT_BYTES,
   });
+  log(`herd: ${QUICK ? 200 : 1000} distinct keys at once on fresh instances`);
+  const herd = herdRows(await herdScenario({ quick: QUICK }));
+  rows.push(...herd.rows);
+  targets.push(...herd.targets);
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =
