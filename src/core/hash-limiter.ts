@@ -32,8 +32,9 @@ export interface HashLimiterOptions {
  * A new task is refused with {@link Busy} at once when its estimated wait, the work ahead of it
  * times the moving average of measured task durations divided by `concurrency`, would exceed
  * `maxWaitMs`, or when `maxQueue` tasks already wait. Until a first task has finished there is
- * no average: the time the first task has been running so far stands in for it (a lower bound),
- * so a fresh process takes a burst up to the cap.
+ * no average, and only the cap applies: a fresh process takes a burst up to the cap. (The time
+ * the first task has been running is no lower bound of a hash: while a burst arrives, the event
+ * loop sees no completion, so that time grows with the burst, not with the hash.)
  */
 export class HashLimiter {
   private running = 0;
@@ -44,8 +45,6 @@ export class HashLimiter {
   /** Moving average of task durations in ms; meaningful once `measured`. */
   private meanMs = 0;
   private measured = false;
-  /** When the first task started: before any finishes, a lower bound of the mean. */
-  private firstStartedAt: number | undefined;
 
   readonly concurrency: number;
   readonly maxQueue: number;
@@ -64,10 +63,9 @@ export class HashLimiter {
     return this.waitingCount;
   }
 
-  /** The mean task duration in ms the estimate uses (0: nothing to go by yet). */
+  /** The mean task duration in ms the estimate uses (0: nothing measured yet). */
   meanTaskMs(): number {
-    if (this.measured) return this.meanMs;
-    return this.firstStartedAt === undefined ? 0 : Math.max(0, this.now() - this.firstStartedAt);
+    return this.measured ? this.meanMs : 0;
   }
 
   /** The estimated wait, in ms, of a task queued now: the work ahead of it over the slots. */
@@ -89,7 +87,6 @@ export class HashLimiter {
       await new Promise<void>((start) => this.enqueue(start));
     }
     const startedAt = this.now();
-    this.firstStartedAt ??= startedAt;
     try {
       return await task();
     } finally {
