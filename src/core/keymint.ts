@@ -379,7 +379,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         )
       : null;
 
-  /** Hashes a new secret within the hashing bound; BUSY when the queue is full. */
+  /** Hashes a new secret within the hashing bound; BUSY past maxWait or the queue's cap. */
   async function hashNew(secret: string): Promise<string> {
     const hashed = await fromHasher('hash a new secret', () =>
       limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
