@@ -22,6 +22,8 @@ export { createKeymint } from './core/keymint.js';
 export { parseTtl, DEFAULT_MAX_TTL_SECONDS } from './core/ttl.js';
 export type { ParseTtlOptions, TtlInput, TtlUnit } from './core/ttl.js';
 export { keyPattern, MAX_KEY_LENGTH } from './core/key-format.js';
+export { scannerRules, SCANNER_MIN_ENTROPY } from './core/scanner-rules.js';
+export type { ScannerRulesOptions } from './core/scanner-rules.js';
 export {
   ARGON2ID_KEY_PARAMETERS,
   ARGON2ID_OWASP_PARAMETERS,

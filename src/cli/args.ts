@@ -37,6 +37,7 @@ export const COMMANDS = {
     positionals: ['key?'],
   },
   purge: { options: { 'older-than': { type: 'string' } }, positionals: [] },
+  rules: { options: { format: { type: 'string' }, prefix: { type: 'string' } }, positionals: [] },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;

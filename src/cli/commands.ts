@@ -1,5 +1,6 @@
 import type { ApiKey, Keymint, VerifyFailureReason } from '../core/types.js';
 import type { Invocation, CommandName } from './args.js';
+import { scannerRules } from '../core/scanner-rules.js';
 import { escapeUnshowable } from './escape.js';
 import { EXIT, OutputError, UsageError } from './failures.js';
 import type { CliIo } from './io.js';
@@ -167,7 +168,21 @@ async function purge({ keymint, invocation, io }: CommandContext): Promise<numbe
   return EXIT.OK;
 }
 
-export const COMMAND_RUNNERS: Record<CommandName, (context: CommandContext) => Promise<number>> = {
+/** `rules`: scanner rules for the key format; needs no store. */
+export async function printRules(invocation: RunInvocation, io: CliIo): Promise<number> {
+  const format = text(invocation, 'format');
+  if (format !== 'gitleaks' && format !== 'trufflehog') {
+    throw new UsageError("'rules' needs --format gitleaks or --format trufflehog.", 'rules');
+  }
+  const prefix = text(invocation, 'prefix');
+  await printOut(io.stdout, scannerRules({ format, ...(prefix !== undefined && { prefix }) }));
+  return EXIT.OK;
+}
+
+/** The commands that open a store. */
+export type StoreCommand = Exclude<CommandName, 'rules'>;
+
+export const COMMAND_RUNNERS: Record<StoreCommand, (context: CommandContext) => Promise<number>> = {
   create,
   list,
   revoke,

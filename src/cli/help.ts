@@ -29,6 +29,7 @@ Commands:
   delete   Delete a key by id; its name becomes free again
   verify   Check a key: exit 0 when valid, 1 when not
   purge    Delete expired keys
+  rules    Print gitleaks or TruffleHog rules that find keys (no store needed)
 
 ${COMMON}
   -V, --version  Print the version
@@ -106,6 +107,19 @@ and prints how many. Revoked keys that have not expired are kept.
 Options:
   --older-than <ttl>  Keep keys that expired less than this long ago, for example 7d
   --json              Print { purged: <count> }
+`,
+  rules: `Usage: keymint rules --format gitleaks|trufflehog [--prefix <prefix>]
+
+Prints a secret-scanner rule for keys with this prefix (default km): a gitleaks [[rules]]
+entry (TOML) or a TruffleHog custom detector (YAML). The regex has no lookarounds (Go's RE2
+takes it), with the keyword <prefix>_ and a minimum entropy. Opens no store.
+
+  keymint rules --format gitleaks >> .gitleaks.toml
+  keymint rules --format trufflehog > keymint-detector.yaml
+
+Options:
+  --format <format>  gitleaks or trufflehog (required)
+  --prefix <prefix>  The instance's key prefix. Default: km
 `,
 };
 
