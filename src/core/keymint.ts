@@ -16,6 +16,8 @@ import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
 import { startInvalidation, weakListener } from './invalidation.js';
 import { createVerifier, toApiKey } from './verifier.js';
+import { createEvents } from './events.js';
+import { createLeakReporter } from './leaks.js';
 import { VerifyCache } from './verify-cache.js';
 import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-format.js';
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
@@ -416,6 +418,37 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     }
   }
 
+  const events = createEvents<Actor>(options.onEvent, reportBackground, now);
+  const created = (record: StoredApiKey, key: string, context: unknown): CreatedApiKey => {
+    events.key(record, context, {
+      type: 'key.created',
+      role: record.role,
+      expiresAt: record.expiresAt,
+    });
+    return { key, apiKey: toApiKey(record) };
+  };
+
+  /** Revokes a record found by id; every instance's cache forgets it. */
+  async function revokeRecord(record: StoredApiKey, context: unknown): Promise<ApiKey> {
+    if (record.revokedAt) {
+      // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
+      verifier.invalidate(record.id);
+      return toApiKey(record);
+    }
+    let updated: StoredApiKey | null;
+    try {
+      updated = await fromStore('update', () => adapter.update(record.id, { revokedAt: clock() }));
+    } finally {
+      // Even when the store failed: the revoke may have landed, and forgetting is always safe.
+      verifier.invalidate(record.id);
+    }
+    if (!updated) throw notFound(record.id);
+    if (updated.revokedAt) {
+      events.key(updated, context, { type: 'key.revoked', revokedAt: updated.revokedAt });
+    }
+    return toApiKey(updated);
+  }
+
   const instance: Keymint<Actor> = {
     roles: roles.names,
     maxTtlSeconds,
@@ -472,10 +505,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           // read by id tells. This very record (its secret hash is from a fresh random secret)
           // means the create succeeded; no record, another one, or a failed read: the failure
           // stands, and a committed record nobody has the key of may remain.
-          if (await insertedEarlier(record)) return { key, apiKey: toApiKey(record) };
+          if (await insertedEarlier(record)) return created(record, key, context);
           throw error;
         }
-        if (result.ok || (await insertedEarlier(record))) return { key, apiKey: toApiKey(record) };
+        if (result.ok || (await insertedEarlier(record))) return created(record, key, context);
         if (result.conflict === 'name') {
           throw new KeymintError(
             'NAME_TAKEN',
@@ -519,22 +552,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await findOrThrow(id, 'findById', context, true);
       await checkAccess(context, 'apikeys:delete', record.scope, { keyId: record.id });
-      if (record.revokedAt) {
-        // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
-        verifier.invalidate(record.id);
-        return toApiKey(record);
-      }
-      let updated: StoredApiKey | null;
-      try {
-        updated = await fromStore('update', () =>
-          adapter.update(record.id, { revokedAt: clock() }),
-        );
-      } finally {
-        // Even when the store failed: the revoke may have landed, and forgetting is always safe.
-        verifier.invalidate(record.id);
-      }
-      if (!updated) throw notFound(id);
-      return toApiKey(updated);
+      return revokeRecord(record, context);
     },
 
     async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
@@ -547,6 +565,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         verifier.invalidate(record.id);
       }
       if (!deleted) throw notFound(id);
+      events.key(record, context, { type: 'key.deleted' });
     },
 
     async purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number> {
@@ -560,8 +579,19 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       }
       await checkAccess(context, 'apikeys:purge', '*');
       const before = new Date(clock().getTime() - olderThanMs);
-      return fromStore('deleteExpired', () => adapter.deleteExpired(before));
+      const count = await fromStore('deleteExpired', () => adapter.deleteExpired(before));
+      events.purged(count, before, context);
+      return count;
     },
+
+    reportLeakedKey: createLeakReporter({
+      prefix,
+      adapter,
+      verifyKey: (key) => verifier.verifyKey(key),
+      revoke: (record) => revokeRecord(record, undefined),
+      fromStore,
+      events,
+    }),
 
     async close(): Promise<void> {
       await subscription?.close();
