@@ -6,6 +6,8 @@
  *   `DELETE /api/auth/keys`) as one handler.
  * - {@link authenticateRequest}: checks `Authorization: Bearer <key>` (or Basic with the user
  *   `api_key`) on any request, and {@link toResponse} turns a refusal into a JSON response.
+ * - {@link createSecretScanningHandler}: GitHub's secret-scanning partner endpoint, which
+ *   revokes leaked keys GitHub reports.
  * - {@link toNodeListener}: mounts a Web handler in `node:http` or Express.
  *
  * ```sh
@@ -51,3 +53,9 @@ export type {
 export { toNodeListener } from './node.js';
 export type { NodeListenerOptions } from './node.js';
 export { DEFAULT_MAX_BODY_BYTES } from './body.js';
+export { createSecretScanningHandler } from './secret-scanning.js';
+export type {
+  GitHubPublicKeys,
+  SecretScanningHandlerOptions,
+  SecretScanningLabel,
+} from './secret-scanning.js';
