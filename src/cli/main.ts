@@ -37,6 +37,8 @@ async function run(
       adapter: store.adapter,
       cache: false,
       onBackgroundError: warn,
+      // scan --prefix: the keys it finds are verified (and revoked) with their own prefix.
+      ...(typeof invocation.values.prefix === 'string' && { prefix: invocation.values.prefix }),
     });
     try {
       return await COMMAND_RUNNERS[invocation.command]({ keymint, invocation, io, key });
