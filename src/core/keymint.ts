@@ -18,6 +18,7 @@ import { startInvalidation, weakListener } from './invalidation.js';
 import { createVerifier, toApiKey } from './verifier.js';
 import { createEvents } from './events.js';
 import { createLeakReporter } from './leaks.js';
+import { createTelemetry } from './telemetry.js';
 import { VerifyCache } from './verify-cache.js';
 import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-format.js';
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
@@ -146,6 +147,17 @@ const fromStore = <T>(operation: string, run: () => Promise<T>) =>
 
 const fromHasher = <T>(operation: string, run: () => Promise<T>) =>
   wrapped('HASHER_FAILURE', `The hasher failed to ${operation}`, run);
+
+/** The methods that get an OpenTelemetry span each (with @opentelemetry/api installed). */
+const MANAGEMENT_METHODS = [
+  'createApiKey',
+  'getApiKey',
+  'listApiKeys',
+  'revokeApiKey',
+  'deleteApiKey',
+  'purgeExpired',
+  'reportLeakedKey',
+] as const;
 
 const notFound = (id: string) =>
   new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);
@@ -419,6 +431,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   }
 
   const events = createEvents<Actor>(options.onEvent, reportBackground, now);
+  const telemetry = createTelemetry({ cache, limiter });
   const created = (record: StoredApiKey, key: string, context: unknown): CreatedApiKey => {
     events.key(record, context, {
       type: 'key.created',
@@ -525,7 +538,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       }
     },
 
-    verifyKey: verifier.verifyKey,
+    verifyKey: telemetry.instrumentVerify(verifier.verifyKey),
 
     async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await findOrThrow(id, 'findById', context);
@@ -599,5 +612,5 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       verifier.reset();
     },
   };
-  return instance;
+  return telemetry.instrumentMethods(instance, MANAGEMENT_METHODS);
 }
