@@ -13,7 +13,7 @@ import { bundleFixture, runOnce, startPeer, type Bundle, type Peer } from './fix
 import { freePort, tcpProxy, withPort } from './fixtures/net.js';
 import { sleep, until } from './fixtures/wait.js';
 import { expectCode, HOUR, storedRecord } from './helpers.js';
-import { describeWithServer } from './servers.js';
+import { describeWith, describeWithServer, withheld } from './servers.js';
 
 const FILE_PREFIX = `keymint-inv:${randomBytes(4).toString('hex')}:`;
 let counter = 0;
@@ -76,7 +76,11 @@ const CLIENTS: [string, ClientClass][] = [
 ];
 
 const hasBinary = (name: string) => spawnSync(name, ['--version']).status === 0;
-const hasClusterTools = hasBinary('redis-server') && hasBinary('redis-cli');
+const hasClusterTools = !withheld('redis') && hasBinary('redis-server') && hasBinary('redis-cli');
+const clusterTools = {
+  what: 'redis-server and redis-cli on PATH (for a Redis Cluster of three nodes)',
+  missing: hasClusterTools ? undefined : "install Debian's redis-server (it brings redis-cli)",
+};
 
 describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
   let admin: Redis;
@@ -714,7 +718,7 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
     });
   });
 
-  (hasClusterTools || process.env.CI ? describe : describe.skip)('over Redis Cluster', () => {
+  describeWith(clusterTools, 'over Redis Cluster', () => {
     const servers: ChildProcess[] = [];
     let dir = '';
     let ports: number[] = [];
