@@ -30,7 +30,10 @@ export default class SkipReasonsReporter implements Reporter {
       }
     }
     if (byReason.size === 0) return;
-    const lines = ['', 'Skipped here, and why (under CI=true each of these fails instead):'];
+    const lines = [
+      '',
+      'Skipped here, and why (under CI=true a missing server, browser or runtime fails instead):',
+    ];
     for (const [reason, places] of byReason) {
       lines.push(`  ${reason}`);
       for (const place of places) lines.push(`    - ${place}`);
