@@ -294,8 +294,9 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       const seen = recorder();
       await listening(b, seen.listener);
       const records = [rec(), rec(), rec(), rec()] as const;
+      const barrier = rec();
       const direct = postgresAdapter(pool, { schema, table: 'tx_keys' });
-      for (const record of records) await direct.insert(record);
+      for (const record of [...records, barrier]) await direct.insert(record);
 
       const client = await pool.connect();
       try {
@@ -308,8 +309,11 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
 
         await client.query('BEGIN');
         await inTx.update(records[2].id, { revokedAt: new Date() });
-        await sleep(200);
-        expect(seen.ids()).toEqual([]);
+        // A barrier: a change committed on another connection meanwhile arrives; had the open
+        // transaction's change (or a rolled-back one) notified already, it would have come first.
+        await direct.delete(barrier.id);
+        await seen.arrival(barrier.id);
+        expect(seen.ids()).toEqual([barrier.id]);
         await client.query('COMMIT');
         await seen.arrival(records[2].id);
       } finally {
@@ -317,7 +321,7 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       }
       await direct.delete(records[3].id);
       await seen.arrival(records[3].id);
-      expect(seen.ids()).toEqual([records[2].id, records[3].id]);
+      expect(seen.ids()).toEqual([barrier.id, records[2].id, records[3].id]);
       expect((await direct.findById(records[0].id))?.revokedAt).toBeNull();
       expect(await direct.findById(records[1].id)).not.toBeNull();
     });

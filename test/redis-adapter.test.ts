@@ -8,7 +8,7 @@ import { redisAdapter, type RedisAdapterOptions } from '../src/adapters/redis/in
 import { createKeymint, hmacSha256Hasher, KeymintError, type KeyAdapter } from '../src/index.js';
 import { describeAdapterConformance } from '../src/testing/index.js';
 import { freePort } from './fixtures/net.js';
-import { sleep, until as waitUntil } from './fixtures/wait.js';
+import { until as waitUntil } from './fixtures/wait.js';
 import { DAY, expectCode, expectThrowsCode, HMAC_SECRET, HOUR, storedRecord } from './helpers.js';
 import { describeWith, describeWithServer, withheld } from './servers.js';
 
@@ -241,7 +241,7 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
       await adapter.insert(old);
       await adapter.insert(other);
       await client.pexpire(`${prefix}key:${old.id}`, 1);
-      await sleep(10);
+      await until(async () => (await client.exists(`${prefix}key:${old.id}`)) === 0, 'the drop');
       expect(await adapter.list({ scope: 'default', limit: 10 })).toEqual([other]);
       expect(await client.hget(`${prefix}names:default`, 'nightly')).toBeNull();
       const fresh = liveRecord({ name: 'nightly' });
@@ -253,7 +253,7 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
       const { adapter, prefix } = adapterAt({ retention: 0 });
       const old = liveRecord({ expiresAt: new Date(Date.now() + 30) });
       await adapter.insert(old);
-      await sleep(60);
+      await until(async () => (await client.exists(`${prefix}key:${old.id}`)) === 0, 'the drop');
       expect(await client.hget(`${prefix}names:default`, 'ci')).toBe(old.id);
       const fresh = liveRecord();
       expect(await adapter.insert(fresh)).toEqual({ ok: true });
@@ -267,7 +267,10 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
         await adapter.insert(record);
         await client.pexpire(`${prefix}key:${record.id}`, 1);
       }
-      await sleep(10);
+      for (const record of records) {
+        const key = `${prefix}key:${record.id}`;
+        await until(async () => (await client.exists(key)) === 0, `the drop of ${key}`);
+      }
       expect(await keysUnder(prefix)).toHaveLength(5);
       expect(await adapter.deleteExpired(new Date(Date.now() + 2 * HOUR))).toBe(0);
       expect(await keysUnder(prefix)).toEqual([]);
@@ -464,14 +467,22 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
           let server = await start();
           const redis = failFast(port, { retryStrategy: () => 50 });
           await until(() => redis.status === 'ready', 'the first connection');
+          const prefix = randomPrefix();
           const keymint = keymintOver(
-            redisAdapter(redis, { prefix: randomPrefix() }),
+            redisAdapter(redis, { prefix }),
             cached ? {} : { cache: false },
           );
           const first = await keymint.createApiKey({ name: 'before', role: 'Viewer', ttl: '1h' });
           expect((await keymint.verifyKey(first.key)).valid).toBe(true);
-          // With the cache, wait until the invalidation listener is live (it resolves asynchronously).
-          if (cached) await sleep(200);
+          // With the cache, wait until the invalidation listener is live (it subscribes
+          // asynchronously): the server then counts one subscriber on the instance's channel.
+          if (cached) {
+            const channel = `${prefix}invalidate`;
+            await until(
+              async () => (await redis.pubsub('NUMSUB', channel))[1] === 1,
+              `a subscriber on ${channel}`,
+            );
+          }
 
           const exited = new Promise((resolve) => server.once('exit', resolve));
           server.kill('SIGKILL');

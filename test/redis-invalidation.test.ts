@@ -165,7 +165,7 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
       await adapter.insert(deleted);
       await admin.pexpire(`${prefix}key:${dropped.id}`, 1);
       await adapter.delete(deleted.id);
-      await sleep(10);
+      await until(async () => (await admin.exists(`${prefix}key:${dropped.id}`)) === 0, 'the drop');
       await adapter.touchMany!([
         { id: dropped.id, lastUsedAt: new Date() },
         { id: deleted.id, lastUsedAt: new Date() },
@@ -411,7 +411,14 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
       await a.insert(record);
       await a.update(record.id, { revokedAt: new Date() });
       await until(() => control.events.includes(record.id), 'the control subscriber');
-      await sleep(300); // past the first reconnection delay
+      // A barrier past the first reconnection delay: the control's connection is killed, and it
+      // reconnects (reset when lost, reset when subscribed again); the closed one did not.
+      const [controlId] = await subscribers(admin, name);
+      await admin.client('KILL', 'ID', controlId!);
+      await until(
+        () => control.events.filter((event) => event === 'reset').length === 2,
+        'the control subscriber to reconnect',
+      );
       expect(await subscribers(admin, name)).toHaveLength(1);
       expect(events).toEqual([]);
     });
