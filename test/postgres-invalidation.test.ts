@@ -507,14 +507,30 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       await other.arrival(record.id);
       expect(seen.events).toEqual([]);
 
-      // Closed while waiting to reconnect: it never comes back.
+      // Closed while waiting to reconnect: it never comes back. A barrier: a control subscription
+      // on a pool of its own, cut off at the same moment, reconnects and delivers meanwhile.
+      const controlName = randomSchema('keymint_close_control');
+      const c = postgresAdapter(open({ max: 1, application_name: controlName }), {
+        schema,
+        table: 'close_keys',
+      });
+      const control = recorder();
+      await listening(c, control.listener);
       const [backend] = await listeners(applicationName);
-      await pool.query('SELECT pg_terminate_backend($1)', [backend!.pid]);
+      const [controlBackend] = await listeners(controlName);
+      await pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
+        [backend!.pid, controlBackend!.pid],
+      ]);
       await until(() => other.resets() === 1, 'the reset()');
       await still.close();
-      await sleep(600);
+      await until(() => control.resets() === 2, 'the control to reconnect', 8_000);
+      const later = rec();
+      await a.insert(later);
+      await a.delete(later.id);
+      await control.arrival(later.id);
       expect(await listeners(applicationName)).toEqual([]);
       expect(other.resets()).toBe(1);
+      expect(other.ids()).toEqual([record.id]);
     });
 
     it('close() returns within seconds when the listening backend stops answering', async () => {
