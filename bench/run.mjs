@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { median, SubjectWorker } from './measure.mjs';
 import { buildRows, machine, markdownTable, svgChart, textTable } from './report.mjs';
 import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
+import { sqlitePollRows } from './sqlite-poll.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
 
 const { values: args } = parseArgs({
@@ -82,6 +83,10 @@ try {
     flood,
     heapFlatBytes: HEAP_FLAT_BYTES,
   });
+  log('warm SQLite with the change-log poll on and off');
+  const poll = await sqlitePollRows({ ...CONFIG, floorNs: medians.get('floor') });
+  rows.push(...poll.rows);
+  targets.push(poll.target);
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =
