@@ -71,7 +71,7 @@ export interface SqliteSchemaStep {
   name: string;
   /** The file the package ships it as, under `keymint/sql/sqlite/` (for the default table). */
   file: string;
-  /** The step's SQL for the table of `options`; every statement is `IF NOT EXISTS`. */
+  /** The step's SQL for the table of `options`. */
   sql: string;
 }
 

@@ -19,8 +19,32 @@ export const CHANGE_LOG_KEEP_MS = 300_000;
 /** Now as epoch milliseconds, in SQL that every SQLite 3.37+ runs. */
 const NOW_MS = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`;
 
-/** The columns whose change alters what a key may do, or what verifyKey returns for it. */
-const WATCHED = ['revoked_at', 'role', 'expires_at', 'scope', 'name', 'metadata'];
+/**
+ * The columns of step 2 whose change alters what a key may do, or what verifyKey returns for it.
+ * A later step that adds such a column recreates the trigger with `changeTriggersSql`
+ * (`DROP TRIGGER IF EXISTS` first), listing these and its own.
+ */
+export const WATCHED_COLUMNS_V2 = ['revoked_at', 'role', 'expires_at', 'scope', 'name', 'metadata'];
+
+/**
+ * The two triggers that log a change of `watched` columns, or a deletion, into the change log,
+ * in the changing statement's transaction, and prune rows older than CHANGE_LOG_KEEP_MS.
+ */
+export function changeTriggersSql(table: string, watched: readonly string[]): string {
+  const log = `"${table}_changes"`;
+  const changed = watched.map((column) => `OLD."${column}" IS NOT NEW."${column}"`).join(' OR ');
+  const body = `BEGIN
+  INSERT INTO ${log} ("key_id", "at") VALUES (OLD."id", ${NOW_MS});
+  DELETE FROM ${log} WHERE "at" < ${NOW_MS} - ${CHANGE_LOG_KEEP_MS};
+END;`;
+  return `CREATE TRIGGER IF NOT EXISTS "${table}_changes_update"
+  AFTER UPDATE OF ${watched.map((column) => `"${column}"`).join(', ')} ON "${table}"
+  FOR EACH ROW WHEN ${changed}
+${body}
+CREATE TRIGGER IF NOT EXISTS "${table}_changes_delete" AFTER DELETE ON "${table}" FOR EACH ROW
+${body}
+`;
+}
 
 /** The 0.1.0 schema, unchanged. */
 const initial = (table: string) => `CREATE TABLE IF NOT EXISTS "${table}" (
@@ -43,30 +67,16 @@ CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON "${table}" ("expires_at")
 /**
  * The change log that carries revocations to other processes on the file. Triggers write it, so
  * every writer (keymint, the CLI, your own SQL) logs in the same transaction as the change; a
- * last-used write or a rehash logs nothing. Each logged change also prunes rows older than
- * CHANGE_LOG_KEEP_MS. AUTOINCREMENT: a pruned-empty log never hands out a seq again.
+ * last-used write or a rehash logs nothing. AUTOINCREMENT: a pruned-empty log never hands out a
+ * seq again.
  */
-const changeLog = (table: string) => {
-  const log = `"${table}_changes"`;
-  const changed = WATCHED.map((column) => `OLD."${column}" IS NOT NEW."${column}"`).join(' OR ');
-  const body = `BEGIN
-  INSERT INTO ${log} ("key_id", "at") VALUES (OLD."id", ${NOW_MS});
-  DELETE FROM ${log} WHERE "at" < ${NOW_MS} - ${CHANGE_LOG_KEEP_MS};
-END;`;
-  return `CREATE TABLE IF NOT EXISTS ${log} (
+const changeLog = (table: string) => `CREATE TABLE IF NOT EXISTS "${table}_changes" (
   "seq" INTEGER PRIMARY KEY AUTOINCREMENT,
   "key_id" TEXT NOT NULL,
   "at" INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX IF NOT EXISTS "${table}_changes_at" ON ${log} ("at");
-CREATE TRIGGER IF NOT EXISTS "${table}_changes_update"
-  AFTER UPDATE OF ${WATCHED.map((column) => `"${column}"`).join(', ')} ON "${table}"
-  FOR EACH ROW WHEN ${changed}
-${body}
-CREATE TRIGGER IF NOT EXISTS "${table}_changes_delete" AFTER DELETE ON "${table}" FOR EACH ROW
-${body}
-`;
-};
+CREATE INDEX IF NOT EXISTS "${table}_changes_at" ON "${table}_changes" ("at");
+${changeTriggersSql(table, WATCHED_COLUMNS_V2)}`;
 
 /** Every step, in order. A new one goes at the end with the next version. */
 export const SQLITE_STEPS: readonly SqliteStep[] = [
