@@ -85,7 +85,7 @@ function collector() {
   return { listener, ids, resets: () => resets };
 }
 
-describe('sqlite subscribe() on a locked file', () => {
+describe('sqlite subscribe() across connections', () => {
   it('keeps polling while another connection holds BEGIN EXCLUSIVE, says messages may be lost, and delivers once it lets go', async () => {
     const file = migratedFile('DELETE');
     // Two connections, two feeds: the other one is "another process" to this one.
@@ -144,6 +144,41 @@ describe('sqlite subscribe() on a locked file', () => {
       await until(() => seen.ids.length === 2, 'the other connection’s change', 5_000);
       expect(Date.now() - changedAt).toBeLessThan(BOUND_MS);
       expect(seen.ids).toEqual([mine.id, theirs.id]);
+    } finally {
+      await subscription.close();
+      db.close();
+      other.close();
+    }
+  });
+
+  it('resets instead of delivering when changes it never read were pruned, or when there are more than 1,000', async () => {
+    const file = migratedFile('WAL');
+    const db = new Database(file);
+    const other = new Database(file);
+    const seen = collector();
+    const subscription = await sqliteAdapter(db).subscribe!(seen.listener);
+    try {
+      // Two changes logged, the first pruned before this connection read it.
+      other.exec(`BEGIN;
+        INSERT INTO keymint_api_keys_changes (key_id, at) VALUES ('prunedPruned', 0), ('keptKeptKept', 0);
+        DELETE FROM keymint_api_keys_changes WHERE key_id = 'prunedPruned';
+        COMMIT`);
+      await until(() => seen.resets() === 1, 'a reset for the pruned change', 5_000);
+      expect(seen.ids).toEqual([]);
+
+      const writer = sqliteAdapter(other);
+      for (let i = 0; i < 1_001; i++) {
+        await writer.insert(record({ id: `bulk${String(i).padStart(8, '0')}`, name: `bulk ${i}` }));
+      }
+      expect(await writer.deleteExpired(new Date('2100-01-01'))).toBe(1_001);
+      await until(() => seen.resets() === 2, 'a reset for 1,001 changes', 5_000);
+      expect(seen.ids).toEqual([]);
+
+      // And from there on, one change is one invalidation again.
+      await writer.insert(record({ id: 'afterAfter01' }));
+      await writer.delete('afterAfter01');
+      await until(() => seen.ids.length === 1, 'the next change', 5_000);
+      expect(seen.ids).toEqual(['afterAfter01']);
     } finally {
       await subscription.close();
       db.close();
