@@ -6,14 +6,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, sqliteAdapter } from '../src/adapters/sqlite/index.js';
-import type { InvalidationListener } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { migrate, sqliteAdapter, type SqliteDatabase } from '../src/adapters/sqlite/index.js';
+import { createKeymint, hmacSha256Hasher, type InvalidationListener } from '../src/index.js';
 import { ensureDistCurrent } from './build-dist.js';
 import { bundleFixture, startPeer, type Bundle, type Peer } from './fixtures/children.js';
 import { runProcess } from './fixtures/cli.js';
 import { until } from './fixtures/wait.js';
-import { storedRecord as record } from './helpers.js';
+import { HMAC_SECRET, storedRecord as record } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 /** What issue 13 promises: a revocation reaches every process on the file within this. */
@@ -183,6 +183,42 @@ describe('sqlite subscribe() across connections', () => {
       await subscription.close();
       db.close();
       other.close();
+    }
+  });
+
+  it('polls only while subscribed: keymint.close() stops it', async () => {
+    const db = new Database(migratedFile('WAL'));
+    let polls = 0;
+    // The same database, counting the poll's first statement.
+    const counted: SqliteDatabase = {
+      prepare(source) {
+        const statement = db.prepare(source);
+        if (!source.includes('pragma_data_version')) return statement;
+        return {
+          run: (...params) => statement.run(...params),
+          all: (...params) => statement.all(...params),
+          get: (...params) => (polls++, statement.get(...params)),
+        };
+      },
+      exec: (source) => db.exec(source),
+    };
+    vi.useFakeTimers();
+    try {
+      const keymint = createKeymint({
+        adapter: sqliteAdapter(counted),
+        hasher: hmacSha256Hasher(HMAC_SECRET),
+      });
+      await vi.advanceTimersByTimeAsync(0); // the listener starts
+      const started = polls;
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(polls - started).toBe(5); // every 200 ms
+      await keymint.close();
+      const closed = polls;
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(polls).toBe(closed);
+    } finally {
+      vi.useRealTimers();
+      db.close();
     }
   });
 
