@@ -21,6 +21,7 @@ import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-for
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import { echo } from '../internal/echo.js';
+import { monotonicFor } from '../internal/monotonic.js';
 import { redactKeysDeep, safeCause } from './redact.js';
 import type {
   ApiKey,
@@ -220,6 +221,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     return date;
   }
   const nowMs = options.now ? () => clock().getTime() : Date.now;
+  const monoMs = monotonicFor(options.now);
 
   async function checkAccess(
     context: CallContext<Actor> | undefined,
@@ -343,6 +345,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     prefix,
     allowNonExpiring,
     nowMs,
+    monoMs,
     cache,
     limiter,
     attempts,

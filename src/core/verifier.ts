@@ -26,8 +26,13 @@ export interface VerifierParts {
   roles: RoleSet;
   prefix: string;
   allowNonExpiring: boolean;
-  /** The instance's clock in epoch ms (validated). */
+  /** The instance's wall clock in epoch ms (validated): for a key's own `expiresAt` only. */
   nowMs: () => number;
+  /**
+   * A monotonic clock in ms, for every interval (cache freshness, the wrong-secret window, the
+   * last-used interval): a wall clock stepped back must not stretch them.
+   */
+  monoMs: () => number;
   /** null when `cache: false` or a freshness bound of 0. */
   cache: VerifyCache | null;
   /** null for hashers marked `fast`. */
@@ -45,7 +50,10 @@ export interface VerifierParts {
 
 /** The outcome of one store lookup plus hash, shared by every caller of a single flight. */
 type Lookup =
-  { kind: 'match'; view: KeyView } | { kind: 'not_found' | 'wrong' | 'busy' | 'rate_limited' };
+  | { kind: 'match'; view: KeyView }
+  | { kind: 'not_found' | 'wrong' | 'busy' | 'rate_limited' }
+  /** Refused from the record alone, before any hashing; the scope decides per caller. */
+  | { kind: 'revoked' | 'expired'; scope: string };
 
 /** What a verdict needs of a key: a cache entry, whether or not it was cached. */
 type KeyView = CachedKey;
@@ -209,20 +217,22 @@ export function createVerifier(parts: VerifierParts) {
     return parsed.data;
   }
 
+  /** A key without expiry stops working when the host no longer allows such keys. */
+  const isExpired = (expiresAtMs: number | null, nowMs: number) =>
+    expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= expiresAtMs;
+
   function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
     if (view.revoked) return results.revoked;
-    // A key without expiry stops working when the host no longer allows such keys.
-    if (view.expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= view.expiresAtMs) {
-      return results.expired;
-    }
+    if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
     if (options.minRank >= 0 && view.rank < options.minRank) return results.insufficient_role;
     return view.valid;
   }
 
-  function touch(view: KeyView, nowMs: number): void {
-    if (nowMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
-    view.lastUsedMs = nowMs;
+  /** `lastUsedMs` is on the monotonic clock; the time written is the wall clock's. */
+  function touch(view: KeyView, monoMs: number, nowMs: number): void {
+    if (monoMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
+    view.lastUsedMs = monoMs;
     lastUsed.queue(view.id, nowMs);
   }
 
@@ -261,14 +271,21 @@ export function createVerifier(parts: VerifierParts) {
     const token = cache?.beginLookup() ?? 0;
     try {
       // The freshness bound counts from the read, not from the end of the hash.
-      const readAt = parts.nowMs();
+      const readAt = parts.monoMs();
       const record = await parts.fromStore('findById', () => adapter.findById(id));
       if (!record) return { kind: 'not_found' };
       if (!isReadable(record, id)) {
         throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
       }
+      // A revoked or expired key can never verify: refused from the record, before the limiter
+      // and the hasher, so guesses at a dead id cost no hash (docs/security.md: what this tells).
+      const wallAt = parts.nowMs();
+      if (record.revokedAt !== null) return { kind: 'revoked', scope: record.scope };
+      if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
+        return { kind: 'expired', scope: record.scope };
+      }
       const counted = attempts !== null && proven.get(id) !== digest;
-      if (counted && !attempts.begin(id, parts.nowMs())) return { kind: 'rate_limited' };
+      if (counted && !attempts.begin(id, parts.monoMs())) return { kind: 'rate_limited' };
       let matches: unknown;
       try {
         matches = await parts.fromHasher('verify a secret', () =>
@@ -278,10 +295,10 @@ export function createVerifier(parts: VerifierParts) {
         );
       } catch (error) {
         // A hasher that fails says nothing about the secret: not a wrong guess.
-        if (counted) attempts.end(id, false, parts.nowMs());
+        if (counted) attempts.end(id, false, parts.monoMs());
         throw error;
       }
-      if (counted) attempts.end(id, matches !== true && matches !== BUSY, parts.nowMs());
+      if (counted) attempts.end(id, matches !== true && matches !== BUSY, parts.monoMs());
       if (matches === BUSY) return { kind: 'busy' };
       if (matches !== true) return { kind: 'wrong' };
       prove(id, digest);
@@ -296,7 +313,10 @@ export function createVerifier(parts: VerifierParts) {
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
         freshUntil: readAt + (cache?.ttlMs ?? 0),
-        lastUsedMs: record.lastUsedAt?.getTime() ?? -Infinity,
+        // The stored last-used time, moved onto the monotonic clock (never into its future).
+        lastUsedMs: record.lastUsedAt
+          ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
+          : -Infinity,
         hot: false,
       };
       cache?.fill(token, view);
@@ -328,11 +348,12 @@ export function createVerifier(parts: VerifierParts) {
       // This id verified lately: almost always the same key again. Its digest is all a hit
       // takes (the very string a full verification accepted), so the checksum waits for a miss.
       digest = sha256(key);
-      const at = parts.nowMs();
-      const hit = cache.get(digest, at);
+      const mono = parts.monoMs();
+      const hit = cache.get(digest, mono);
       if (hit) {
+        const at = parts.nowMs();
         const result = verdict(hit, parsedOptions, at);
-        if (result.valid) touch(hit, at);
+        if (result.valid) touch(hit, mono, at);
         return result;
       }
     }
@@ -341,7 +362,7 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.nowMs()) && proven.get(presented.id) !== digest) {
+    if (attempts?.blocked(presented.id, parts.monoMs()) && proven.get(presented.id) !== digest) {
       return results.rate_limited;
     }
     let flight = flights.get(digest);
@@ -353,10 +374,15 @@ export function createVerifier(parts: VerifierParts) {
       flights.set(digest, flight);
     }
     const outcome = await flight.promise;
+    if (outcome.kind === 'revoked' || outcome.kind === 'expired') {
+      return parsedOptions.scope !== undefined && outcome.scope !== parsedOptions.scope
+        ? NOT_FOUND
+        : results[outcome.kind];
+    }
     if (outcome.kind !== 'match') return results[outcome.kind];
     const at = parts.nowMs();
     const result = verdict(outcome.view, parsedOptions, at);
-    if (result.valid) touch(outcome.view, at);
+    if (result.valid) touch(outcome.view, parts.monoMs(), at);
     return result;
   }
 

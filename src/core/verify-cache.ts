@@ -14,9 +14,12 @@ export interface CachedKey {
   readonly rank: number;
   readonly expiresAtMs: number | null;
   readonly revoked: boolean;
-  /** When this entry stops being served (its freshness bound), epoch ms. */
+  /** When this entry stops being served (its freshness bound), on the monotonic clock (ms). */
   readonly freshUntil: number;
-  /** The last lastUsedAt keymint wrote or queued for this key, epoch ms (`-Infinity`: none). */
+  /**
+   * When keymint last wrote or queued a last-used time for this key, on the monotonic clock (ms;
+   * `-Infinity`: none).
+   */
   lastUsedMs: number;
   /** Second-chance bit: set by each hit, cleared when eviction passes over the entry. */
   hot: boolean;
@@ -58,11 +61,11 @@ export class VerifyCache {
     return this.digestById.has(id);
   }
 
-  /** The entry for this digest when it is still fresh at `nowMs`; drops a stale one. */
-  get(digest: string, nowMs: number): CachedKey | undefined {
+  /** The entry for this digest when it is still fresh at `monoMs` (monotonic); drops a stale one. */
+  get(digest: string, monoMs: number): CachedKey | undefined {
     const entry = this.entries.get(digest);
     if (entry === undefined) return undefined;
-    if (nowMs >= entry.freshUntil) {
+    if (monoMs >= entry.freshUntil) {
       this.remove(entry);
       return undefined;
     }

@@ -1,0 +1,136 @@
+// Issue 14, findings 1a, 4, 5 and 6: dead keys cost no hash, every store and hasher call is
+// bounded in time, a closed instance serves nothing from its cache, and every interval keymint
+// measures is on a monotonic clock (a wall clock stepped back stretches none of them).
+import { describe, expect, it } from 'vitest';
+import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { withChecksum } from '../src/core/key-format.js';
+import {
+  countingHasher,
+  failingAdapter,
+  fastKeymint,
+  flush,
+  HOUR,
+  keyParts,
+  MINUTE,
+  SECOND,
+  testClock,
+} from './helpers.js';
+
+/** A well-formed key for `key`'s id with another secret: a guess that reaches the store. */
+function guessFor(key: string, n: number): string {
+  const { prefix, id } = keyParts(key);
+  return withChecksum(`${prefix}_${id}_${n.toString(36).padStart(28, 'g')}`);
+}
+
+describe('finding 1a: a revoked or expired record is refused before any hashing', () => {
+  it('guesses at a revoked id, and its owner, get revoked without a hash or a used-up limit', async () => {
+    const hasher = countingHasher();
+    const { keymint } = fastKeymint({ hasher, cache: false });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'r', role: 'Viewer', ttl: '1h' });
+    await keymint.revokeApiKey(apiKey.id);
+    const before = hasher.calls.verify;
+    for (let n = 0; n < 25; n++) {
+      expect(await keymint.verifyKey(guessFor(key, n))).toEqual({
+        valid: false,
+        reason: 'revoked',
+      });
+    }
+    // 25 guesses past the wrong-secret limit of 10: none was counted, none was hashed.
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+    expect(hasher.calls.verify).toBe(before);
+  });
+
+  it('an expired record is refused without a hash, at expiresAt exactly', async () => {
+    const hasher = countingHasher();
+    const { keymint, clock } = fastKeymint({ hasher, cache: false });
+    const { key } = await keymint.createApiKey({ name: 'e', role: 'Viewer', ttl: '1h' });
+    clock.advance(HOUR);
+    expect(await keymint.verifyKey(guessFor(key, 1))).toEqual({
+      valid: false,
+      reason: 'expired',
+    });
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'expired' });
+    expect(hasher.calls.verify).toBe(0);
+  });
+
+  it('a dead key of another scope than the one asked for is not_found, as before', async () => {
+    const { keymint } = fastKeymint({ cache: false });
+    const { key, apiKey } = await keymint.createApiKey({
+      name: 'o',
+      role: 'Viewer',
+      ttl: '1h',
+      scope: 'org-1',
+    });
+    await keymint.revokeApiKey(apiKey.id);
+    expect(await keymint.verifyKey(key, { scope: 'org-2' })).toEqual({
+      valid: false,
+      reason: 'not_found',
+    });
+    expect(await keymint.verifyKey(key, { scope: 'org-1' })).toEqual({
+      valid: false,
+      reason: 'revoked',
+    });
+  });
+});
+
+describe('finding 6: intervals are measured on a monotonic clock', () => {
+  it("the issue's scenario: a wall clock stepped back an hour does not keep a revoked key valid", async () => {
+    const inner = memoryAdapter();
+    const noPush = failingAdapter(inner).adapter; // no subscribe: cache.ttl is the bound
+    const clock = testClock();
+    const a = fastKeymint({ adapter: inner, now: clock.now }).keymint;
+    const b = fastKeymint({ adapter: noPush, now: clock.now, cache: { ttl: '30s' } }).keymint;
+    const { key, apiKey } = await a.createApiKey({ name: 'shared', role: 'Viewer', ttl: '2h' });
+    expect((await b.verifyKey(key)).valid).toBe(true); // cached by b
+    clock.advance(-HOUR); // the wall clock steps back an hour
+    await a.revokeApiKey(apiKey.id);
+    clock.advance(30 * SECOND);
+    expect(await b.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+  });
+
+  it('stepWall() moves the wall clock alone: a step forward neither ages the cache nor expires early keys', async () => {
+    const faulty = failingAdapter(); // no subscribe: the revoke below is not pushed
+    const { keymint, clock } = fastKeymint({ adapter: faulty.adapter, cache: { ttl: '30s' } });
+    const { key, apiKey } = await keymint.createApiKey({ name: 's', role: 'Viewer', ttl: '2h' });
+    await keymint.verifyKey(key);
+    await faulty.inner.update(apiKey.id, { revokedAt: clock.now() }); // behind the cache's back
+    const wall = clock.now().getTime();
+    const mono = clock.monotonic();
+    clock.stepWall(10 * MINUTE);
+    expect(clock.now().getTime()).toBe(wall + 10 * MINUTE);
+    expect(clock.monotonic()).toBe(mono);
+    expect((await keymint.verifyKey(key)).valid).toBe(true); // still within its 30 s
+    clock.stepWall(2 * HOUR); // past expiresAt on the wall clock: expiry follows the wall clock
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'expired' });
+  });
+
+  it('the wrong-secret window ends on the monotonic clock, not when the wall clock catches up', async () => {
+    const { keymint, clock } = fastKeymint({ cache: false, rateLimit: { window: '1m' } });
+    const { key } = await keymint.createApiKey({ name: 'w', role: 'Viewer', ttl: '2h' });
+    for (let n = 0; n < 10; n++) await keymint.verifyKey(guessFor(key, n));
+    expect(await keymint.verifyKey(guessFor(key, 99))).toEqual({
+      valid: false,
+      reason: 'rate_limited',
+    });
+    clock.advance(-HOUR);
+    clock.advance(MINUTE);
+    expect(await keymint.verifyKey(guessFor(key, 100))).toEqual({
+      valid: false,
+      reason: 'not_found',
+    });
+  });
+
+  it('the last-used interval is measured on the monotonic clock', async () => {
+    const faulty = failingAdapter();
+    const { keymint, clock } = fastKeymint({ adapter: faulty.adapter, cache: { ttl: '1h' } });
+    const { key } = await keymint.createApiKey({ name: 'l', role: 'Viewer', ttl: '2h' });
+    await keymint.verifyKey(key);
+    await flush();
+    expect(faulty.calls.update).toBe(1);
+    clock.advance(-HOUR);
+    clock.advance(5 * MINUTE);
+    await keymint.verifyKey(key);
+    await flush();
+    expect(faulty.calls.update).toBe(2);
+  });
+});
