@@ -213,8 +213,9 @@ export const optionsSchema = z.strictObject(
         {
           concurrency: wholeNumber('hashing.concurrency', 1, 1024).optional(),
           queue: wholeNumber('hashing.queue', 0, 1_000_000).optional(),
+          timeout: ttlOption.optional(),
         },
-        { error: 'hashing must be an object: { concurrency?, queue? }' },
+        { error: 'hashing must be an object: { concurrency?, queue?, timeout? }' },
       )
       .optional(),
     rateLimit: z
@@ -233,6 +234,7 @@ export const optionsSchema = z.strictObject(
       )
       .optional(),
     lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
+    storeTimeout: ttlOption.optional(),
   },
   notAnObject('createKeymint() takes an options object with at least { adapter }'),
 );

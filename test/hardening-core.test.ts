@@ -3,12 +3,14 @@
 // measures is on a monotonic clock (a wall clock stepped back stretches none of them).
 import { describe, expect, it } from 'vitest';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { hmacSha256Hasher, type Hasher } from '../src/core/hasher.js';
 import { withChecksum } from '../src/core/key-format.js';
 import {
   countingHasher,
   failingAdapter,
   fastKeymint,
   flush,
+  HMAC_SECRET,
   HOUR,
   keyParts,
   MINUTE,
@@ -132,5 +134,119 @@ describe('finding 6: intervals are measured on a monotonic clock', () => {
     await keymint.verifyKey(key);
     await flush();
     expect(faulty.calls.update).toBe(2);
+  });
+});
+
+describe('finding 5: after close() the cache serves nothing', () => {
+  it('a key cached before close() and revoked by another instance after it is refused', async () => {
+    const adapter = memoryAdapter();
+    const clock = testClock();
+    const options = { adapter, now: clock.now, cache: { ttl: '30s' } };
+    const closing = fastKeymint(options).keymint;
+    const other = fastKeymint(options).keymint;
+    const { key, apiKey } = await other.createApiKey({ name: 'k', role: 'Viewer', ttl: '2h' });
+    expect((await closing.verifyKey(key)).valid).toBe(true); // cached
+    await closing.close();
+    await other.revokeApiKey(apiKey.id);
+    expect(await closing.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+  });
+
+  it('after close() each verification reads the store (the cache fills no more)', async () => {
+    const faulty = failingAdapter();
+    const { keymint } = fastKeymint({ adapter: faulty.adapter, cache: { ttl: '1h' } });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '2h' });
+    await keymint.verifyKey(key);
+    await keymint.close();
+    const reads = faulty.calls.findById;
+    for (let i = 0; i < 3; i++) expect((await keymint.verifyKey(key)).valid).toBe(true);
+    expect(faulty.calls.findById).toBe(reads + 3);
+    await faulty.inner.update(apiKey.id, { revokedAt: new Date() }); // behind its back
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+  });
+});
+
+/** An adapter whose `method` never answers for its first `times` calls (then works). */
+function hangingFirst(method: 'findById' | 'insert', times = 1) {
+  const faulty = failingAdapter();
+  let left = times;
+  const original = faulty.adapter[method].bind(faulty.adapter) as (...args: never[]) => unknown;
+  (faulty.adapter as unknown as Record<string, unknown>)[method] = (...args: never[]) => {
+    if (left-- > 0) {
+      // The call reaches the store (an insert lands), but the answer never comes back.
+      void original(...args);
+      return new Promise(() => {});
+    }
+    return original(...args);
+  };
+  return faulty;
+}
+
+describe('finding 4: every store and hasher call is bounded (storeTimeout, hashing.timeout)', () => {
+  it('a findById that never answers gives STORE_FAILURE to every joined caller, and the next one starts afresh', async () => {
+    const faulty = hangingFirst('findById');
+    const { keymint } = fastKeymint({ adapter: faulty.adapter, storeTimeout: '1s' });
+    const { key } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '2h' });
+    const started = Date.now();
+    const joined = await Promise.allSettled([1, 2, 3].map(() => keymint.verifyKey(key)));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    for (const outcome of joined) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'STORE_FAILURE' });
+      expect(String((outcome as PromiseRejectedResult).reason.cause)).toMatch(/within 1000 ms/);
+    }
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    expect(faulty.calls.findById).toBe(2);
+  });
+
+  it('a management call that never answers gives STORE_FAILURE', async () => {
+    const faulty = failingAdapter();
+    const { keymint } = fastKeymint({ adapter: faulty.adapter, storeTimeout: 1 });
+    const { apiKey } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '2h' });
+    faulty.hold('list');
+    faulty.hold('deleteExpired');
+    await expect(keymint.listApiKeys()).rejects.toMatchObject({ code: 'STORE_FAILURE' });
+    await expect(keymint.purgeExpired()).rejects.toMatchObject({ code: 'STORE_FAILURE' });
+    faulty.hold('update');
+    await expect(keymint.revokeApiKey(apiKey.id)).rejects.toMatchObject({ code: 'STORE_FAILURE' });
+  });
+
+  it('a create whose insert landed but never answered is read back and succeeds', async () => {
+    const faulty = hangingFirst('insert');
+    const { keymint } = fastKeymint({ adapter: faulty.adapter, storeTimeout: '1s' });
+    const { key, apiKey } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '2h' });
+    expect((await faulty.inner.findById(apiKey.id))?.name).toBe('k');
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it('a hasher that hangs gives HASHER_FAILURE and its queue slot back at hashing.timeout', async () => {
+    const inner = hmacSha256Hasher(HMAC_SECRET);
+    let verifies = 0;
+    const hasher: Hasher = {
+      // Not marked fast: it goes through the hashing queue, here one slot wide.
+      hash: (secret) => inner.hash(secret),
+      verify: (hash, secret) =>
+        ++verifies === 1 ? new Promise<boolean>(() => {}) : inner.verify(hash, secret),
+    };
+    const { keymint } = fastKeymint({
+      hasher,
+      cache: false,
+      hashing: { concurrency: 1, queue: 10, timeout: '1s' },
+    });
+    const { key } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '2h' });
+    await expect(keymint.verifyKey(key)).rejects.toMatchObject({ code: 'HASHER_FAILURE' });
+    // The one slot is free again although the first verify never ends.
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    expect(verifies).toBe(2);
+  });
+
+  it('refuses a storeTimeout or hashing.timeout that is not a duration (CONFIG)', () => {
+    for (const bad of [0, '0s', 'soon', -1, '2h']) {
+      expect(() => fastKeymint({ storeTimeout: bad })).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
+      expect(() => fastKeymint({ hashing: { timeout: bad } })).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
+    }
   });
 });

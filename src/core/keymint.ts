@@ -11,6 +11,7 @@ import {
 import type { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { AttemptLimiter } from './attempt-limiter.js';
+import { boundAdapter, boundHasher } from './deadline.js';
 import { BUSY, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
@@ -168,12 +169,30 @@ const notFound = (id: string) =>
  */
 export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): Keymint<Actor> {
   const config = parseWith(optionsSchema, options, 'CONFIG', 'createKeymint() options');
-  const adapter: KeyAdapter = config.adapter;
+  const storeTimeoutMs =
+    durationOption(
+      config.storeTimeout,
+      5,
+      'storeTimeout',
+      { seconds: 3_600, words: '1h' },
+      undefined,
+    ) * 1000;
+  // Every store call is bounded: a call that never answers fails as STORE_FAILURE.
+  const adapter: KeyAdapter = boundAdapter(config.adapter, storeTimeoutMs);
   const roles = new RoleSet(config.roles ?? DEFAULT_ROLES);
   const maxTtlSeconds = resolveMaxTtl(config.maxTtl);
   const lastUsedIntervalMs = parseInterval(config.lastUsedInterval) * 1000;
   const prefix = config.prefix ?? 'km';
-  const hasher: Hasher = config.hasher ?? argon2idHasher();
+  const hasher: Hasher = boundHasher(
+    config.hasher ?? argon2idHasher(),
+    durationOption(
+      config.hashing?.timeout,
+      5,
+      'hashing.timeout',
+      { seconds: 3_600, words: '1h' },
+      undefined,
+    ) * 1000,
+  );
   const allowNonExpiring = config.allowNonExpiring ?? false;
   const authorize = options.authorize;
   const actorRole = options.actorRole;
@@ -553,6 +572,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async close(): Promise<void> {
+      // First, before the listener stops: from now on every verification reads the store.
+      cache?.close();
       await subscription?.close();
       await lastUsed.flush();
       verifier.reset();

@@ -235,9 +235,11 @@ export interface KeymintOptions<Actor = unknown> {
    * Bounds on slow hashing (argon2id runs on libuv's thread pool). At most `concurrency` hashes
    * run at once (default: the pool size minus one, at least 1) and at most `queue` wait (default
    * 100); past that, `verifyKey` answers `busy` and `createApiKey` throws `BUSY` at once. Hashers
-   * marked `fast` are not bounded.
+   * marked `fast` are not bounded. `timeout` (default `'5s'`, at most `'1h'`) bounds each hash:
+   * a hasher call that does not answer by then fails with `HASHER_FAILURE` and gives its place
+   * in the queue back.
    */
-  hashing?: { concurrency?: number; queue?: number };
+  hashing?: { concurrency?: number; queue?: number; timeout?: TtlInput };
   /**
    * Abuse limit: after `failures` wrong secrets for one key id within `window` (default 10 per
    * `'1m'`), further attempts for that id answer `rate_limited` without hashing until the window
@@ -246,6 +248,14 @@ export interface KeymintOptions<Actor = unknown> {
   rateLimit?: false | { failures?: number; window?: TtlInput };
   /** How long last-used writes wait to be batched, in ms: 0 to 60,000. Default 1,000. */
   lastUsedDelayMs?: number;
+  /**
+   * The longest keymint waits for any one adapter call (`'1s'` to `'1h'`, default `'5s'`): past
+   * it the call fails with `STORE_FAILURE` (verification is never valid then), and a lookup
+   * other verifications of the same key were waiting on is dropped, so the next one starts
+   * afresh. The call itself is abandoned, not cancelled: set the driver's own timeouts
+   * (docs/adapters.md) below this one so that it gives the connection back.
+   */
+  storeTimeout?: TtlInput;
 }
 
 /**
@@ -289,9 +299,12 @@ export interface Keymint<Actor = unknown> {
    */
   purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number>;
   /**
-   * Writes the last-used times still queued, stops the invalidation listener (releasing its
-   * connection) and empties the cache. Call it on shutdown, before closing the adapter's pool or
-   * client. Idempotent; the instance keeps working afterwards, without pushed invalidations.
+   * Turns the verify cache off for good, stops the invalidation listener (releasing its
+   * connection) and writes the last-used times still queued. Call it on shutdown, after the
+   * server stopped taking requests and before closing the adapter's pool or client. Idempotent;
+   * the instance keeps working afterwards, without a cache: each verification reads the store
+   * (so a key revoked elsewhere is refused at once), and fails with `STORE_FAILURE` once the
+   * pool is closed.
    */
   close(): Promise<void>;
 }

@@ -43,6 +43,7 @@ export class VerifyCache {
   private sequence = 0;
   private clearedAt = 0;
   private lookups = 0;
+  private closed = false;
 
   /**
    * What else forgets a key when the cache does (the verifier's lookups in flight). Set by the
@@ -85,7 +86,7 @@ export class VerifyCache {
 
   /** Caches an entry read by a lookup that began at `token`, unless its id was invalidated since. */
   fill(token: number, entry: CachedKey): void {
-    if (this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
+    if (this.closed || this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
     const previous = this.digestById.get(entry.id);
     if (previous !== undefined) this.removeDigest(previous);
     while (this.entries.size >= this.maxEntries) this.evictOne();
@@ -111,6 +112,15 @@ export class VerifyCache {
     const digest = this.digestById.get(id);
     const entry = digest === undefined ? undefined : this.entries.get(digest);
     if (entry) entry.lastUsedMs = -Infinity;
+  }
+
+  /**
+   * For good (keymint.close()): drops everything and caches nothing more, since no pushed
+   * invalidation keeps entries honest any longer; every later verification reads the store.
+   */
+  close(): void {
+    this.closed = true;
+    this.reset();
   }
 
   /** Drops everything, including what lookups in flight would cache (messages were lost). */
