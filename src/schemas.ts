@@ -235,6 +235,7 @@ export const optionsSchema = z.strictObject(
       .optional(),
     lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
     storeTimeout: ttlOption.optional(),
+    maxKeysPerScope: wholeNumber('maxKeysPerScope', 1, 10_000_000).optional(),
   },
   notAnObject('createKeymint() takes an options object with at least { adapter }'),
 );

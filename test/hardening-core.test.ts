@@ -250,3 +250,78 @@ describe('finding 4: every store and hasher call is bounded (storeTimeout, hashi
     }
   });
 });
+
+describe('finding 1c: maxKeysPerScope caps the live keys of a scope', () => {
+  it('refuses the next create with KEYS_LIMIT before hashing; revoked, deleted and expired keys free a place', async () => {
+    const hasher = countingHasher({ fast: true });
+    const { keymint, clock } = fastKeymint({ hasher, maxKeysPerScope: 3 });
+    const made = [];
+    for (const name of ['a', 'b', 'c']) {
+      made.push(
+        await keymint.createApiKey({ name, role: 'Viewer', ttl: name === 'c' ? '1m' : '1h' }),
+      );
+    }
+    const hashes = hasher.calls.hash;
+    await expect(
+      keymint.createApiKey({ name: 'd', role: 'Viewer', ttl: '1h' }),
+    ).rejects.toMatchObject({
+      code: 'KEYS_LIMIT',
+      message: expect.stringContaining('maxKeysPerScope allows (3)'),
+    });
+    expect(hasher.calls.hash).toBe(hashes); // refused before any hashing
+    // Another scope has its own places.
+    await keymint.createApiKey({ name: 'd', role: 'Viewer', ttl: '1h', scope: 'other' });
+    await keymint.revokeApiKey(made[0]!.apiKey.id);
+    await keymint.createApiKey({ name: 'd', role: 'Viewer', ttl: '1h' });
+    await expect(
+      keymint.createApiKey({ name: 'e', role: 'Viewer', ttl: '1h' }),
+    ).rejects.toMatchObject({
+      code: 'KEYS_LIMIT',
+    });
+    clock.advance(MINUTE); // 'c' expires
+    await keymint.createApiKey({ name: 'e', role: 'Viewer', ttl: '1h' });
+    await keymint.deleteApiKey(made[1]!.apiKey.id);
+    await keymint.createApiKey({ name: 'f', role: 'Viewer', ttl: '1h' });
+    expect(await keymint.listApiKeys()).toHaveLength(4); // a (revoked), d, e, f
+  });
+
+  it('holds exactly under 30 concurrent creates in one process', async () => {
+    const { keymint } = fastKeymint({ maxKeysPerScope: 5 });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) =>
+        keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' }),
+      ),
+    );
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(5);
+    for (const o of outcomes.filter((o) => o.status === 'rejected')) {
+      expect((o as PromiseRejectedResult).reason).toMatchObject({ code: 'KEYS_LIMIT' });
+    }
+    expect(await keymint.listApiKeys()).toHaveLength(5);
+  });
+
+  it('needs an adapter with countLive (CONFIG), and a whole number of at least 1', () => {
+    const faulty = failingAdapter(); // the six methods only
+    expect(() => fastKeymint({ adapter: faulty.adapter, maxKeysPerScope: 10 })).toThrow(
+      expect.objectContaining({ code: 'CONFIG', message: expect.stringContaining('countLive()') }),
+    );
+    for (const bad of [0, -1, 1.5, '10']) {
+      expect(() => fastKeymint({ maxKeysPerScope: bad as never })).toThrow(
+        expect.objectContaining({ code: 'CONFIG' }),
+      );
+    }
+  });
+
+  it('a count the store cannot give fails the create with STORE_FAILURE, nothing written', async () => {
+    const inner = memoryAdapter();
+    const { keymint } = fastKeymint({
+      adapter: { ...inner, countLive: async () => Number.NaN },
+      maxKeysPerScope: 2,
+    });
+    await expect(
+      keymint.createApiKey({ name: 'a', role: 'Viewer', ttl: '1h' }),
+    ).rejects.toMatchObject({
+      code: 'STORE_FAILURE',
+    });
+    expect(await inner.list({ scope: 'default', limit: 10 })).toEqual([]);
+  });
+});

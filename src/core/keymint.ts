@@ -12,6 +12,7 @@ import type { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { AttemptLimiter } from './attempt-limiter.js';
 import { boundAdapter, boundHasher } from './deadline.js';
+import { ScopeCap } from './scope-cap.js';
 import { BUSY, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
@@ -104,6 +105,18 @@ function durationOption(
   }
 }
 
+function scopeCap(adapter: KeyAdapter, max: number | undefined): ScopeCap | null {
+  if (max === undefined) return null;
+  const { countLive } = adapter;
+  if (typeof countLive !== 'function') {
+    throw new KeymintError(
+      'CONFIG',
+      'maxKeysPerScope needs an adapter with countLive() (every bundled adapter has it): add it to your adapter, or leave the option out.',
+    );
+  }
+  return new ScopeCap({ ...adapter, countLive }, max, fromStore);
+}
+
 /** Default hashing concurrency: below libuv's thread pool, so file and DNS work keep a thread. */
 function defaultConcurrency(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
@@ -179,6 +192,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     ) * 1000;
   // Every store call is bounded: a call that never answers fails as STORE_FAILURE.
   const adapter: KeyAdapter = boundAdapter(config.adapter, storeTimeoutMs);
+  const cap = scopeCap(adapter, config.maxKeysPerScope);
   const roles = new RoleSet(config.roles ?? DEFAULT_ROLES);
   const maxTtlSeconds = resolveMaxTtl(config.maxTtl);
   const lastUsedIntervalMs = parseInterval(config.lastUsedInterval) * 1000;
@@ -448,6 +462,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       await checkAccess(context, 'apikeys:create', scope, { role });
 
       const createdAt = clock();
+      // A full scope is refused before anything is hashed.
+      await cap?.check(scope, createdAt);
       const expiresAt =
         ttlSeconds === null ? null : new Date(createdAt.getTime() + ttlSeconds * 1000);
       if (expiresAt && Number.isNaN(expiresAt.getTime())) {
@@ -474,8 +490,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         };
         let result: Awaited<ReturnType<KeyAdapter['insert']>>;
         try {
-          result = await fromStore('insert', () => adapter.insert(record));
+          const insert = () => fromStore('insert', () => adapter.insert(record));
+          result = await (cap ? cap.guard(scope, createdAt, insert) : insert());
         } catch (error) {
+          if (error instanceof KeymintError && error.code === 'KEYS_LIMIT') throw error;
           // The connection may have dropped after the store committed (the answer was lost): one
           // read by id tells. This very record (its secret hash is from a fresh random secret)
           // means the create succeeded; no record, another one, or a failed read: the failure

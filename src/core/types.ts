@@ -256,6 +256,14 @@ export interface KeymintOptions<Actor = unknown> {
    * (docs/adapters.md) below this one so that it gives the connection back.
    */
   storeTimeout?: TtlInput;
+  /**
+   * At most this many live keys (neither revoked nor expired) per scope; `createApiKey` past it
+   * throws `KEYS_LIMIT` (HTTP 409) before hashing anything. It bounds what one tenant allowed to
+   * create keys can make the server hash (docs/security.md). Needs an adapter with `countLive`
+   * (every bundled one); exact within a process, at most one over per other process creating in
+   * the same scope at the same instant. Default: no limit.
+   */
+  maxKeysPerScope?: number;
 }
 
 /**
