@@ -213,9 +213,10 @@ export const optionsSchema = z.strictObject(
         {
           concurrency: wholeNumber('hashing.concurrency', 1, 1024).optional(),
           queue: wholeNumber('hashing.queue', 0, 1_000_000).optional(),
+          maxWait: ttlOption.optional(),
           timeout: ttlOption.optional(),
         },
-        { error: 'hashing must be an object: { concurrency?, queue?, timeout? }' },
+        { error: 'hashing must be an object: { concurrency?, queue?, maxWait?, timeout? }' },
       )
       .optional(),
     rateLimit: z
