@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { AttemptLimiter } from './attempt-limiter.js';
 import { boundAdapter, boundHasher } from './deadline.js';
 import { ScopeCap } from './scope-cap.js';
+import type { Lane } from './fair-queue.js';
 import { Busy, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
@@ -416,9 +417,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       : null;
 
   /** Hashes a new secret within the hashing bound; BUSY past maxWait or the queue's cap. */
-  async function hashNew(secret: string): Promise<string> {
+  async function hashNew(secret: string, lane: Lane): Promise<string> {
     const hashed = await fromHasher('hash a new secret', () =>
-      limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
+      limiter ? limiter.run(() => hasher.hash(secret), lane) : hasher.hash(secret),
     );
     if (hashed instanceof Busy) {
       throw new KeymintError(
@@ -489,7 +490,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       for (let attempt = 0; ; attempt++) {
         const id = generateKeyId();
         const { key, secret } = formatKey(prefix, id);
-        const secretHash = await hashNew(secret);
+        const secretHash = await hashNew(secret, { scope, id });
         const record: StoredApiKey = {
           id,
           name: parsed.name,

@@ -285,7 +285,9 @@ export function createVerifier(parts: VerifierParts) {
     rehashing.add(record.id);
     (async () => {
       const hashed = await parts.fromHasher('rehash a secret', () =>
-        limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
+        limiter
+          ? limiter.run(() => hasher.hash(secret), { scope: record.scope, id: record.id })
+          : hasher.hash(secret),
       );
       if (hashed instanceof Busy) return; // The next verification tries again.
       const updated = await parts.fromStore('rehash update', () =>
@@ -344,7 +346,13 @@ export function createVerifier(parts: VerifierParts) {
         try {
           matches = await parts.fromHasher('verify a secret', () =>
             limiter
-              ? limiter.run(() => hasher.verify(record.secretHash, presented.secret))
+              ? limiter.run(() => hasher.verify(record.secretHash, presented.secret), {
+                  // Its turn in the fair order: the key's scope (from the record), its id, and
+                  // whether this process proved this very key before (then it goes first).
+                  scope: record.scope,
+                  id,
+                  proven: provenDigest(id) === digest,
+                })
               : hasher.verify(record.secretHash, presented.secret),
           );
         } catch (error) {
