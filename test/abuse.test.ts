@@ -63,8 +63,9 @@ const EXPECTED: Record<FloodPhase, Record<string, { statuses: number[]; errors?:
     'no header': { statuses: [401] },
     'other schemes': { statuses: [401] },
   },
+  // 503: past the two waiting hashes one id may hold in the fair hashing queue (issue 14).
   'wrong-secret': {
-    'real id, good checksum, random secret': { statuses: [401, 429] },
+    'real id, good checksum, random secret': { statuses: [401, 429, 503] },
   },
   // Hashed (401), limited per id (429), or refused because the wait would be too long (503).
   tenant: {
@@ -288,6 +289,7 @@ describeOnLinux('abuse under load: the example server flooded from another proce
     which: FloodPhase,
     victims: string[] = [],
     sockets = FLOOD_SOCKETS,
+    p99BoundMs = P99_BOUND_MS,
   ): Promise<FloodReport & { victims: Record<string, number>; victimMaxMs: number }> {
     const pid = server!.child.pid!;
     const run = runOnce(
@@ -364,7 +366,7 @@ describeOnLinux('abuse under load: the example server flooded from another proce
     // The valid key: 200 every time, in reasonable time.
     expect(probes.length).toBeGreaterThan(10);
     expect(probes.filter((probe) => probe.status !== 200)).toEqual([]);
-    expect(p99).toBeLessThan(P99_BOUND_MS);
+    expect(p99).toBeLessThan(p99BoundMs);
     // The flood: only the expected refusals, variant by variant.
     expect(Object.keys(report.variants).sort()).toEqual(Object.keys(EXPECTED[which]).sort());
     for (const [name, seen] of Object.entries(report.variants)) {
@@ -405,16 +407,18 @@ describeOnLinux('abuse under load: the example server flooded from another proce
       const report = await phase('(b) wrong secrets', 'wrong-secret');
       const hashed = report.statuses['401'] ?? 0;
       const limited = report.statuses['429'] ?? 0;
+      const busy = report.statuses['503'] ?? 0;
       console.log(
         `[figures] abuse (b) wrong secrets: ${hashed} hashed (401) before the limit of ` +
-          `${RATE_LIMIT_FAILURES} a minute engaged, ${limited} refused unhashed (429)`,
+          `${RATE_LIMIT_FAILURES} a minute engaged, ${limited} refused unhashed (429), ${busy} ` +
+          `refused unhashed as more than the id's share of the hashing queue (503)`,
       );
       expect(hashed).toBeGreaterThan(0);
       // One budget per one-minute window the flood overlaps (one in `npm test`, more in a soak).
       const windows = Math.floor(FLOOD_MS / 60_000) + 1;
       expect(hashed).toBeLessThanOrEqual(RATE_LIMIT_FAILURES * windows);
       expect(limited).toBeGreaterThan(0);
-      expect(hashed + limited).toBe(report.requests);
+      expect(hashed + limited + busy).toBe(report.requests);
     },
     PHASE_TIMEOUT_MS,
   );
@@ -432,7 +436,14 @@ describeOnLinux('abuse under load: the example server flooded from another proce
   it(
     "(d) one tenant floods wrong secrets over 100 of its ids on 512 connections: the other tenant's uncached keys all verify",
     async () => {
-      const report = await phase('(d) one tenant flooding', 'tenant', victimKeys, TENANT_SOCKETS);
+      // Eight times the connections of the other phases: a looser sanity bound on latency.
+      const report = await phase(
+        '(d) one tenant flooding',
+        'tenant',
+        victimKeys,
+        TENANT_SOCKETS,
+        5 * P99_BOUND_MS,
+      );
       console.log(
         `[figures] abuse (d) one tenant flooding: ${report.statuses['401'] ?? 0} hashed (401), ` +
           `${report.statuses['429'] ?? 0} limited per id (429), ${report.statuses['503'] ?? 0} ` +
