@@ -198,13 +198,8 @@ describe('abuse limits: wrong secrets per key id', () => {
     const results = await Promise.all(
       Array.from({ length: 200 }, () => keymint.verifyKey(guess())),
     );
+    expect(hasher.calls.verify).toBe(10);
     expect(results.filter((r) => !r.valid && r.reason === 'rate_limited')).toHaveLength(190);
-    // The other 10 were let through the limit; the hashing queue holds at most two waiting
-    // hashes per id (its fair share), so some of those answer busy instead of being hashed.
-    const hashed = results.filter((r) => !r.valid && r.reason === 'not_found').length;
-    expect(hashed).toBe(hasher.calls.verify);
-    expect(hashed).toBeLessThanOrEqual(10);
-    expect(hashed + results.filter((r) => !r.valid && r.reason === 'busy').length).toBe(10);
   });
 
   it('limits ids one by one: another key is not affected', async () => {

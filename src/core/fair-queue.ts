@@ -8,8 +8,13 @@ export interface Lane {
   proven?: boolean;
 }
 
-/** The most waiting hashes one id may hold; one more is refused (`busy`) at once. */
-export const MAX_WAITING_PER_ID = 2;
+/**
+ * The most waiting hashes one id may hold; one more is refused (`busy`) at once. The default
+ * wrong-secret budget (`rateLimit`, 10 a window, attempts in progress included) never lets an id
+ * reach it; it bounds an id's share when `rateLimit` is off or raised. Not lower: a hash refused
+ * at once invites a flood to send again at once, where a waiting one holds its connection.
+ */
+export const MAX_WAITING_PER_ID = 10;
 
 /** One scope's waiting entries, by id; Map order is the turn order. */
 class ScopeLine<T> {
