@@ -249,7 +249,8 @@ export interface KeymintOptions<Actor = unknown> {
    * Hashers marked `fast` are not bounded.
    *
    * - `maxWait`: the longest a verification (or a create) may wait for its hash, estimated as the
-   *   hashes ahead of it times the moving average of measured hash durations, divided by
+   *   hashes ahead of it (the queue is fair: keys this process proved first, then scopes, then
+   *   ids take turns) times the moving average of measured hash durations, divided by
    *   `concurrency`. Past it, `verifyKey` answers `busy` with `retryAfterMs` and `createApiKey`
    *   throws `BUSY`, at once. Default `'10s'` (a TTL string or seconds, at most `'10m'`; `0`
    *   refuses any wait): enough for a fresh instance to take 1,000 distinct keys at once with
