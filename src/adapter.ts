@@ -155,6 +155,12 @@ export interface KeyAdapter {
    * aborts before that, stop connecting, release everything and reject.
    */
   subscribe?(listener: InvalidationListener, options?: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Optional: how many keys of `scope` are live at `at`: not revoked, and with no expiry or an
+   * `expiresAt` later than `at` (a key expires at `expiresAt` exactly). keymint needs it for the
+   * `maxKeysPerScope` option. One query; it need not lock anything.
+   */
+  countLive?(scope: string, at: Date): Promise<number>;
 }
 
 /**

@@ -39,6 +39,7 @@ import { redactKeys } from './core/redact.js';
  * | `STORE_FAILURE` | the adapter (database) failed; `cause` holds the driver's error |
  * | `HASHER_FAILURE` | the hasher failed (for example a stored hash it cannot read) |
  * | `BUSY` | `createApiKey()` would wait too long for its hash (see the `hashing` option); retry after `retryAfterMs` |
+ * | `KEYS_LIMIT` | the scope already holds `maxKeysPerScope` live keys; revoke or delete one first (HTTP 409) |
  *
  * @example
  * ```ts
@@ -46,7 +47,7 @@ import { redactKeys } from './core/redact.js';
  *
  * function status(code: KeymintErrorCode): number {
  *   switch (code) {
- *     case 'NAME_TAKEN': return 409;
+ *     case 'NAME_TAKEN': case 'KEYS_LIMIT': return 409;
  *     case 'NOT_FOUND': return 404;
  *     case 'FORBIDDEN': return 403;
  *     case 'BUSY': return 503;
@@ -67,7 +68,8 @@ export type KeymintErrorCode =
   | 'FORBIDDEN'
   | 'STORE_FAILURE'
   | 'HASHER_FAILURE'
-  | 'BUSY';
+  | 'BUSY'
+  | 'KEYS_LIMIT';
 
 /**
  * All error codes, for iteration (for example to map each to an HTTP status).
@@ -90,6 +92,7 @@ export const KEYMINT_ERROR_CODES: readonly KeymintErrorCode[] = Object.freeze([
   'STORE_FAILURE',
   'HASHER_FAILURE',
   'BUSY',
+  'KEYS_LIMIT',
 ]);
 
 const BRAND = Symbol.for('keymint.error');

@@ -309,8 +309,9 @@ export const optionsSchema = z.strictObject(
           concurrency: wholeNumber('hashing.concurrency', 1, 1024).optional(),
           queue: wholeNumber('hashing.queue', 0, 1_000_000).optional(),
           maxWait: ttlOption.optional(),
+          timeout: ttlOption.optional(),
         },
-        { error: 'hashing must be an object: { concurrency?, queue?, maxWait? }' },
+        { error: 'hashing must be an object: { concurrency?, queue?, maxWait?, timeout? }' },
       )
       .optional(),
     rateLimit: z
@@ -329,6 +330,8 @@ export const optionsSchema = z.strictObject(
       )
       .optional(),
     lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
+    storeTimeout: ttlOption.optional(),
+    maxKeysPerScope: wholeNumber('maxKeysPerScope', 1, 10_000_000).optional(),
   },
   notAnObject('createKeymint() takes an options object with at least { adapter }'),
 );

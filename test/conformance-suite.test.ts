@@ -61,6 +61,10 @@ const TARGETS = {
     'invalidation',
     'delivers nothing for last-used or rehash updates, or for missing ids',
   ],
+  'count-revoked': [
+    'count live',
+    "counts a scope's keys that are neither revoked nor expired at the given instant",
+  ],
 } as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
 
 const CORRECT = ['correct', 'unmutated copy'] as const;

@@ -11,6 +11,9 @@ import {
 import type { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { AttemptLimiter } from './attempt-limiter.js';
+import { boundAdapter, boundHasher } from './deadline.js';
+import { ScopeCap } from './scope-cap.js';
+import type { Lane } from './fair-queue.js';
 import { Busy, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
@@ -21,6 +24,7 @@ import { formatKey, generateKeyId, KEY_ALPHABET, KEY_ID_LENGTH } from './key-for
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import { echo } from '../internal/echo.js';
+import { monotonicFor } from '../internal/monotonic.js';
 import { redactKeysDeep, safeCause } from './redact.js';
 import type {
   ApiKey,
@@ -106,6 +110,18 @@ function durationOption(
   }
 }
 
+function scopeCap(adapter: KeyAdapter, max: number | undefined): ScopeCap | null {
+  if (max === undefined) return null;
+  const { countLive } = adapter;
+  if (typeof countLive !== 'function') {
+    throw new KeymintError(
+      'CONFIG',
+      'maxKeysPerScope needs an adapter with countLive() (every bundled adapter has it): add it to your adapter, or leave the option out.',
+    );
+  }
+  return new ScopeCap({ ...adapter, countLive }, max, fromStore);
+}
+
 /** Default hashing concurrency: below libuv's thread pool, so file and DNS work keep a thread. */
 function defaultConcurrency(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
@@ -171,12 +187,31 @@ const notFound = (id: string) =>
  */
 export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): Keymint<Actor> {
   const config = parseWith(optionsSchema, options, 'CONFIG', 'createKeymint() options');
-  const adapter: KeyAdapter = config.adapter;
+  const storeTimeoutMs =
+    durationOption(
+      config.storeTimeout,
+      5,
+      'storeTimeout',
+      { seconds: 3_600, words: '1h' },
+      undefined,
+    ) * 1000;
+  // Every store call is bounded: a call that never answers fails as STORE_FAILURE.
+  const adapter: KeyAdapter = boundAdapter(config.adapter, storeTimeoutMs);
+  const cap = scopeCap(adapter, config.maxKeysPerScope);
   const roles = new RoleSet(config.roles ?? DEFAULT_ROLES);
   const maxTtlSeconds = resolveMaxTtl(config.maxTtl);
   const lastUsedIntervalMs = parseInterval(config.lastUsedInterval) * 1000;
   const prefix = config.prefix ?? 'km';
-  const hasher: Hasher = config.hasher ?? argon2idHasher();
+  const hasher: Hasher = boundHasher(
+    config.hasher ?? argon2idHasher(),
+    durationOption(
+      config.hashing?.timeout,
+      5,
+      'hashing.timeout',
+      { seconds: 3_600, words: '1h' },
+      undefined,
+    ) * 1000,
+  );
   const allowNonExpiring = config.allowNonExpiring ?? false;
   const authorize = options.authorize;
   const actorRole = options.actorRole;
@@ -209,7 +244,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
             { seconds: 600, words: '10m' },
             'to refuse any wait',
           ) * 1000,
-        now: () => nowMs(),
+        now: () => monoMs(),
       });
   const attempts =
     config.rateLimit === false
@@ -233,6 +268,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     return date;
   }
   const nowMs = options.now ? () => clock().getTime() : Date.now;
+  const monoMs = monotonicFor(options.now);
 
   async function checkAccess(
     context: CallContext<Actor> | undefined,
@@ -356,6 +392,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     prefix,
     allowNonExpiring,
     nowMs,
+    monoMs,
     cache,
     limiter,
     attempts,
@@ -380,9 +417,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       : null;
 
   /** Hashes a new secret within the hashing bound; BUSY past maxWait or the queue's cap. */
-  async function hashNew(secret: string): Promise<string> {
+  async function hashNew(secret: string, lane: Lane): Promise<string> {
     const hashed = await fromHasher('hash a new secret', () =>
-      limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
+      limiter ? limiter.run(() => hasher.hash(secret), lane) : hasher.hash(secret),
     );
     if (hashed instanceof Busy) {
       throw new KeymintError(
@@ -440,6 +477,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       await checkAccess(context, 'apikeys:create', scope, { role });
 
       const createdAt = clock();
+      // A full scope is refused before anything is hashed.
+      await cap?.check(scope, createdAt);
       const expiresAt =
         ttlSeconds === null ? null : new Date(createdAt.getTime() + ttlSeconds * 1000);
       if (expiresAt && Number.isNaN(expiresAt.getTime())) {
@@ -451,7 +490,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       for (let attempt = 0; ; attempt++) {
         const id = generateKeyId();
         const { key, secret } = formatKey(prefix, id);
-        const secretHash = await hashNew(secret);
+        const secretHash = await hashNew(secret, { scope, id });
         const record: StoredApiKey = {
           id,
           name: parsed.name,
@@ -466,8 +505,10 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         };
         let result: Awaited<ReturnType<KeyAdapter['insert']>>;
         try {
-          result = await fromStore('insert', () => adapter.insert(record));
+          const insert = () => fromStore('insert', () => adapter.insert(record));
+          result = await (cap ? cap.guard(scope, createdAt, insert) : insert());
         } catch (error) {
+          if (error instanceof KeymintError && error.code === 'KEYS_LIMIT') throw error;
           // The connection may have dropped after the store committed (the answer was lost): one
           // read by id tells. This very record (its secret hash is from a fresh random secret)
           // means the create succeeded; no record, another one, or a failed read: the failure
@@ -564,6 +605,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     },
 
     async close(): Promise<void> {
+      // First, before the listener stops: from now on every verification reads the store.
+      cache?.close();
       await subscription?.close();
       await lastUsed.flush();
       verifier.reset();

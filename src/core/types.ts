@@ -249,15 +249,18 @@ export interface KeymintOptions<Actor = unknown> {
    * Hashers marked `fast` are not bounded.
    *
    * - `maxWait`: the longest a verification (or a create) may wait for its hash, estimated as the
-   *   hashes ahead of it times the moving average of measured hash durations, divided by
+   *   hashes ahead of it (the queue is fair: keys this process proved first, then scopes, then
+   *   ids take turns) times the moving average of measured hash durations, divided by
    *   `concurrency`. Past it, `verifyKey` answers `busy` with `retryAfterMs` and `createApiKey`
    *   throws `BUSY`, at once. Default `'10s'` (a TTL string or seconds, at most `'10m'`; `0`
    *   refuses any wait): enough for a fresh instance to take 1,000 distinct keys at once with
    *   the default hasher on 2 cores (see docs/performance.md).
    * - `queue`: the cap on waiting hashes, whatever the estimate (the memory bound; each waiting
    *   verification holds about a kilobyte). Default 5,000, at most 1,000,000; `0` queues nothing.
+   * - `timeout`: the longest one hash may run (default `'5s'`, at most `'1h'`); a hasher call that
+   *   has not answered by then fails with `HASHER_FAILURE` and gives its slot back.
    */
-  hashing?: { concurrency?: number; queue?: number; maxWait?: TtlInput };
+  hashing?: { concurrency?: number; queue?: number; maxWait?: TtlInput; timeout?: TtlInput };
   /**
    * Abuse limit: after `failures` wrong secrets for one key id within `window` (default 10 per
    * `'1m'`), further attempts for that id answer `rate_limited` without hashing until the window
@@ -266,6 +269,22 @@ export interface KeymintOptions<Actor = unknown> {
   rateLimit?: false | { failures?: number; window?: TtlInput };
   /** How long last-used writes wait to be batched, in ms: 0 to 60,000. Default 1,000. */
   lastUsedDelayMs?: number;
+  /**
+   * The longest keymint waits for any one adapter call (`'1s'` to `'1h'`, default `'5s'`): past
+   * it the call fails with `STORE_FAILURE` (verification is never valid then), and a lookup
+   * other verifications of the same key were waiting on is dropped, so the next one starts
+   * afresh. The call itself is abandoned, not cancelled: set the driver's own timeouts
+   * (docs/adapters.md) below this one so that it gives the connection back.
+   */
+  storeTimeout?: TtlInput;
+  /**
+   * At most this many live keys (neither revoked nor expired) per scope; `createApiKey` past it
+   * throws `KEYS_LIMIT` (HTTP 409) before hashing anything. It bounds what one tenant allowed to
+   * create keys can make the server hash (docs/security.md). Needs an adapter with `countLive`
+   * (every bundled one); exact within a process, at most one over per other process creating in
+   * the same scope at the same instant. Default: no limit.
+   */
+  maxKeysPerScope?: number;
 }
 
 /**
@@ -309,9 +328,12 @@ export interface Keymint<Actor = unknown> {
    */
   purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number>;
   /**
-   * Writes the last-used times still queued, stops the invalidation listener (releasing its
-   * connection) and empties the cache. Call it on shutdown, before closing the adapter's pool or
-   * client. Idempotent; the instance keeps working afterwards, without pushed invalidations.
+   * Turns the verify cache off for good, stops the invalidation listener (releasing its
+   * connection) and writes the last-used times still queued. Call it on shutdown, after the
+   * server stopped taking requests and before closing the adapter's pool or client. Idempotent;
+   * the instance keeps working afterwards, without a cache: each verification reads the store
+   * (so a key revoked elsewhere is refused at once), and fails with `STORE_FAILURE` once the
+   * pool is closed.
    */
   close(): Promise<void>;
 }

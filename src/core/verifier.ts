@@ -26,8 +26,13 @@ export interface VerifierParts {
   roles: RoleSet;
   prefix: string;
   allowNonExpiring: boolean;
-  /** The instance's clock in epoch ms (validated). */
+  /** The instance's wall clock in epoch ms (validated): for a key's own `expiresAt` only. */
   nowMs: () => number;
+  /**
+   * A monotonic clock in ms, for every interval (cache freshness, the wrong-secret window, the
+   * last-used interval): a wall clock stepped back must not stretch them.
+   */
+  monoMs: () => number;
   /** null when `cache: false` or a freshness bound of 0. */
   cache: VerifyCache | null;
   /** null for hashers marked `fast`. */
@@ -47,13 +52,18 @@ export interface VerifierParts {
 type Lookup =
   | { kind: 'match'; view: KeyView }
   | { kind: 'busy'; retryAfterMs: number }
-  | { kind: 'not_found' | 'wrong' | 'rate_limited' };
+  | { kind: 'not_found' | 'wrong' | 'rate_limited' }
+  /** Refused from the record alone, before any hashing; the scope decides per caller. */
+  | { kind: 'revoked' | 'expired'; scope: string };
 
 /** A lookup in flight, shared by every verification of the same digest. */
 interface Flight {
   id: string;
   promise: Promise<Lookup>;
-  /** When it began, epoch ms: a joiner takes its answer only within the freshness bound of it. */
+  /**
+   * When it began, on the monotonic clock: a joiner takes its answer only within the freshness
+   * bound of it.
+   */
   startedAt: number;
 }
 
@@ -243,20 +253,22 @@ export function createVerifier(parts: VerifierParts) {
     return parsed.data;
   }
 
+  /** A key without expiry stops working when the host no longer allows such keys. */
+  const isExpired = (expiresAtMs: number | null, nowMs: number) =>
+    expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= expiresAtMs;
+
   function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
     if (view.revoked) return results.revoked;
-    // A key without expiry stops working when the host no longer allows such keys.
-    if (view.expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= view.expiresAtMs) {
-      return results.expired;
-    }
+    if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
     if (options.minRank >= 0 && view.rank < options.minRank) return results.insufficient_role;
     return view.valid;
   }
 
-  function touch(view: KeyView, nowMs: number): void {
-    if (nowMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
-    view.lastUsedMs = nowMs;
+  /** `lastUsedMs` is on the monotonic clock; the time written is the wall clock's. */
+  function touch(view: KeyView, monoMs: number, nowMs: number): void {
+    if (monoMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
+    view.lastUsedMs = monoMs;
     lastUsed.queue(view.id, nowMs);
   }
 
@@ -273,7 +285,9 @@ export function createVerifier(parts: VerifierParts) {
     rehashing.add(record.id);
     (async () => {
       const hashed = await parts.fromHasher('rehash a secret', () =>
-        limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
+        limiter
+          ? limiter.run(() => hasher.hash(secret), { scope: record.scope, id: record.id })
+          : hasher.hash(secret),
       );
       if (hashed instanceof Busy) return; // The next verification tries again.
       const updated = await parts.fromStore('rehash update', () =>
@@ -312,29 +326,42 @@ export function createVerifier(parts: VerifierParts) {
     const token = cache?.beginLookup() ?? 0;
     try {
       // The freshness bound counts from the read, not from the end of the hash.
-      const readAt = parts.nowMs();
+      const readAt = parts.monoMs();
       const record = await parts.fromStore('findById', () => adapter.findById(id));
       if (!record) return { kind: 'not_found' };
       if (!isReadable(record, id)) {
         throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
       }
+      // A revoked or expired key can never verify: refused from the record, before the limiter
+      // and the hasher, so guesses at a dead id cost no hash (docs/security.md: what this tells).
+      const wallAt = parts.nowMs();
+      if (record.revokedAt !== null) return { kind: 'revoked', scope: record.scope };
+      if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
+        return { kind: 'expired', scope: record.scope };
+      }
       if (!alreadyProven(record, digest)) {
         const counted = attempts !== null && provenDigest(id) !== digest;
-        if (counted && !attempts.begin(id, parts.nowMs())) return { kind: 'rate_limited' };
+        if (counted && !attempts.begin(id, parts.monoMs())) return { kind: 'rate_limited' };
         let matches: unknown;
         try {
           matches = await parts.fromHasher('verify a secret', () =>
             limiter
-              ? limiter.run(() => hasher.verify(record.secretHash, presented.secret))
+              ? limiter.run(() => hasher.verify(record.secretHash, presented.secret), {
+                  // Its turn in the fair order: the key's scope (from the record), its id, and
+                  // whether this process proved this very key before (then it goes first).
+                  scope: record.scope,
+                  id,
+                  proven: provenDigest(id) === digest,
+                })
               : hasher.verify(record.secretHash, presented.secret),
           );
         } catch (error) {
           // A hasher that fails says nothing about the secret: not a wrong guess.
-          if (counted) attempts.end(id, false, parts.nowMs());
+          if (counted) attempts.end(id, false, parts.monoMs());
           throw error;
         }
         const isBusy = matches instanceof Busy;
-        if (counted) attempts.end(id, matches !== true && !isBusy, parts.nowMs());
+        if (counted) attempts.end(id, matches !== true && !isBusy, parts.monoMs());
         if (isBusy) return { kind: 'busy', retryAfterMs: (matches as Busy).retryAfterMs };
         if (matches !== true) return { kind: 'wrong' };
         prove(id, digest, record.secretHash);
@@ -350,7 +377,10 @@ export function createVerifier(parts: VerifierParts) {
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
         freshUntil: readAt + (cache?.ttlMs ?? 0),
-        lastUsedMs: record.lastUsedAt?.getTime() ?? -Infinity,
+        // The stored last-used time, moved onto the monotonic clock (never into its future).
+        lastUsedMs: record.lastUsedAt
+          ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
+          : -Infinity,
         hot: false,
       };
       cache?.fill(token, view);
@@ -382,12 +412,13 @@ export function createVerifier(parts: VerifierParts) {
       // This id verified lately: almost always the same key again. Its digest is all a hit
       // takes (the very string a full verification accepted), so the checksum waits for a miss.
       digest = sha256(key);
-      const at = parts.nowMs();
-      const hit = cache.get(digest, at);
+      const mono = parts.monoMs();
+      const hit = cache.get(digest, mono);
       if (hit) {
+        const at = parts.nowMs();
         const result = verdict(hit, parsedOptions, at);
-        if (result.valid) touch(hit, at);
-        if (at >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
+        if (result.valid) touch(hit, mono, at);
+        if (mono >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
         return result;
       }
     }
@@ -396,10 +427,10 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.nowMs()) && provenDigest(presented.id) !== digest) {
+    if (attempts?.blocked(presented.id, parts.monoMs()) && provenDigest(presented.id) !== digest) {
       return results.rate_limited;
     }
-    const arrivedAt = parts.nowMs();
+    const arrivedAt = parts.monoMs();
     const joined = flights.get(digest);
     let outcome = await (joined ?? startFlight(presented, digest, arrivedAt)).promise;
     // A flight begun before this call (a refresh ahead, say) may carry a read from before a
@@ -410,15 +441,20 @@ export function createVerifier(parts: VerifierParts) {
       joined &&
       outcome.kind === 'match' &&
       joined.startedAt < arrivedAt &&
-      parts.nowMs() >= joined.startedAt + cache.ttlMs
+      parts.monoMs() >= joined.startedAt + cache.ttlMs
     ) {
-      outcome = await (flights.get(digest) ?? startFlight(presented, digest, parts.nowMs()))
+      outcome = await (flights.get(digest) ?? startFlight(presented, digest, parts.monoMs()))
         .promise;
+    }
+    if (outcome.kind === 'revoked' || outcome.kind === 'expired') {
+      return parsedOptions.scope !== undefined && outcome.scope !== parsedOptions.scope
+        ? NOT_FOUND
+        : results[outcome.kind];
     }
     if (outcome.kind !== 'match') return refusal(outcome);
     const at = parts.nowMs();
     const result = verdict(outcome.view, parsedOptions, at);
-    if (result.valid) touch(outcome.view, at);
+    if (result.valid) touch(outcome.view, parts.monoMs(), at);
     return result;
   }
 
@@ -443,13 +479,19 @@ export function createVerifier(parts: VerifierParts) {
     refreshed.add(hit);
     const presented = splitChecked(prefix, key);
     if (!presented) return;
-    const flight = startFlight(presented, digest, parts.nowMs());
+    const flight = startFlight(presented, digest, parts.monoMs());
     flight.promise.then((outcome) => {
       if (outcome.kind === 'match') {
         // Keep the last-used time this process already queued: no extra write.
         outcome.view.lastUsedMs = Math.max(outcome.view.lastUsedMs, hit.lastUsedMs);
-      } else if (outcome.kind === 'not_found' || outcome.kind === 'wrong') {
-        // Deleted, or its hash no longer matches this key (rotated): stop serving it now.
+      } else if (
+        outcome.kind === 'not_found' ||
+        outcome.kind === 'wrong' ||
+        outcome.kind === 'revoked' ||
+        outcome.kind === 'expired'
+      ) {
+        // Deleted, revoked or expired (refused from the record, so there is no new entry), or
+        // its hash no longer matches this key (rotated): stop serving it now.
         cache?.invalidate(hit.id);
       }
     }, parts.report);

@@ -14,9 +14,12 @@ export interface CachedKey {
   readonly rank: number;
   readonly expiresAtMs: number | null;
   readonly revoked: boolean;
-  /** When this entry stops being served (its freshness bound), epoch ms. */
+  /** When this entry stops being served (its freshness bound), on the monotonic clock (ms). */
   readonly freshUntil: number;
-  /** The last lastUsedAt keymint wrote or queued for this key, epoch ms (`-Infinity`: none). */
+  /**
+   * When keymint last wrote or queued a last-used time for this key, on the monotonic clock (ms;
+   * `-Infinity`: none).
+   */
   lastUsedMs: number;
   /** Second-chance bit: set by each hit, cleared when eviction passes over the entry. */
   hot: boolean;
@@ -40,6 +43,7 @@ export class VerifyCache {
   private sequence = 0;
   private clearedAt = 0;
   private lookups = 0;
+  private closed = false;
 
   /**
    * What else forgets a key when the cache does (the verifier's lookups in flight). Set by the
@@ -58,11 +62,11 @@ export class VerifyCache {
     return this.digestById.has(id);
   }
 
-  /** The entry for this digest when it is still fresh at `nowMs`; drops a stale one. */
-  get(digest: string, nowMs: number): CachedKey | undefined {
+  /** The entry for this digest when it is still fresh at `monoMs` (monotonic); drops a stale one. */
+  get(digest: string, monoMs: number): CachedKey | undefined {
     const entry = this.entries.get(digest);
     if (entry === undefined) return undefined;
-    if (nowMs >= entry.freshUntil) {
+    if (monoMs >= entry.freshUntil) {
       this.remove(entry);
       return undefined;
     }
@@ -82,7 +86,7 @@ export class VerifyCache {
 
   /** Caches an entry read by a lookup that began at `token`, unless its id was invalidated since. */
   fill(token: number, entry: CachedKey): void {
-    if (this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
+    if (this.closed || this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
     const previous = this.digestById.get(entry.id);
     if (previous !== undefined) this.removeDigest(previous);
     while (this.entries.size >= this.maxEntries) this.evictOne();
@@ -108,6 +112,15 @@ export class VerifyCache {
     const digest = this.digestById.get(id);
     const entry = digest === undefined ? undefined : this.entries.get(digest);
     if (entry) entry.lastUsedMs = -Infinity;
+  }
+
+  /**
+   * For good (keymint.close()): drops everything and caches nothing more, since no pushed
+   * invalidation keeps entries honest any longer; every later verification reads the store.
+   */
+  close(): void {
+    this.closed = true;
+    this.reset();
   }
 
   /** Drops everything, including what lookups in flight would cache (messages were lost). */

@@ -73,6 +73,7 @@ export function fromError(error: unknown): { response: Response; serverFault: bo
     case 'INVALID_ROLE':
       return { response: errorResponse(400, MESSAGES.invalidRole), serverFault: false };
     case 'NAME_TAKEN':
+    case 'KEYS_LIMIT':
       return { response: errorResponse(409, error.message), serverFault: false };
     case 'NOT_FOUND':
       return { response: errorResponse(404, MESSAGES.keyNotFound), serverFault: false };

@@ -31,6 +31,7 @@ export const CONFORMANCE_GROUPS = [
   'life cycle',
   'touch many',
   'invalidation',
+  'count live',
 ] as const;
 
 /**

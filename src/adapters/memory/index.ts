@@ -96,6 +96,16 @@ export function memoryAdapter(): KeyAdapter {
       return matches.slice(0, limit).map(copy);
     },
 
+    async countLive(scope: string, at: Date): Promise<number> {
+      const cutoff = at.getTime();
+      let live = 0;
+      for (const record of byId.values()) {
+        if (record.scope !== scope || record.revokedAt) continue;
+        if (!record.expiresAt || record.expiresAt.getTime() > cutoff) live++;
+      }
+      return live;
+    },
+
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
       const record = byId.get(id);
       if (!record) return null;

@@ -236,6 +236,16 @@ export function postgresAdapter(
       return (rowCount ?? 0) > 0;
     },
 
+    async countLive(scope: string, at: Date): Promise<number> {
+      const { rows } = await query(
+        `SELECT count(*)::int AS live FROM ${table}
+          WHERE scope = $1 AND revoked_at IS NULL
+            AND (expires_at IS NULL OR expires_at > $2::timestamptz)`,
+        [scope, timestamp(at)],
+      );
+      return Number((rows[0] as { live: number }).live);
+    },
+
     async deleteExpired(before: Date): Promise<number> {
       const { rowCount } = await query(`DELETE FROM ${table} WHERE expires_at <= $1::timestamptz`, [
         timestamp(before),

@@ -242,6 +242,16 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
       }
     },
 
+    async countLive(scope: string, at: Date): Promise<number> {
+      const reply = await run(
+        SCRIPTS.countLive,
+        [`${prefix}names:${scope}`],
+        [scriptPrefix, String(at.getTime())],
+      );
+      if (typeof reply !== 'number') throw unexpected(reply, 'count');
+      return reply;
+    },
+
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
       const reply = await run(
         SCRIPTS.update,

@@ -169,6 +169,21 @@ end
 return { #members, deleted }
 `;
 
+/**
+ * KEYS: names. ARGV: prefix, at (epoch ms). Counts the scope's records that are not revoked and
+ * have no expiry or one later than `at`. One pass over the scope's name index.
+ */
+const COUNT_LIVE = `
+local p, at = ARGV[1], tonumber(ARGV[2])
+local ids = redis.call('HVALS', KEYS[1])
+local live = 0
+for _, id in ipairs(ids) do
+  local f = redis.call('HMGET', p .. 'key:' .. id, 'id', 'revokedAt', 'expiresAt')
+  if f[1] and not f[2] and (not f[3] or tonumber(f[3]) > at) then live = live + 1 end
+end
+return live
+`;
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -184,6 +199,7 @@ export const SCRIPTS = Object.freeze({
   delete: script(DELETE),
   list: script(LIST),
   purge: script(PURGE),
+  countLive: script(COUNT_LIVE),
 });
 
 /** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */

@@ -117,6 +117,8 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
       WHERE ${t}.id = batch.id`,
     delete: `DELETE FROM ${t} WHERE id = ?`,
     deleteExpired: `DELETE FROM ${t} WHERE expires_at <= ?`,
+    countLive: `SELECT count(*) AS live FROM ${t} WHERE scope = ? AND revoked_at IS NULL
+      AND (expires_at IS NULL OR expires_at > ?)`,
   };
   // Prepared on first use: the table may be created after the adapter.
   const prepared = new Map<keyof typeof sql, SqliteStatement>();
@@ -211,6 +213,11 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
 
     async deleteExpired(before: Date): Promise<number> {
       return Number(statement('deleteExpired').run(before.getTime()).changes);
+    },
+
+    async countLive(scope: string, at: Date): Promise<number> {
+      const row = statement('countLive').get(scope, at.getTime()) as { live: number | bigint };
+      return Number(row.live);
     },
   } satisfies KeyAdapter;
 }
