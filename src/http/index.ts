@@ -51,3 +51,5 @@ export type {
 export { toNodeListener } from './node.js';
 export type { NodeListenerOptions } from './node.js';
 export { DEFAULT_MAX_BODY_BYTES } from './body.js';
+export { errorToHttp, KEYMINT_ERROR_STATUS } from './error-to-http.js';
+export type { HttpError } from './error-to-http.js';
