@@ -27,8 +27,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYMINT_ERROR_CODES } from '../src/errors.js';
-import { KEYMINT_ERROR_STATUS } from '../src/http/index.js';
+import { KEYMINT_ERROR_CODES, KeymintError } from '../src/errors.js';
+import { errorToHttp, KEYMINT_ERROR_STATUS } from '../src/http/index.js';
 import { ensureDistCurrent } from './build-dist.js';
 import { allBlocks, isCode, JS_LANGS, shellWords, type DocBlock } from './fixtures/doc-blocks.js';
 import { freePort } from './fixtures/net.js';
@@ -258,5 +258,24 @@ describe('the error table of the README', () => {
       KEYMINT_ERROR_CODES.map((c) => [c, String(KEYMINT_ERROR_STATUS[c])]),
     );
     expect(table).toEqual(expected);
+  });
+
+  it('docs/http.md lists every code with the status and Retry-After of errorToHttp()', () => {
+    const text = readFileSync(path.join(root, 'docs', 'http.md'), 'utf8');
+    const rows = new Map<string, string>();
+    for (const match of text.matchAll(/^\|([^|]*`[A-Z_]+`[^|]*)\|\s*(\d{3})\s*\|([^|]*)\|\s*$/gm)) {
+      const retryAfter = /Retry-After: (\d+)/.exec(match[3]!)?.[1];
+      for (const code of match[1]!.matchAll(/`([A-Z_]+)`/g)) {
+        rows.set(code[1]!, `${match[2]}${retryAfter ? ` retry-after ${retryAfter}` : ''}`);
+      }
+    }
+    const expected = Object.fromEntries(
+      KEYMINT_ERROR_CODES.map((c) => {
+        const { status, headers } = errorToHttp(new KeymintError(c, 'x'));
+        const retry = headers['retry-after'];
+        return [c, `${status}${retry ? ` retry-after ${retry}` : ''}`];
+      }),
+    );
+    expect(Object.fromEntries(KEYMINT_ERROR_CODES.map((c) => [c, rows.get(c)]))).toEqual(expected);
   });
 });
