@@ -30,7 +30,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KEYMINT_ERROR_CODES, KeymintError } from '../src/errors.js';
 import { errorToHttp, KEYMINT_ERROR_STATUS } from '../src/http/index.js';
 import { ensureDistCurrent } from './build-dist.js';
-import { allBlocks, isCode, JS_LANGS, shellWords, type DocBlock } from './fixtures/doc-blocks.js';
+import {
+  allBlocks,
+  extractBlocks,
+  isCode,
+  JS_LANGS,
+  shellWords,
+  type DocBlock,
+} from './fixtures/doc-blocks.js';
 import { freePort } from './fixtures/net.js';
 import { runProcess } from './fixtures/cli.js';
 
@@ -111,6 +118,91 @@ function diagnosticsOf(entry: Prepared): string[] {
     return `${entry.block.file}:${mdLine}: TS${diagnostic.code} ${message}`;
   });
 }
+
+describe('the block extractor', () => {
+  it('reads the marker above a fence, hidden set-up lines, and indented blocks', () => {
+    const text = [
+      'Text.',
+      '',
+      '<!-- doc-test: run -->',
+      '',
+      '```ts',
+      "console.log('a');",
+      '```',
+      '<!-- doc-test: skip shown for reading -->',
+      '```js',
+      'interface X {}',
+      '```',
+      '<!-- doc-test: typecheck',
+      'declare const app: unknown;',
+      '-->',
+      '```typescript',
+      'app;',
+      '```',
+      '- a list item:',
+      '',
+      '  ```sh',
+      '  npm test',
+      '  ```',
+      '```ts',
+      'const inline = "```";',
+      '```',
+    ].join('\n');
+    expect(
+      extractBlocks('x.md', text).map(({ line, lang, mode, reason, setup, code }) => ({
+        line,
+        lang,
+        mode,
+        reason,
+        setup,
+        code,
+      })),
+    ).toEqual([
+      { line: 6, lang: 'ts', mode: 'run', reason: '', setup: '', code: "console.log('a');" },
+      {
+        line: 10,
+        lang: 'js',
+        mode: 'skip',
+        reason: 'shown for reading',
+        setup: '',
+        code: 'interface X {}',
+      },
+      {
+        line: 16,
+        lang: 'typescript',
+        mode: 'typecheck',
+        reason: '',
+        setup: 'declare const app: unknown;',
+        code: 'app;',
+      },
+      { line: 21, lang: 'sh', mode: 'typecheck', reason: '', setup: '', code: 'npm test' },
+      {
+        line: 24,
+        lang: 'ts',
+        mode: 'typecheck',
+        reason: '',
+        setup: '',
+        code: 'const inline = "```";',
+      },
+    ]);
+  });
+
+  it('refuses an unknown mode', () => {
+    expect(() => extractBlocks('x.md', '<!-- doc-test: runn -->\n```ts\n1;\n```')).toThrow(
+      /x.md:1: unknown doc-test mode "runn"/,
+    );
+  });
+
+  it('splits a shell line into words, with quotes and variables', () => {
+    expect(shellWords(`curl -H "Authorization: Bearer $KEY" 'a b' x`, { KEY: 'k' })).toEqual([
+      'curl',
+      '-H',
+      'Authorization: Bearer k',
+      'a b',
+      'x',
+    ]);
+  });
+});
 
 describe('code blocks of README.md and docs/*.md', () => {
   it('finds the blocks, and every skip says why', () => {
