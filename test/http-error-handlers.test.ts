@@ -61,6 +61,14 @@ describe('errorToHttp()', () => {
     });
   });
 
+  it("answers BUSY with the error's retryAfterMs as Retry-After, in whole seconds", () => {
+    const busy = (ms?: number) =>
+      errorToHttp(new KeymintError('BUSY', 'busy', ms === undefined ? {} : { retryAfterMs: ms }));
+    expect(busy(2_500).headers['retry-after']).toBe('3');
+    expect(busy(10).headers['retry-after']).toBe('1');
+    expect(busy().headers['retry-after']).toBe('1');
+  });
+
   it('never sends a key found in a message', () => {
     const key = 'km_7Y1FsObMb7Nf_moaAvFVY6RXGJsvSIXLqpghgOqqq16Cbey';
     const answer = errorToHttp(new KeymintError('NAME_TAKEN', `name ${key} is taken`));

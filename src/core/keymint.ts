@@ -11,7 +11,7 @@ import {
 import type { z } from 'zod';
 import { availableParallelism } from 'node:os';
 import { AttemptLimiter } from './attempt-limiter.js';
-import { BUSY, HashLimiter } from './hash-limiter.js';
+import { Busy, HashLimiter } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
 import { startInvalidation, weakListener } from './invalidation.js';
@@ -36,6 +36,10 @@ import type {
 
 const DEFAULT_SCOPE = 'default';
 const DEFAULT_LIST_LIMIT = 100;
+/** hashing.maxWait: a fresh instance takes 1,000 keys at once on 2 cores (docs/performance.md). */
+const DEFAULT_MAX_WAIT_SECONDS = 10;
+/** hashing.queue: the cap on waiting hashes, about a kilobyte each. */
+const DEFAULT_HASH_QUEUE = 5_000;
 const MAX_INTERVAL_SECONDS = 86_400;
 const MAX_PURGE_AGE_SECONDS = 100 * 365 * 86_400;
 const ID_PATTERN = new RegExp(`^[${KEY_ALPHABET}]{${KEY_ID_LENGTH}}$`);
@@ -194,10 +198,19 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       : null;
   const limiter = hasher.fast
     ? null
-    : new HashLimiter(
-        config.hashing?.concurrency ?? defaultConcurrency(),
-        config.hashing?.queue ?? 100,
-      );
+    : new HashLimiter({
+        concurrency: config.hashing?.concurrency ?? defaultConcurrency(),
+        maxQueue: config.hashing?.queue ?? DEFAULT_HASH_QUEUE,
+        maxWaitMs:
+          durationOption(
+            config.hashing?.maxWait,
+            DEFAULT_MAX_WAIT_SECONDS,
+            'hashing.maxWait',
+            { seconds: 600, words: '10m' },
+            'to refuse any wait',
+          ) * 1000,
+        now: () => nowMs(),
+      });
   const attempts =
     config.rateLimit === false
       ? null
@@ -366,15 +379,16 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
         )
       : null;
 
-  /** Hashes a new secret within the hashing bound; BUSY when the queue is full. */
+  /** Hashes a new secret within the hashing bound; BUSY past maxWait or the queue's cap. */
   async function hashNew(secret: string): Promise<string> {
     const hashed = await fromHasher('hash a new secret', () =>
       limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
     );
-    if (hashed === BUSY) {
+    if (hashed instanceof Busy) {
       throw new KeymintError(
         'BUSY',
-        'Too many keys are being hashed right now (the hashing queue is full): retry in a moment.',
+        'Too many keys are being hashed right now (the wait would pass hashing.maxWait): retry in a moment.',
+        { retryAfterMs: hashed.retryAfterMs },
       );
     }
     return hashed;

@@ -1,6 +1,6 @@
 import { isKeymintError } from '../errors.js';
 import type { ApiKey, Keymint, VerifyFailureReason, VerifyOptions } from '../core/types.js';
-import { json } from './responses.js';
+import { json, retryAfterSeconds } from './responses.js';
 
 /**
  * Options of {@link authenticateRequest}: the same as `verifyKey`'s.
@@ -79,7 +79,9 @@ function failure(reason: VerifyFailureReason): AuthenticationFailure {
  * The key in an `Authorization` header value, or `null`. Reads `Bearer <key>` and, as Grafana
  * does, `Basic` with the user `api_key` and the key as password. The scheme is matched in any
  * letter case; one or more spaces may follow it. Values over 512 characters are refused without
- * being read. The key itself is not checked here.
+ * being read, and so is a value with a comma: that is what the Web `Headers` makes of two
+ * `Authorization` headers (`"Bearer a, Bearer b"`), and no key or Basic credential holds one, so
+ * a request with two is refused whichever holds the key. The key itself is not checked here.
  *
  * @example
  * ```ts
@@ -89,7 +91,11 @@ function failure(reason: VerifyFailureReason): AuthenticationFailure {
  * ```
  */
 export function readApiKey(authorization: string | null | undefined): string | null {
-  if (typeof authorization !== 'string' || authorization.length > MAX_AUTHORIZATION_LENGTH) {
+  if (
+    typeof authorization !== 'string' ||
+    authorization.length > MAX_AUTHORIZATION_LENGTH ||
+    authorization.includes(',')
+  ) {
     return null;
   }
   const match = CREDENTIALS.exec(authorization.trim());
@@ -117,11 +123,11 @@ export function readApiKey(authorization: string | null | undefined): string | n
  *
  * | status | message | when |
  * | --- | --- | --- |
- * | 401 | `Invalid API key` | no header, not a key, unknown key or wrong secret |
+ * | 401 | `Invalid API key` | no header, two headers, not a key, unknown key or wrong secret |
  * | 401 | `Expired API key` / `Revoked API key` | the correct key, expired or revoked |
  * | 403 | `Insufficient role for this API key` | below `options.role` |
  * | 429 | (with `Retry-After: 60`) | too many wrong secrets for this key id lately |
- * | 503 | (with `Retry-After`) | hashing queue full, or the store failed (`cause` set) |
+ * | 503 | (with `Retry-After`) | hashing busy (`Retry-After` from the estimated wait), or the store failed (`cause` set) |
  * | 500 | `Internal server error` | the hasher failed (`cause` set) |
  *
  * It never answers `ok: true` after a failure of the store or the hasher. It throws only for
@@ -168,7 +174,11 @@ export async function authenticateRequest(
     }
     throw error;
   }
-  return result.valid ? { ok: true, apiKey: result.apiKey } : failure(result.reason);
+  if (result.valid) return { ok: true, apiKey: result.apiKey };
+  const refused = failure(result.reason);
+  if (result.reason === 'busy')
+    refused.headers!['retry-after'] = retryAfterSeconds(result.retryAfterMs);
+  return refused;
 }
 
 /**

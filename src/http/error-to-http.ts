@@ -49,6 +49,11 @@ export const KEYMINT_ERROR_STATUS: Readonly<Record<KeymintErrorCode, number>> = 
   BUSY: 503,
 });
 
+/** A `Retry-After` value from an estimate in ms: whole seconds, rounded up, at least 1. */
+export function retryAfterSeconds(ms: number | undefined): string {
+  return String(Math.max(1, Math.ceil((ms ?? 1_000) / 1_000)));
+}
+
 export const INTERNAL_MESSAGE = 'Internal server error';
 export const UNAVAILABLE_MESSAGE = 'The key store is unavailable; try again later';
 
@@ -56,7 +61,8 @@ export const UNAVAILABLE_MESSAGE = 'The key store is unavailable; try again late
  * Maps an error thrown by a keymint method to an HTTP answer, for a host's own management
  * routes: `400` for bad input (`INVALID_TTL`, `TTL_TOO_LONG`, `INVALID_ROLE`,
  * `INVALID_INPUT`), `403` `FORBIDDEN`, `404` `NOT_FOUND`, `409` `NAME_TAKEN`, `503` with
- * `Retry-After` for `BUSY` (1 s) and `STORE_FAILURE` (5 s), `500` for `HASHER_FAILURE` and
+ * `Retry-After` for `BUSY` (the error's `retryAfterMs` in whole seconds, at least 1) and
+ * `STORE_FAILURE` (5 s), `500` for `HASHER_FAILURE` and
  * `CONFIG`. Client errors carry keymint's message (which never holds a key) and the `code`; a
  * server fault and any error that is not a `KeymintError` get a generic message and no code,
  * so neither a driver's error nor a stack reaches the client. It never throws.
@@ -88,7 +94,7 @@ export function errorToHttp(error: unknown): HttpError {
       headers['retry-after'] = '5';
       return { status, headers, body: { message: UNAVAILABLE_MESSAGE, code }, serverFault: true };
     case 'BUSY':
-      headers['retry-after'] = '1';
+      headers['retry-after'] = retryAfterSeconds(error.retryAfterMs);
       break;
     case 'HASHER_FAILURE':
     case 'CONFIG':

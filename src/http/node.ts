@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isKeymintError, KeymintError } from '../errors.js';
 import { BodyTooLargeError, checkLimit, isJsonContentType } from './body.js';
-import { json } from './responses.js';
+import { BAD_PATH_MESSAGE, isAmbiguousPath } from './request-path.js';
+import { errorResponse, json } from './responses.js';
 
 /**
  * Options of {@link toNodeListener}.
@@ -111,6 +112,11 @@ function bytesStream(bytes: Uint8Array, limit: number) {
   });
 }
 
+/** The target as it arrived: Express strips the mount path from `req.url`, not `originalUrl`. */
+function targetOf(req: IncomingMessage): string {
+  return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+}
+
 function toRequest(req: IncomingMessage, res: ServerResponse, limit: number, overflow: () => void) {
   const headers = new Headers();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -118,8 +124,7 @@ function toRequest(req: IncomingMessage, res: ServerResponse, limit: number, ove
     if (!name.startsWith(':')) headers.append(name, req.rawHeaders[i + 1]!);
   }
   const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-  // Express strips the mount path from req.url, but keeps originalUrl.
-  const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  const path = targetOf(req);
   let origin: string;
   try {
     origin = new URL(`${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`).origin;
@@ -187,6 +192,12 @@ async function send(response: Response, req: IncomingMessage, res: ServerRespons
  * `express.urlencoded()`, a stream read by something else) is answered `500` with a message
  * that says to mount the handler before the parser, and reported to `onError` as `CONFIG`.
  *
+ * A target whose path the URL parser would read as another path is answered
+ * `400 { message }` and never reaches the handler: a dot segment (`/x/../api`, `/./api`,
+ * `/%2e/api`), a backslash (`/api\auth`), an encoded dot, slash or backslash (`%2e`, `%2f`,
+ * `%5c` in any case) or a fragment. A proxy or an Express `app.use(path, guard)` in front matched
+ * the target as written, so the handler must not see a different path. The query is not checked.
+ *
  * @example
  * ```ts
  * import { createServer } from 'node:http';
@@ -222,8 +233,14 @@ export function toNodeListener(
       let response: Response;
       let request: Request | undefined;
       try {
-        request = toRequest(req, res, limit, () => (overflowed = true));
-        response = await handler(request);
+        // Routed on the target as it arrived: a guard in front matched that, not what
+        // `new URL()` would make of it (`/x/../api/auth/keys` is `/api/auth/keys` to the parser).
+        if (isAmbiguousPath(targetOf(req))) {
+          response = errorResponse(400, BAD_PATH_MESSAGE);
+        } else {
+          request = toRequest(req, res, limit, () => (overflowed = true));
+          response = await handler(request);
+        }
       } catch (error) {
         report(error);
         // A set-up mistake of the host (a body parser in the way) is said as it is, to whoever

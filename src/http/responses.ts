@@ -2,6 +2,8 @@ import { redactKeys } from '../core/redact.js';
 import { isKeymintError } from '../errors.js';
 import { errorToHttp, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE } from './error-to-http.js';
 
+export { retryAfterSeconds } from './error-to-http.js';
+
 /**
  * The body of every error response of `keymint/http`: one human-readable message, as Grafana's
  * HTTP API answers. Never a stack trace, an error code of a driver, or a key.
