@@ -39,6 +39,9 @@ import { redactKeys } from './core/redact.js';
  * | `STORE_FAILURE` | the adapter (database) failed; `cause` holds the driver's error |
  * | `HASHER_FAILURE` | the hasher failed (for example a stored hash it cannot read) |
  * | `BUSY` | `createApiKey()` found the hashing queue full (see the `hashing` option); retry later |
+ * | `REVOKED` | `updateApiKey()` or `rotateApiKey()` of a revoked key: a revoked key never changes |
+ * | `EXPIRED` | `updateApiKey()` or `rotateApiKey()` of an expired key: create a new one |
+ * | `CONFLICT` | `rotateApiKey()` lost a race with another rotation of the same key |
  *
  * @example
  * ```ts
@@ -46,7 +49,7 @@ import { redactKeys } from './core/redact.js';
  *
  * function status(code: KeymintErrorCode): number {
  *   switch (code) {
- *     case 'NAME_TAKEN': return 409;
+ *     case 'NAME_TAKEN': case 'REVOKED': case 'EXPIRED': case 'CONFLICT': return 409;
  *     case 'NOT_FOUND': return 404;
  *     case 'FORBIDDEN': return 403;
  *     case 'BUSY': return 503;
@@ -67,7 +70,10 @@ export type KeymintErrorCode =
   | 'FORBIDDEN'
   | 'STORE_FAILURE'
   | 'HASHER_FAILURE'
-  | 'BUSY';
+  | 'BUSY'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'CONFLICT';
 
 /**
  * All error codes, for iteration (for example to map each to an HTTP status).
@@ -90,6 +96,9 @@ export const KEYMINT_ERROR_CODES: readonly KeymintErrorCode[] = Object.freeze([
   'STORE_FAILURE',
   'HASHER_FAILURE',
   'BUSY',
+  'REVOKED',
+  'EXPIRED',
+  'CONFLICT',
 ]);
 
 const BRAND = Symbol.for('keymint.error');

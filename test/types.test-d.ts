@@ -41,6 +41,8 @@ describe('public types', () => {
       | 'lastUsedAt'
       | 'revokedAt'
       | 'metadata'
+      | 'rotatedAt'
+      | 'previousKeyExpiresAt'
     >();
   });
 

@@ -65,6 +65,7 @@ const results = {
   busy: Object.freeze({ valid: false, reason: 'busy' }),
   rate_limited: Object.freeze({ valid: false, reason: 'rate_limited' }),
   revoked: Object.freeze({ valid: false, reason: 'revoked' }),
+  rotated: Object.freeze({ valid: false, reason: 'rotated' }),
   expired: Object.freeze({ valid: false, reason: 'expired' }),
   insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
 } as const satisfies Record<string, VerifyResult>;
@@ -78,6 +79,9 @@ const sha256: (value: string) => string =
 const isDateOrNull = (value: unknown) =>
   value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
 
+/** The fields added in 0.2.0 may be absent (an adapter written for 0.1.0): read as null. */
+const isDateOrAbsent = (value: unknown) => value === undefined || isDateOrNull(value);
+
 /** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
 function isReadable(record: StoredApiKey, id: string): boolean {
   return (
@@ -90,7 +94,10 @@ function isReadable(record: StoredApiKey, id: string): boolean {
     !Number.isNaN(record.createdAt.getTime()) &&
     isDateOrNull(record.expiresAt) &&
     isDateOrNull(record.revokedAt) &&
-    isDateOrNull(record.lastUsedAt)
+    isDateOrNull(record.lastUsedAt) &&
+    (record.previousSecretHash == null || typeof record.previousSecretHash === 'string') &&
+    isDateOrAbsent(record.previousSecretExpiresAt) &&
+    isDateOrAbsent(record.rotatedAt)
   );
 }
 
@@ -117,6 +124,10 @@ export function toApiKey(record: StoredApiKey): ApiKey {
     lastUsedAt: readonlyDate(record.lastUsedAt),
     revokedAt: readonlyDate(record.revokedAt),
     metadata: deepFreeze(record.metadata),
+    rotatedAt: readonlyDate(record.rotatedAt ?? null),
+    previousKeyExpiresAt: readonlyDate(
+      record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
+    ),
   });
 }
 
@@ -212,6 +223,8 @@ export function createVerifier(parts: VerifierParts) {
   function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
     if (view.revoked) return results.revoked;
+    // The previous secret of a rotated key: valid until its grace period ends.
+    if (view.graceUntilMs !== null && nowMs >= view.graceUntilMs) return results.rotated;
     // A key without expiry stops working when the host no longer allows such keys.
     if (view.expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= view.expiresAtMs) {
       return results.expired;
@@ -242,9 +255,15 @@ export function createVerifier(parts: VerifierParts) {
         limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
       );
       if (hashed === BUSY) return; // Busy: the next verification tries again.
-      await parts.fromStore('rehash update', () =>
-        adapter.update(record.id, { secretHash: hashed }),
-      );
+      // Only while the secret is still this one: a rotation that landed since must never be
+      // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
+      await parts.fromStore('rehash update', async () => {
+        if (adapter.modify) {
+          await adapter.modify(record.id, { secretHash: hashed }, { secretHash: record.secretHash });
+        } else {
+          await adapter.update(record.id, { secretHash: hashed });
+        }
+      });
     })()
       .catch(parts.report)
       .finally(() => rehashing.delete(record.id));
@@ -269,13 +288,21 @@ export function createVerifier(parts: VerifierParts) {
       }
       const counted = attempts !== null && proven.get(id) !== digest;
       if (counted && !attempts.begin(id, parts.nowMs())) return { kind: 'rate_limited' };
-      let matches: unknown;
-      try {
-        matches = await parts.fromHasher('verify a secret', () =>
+      const check = (hash: string) =>
+        parts.fromHasher('verify a secret', () =>
           limiter
-            ? limiter.run(() => hasher.verify(record.secretHash, presented.secret))
-            : hasher.verify(record.secretHash, presented.secret),
+            ? limiter.run(() => hasher.verify(hash, presented.secret))
+            : hasher.verify(hash, presented.secret),
         );
+      let matches: unknown;
+      // Whether the presented secret is the one a rotation replaced.
+      let previous = false;
+      try {
+        matches = await check(record.secretHash);
+        if (matches !== true && matches !== BUSY && typeof record.previousSecretHash === 'string') {
+          matches = await check(record.previousSecretHash);
+          previous = matches === true;
+        }
       } catch (error) {
         // A hasher that fails says nothing about the secret: not a wrong guess.
         if (counted) attempts.end(id, false, parts.nowMs());
@@ -284,7 +311,8 @@ export function createVerifier(parts: VerifierParts) {
       if (counted) attempts.end(id, matches !== true && matches !== BUSY, parts.nowMs());
       if (matches === BUSY) return { kind: 'busy' };
       if (matches !== true) return { kind: 'wrong' };
-      prove(id, digest);
+      // Proof and rehash are for the current secret only.
+      if (!previous) prove(id, digest);
       const apiKey = toApiKey(record);
       const view: KeyView = {
         id: record.id,
@@ -295,12 +323,13 @@ export function createVerifier(parts: VerifierParts) {
         rank: roles.rankOf(record.role),
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
+        graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
         freshUntil: readAt + (cache?.ttlMs ?? 0),
         lastUsedMs: record.lastUsedAt?.getTime() ?? -Infinity,
         hot: false,
       };
       cache?.fill(token, view);
-      maybeRehash(record, presented.secret);
+      if (!previous) maybeRehash(record, presented.secret);
       return { kind: 'match', view };
     } finally {
       cache?.endLookup();

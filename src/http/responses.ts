@@ -68,6 +68,9 @@ export function fromError(error: unknown): { response: Response; serverFault: bo
     case 'INVALID_ROLE':
       return { response: errorResponse(400, MESSAGES.invalidRole), serverFault: false };
     case 'NAME_TAKEN':
+    case 'REVOKED':
+    case 'EXPIRED':
+    case 'CONFLICT':
       return { response: errorResponse(409, error.message), serverFault: false };
     case 'NOT_FOUND':
       return { response: errorResponse(404, MESSAGES.keyNotFound), serverFault: false };
