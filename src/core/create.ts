@@ -5,7 +5,14 @@ import type { Access } from './access.js';
 import { BUSY, type HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
 import { formatKey, generateKeyId } from './key-format.js';
-import { expiryFrom, fromHasher, fromStore, parseWith, resolveTtl, type TtlRules } from './parse.js';
+import {
+  expiryFrom,
+  fromHasher,
+  fromStore,
+  parseWith,
+  resolveTtl,
+  type TtlRules,
+} from './parse.js';
 import { nameTaken } from './manage.js';
 import type { RoleSet } from './roles.js';
 import type { CallContext, CreateApiKeyInput, CreatedApiKey } from './types.js';

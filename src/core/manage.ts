@@ -51,7 +51,10 @@ function parseOlderThan(value: unknown): number {
 }
 
 /** The adapter's `modify`, or CONFIG naming the operation that needs it. */
-export function modifyOf(adapter: KeyAdapter, operation: string): NonNullable<KeyAdapter['modify']> {
+export function modifyOf(
+  adapter: KeyAdapter,
+  operation: string,
+): NonNullable<KeyAdapter['modify']> {
   if (typeof adapter.modify !== 'function') {
     throw new KeymintError(
       'CONFIG',

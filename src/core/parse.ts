@@ -77,7 +77,10 @@ export function expiryFrom(at: Date, ttlSeconds: number | null): Date | null {
   if (ttlSeconds === null) return null;
   const expiresAt = new Date(at.getTime() + ttlSeconds * 1000);
   if (Number.isNaN(expiresAt.getTime())) {
-    throw new KeymintError('CONFIG', 'now() is so late that the expiry is past the last valid Date.');
+    throw new KeymintError(
+      'CONFIG',
+      'now() is so late that the expiry is past the last valid Date.',
+    );
   }
   return expiresAt;
 }

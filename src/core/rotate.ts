@@ -71,7 +71,8 @@ export function rotateOperation<Actor>(parts: RotateParts<Actor>) {
     options?: RotateApiKeyOptions,
     context?: CallContext<Actor>,
   ): Promise<RotatedApiKey> {
-    const parsed = parseWith(rotateOptionsSchema, options, 'INVALID_INPUT', 'rotateApiKey() options') ?? {};
+    const parsed =
+      parseWith(rotateOptionsSchema, options, 'INVALID_INPUT', 'rotateApiKey() options') ?? {};
     const graceMs =
       parseDuration(parsed.gracePeriod, 'gracePeriod', MAX_GRACE_SECONDS, '7 days') * 1000;
     const givenTtl = parsed.ttl === undefined ? undefined : resolveTtl(parsed.ttl, parts);

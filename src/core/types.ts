@@ -361,11 +361,7 @@ export interface Keymint<Actor = unknown> {
    * `INVALID_INPUT` for an empty or unknown patch. A change reaches every instance's verify cache
    * as a revocation does. `authorize` is asked `apikeys:write`; `actorRole` bounds a new role.
    */
-  updateApiKey(
-    id: string,
-    patch: UpdateApiKeyInput,
-    context?: CallContext<Actor>,
-  ): Promise<ApiKey>;
+  updateApiKey(id: string, patch: UpdateApiKeyInput, context?: CallContext<Actor>): Promise<ApiKey>;
   /**
    * Gives a key a new secret and returns the new plaintext key once. The key keeps its id, name,
    * role, scope, metadata and creation time. During `gracePeriod` the old key still verifies;

@@ -259,7 +259,11 @@ export function createVerifier(parts: VerifierParts) {
       // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
       await parts.fromStore('rehash update', async () => {
         if (adapter.modify) {
-          await adapter.modify(record.id, { secretHash: hashed }, { secretHash: record.secretHash });
+          await adapter.modify(
+            record.id,
+            { secretHash: hashed },
+            { secretHash: record.secretHash },
+          );
         } else {
           await adapter.update(record.id, { secretHash: hashed });
         }
