@@ -1,6 +1,9 @@
 -- keymint API keys for PostgreSQL, as postgresSchema() from 'keymint/adapters/postgres' writes
--- it (pass { table, schema } there for other names); migrate() applies it. Safe to run more than
--- once. COLLATE "C" keeps list() in code point order.
+-- it (pass { table, schema } there for other names): every step of sql/postgres/, in order. Safe
+-- to run more than once. migrate() applies the same steps and records them in keymint_api_keys_migrations.
+-- keymint schema step 1 (initial, the 0.1.0 table) for PostgreSQL. migrate() applies every step
+-- in order; for your own migration tool, apply the numbered files in sql/postgres/ in order.
+-- COLLATE "C" keeps list() in code point order.
 CREATE TABLE IF NOT EXISTS "keymint_api_keys" (
   id           text        COLLATE "C" NOT NULL,
   scope        text        COLLATE "C" NOT NULL,
@@ -19,3 +22,12 @@ CREATE TABLE IF NOT EXISTS "keymint_api_keys" (
 -- deleteExpired() purges through this index; keys that never expire are left out of it.
 CREATE INDEX IF NOT EXISTS "keymint_api_keys_expires_at_idx"
   ON "keymint_api_keys" (expires_at) WHERE expires_at IS NOT NULL;
+
+-- keymint schema step 2 (rotation, 0.2.0) for PostgreSQL: a key's own time to live, and the
+-- previous secret of a rotated key with the end of its grace period. Rows of 0.1.0 keep NULL in
+-- every new column, which keymint reads as "never rotated" and "time to live = expiry - creation".
+ALTER TABLE "keymint_api_keys"
+  ADD COLUMN IF NOT EXISTS ttl_seconds                int8,
+  ADD COLUMN IF NOT EXISTS previous_secret_hash       text,
+  ADD COLUMN IF NOT EXISTS previous_secret_expires_at timestamptz,
+  ADD COLUMN IF NOT EXISTS rotated_at                 timestamptz;

@@ -37,9 +37,12 @@ import type {
   InsertResult,
   InvalidationListener,
   KeyAdapter,
+  KeyChanges,
   KeyPatch,
   LastUsedEntry,
   ListQuery,
+  ModifyCondition,
+  ModifyResult,
   StoredApiKey,
   SubscribeOptions,
   Subscription,
@@ -47,7 +50,14 @@ import type {
 import { KeymintError } from '../../errors.js';
 import { missingTable } from '../../internal/sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
-import { COLUMNS, fromRow, INSERT_COLUMNS, insertValues, timestamp } from './rows.js';
+import {
+  CHANGE_COLUMNS,
+  COLUMNS,
+  fromRow,
+  INSERT_COLUMNS,
+  insertValues,
+  timestamp,
+} from './rows.js';
 import { migrationSql, postgresNames, schemaSql, type PostgresAdapterOptions } from './schema.js';
 
 export type { PostgresAdapterOptions } from './schema.js';
@@ -168,7 +178,7 @@ export function postgresAdapter(
       try {
         await query(
           `INSERT INTO ${table} (${INSERT_COLUMNS})
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14)`,
           insertValues(record),
         );
         return { ok: true };
@@ -225,6 +235,54 @@ export function postgresAdapter(
               [...values, channel],
             );
       return rows[0] === undefined ? null : fromRow(rows[0]);
+    },
+
+    async modify(
+      id: string,
+      changes: KeyChanges,
+      condition?: ModifyCondition,
+    ): Promise<ModifyResult> {
+      const values: unknown[] = [id, channel];
+      const sets: string[] = [];
+      for (const [field, [column, cast, send]] of Object.entries(CHANGE_COLUMNS)) {
+        const value = changes[field as keyof KeyChanges];
+        if (value === undefined) continue;
+        values.push(send(value));
+        sets.push(`${column} = $${values.length}::${cast}`);
+      }
+      let where = 'id = $1 AND revoked_at IS NULL';
+      if (condition?.secretHash !== undefined) {
+        values.push(condition.secretHash);
+        where += ` AND secret_hash = $${values.length}::text`;
+      }
+      // One statement: the conditions, the change and the notification commit together (or not
+      // at all). Under READ COMMITTED a racing change locks the row first; this one then checks
+      // its WHERE against the row as that change left it, so a condition never holds twice.
+      try {
+        const { rows } = await query(
+          `WITH changed AS (
+             UPDATE ${table} SET ${sets.length > 0 ? sets.join(', ') : 'id = id'}
+              WHERE ${where}
+             RETURNING ${COLUMNS})
+           SELECT changed.*, pg_notify($2::text, changed.id) AS notified FROM changed`,
+          values,
+        );
+        if (rows[0] !== undefined) return { ok: true, record: fromRow(rows[0]) };
+      } catch (error) {
+        // 23505 = unique_violation: only (scope, name) can be violated by a change.
+        if (sqlState(error) === '23505') return { ok: false, reason: 'name' };
+        throw error;
+      }
+      // Nothing changed: say why, from the row as it is now.
+      const { rows } = await query(
+        `SELECT revoked_at IS NOT NULL AS revoked, secret_hash FROM ${table} WHERE id = $1`,
+        [id],
+      );
+      const row = rows[0] as { revoked: boolean; secret_hash: string } | undefined;
+      if (row === undefined) return { ok: false, reason: 'not_found' };
+      if (row.revoked) return { ok: false, reason: 'revoked' };
+      // Without a condition, only a row that was not there yet when the change ran is left.
+      return { ok: false, reason: condition?.secretHash === undefined ? 'not_found' : 'secret' };
     },
 
     async delete(id: string): Promise<boolean> {
