@@ -48,6 +48,7 @@ describe('package.json exports', () => {
   it('ships the SQL schemas as files', () => {
     expect(pkg.exports['./sql/sqlite.sql']).toBe('./sql/sqlite.sql');
     expect(pkg.exports['./sql/postgres.sql']).toBe('./sql/postgres.sql');
+    expect(pkg.exports['./sql/postgres/*.sql']).toBe('./sql/postgres/*.sql');
     expect((pkg as { files?: string[] }).files).toContain('sql');
   });
 
