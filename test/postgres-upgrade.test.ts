@@ -5,8 +5,12 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, postgresAdapter, postgresSchema } from '../src/adapters/postgres/index.js';
-import { postgresNames, SCHEMA_STEPS, stepFileName } from '../src/adapters/postgres/schema.js';
+import {
+  migrate,
+  postgresAdapter,
+  postgresSchema,
+  postgresSteps,
+} from '../src/adapters/postgres/index.js';
 import { createKeymint } from '../src/index.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
 import { LEGACY_HASHER, legacyKeys, type LegacyRecord } from './fixtures/v0.1.0/keys.js';
@@ -253,8 +257,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     await client.connect();
     try {
       await client.query(`SET search_path TO "${schema}"`);
-      for (const step of SCHEMA_STEPS)
-        await client.query(shipped(`postgres/${stepFileName(step)}`));
+      for (const step of postgresSteps()) await client.query(shipped(`postgres/${step.file}`));
     } finally {
       await client.end();
     }
@@ -265,24 +268,32 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
   });
 
   describe('the shipped SQL', () => {
-    it('ships each step as sql/postgres/NNNN-<name>.sql, equal to what migrate() runs', () => {
-      const names = postgresNames(undefined, 'test');
-      expect(SCHEMA_STEPS.map(stepFileName)).toEqual(['0001-initial.sql', '0002-rotation.sql']);
-      for (const step of SCHEMA_STEPS) {
-        expect(shipped(`postgres/${stepFileName(step)}`)).toBe(step.sql(names));
-      }
+    it('ships each step as sql/postgres/NNNN-<name>.sql, equal to postgresSteps()', () => {
+      const steps = postgresSteps();
+      expect(steps.map((step) => step.file)).toEqual(['0001-initial.sql', '0002-rotation.sql']);
+      expect(steps.map((step) => step.version)).toEqual([1, 2]);
+      for (const step of steps) expect(shipped(`postgres/${step.file}`)).toBe(step.sql);
+      expect(postgresSteps({ schema: 'auth' })[1]!.sql).toContain(
+        'ALTER TABLE "auth"."keymint_api_keys"',
+      );
     });
 
     it('step 1 is the 0.1.0 schema, statement for statement', () => {
       expect(statements(shipped('postgres/0001-initial.sql'))).toBe(statements(V010_SQL));
     });
 
-    it('sql/postgres.sql is every step in order, equal to postgresSchema()', () => {
+    it('sql/postgres.sql is every step in order and their versions, equal to postgresSchema()', async () => {
       expect(shipped('postgres.sql')).toBe(postgresSchema());
       const whole = statements(postgresSchema());
-      for (const step of SCHEMA_STEPS) {
-        expect(whole).toContain(statements(shipped(`postgres/${stepFileName(step)}`)));
-      }
+      for (const step of postgresSteps()) expect(whole).toContain(statements(step.sql));
+      // Applied by hand to a new schema, it leaves what migrate() would: nothing left to do.
+      const schema = randomSchema('keymint_whole');
+      schemas.push(schema);
+      await pool.query(postgresSchema({ schema }));
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+      const columns = await columnsOf(schema);
+      await migrate(pool, { schema });
+      expect(await columnsOf(schema)).toEqual(columns);
     });
   });
 });

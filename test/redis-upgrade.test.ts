@@ -154,8 +154,8 @@ describeWithServer(
       const result = await adapter.modify!(record.id, { name: 'second', expiresAt: later });
       expect(result.ok).toBe(true);
       expect(await client.hgetall(`${prefix}names:default`)).toEqual({ second: record.id });
-      expect(await client.zrange(`${prefix}order:default`, 0, -1)).toEqual(['second']);
-      expect(await client.zrange(`${prefix}expiry`, 0, -1, 'WITHSCORES')).toEqual([
+      expect(await client.zrange(`${prefix}order:default`, 0, '-1')).toEqual(['second']);
+      expect(await client.zrangebyscore(`${prefix}expiry`, '-inf', '+inf', 'WITHSCORES')).toEqual([
         `${record.id}\u0000default\u0000second`,
         String(later.getTime()),
       ]);

@@ -1,6 +1,4 @@
--- keymint schema step 1 (initial, the 0.1.0 table) for PostgreSQL. migrate() applies every step
--- in order; for your own migration tool, apply the numbered files in sql/postgres/ in order.
--- COLLATE "C" keeps list() in code point order.
+-- keymint PostgreSQL schema, step 1 (initial). Apply the steps in order.
 CREATE TABLE IF NOT EXISTS "keymint_api_keys" (
   id           text        COLLATE "C" NOT NULL,
   scope        text        COLLATE "C" NOT NULL,
