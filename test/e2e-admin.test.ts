@@ -16,8 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, sqliteAdapter } from '../src/adapters/sqlite/index.js';
 import { createKeymint } from '../src/index.js';
 import { isKeymintError, parseTtl } from '../src/ttl.js';
+import { BAD_PATH_MESSAGE } from '../src/http/request-path.js';
 import { ensureDistCurrent } from './build-dist.js';
 import { startExampleServer, type ExampleServer } from './fixtures/example-server.js';
+
+const LEGACY_NAME = 'legacy-\u202Etxt.exe';
+const LEGACY_SHOWN = 'legacy-\\u202Etxt.exe';
 
 const CHROMIUM = process.env.KEYMINT_E2E_CHROMIUM ?? '/usr/bin/chromium';
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -159,6 +163,11 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
       });
       await past.createApiKey({ name: 'old-import', role: 'Editor', ttl: '1h' });
       await past.close();
+      // A name stored before names refused direction controls (issue 14): written by hand.
+      const legacy = createKeymint({ adapter: sqliteAdapter(db) });
+      await legacy.createApiKey({ name: 'legacy', role: 'Viewer', ttl: '7d' });
+      await legacy.close();
+      db.prepare('UPDATE keymint_api_keys SET name = ? WHERE name = ?').run(LEGACY_NAME, 'legacy');
     } finally {
       db.close();
     }
@@ -247,20 +256,29 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
   });
 
   it('serves only top-level .js files of the vendor folder: no path traversal', async () => {
+    // Dot segments, backslashes and encoded dots, slashes or backslashes never reach a route:
+    // toNodeListener answers 400 to a target the URL parser would read as another path.
     for (const rawPath of [
-      // Plain `..` segments are resolved by `new URL()` before the route is chosen, so these
-      // check that normalisation (they end at /package.json or outside /vendor/keymint/).
       '/vendor/keymint/../package.json',
       '/vendor/keymint/../../package.json',
       '/vendor/../package.json',
-      // These survive normalisation and reach the vendor route's own check of the file name:
-      // percent-encoded dots and slashes, backslashes, empty segments, nested paths, dot files.
       '/vendor/keymint/..%2Fpackage.json',
       '/vendor/keymint/%2e%2e/package.json',
       '/vendor/keymint/%2e%2e%2fpackage.json',
       '/vendor/keymint/..\\package.json',
       '/vendor/keymint/..%5Cpackage.json',
       '/vendor/keymint/%2Fetc%2Fpasswd',
+    ]) {
+      const answer = await rawGet(base, rawPath);
+      expect({ rawPath, ...answer }).toEqual({
+        rawPath,
+        status: 400,
+        body: JSON.stringify({ message: BAD_PATH_MESSAGE }),
+      });
+    }
+    // These reach the vendor route's own check of the file name: empty segments, nested paths,
+    // other files, dot files.
+    for (const rawPath of [
       '/vendor/keymint//etc/passwd',
       '/vendor/keymint/adapters/sqlite.js',
       '/vendor/keymint/ttl.js.map',
@@ -434,6 +452,16 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     expect(await statusOf('admin (you)')).toBe('Active');
     expect(await statusOf('nightly-backup')).toBe('Active');
     expect(await statusOf('old-import')).toBe('Expired');
+    // The legacy name's U+202E is shown as its escape: it cannot reorder the row or a sentence.
+    expect(await statusOf(LEGACY_SHOWN)).toBe('Active');
+    const bodyText = await page.evaluate(
+      () => (globalThis as unknown as PageGlobals).document.documentElement.outerHTML,
+    );
+    expect(bodyText).not.toContain('\u202E');
+    await rowOf(LEGACY_SHOWN)
+      .getByRole('button', { name: `Revoke ${LEGACY_SHOWN}` })
+      .click();
+    await confirmIn(`Revoke ${LEGACY_SHOWN}?`, 'Cancel');
   });
 
   it("checks the time to live as it is typed, with keymint's own message", async () => {

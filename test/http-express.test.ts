@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Keymint } from '../src/index.js';
 import { requireApiKey } from '../src/http/express.js';
 import { fastKeymint } from './helpers.js';
-import { describeRequireApiKey, type AppHooks, type StartedApp } from './fixtures/frameworks.js';
+import {
+  describeRequireApiKey,
+  getWithAuthorizations,
+  twoAuthorizations,
+  type AppHooks,
+  type StartedApp,
+} from './fixtures/frameworks.js';
 
 /** A server already told to listen (app.listen(0, '127.0.0.1')), once it does. */
 async function listen(server: Server): Promise<StartedApp> {
@@ -111,6 +117,14 @@ describe('Express: requireApiKey() specifics', () => {
       expect(refused.status).toBe(401);
       expect(refused.headers.get('www-authenticate')).toBe('Bearer');
       expect(await refused.json()).toEqual({ message: 'Invalid API key' });
+      // Node keeps only the first of two Authorization headers in req.headers: both are refused.
+      for (const values of twoAuthorizations(key)) {
+        const twice = await getWithAuthorizations(plain.url, values);
+        expect([twice.status, twice.body], JSON.stringify(values)).toEqual([
+          401,
+          { message: 'Invalid API key' },
+        ]);
+      }
     } finally {
       await plain.close();
     }

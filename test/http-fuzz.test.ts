@@ -561,7 +561,7 @@ describe('HTTP fuzz (random seed, printed on failure)', () => {
       });
     }
 
-    it("a target starting with '//' or '/\\' stays a path on this host: never another host, never a 500", async () => {
+    it("a target starting with '//' stays a path on this host, and '/\\' is refused: never another host, never a 500", async () => {
       const echo = createServer(
         toNodeListener((request) => Response.json({ url: request.url }), {
           onError: (e) => listenerErrors.push(e),
@@ -587,6 +587,11 @@ describe('HTTP fuzz (random seed, printed on failure)', () => {
               .on('error', reject)
               .end();
           });
+          if (path.includes('\\')) {
+            // The URL parser reads a backslash as a slash: refused before the handler (issue 14).
+            expect(answer.status, path).toBe(400);
+            continue;
+          }
           expect(answer.status, path).toBe(200);
           const { url } = JSON.parse(answer.text) as { url: string };
           expect(new URL(url).origin, path).toBe(echoBase);

@@ -2,7 +2,8 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { authenticateRequest, toNodeListener, toResponse } from '../src/http/index.js';
-import { expectThrowsCode } from './helpers.js';
+import { expectThrowsCode, fastKeymint } from './helpers.js';
+import { getWithAuthorizations, twoAuthorizations } from './fixtures/frameworks.js';
 import { routesFixture } from './http-fixtures.js';
 
 const servers: Server[] = [];
@@ -173,6 +174,30 @@ describe('toNodeListener() in a real node:http server', () => {
     const odd = await rawPost(base, '/p', [], { host: 'bad host[' });
     expect(odd.status).toBe(200);
     expect(odd.headers['x-url']).toBe('http://localhost/p');
+  });
+});
+
+describe('authenticateRequest() behind toNodeListener: two Authorization headers', () => {
+  it('refuses both with 401 Invalid API key, whichever holds the key', async () => {
+    const { keymint } = fastKeymint();
+    const { key } = await keymint.createApiKey({ name: 'twice', role: 'Viewer', ttl: '1h' });
+    const base = await listen(
+      toNodeListener(async (request) => {
+        const auth = await authenticateRequest(keymint, request);
+        return auth.ok ? Response.json({ caller: auth.apiKey.name }) : toResponse(auth);
+      }),
+    );
+    for (const values of twoAuthorizations(key)) {
+      const answer = await getWithAuthorizations(base, values);
+      expect([answer.status, answer.body], JSON.stringify(values)).toEqual([
+        401,
+        { message: 'Invalid API key' },
+      ]);
+      expect(answer.headers['www-authenticate']).toBe('Bearer');
+    }
+    expect((await getWithAuthorizations(base, [`Bearer ${key}`])).body).toEqual({
+      caller: 'twice',
+    });
   });
 });
 

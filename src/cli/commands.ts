@@ -1,5 +1,6 @@
 import type { ApiKey, Keymint, VerifyFailureReason } from '../core/types.js';
 import type { Invocation, CommandName } from './args.js';
+import { escapeUnshowable } from './escape.js';
 import { EXIT, OutputError, UsageError } from './failures.js';
 import type { CliIo } from './io.js';
 import { presentedKey } from './key-input.js';
@@ -111,8 +112,9 @@ async function list({ keymint, invocation, io }: CommandContext): Promise<number
     after = page.at(-1)!.name;
   }
   if (invocation.values.json) await printJson(io.stdout, keys.map(recordJson));
-  else if (keys.length === 0) io.stderr.write(`No keys in scope "${scope ?? 'default'}".\n`);
-  else await printOut(io.stdout, keyTable(keys, new Date()));
+  else if (keys.length === 0) {
+    io.stderr.write(escapeUnshowable(`No keys in scope "${scope ?? 'default'}".\n`));
+  } else await printOut(io.stdout, keyTable(keys, new Date()));
   return EXIT.OK;
 }
 

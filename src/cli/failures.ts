@@ -1,5 +1,6 @@
 import { KEY_ID_LENGTH, KEY_SECRET_LENGTH } from '../core/key-format.js';
 import { isKeymintError, type KeymintErrorCode } from '../errors.js';
+import { escapeUnshowable } from './escape.js';
 import type { CliIo } from './io.js';
 
 /** The exit codes of the `keymint` command. They are part of its interface: never renumber. */
@@ -106,7 +107,8 @@ function debugDetails(error: unknown): string {
  * that looks like a key is redacted, whatever message it comes in.
  */
 export function reportFailure(error: unknown, io: CliIo): number {
-  const write = (text: string) => io.stderr.write(`keymint: ${redactKeys(text)}\n`);
+  const write = (text: string) =>
+    io.stderr.write(`keymint: ${escapeUnshowable(redactKeys(text))}\n`);
   let code: number;
   if (error instanceof UsageError) {
     write(error.message);
@@ -129,7 +131,9 @@ export function reportFailure(error: unknown, io: CliIo): number {
   // A StoreError without a cause (no such file) and an OutputError have said all there is.
   const hasMore =
     !(error instanceof StoreError && error.cause === undefined) && !(error instanceof OutputError);
-  if (io.env.KEYMINT_DEBUG === '1') io.stderr.write(redactKeys(debugDetails(error)));
-  else if (code === EXIT.FAILURE && hasMore) io.stderr.write('Set KEYMINT_DEBUG=1 for details.\n');
+  if (io.env.KEYMINT_DEBUG === '1') {
+    io.stderr.write(escapeUnshowable(redactKeys(debugDetails(error))));
+  } else if (code === EXIT.FAILURE && hasMore)
+    io.stderr.write('Set KEYMINT_DEBUG=1 for details.\n');
   return code;
 }

@@ -1,6 +1,7 @@
 import { createKeymint } from '../core/keymint.js';
 import { parseInvocation, type Invocation } from './args.js';
 import { COMMAND_RUNNERS, prepare } from './commands.js';
+import { escapeUnshowable } from './escape.js';
 import { EXIT, reportFailure } from './failures.js';
 import { helpText } from './help.js';
 import type { CliIo } from './io.js';
@@ -21,9 +22,11 @@ async function run(invocation: Extract<Invocation, { kind: 'run' }>, io: CliIo):
   const { key } = await prepare(invocation, io);
   const store = await openStore(target, { create: invocation.command === 'create' });
   if (store.created) {
-    io.stderr.write(`Created the ${describeTarget(target)} (mode 0600: its owner only).\n`);
+    const created = `Created the ${describeTarget(target)} (mode 0600: its owner only).\n`;
+    io.stderr.write(escapeUnshowable(created));
   }
-  const warn = (error: unknown) => io.stderr.write(`keymint: warning: ${messageOf(error)}\n`);
+  const warn = (error: unknown) =>
+    io.stderr.write(`keymint: warning: ${escapeUnshowable(messageOf(error))}\n`);
   try {
     // No verify cache: one command, one check, and no listener connection to open.
     const keymint = createKeymint({

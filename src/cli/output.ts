@@ -1,4 +1,5 @@
 import type { ApiKey } from '../core/types.js';
+import { escapeUnshowable } from './escape.js';
 import { OutputError } from './failures.js';
 import type { CliOutput } from './io.js';
 
@@ -32,13 +33,13 @@ export function recordJson(apiKey: ApiKey): RecordJson {
 }
 
 /**
- * Writes `text` and resolves once `out` has taken it (its write callback: for process.stdout, the
+ * Writes `text` (through {@link escapeUnshowable}) and resolves once `out` has taken it (its write callback: for process.stdout, the
  * pipe, file or terminal accepted it); rejects with the write's error.
  */
 export function deliver(out: CliOutput, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
     try {
-      out.write(text, (error) => (error ? reject(error) : resolve()));
+      out.write(escapeUnshowable(text), (error) => (error ? reject(error) : resolve()));
     } catch (error) {
       reject(error);
     }
@@ -80,7 +81,9 @@ export function readableExpiry(expiresAt: Date | null, now: Date): string {
 }
 
 /** Lines of left-aligned columns separated by two spaces, without trailing spaces. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function table(header: readonly string[], given: readonly (readonly string[])[]): string {
+  // Escaped before the widths are measured, so that the columns stay aligned.
+  const rows = given.map((row) => row.map(escapeUnshowable));
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
   );

@@ -161,13 +161,17 @@ export interface CallContext<Actor = unknown> {
  * ```
  */
 export interface CreateApiKeyInput {
-  /** 1 to 190 characters after trimming, no control characters, unique within the scope. */
+  /**
+   * 1 to 190 characters after trimming, unique within the scope. No control characters, and no
+   * invisible or direction-changing ones (format characters such as U+200B or U+202E, Hangul
+   * fillers, variation selectors, spaces other than U+0020): `INVALID_INPUT` names the first.
+   */
   name: string;
   /** One of the configured roles, any letter case. */
   role: string;
   /** `'12h'`, `'1M'`, or seconds; at most `maxTtl`. `null` (never expires) only with `allowNonExpiring`. */
   ttl: TtlInput | null;
-  /** The tenant, Grafana's organisation. Default `'default'`. */
+  /** The tenant, Grafana's organisation. Default `'default'`. Same character rules as `name`. */
   scope?: string;
   /** Any JSON object up to 8 KiB, returned with the record. */
   metadata?: Record<string, unknown> | null;

@@ -80,7 +80,9 @@ function failure(reason: VerifyFailureReason): AuthenticationFailure {
  * The key in an `Authorization` header value, or `null`. Reads `Bearer <key>` and, as Grafana
  * does, `Basic` with the user `api_key` and the key as password. The scheme is matched in any
  * letter case; one or more spaces may follow it. Values over 512 characters are refused without
- * being read. The key itself is not checked here.
+ * being read, and so is a value with a comma: that is what the Web `Headers` makes of two
+ * `Authorization` headers (`"Bearer a, Bearer b"`), and no key or Basic credential holds one, so
+ * a request with two is refused whichever holds the key. The key itself is not checked here.
  *
  * @example
  * ```ts
@@ -90,7 +92,11 @@ function failure(reason: VerifyFailureReason): AuthenticationFailure {
  * ```
  */
 export function readApiKey(authorization: string | null | undefined): string | null {
-  if (typeof authorization !== 'string' || authorization.length > MAX_AUTHORIZATION_LENGTH) {
+  if (
+    typeof authorization !== 'string' ||
+    authorization.length > MAX_AUTHORIZATION_LENGTH ||
+    authorization.includes(',')
+  ) {
     return null;
   }
   const match = CREDENTIALS.exec(authorization.trim());
@@ -118,7 +124,7 @@ export function readApiKey(authorization: string | null | undefined): string | n
  *
  * | status | message | when |
  * | --- | --- | --- |
- * | 401 | `Invalid API key` | no header, not a key, unknown key or wrong secret |
+ * | 401 | `Invalid API key` | no header, two headers, not a key, unknown key or wrong secret |
  * | 401 | `Expired API key` / `Revoked API key` | the correct key, expired or revoked |
  * | 403 | `Insufficient role for this API key` | below `options.role` |
  * | 429 | (with `Retry-After: 60`) | too many wrong secrets for this key id lately |

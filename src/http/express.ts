@@ -29,7 +29,7 @@
  */
 import type { ApiKey, Keymint } from '../core/types.js';
 import { toResponse } from './authenticate.js';
-import { createKeyCheck, failureReply } from './middleware-shared.js';
+import { createKeyCheck, failureReply, nodeAuthorization } from './middleware-shared.js';
 
 declare global {
   // Express's own typings merge this namespace into `Request` and `res.locals`.
@@ -56,6 +56,8 @@ declare global {
  */
 export interface ExpressRequestLike {
   readonly headers: { readonly authorization?: string | string[] | undefined };
+  /** Node's header lines as sent: two `Authorization` lines are refused (`headers` keeps one). */
+  readonly rawHeaders?: readonly string[];
   apiKey?: ApiKey;
 }
 
@@ -115,7 +117,8 @@ export interface RequireApiKeyOptions<Req extends ExpressRequestLike = ExpressRe
  * place for request data that views read.
  *
  * A refusal is answered at once as JSON `{ message }` with `Cache-Control: no-store`: `401`
- * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`),
+ * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`;
+ * `Invalid API key` for a request with two `Authorization` headers, whichever holds the key),
  * `403` below `options.role`, `429` with `Retry-After` for a rate-limited key id, `503` with
  * `Retry-After` when hashing is busy or the store failed, `500` when the hasher failed. The
  * next handler never runs then, and a fault's cause goes to `options.onError`, never to the
@@ -143,7 +146,7 @@ export function requireApiKey<Req extends ExpressRequestLike = ExpressRequestLik
   const check = createKeyCheck<Req>(keymint, options);
   return (req, res, next) => {
     const run = async () => {
-      const result = await check(req.headers.authorization, req);
+      const result = await check(nodeAuthorization(req.headers, req.rawHeaders), req);
       if (result.ok) {
         req.apiKey = result.apiKey;
         if (res.locals) res.locals.apiKey = result.apiKey;

@@ -30,7 +30,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKey, Keymint } from '../core/types.js';
 import { toResponse } from './authenticate.js';
-import { createKeyCheck, failureReply } from './middleware-shared.js';
+import { createKeyCheck, failureReply, nodeAuthorization } from './middleware-shared.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -79,7 +79,8 @@ export interface RequireApiKeyOptions {
  * `app.decorateRequest('apiKey', undefined)` once if you like; the hook works either way.
  *
  * A refusal is answered at once as JSON `{ message }` with `Cache-Control: no-store`: `401`
- * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`),
+ * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`;
+ * `Invalid API key` for a request with two `Authorization` headers, whichever holds the key),
  * `403` below `options.role`, `429` with `Retry-After` for a rate-limited key id, `503` with
  * `Retry-After` when hashing is busy or the store failed, `500` when the hasher failed. The
  * handler never runs then, and a fault's cause goes to `options.onError`, never to the client.
@@ -109,7 +110,7 @@ export function requireApiKey(
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
   const check = createKeyCheck<FastifyRequest>(keymint, options);
   return async (request, reply) => {
-    const result = await check(request.headers.authorization, request);
+    const result = await check(nodeAuthorization(request.headers, request.raw.rawHeaders), request);
     if (result.ok) {
       request.apiKey = result.apiKey;
       return undefined;

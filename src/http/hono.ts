@@ -86,7 +86,8 @@ export interface RequireApiKeyOptions {
  * hash) is then `c.get('apiKey')`.
  *
  * A refusal is answered at once as JSON `{ message }` with `Cache-Control: no-store`: `401`
- * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`),
+ * (`Invalid API key`, `Expired API key`, `Revoked API key`, with `WWW-Authenticate: Bearer`;
+ * `Invalid API key` for a request with two `Authorization` headers, whichever holds the key),
  * `403` below `options.role`, `429` with `Retry-After` for a rate-limited key id, `503` with
  * `Retry-After` when hashing is busy or the store failed, `500` when the hasher failed. The
  * handler never runs then, and a fault's cause goes to `options.onError`, never to the client.

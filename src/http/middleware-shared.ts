@@ -59,6 +59,28 @@ function checkOptions<Req>(keymint: MiddlewareKeymint, options: unknown): Middle
   return checked;
 }
 
+/**
+ * The `Authorization` value of a Node request (`IncomingMessage`): Node keeps only the first of
+ * two such headers in `headers.authorization`, while the Web `Headers` joins them into one value
+ * that no key matches. Two or more are refused here too (`null`), counted in `rawHeaders`, so
+ * that every framework answers as the Web handler does.
+ */
+export function nodeAuthorization(
+  headers: { readonly authorization?: string | string[] | undefined },
+  rawHeaders: unknown,
+): unknown {
+  if (Array.isArray(rawHeaders)) {
+    let count = 0;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name: unknown = rawHeaders[i];
+      if (typeof name === 'string' && name.toLowerCase() === 'authorization' && ++count > 1) {
+        return null;
+      }
+    }
+  }
+  return headers.authorization;
+}
+
 /** authenticateRequest() reads nothing but `headers.get('authorization')`. */
 function withAuthorization(value: unknown): { readonly headers: Pick<Headers, 'get'> } {
   const authorization = typeof value === 'string' ? value : null;

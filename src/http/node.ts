@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KeymintError } from '../errors.js';
 import { BodyTooLargeError, checkLimit } from './body.js';
-import { json } from './responses.js';
+import { BAD_PATH_MESSAGE, isAmbiguousPath } from './request-path.js';
+import { errorResponse, json } from './responses.js';
 
 /**
  * Options of {@link toNodeListener}.
@@ -67,6 +68,11 @@ function bodyStream(req: IncomingMessage, limit: number, overflow: () => void) {
   });
 }
 
+/** The target as it arrived: Express strips the mount path from `req.url`, not `originalUrl`. */
+function targetOf(req: IncomingMessage): string {
+  return (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+}
+
 function toRequest(req: IncomingMessage, res: ServerResponse, limit: number, overflow: () => void) {
   const headers = new Headers();
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
@@ -74,8 +80,7 @@ function toRequest(req: IncomingMessage, res: ServerResponse, limit: number, ove
     if (!name.startsWith(':')) headers.append(name, req.rawHeaders[i + 1]!);
   }
   const secure = (req.socket as { encrypted?: boolean }).encrypted === true;
-  // Express strips the mount path from req.url, but keeps originalUrl.
-  const path = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  const path = targetOf(req);
   let origin: string;
   try {
     origin = new URL(`${secure ? 'https' : 'http'}://${req.headers.host ?? 'localhost'}`).origin;
@@ -129,6 +134,12 @@ async function send(response: Response, req: IncomingMessage, res: ServerRespons
  * `Request` whose body is streamed with a size limit, and writes the `Response` back. A handler
  * that throws gets `500 { message: "Internal server error" }`, without the error.
  *
+ * A target whose path the URL parser would read as another path is answered
+ * `400 { message }` and never reaches the handler: a dot segment (`/x/../api`, `/./api`,
+ * `/%2e/api`), a backslash (`/api\auth`), an encoded dot, slash or backslash (`%2e`, `%2f`,
+ * `%5c` in any case) or a fragment. A proxy or an Express `app.use(path, guard)` in front matched
+ * the target as written, so the handler must not see a different path. The query is not checked.
+ *
  * @example
  * ```ts
  * import { createServer } from 'node:http';
@@ -163,7 +174,11 @@ export function toNodeListener(
     const run = async () => {
       let response: Response;
       try {
-        response = await handler(toRequest(req, res, limit, () => (overflowed = true)));
+        // Routed on the target as it arrived: a guard in front matched that, not what
+        // `new URL()` would make of it (`/x/../api/auth/keys` is `/api/auth/keys` to the parser).
+        response = isAmbiguousPath(targetOf(req))
+          ? errorResponse(400, BAD_PATH_MESSAGE)
+          : await handler(toRequest(req, res, limit, () => (overflowed = true)));
       } catch (error) {
         report(error);
         response = json(500, { message: 'Internal server error' });

@@ -2,6 +2,7 @@ import type { ApiKey, CallContext, Keymint } from '../core/types.js';
 import { KeymintError } from '../errors.js';
 import { checkLimit, readJsonBody } from './body.js';
 import { parseCreateBody } from './create-input.js';
+import { BAD_PATH_MESSAGE, isAmbiguousPath } from './request-path.js';
 import { errorResponse, fromError, json, MESSAGES } from './responses.js';
 
 /**
@@ -131,7 +132,10 @@ const ALLOWED: Record<Target['kind'], string[]> = {
  *   stays listed with `isRevoked: true` and never verifies again.
  *
  * Every error is `{ message }` ({@link ErrorBody}): `400` bad input (`"Invalid role specified"`
- * for an unknown role; keymint's message for a bad or too long TTL), `401` when `authenticate`
+ * for an unknown role; keymint's message for a bad or too long TTL; a path holding an encoded
+ * dot, slash or backslash, `%2e`, `%2f` or `%5c`, which a proxy may have read as another path:
+ * dot segments and backslashes are resolved by `new Request()` before the handler can see them,
+ * so refuse those where the `Request` is built, as {@link toNodeListener} does), `401` when `authenticate`
  * returns `null`, `403` when keymint's `authorize` or `actorRole` refuses, `404`, `405`, `409`
  * taken name, `413` body over `maxBodyBytes`, `415` not `application/json`, `503` busy (with
  * `Retry-After`) or store down, `500` otherwise. Responses never carry a stack, a cause or, except
@@ -229,6 +233,9 @@ export function createApiKeyRoutes<Actor>(
 
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    // `new Request()` has already resolved dot segments and backslashes, so only the encoded
+    // forms it keeps (%2e, %2f, %5c) can be seen here; toNodeListener refuses the rest.
+    if (isAmbiguousPath(url.pathname)) return errorResponse(400, BAD_PATH_MESSAGE);
     const target = match(url.pathname, basePath);
     if (!target) return errorResponse(404, MESSAGES.notFound);
     const allowed = ALLOWED[target.kind];

@@ -5,6 +5,18 @@ import { isKeymintError, parseTtl } from '/vendor/keymint/ttl.js';
 
 const $ = (id) => document.getElementById(id);
 
+// What keymint refuses in new names (invisible characters, direction controls, odd spaces), and
+// controls: a key named before that rule could hold one, which would hide or reorder the text
+// around it. Shown as its escape (\u202E), as the keymint command shows it.
+const UNSHOWABLE =
+  /[\p{Cf}\p{Default_Ignorable_Code_Point}\p{Cc}\p{Zl}\p{Zp}\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000\u2800]/gu;
+const shown = (text) =>
+  String(text).replace(UNSHOWABLE, (character) =>
+    [...Array(character.length).keys()]
+      .map((i) => `\\u${character.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0')}`)
+      .join(''),
+  );
+
 const status = $('status');
 const signInSection = $('sign-in');
 const signInForm = $('sign-in-form');
@@ -93,7 +105,7 @@ async function showAdmin() {
   signInSection.hidden = true;
   adminArea.hidden = false;
   account.hidden = false;
-  $('account-name').textContent = session.name;
+  $('account-name').textContent = shown(session.name);
   $('key-ttl-default').textContent = `Empty: ${session.defaultTtl}.`;
   checkTtl();
   await asAdmin(loadKeys);
@@ -129,7 +141,7 @@ signInForm.addEventListener('submit', async (event) => {
     if (!info?.signedIn) throw new Error('The session did not start; are cookies allowed?');
     session = info;
     await showAdmin();
-    say(`Signed in with ${session.name}.`);
+    say(`Signed in with ${shown(session.name)}.`);
     keysTitle.focus();
   } catch (error) {
     signInError.textContent = error.message;
@@ -177,7 +189,7 @@ function actionButton(label, key, action, className) {
   button.type = 'button';
   button.className = className;
   button.textContent = label;
-  button.setAttribute('aria-label', `${label} ${key.name}`);
+  button.setAttribute('aria-label', `${label} ${shown(key.name)}`);
   button.addEventListener('click', () => action(key, button));
   return button;
 }
@@ -187,7 +199,7 @@ function row(key) {
   tr.dataset.id = key.id;
   const name = document.createElement('th');
   name.scope = 'row';
-  name.textContent = key.name;
+  name.textContent = shown(key.name);
   if (session && key.id === session.keyId) {
     const you = document.createElement('span');
     you.className = 'you';
@@ -251,8 +263,8 @@ function focusRow(id, label) {
 
 async function revoke(key, button) {
   const yes = await confirmAction(
-    `Revoke ${key.name}?`,
-    `Requests with the key ${key.name} will be refused from now on. The key stays listed as revoked until you delete it.`,
+    `Revoke ${shown(key.name)}?`,
+    `Requests with the key ${shown(key.name)} will be refused from now on. The key stays listed as revoked until you delete it.`,
     'Revoke key',
   );
   if (!yes) {
@@ -265,19 +277,19 @@ async function revoke(key, button) {
         method: 'POST',
         body: {},
       });
-      say(`Revoked ${key.name}.`);
+      say(`Revoked ${shown(key.name)}.`);
       await loadKeys();
       focusRow(key.id, 'Delete');
     });
   } catch (error) {
-    say(`Could not revoke ${key.name}: ${error.message}`);
+    say(`Could not revoke ${shown(key.name)}: ${error.message}`);
   }
 }
 
 async function remove(key, button) {
   const yes = await confirmAction(
-    `Delete ${key.name}?`,
-    `The key ${key.name} will be refused and removed from the list; its name can then be used again.`,
+    `Delete ${shown(key.name)}?`,
+    `The key ${shown(key.name)} will be refused and removed from the list; its name can then be used again.`,
     'Delete key',
   );
   if (!yes) {
@@ -287,12 +299,12 @@ async function remove(key, button) {
   try {
     await asAdmin(async () => {
       await api(`/api/auth/keys/${encodeURIComponent(key.id)}`, { method: 'DELETE' });
-      say(`Deleted ${key.name}.`);
+      say(`Deleted ${shown(key.name)}.`);
       await loadKeys();
       keysTitle.focus();
     });
   } catch (error) {
-    say(`Could not delete ${key.name}: ${error.message}`);
+    say(`Could not delete ${shown(key.name)}: ${error.message}`);
   }
 }
 
@@ -348,7 +360,7 @@ createForm.addEventListener('submit', async (event) => {
       });
       createForm.reset();
       showCreatedKey(created);
-      say(`Created ${created.name}. Copy its key now: it will not be shown again.`);
+      say(`Created ${shown(created.name)}. Copy its key now: it will not be shown again.`);
       await loadKeys();
     });
   } catch (error) {
