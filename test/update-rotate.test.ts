@@ -56,6 +56,7 @@ describe('updateApiKey() input', () => {
     [{ name: '   ' }, 'INVALID_INPUT'],
     [{ name: 'line\nbreak' }, 'INVALID_INPUT'],
     [{ name: 'x'.repeat(191) }, 'INVALID_INPUT'],
+    [{ name: 'evil\u202Egpj.exe' }, 'INVALID_INPUT'],
     [{ role: 'Owner' }, 'INVALID_ROLE'],
     [{ ttl: '1.5h' }, 'INVALID_TTL'],
     [{ ttl: '31d' }, 'TTL_TOO_LONG'],

@@ -80,6 +80,11 @@ export interface KeyRow {
   last_used_at: unknown;
   revoked_at: unknown;
   metadata: unknown;
+  /** Absent in a table of 0.1.0 that was not migrated. */
+  ttl_seconds?: unknown;
+  previous_secret_hash?: unknown;
+  previous_secret_expires_at?: unknown;
+  rotated_at?: unknown;
 }
 
 export function rowToRecord(row: KeyRow): StoredApiKey {
@@ -94,5 +99,11 @@ export function rowToRecord(row: KeyRow): StoredApiKey {
     lastUsedAt: toDate(row.last_used_at),
     revokedAt: toDate(row.revoked_at),
     metadata: toMetadata(row.metadata),
+    ttlSeconds:
+      row.ttl_seconds === null || row.ttl_seconds === undefined ? null : Number(row.ttl_seconds),
+    previousSecretHash:
+      typeof row.previous_secret_hash === 'string' ? row.previous_secret_hash : null,
+    previousSecretExpiresAt: toDate(row.previous_secret_expires_at),
+    rotatedAt: toDate(row.rotated_at),
   };
 }
