@@ -11,6 +11,7 @@ import { median, SubjectWorker } from './measure.mjs';
 import { buildRows, machine, markdownTable, svgChart, textTable } from './report.mjs';
 import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
 import { herdRows, herdScenario } from './herd.mjs';
+import { sqlitePollRows } from './sqlite-poll.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
 
 const { values: args } = parseArgs({
@@ -96,6 +97,10 @@ try {
   const herd = herdRows(await herdScenario({ quick: QUICK }));
   rows.push(...herd.rows);
   targets.push(...herd.targets);
+  log('warm SQLite with the change-log poll on and off');
+  const poll = await sqlitePollRows({ ...CONFIG, floorNs: medians.get('floor') });
+  rows.push(...poll.rows);
+  targets.push(poll.target);
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =

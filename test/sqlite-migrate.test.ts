@@ -1,0 +1,292 @@
+// The SQLite schema's versions: the steps shipped in sql/sqlite/, migrate() upgrading a table
+// made by keymint 0.1.0 (test/fixtures/sqlite-0.1.0.sql, that release's sql/sqlite.sql) in place
+// with its rows, from four processes at once, and the change log's triggers.
+import Database from 'better-sqlite3';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { migrate, sqliteAdapter, sqliteSchema, sqliteSteps } from '../src/adapters/sqlite/index.js';
+import { createKeymint, hmacSha256Hasher } from '../src/index.js';
+import { bundleFixture, runOnce } from './fixtures/children.js';
+import { sleep, until } from './fixtures/wait.js';
+import { HMAC_SECRET } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'keymint-sqlite-migrate-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const newFile = () => join(dir, `keys-${++files}.db`);
+
+const V010 = readFileSync(new URL('./fixtures/sqlite-0.1.0.sql', import.meta.url), 'utf8');
+/** A file with keymint 0.1.0's schema for `table`, as that release's migrate() left it. */
+function v010Database(file = newFile(), table = 'keymint_api_keys') {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.exec(V010.replaceAll('keymint_api_keys', table));
+  return db;
+}
+
+const fast = (db: Database.Database, table?: string) =>
+  createKeymint({
+    adapter: sqliteAdapter(db, table === undefined ? undefined : { table }),
+    hasher: hmacSha256Hasher(HMAC_SECRET),
+    cache: false,
+  });
+
+/** Everything in the file's schema, comparable across files. */
+const schemaOf = (db: Database.Database) =>
+  db
+    .prepare<[], { name: string }>(
+      'SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY type, name',
+    )
+    .all();
+const versions = (db: Database.Database, table = 'keymint_api_keys') =>
+  db.prepare(`SELECT version, name FROM "${table}_migrations" ORDER BY version`).all();
+const CURRENT = [
+  { version: 1, name: 'initial' },
+  { version: 2, name: 'change-log' },
+];
+
+describe('sqlite schema steps', () => {
+  it('ships each step as sql/sqlite/NNNN-name.sql, the text of sqliteSteps(), and nothing else', () => {
+    const steps = sqliteSteps();
+    expect(steps.map((s) => [s.version, s.file])).toEqual([
+      [1, '0001-initial.sql'],
+      [2, '0002-change-log.sql'],
+    ]);
+    expect(readdirSync(new URL('../sql/sqlite/', import.meta.url)).sort()).toEqual(
+      steps.map((s) => s.file),
+    );
+    for (const step of steps) {
+      const shipped = readFileSync(new URL(`../sql/sqlite/${step.file}`, import.meta.url), 'utf8');
+      expect(shipped).toBe(step.sql);
+    }
+    expect(readFileSync(new URL('../sql/sqlite.sql', import.meta.url), 'utf8')).toBe(
+      sqliteSchema(),
+    );
+  });
+
+  it('step 1 is the 0.1.0 schema, statement for statement', () => {
+    const statements = (sql: string) =>
+      sql
+        .split('\n')
+        .filter((line) => !line.startsWith('--'))
+        .join('\n');
+    expect(statements(sqliteSteps()[0]!.sql)).toBe(statements(V010));
+  });
+
+  it('renders every step for the table option', () => {
+    for (const step of sqliteSteps({ table: 'api_keys' })) {
+      expect(step.sql).not.toContain('keymint_api_keys');
+      expect(step.sql).toContain('"api_keys"');
+    }
+  });
+
+  it('gives the same schema through migrate(), the step files in order, and sql/sqlite.sql', () => {
+    const migrated = new Database(newFile());
+    migrate(migrated);
+    const stepped = new Database(newFile());
+    for (const step of sqliteSteps()) stepped.exec(step.sql);
+    const whole = new Database(newFile());
+    whole.exec(sqliteSchema());
+    expect(schemaOf(stepped).filter((row) => !String(row.name).endsWith('_migrations'))).toEqual(
+      schemaOf(migrated).filter((row) => !String(row.name).endsWith('_migrations')),
+    );
+    expect(schemaOf(whole)).toEqual(schemaOf(migrated));
+    expect(versions(whole)).toEqual(CURRENT);
+    // sql/sqlite.sql records its steps: migrate() after it has nothing to do.
+    const before = whole.prepare('SELECT * FROM keymint_api_keys_migrations').all();
+    migrate(whole);
+    expect(whole.prepare('SELECT * FROM keymint_api_keys_migrations').all()).toEqual(before);
+    for (const db of [migrated, stepped, whole]) db.close();
+  });
+});
+
+describe('sqlite migrate() upgrades', () => {
+  it('upgrades a 0.1.0 table in place: its keys still verify, and revocations are logged', async () => {
+    const db = v010Database();
+    const old = fast(db);
+    const keys = [];
+    for (const name of ['a', 'b', 'c']) {
+      keys.push(await old.createApiKey({ name, role: 'Editor', ttl: '1h' }));
+    }
+    const rowsBefore = db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all();
+    expect(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all()).toEqual([
+      { name: 'keymint_api_keys' },
+    ]);
+
+    migrate(db);
+    expect(versions(db)).toEqual(CURRENT);
+    expect(db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all()).toEqual(rowsBefore);
+    const fresh = new Database(newFile());
+    migrate(fresh);
+    expect(schemaOf(db)).toEqual(schemaOf(fresh));
+    fresh.close();
+
+    const upgraded = fast(db);
+    for (const { key, apiKey } of keys) {
+      expect(await upgraded.verifyKey(key)).toMatchObject({
+        valid: true,
+        apiKey: { id: apiKey.id },
+      });
+    }
+    await upgraded.revokeApiKey(keys[0]!.apiKey.id);
+    expect(db.prepare('SELECT key_id FROM keymint_api_keys_changes').all()).toEqual([
+      { key_id: keys[0]!.apiKey.id },
+    ]);
+    expect(await upgraded.verifyKey(keys[0]!.key)).toEqual({ valid: false, reason: 'revoked' });
+    db.close();
+  });
+
+  it('upgrades a 0.1.0 table of another name with the table option', async () => {
+    const db = v010Database(newFile(), 'api_keys');
+    const { key } = await fast(db, 'api_keys').createApiKey({
+      name: 'x',
+      role: 'Viewer',
+      ttl: '1h',
+    });
+    migrate(db, { table: 'api_keys' });
+    expect(versions(db, 'api_keys')).toEqual(CURRENT);
+    expect((await fast(db, 'api_keys').verifyKey(key)).valid).toBe(true);
+    expect(
+      db.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name").all(),
+    ).toEqual([{ name: 'api_keys_changes_delete' }, { name: 'api_keys_changes_update' }]);
+    db.close();
+  });
+
+  it('is idempotent: a second run changes nothing, not even the times steps were applied', () => {
+    const db = v010Database();
+    migrate(db);
+    const schema = schemaOf(db);
+    const applied = db.prepare('SELECT * FROM keymint_api_keys_migrations').all();
+    migrate(db);
+    const other = new Database(db.name);
+    migrate(other);
+    other.close();
+    expect(schemaOf(db)).toEqual(schema);
+    expect(db.prepare('SELECT * FROM keymint_api_keys_migrations').all()).toEqual(applied);
+    db.close();
+  });
+
+  // 0.1.0's file has no migrations table (creating it takes the write lock at once); a file at
+  // version 1 has one, so each process reads first and must already hold the lock then.
+  it.each([
+    ['a 0.1.0 file', () => {}],
+    [
+      'a file at version 1',
+      (db: Database.Database) =>
+        db.exec(
+          `CREATE TABLE keymint_api_keys_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
+           INSERT INTO keymint_api_keys_migrations VALUES (1, 'initial', 0)`,
+        ),
+    ],
+  ])(
+    'upgrades %s from 4 processes at once: all succeed, each step applied once',
+    async (_, prepare) => {
+      const file = newFile();
+      const db = v010Database(file);
+      prepare(db);
+      const keymint = fast(db);
+      const { key } = await keymint.createApiKey({ name: 'before', role: 'Admin', ttl: '1h' });
+      const bundle = await bundleFixture('sqlite-migrate-child.ts');
+      const ready = mkdtempSync(join(dir, 'ready-'));
+      // This connection holds the write lock until all four are about to migrate: then they race.
+      const holder = new Database(file);
+      holder.exec('BEGIN IMMEDIATE');
+      try {
+        const env = { KEYMINT_TEST_DB: file, KEYMINT_TEST_READY_DIR: ready };
+        const pending = Array.from({ length: 4 }, () => runOnce(bundle.file, env, 30_000));
+        await until(() => readdirSync(ready).length === 4, 'four processes ready', 20_000);
+        await sleep(200);
+        holder.exec('COMMIT');
+        for (const run of await Promise.all(pending)) {
+          expect(run.stderr).toBe('');
+          expect(run.code).toBe(0);
+          expect(JSON.parse(run.stdout)).toEqual(CURRENT);
+        }
+      } finally {
+        if (holder.inTransaction) holder.exec('ROLLBACK');
+        holder.close();
+        await bundle.remove();
+      }
+      expect(versions(db)).toEqual(CURRENT);
+      expect(
+        db
+          .prepare(
+            "SELECT count(*) AS n FROM sqlite_schema WHERE name LIKE '%\\_changes%' ESCAPE '\\'",
+          )
+          .get(),
+      ).toEqual({ n: 4 }); // the log, its index and its two triggers: once
+      expect((await keymint.verifyKey(key)).valid).toBe(true);
+      db.close();
+    },
+    60_000,
+  );
+});
+
+describe('sqlite change log', () => {
+  function logged() {
+    const db = new Database(':memory:');
+    migrate(db);
+    const changes = () =>
+      (
+        db.prepare('SELECT key_id FROM keymint_api_keys_changes ORDER BY seq').all() as {
+          key_id: string;
+        }[]
+      ).map((row) => row.key_id);
+    return { db, changes };
+  }
+
+  it('logs revoke, delete and changes of role, expiry, scope, name or metadata, by any writer', async () => {
+    const { db, changes } = logged();
+    const keymint = fast(db);
+    const ids = [];
+    for (const name of ['revoke', 'delete', 'role', 'expiry', 'scope', 'name', 'metadata']) {
+      ids.push((await keymint.createApiKey({ name, role: 'Editor', ttl: '1h' })).apiKey.id);
+    }
+    expect(changes()).toEqual([]);
+    await keymint.revokeApiKey(ids[0]!);
+    await keymint.deleteApiKey(ids[1]!);
+    const set = (sql: string, id: string) =>
+      db.prepare(`UPDATE keymint_api_keys SET ${sql} WHERE id = ?`).run(id);
+    set("role = 'Viewer'", ids[2]!);
+    set('expires_at = expires_at - 1', ids[3]!);
+    set("scope = 'other'", ids[4]!);
+    set("name = 'renamed'", ids[5]!);
+    set(`metadata = '{"a":1}'`, ids[6]!);
+    expect(changes()).toEqual(ids);
+    db.close();
+  });
+
+  it('logs nothing for last-used writes, a rehash, a second revocation or an unchanged value', async () => {
+    const { db, changes } = logged();
+    const adapter = sqliteAdapter(db);
+    const keymint = createKeymint({ adapter, hasher: hmacSha256Hasher(HMAC_SECRET), cache: false });
+    const { key, apiKey } = await keymint.createApiKey({
+      name: 'quiet',
+      role: 'Editor',
+      ttl: '1h',
+    });
+    await keymint.verifyKey(key);
+    await adapter.update(apiKey.id, { lastUsedAt: new Date(Date.now() + 1_000) });
+    await adapter.touchMany!([{ id: apiKey.id, lastUsedAt: new Date(Date.now() + 2_000) }]);
+    await adapter.update(apiKey.id, { secretHash: 'rehashed' });
+    db.prepare("UPDATE keymint_api_keys SET role = 'Editor' WHERE id = ?").run(apiKey.id);
+    expect(changes()).toEqual([]);
+    await adapter.update(apiKey.id, { revokedAt: new Date() });
+    await adapter.update(apiKey.id, { revokedAt: new Date() });
+    expect(changes()).toEqual([apiKey.id]);
+    db.close();
+  });
+
+  it('prunes rows older than five minutes whenever it logs a change', async () => {
+    const { db, changes } = logged();
+    const insert = db.prepare('INSERT INTO keymint_api_keys_changes (key_id, at) VALUES (?, ?)');
+    insert.run('oldOldOld000', Date.now() - 301_000);
+    insert.run('recentRecent', Date.now() - 60_000);
+    const { apiKey } = await fast(db).createApiKey({ name: 'p', role: 'Viewer', ttl: '1h' });
+    await fast(db).deleteApiKey(apiKey.id);
+    expect(changes()).toEqual(['recentRecent', apiKey.id]);
+    db.close();
+  });
+});
