@@ -1,5 +1,5 @@
 // Upgrading a PostgreSQL table of keymint 0.1.0 in place: the table is built from the SQL file
-// 0.1.0 shipped (test/fixtures/v0.1.0/postgres.sql, a copy of its sql/postgres.sql) and filled
+// 0.1.0 shipped (tes./fixtures/postgres-0.1.0.sql, a copy of its sql/postgres.sql) and filled
 // with rows as 0.1.0's adapter wrote them; migrate() then upgrades it, with its data, also from
 // several connections at once, and the old keys keep working, update and rotate.
 import { readFileSync } from 'node:fs';
@@ -13,11 +13,11 @@ import {
 } from '../src/adapters/postgres/index.js';
 import { createKeymint } from '../src/index.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
-import { LEGACY_HASHER, legacyKeys, type LegacyRecord } from './fixtures/v0.1.0/keys.js';
+import { LEGACY_HASHER, legacyKeys, type LegacyRecord } from './fixtures/keys-0.1.0.js';
 import { expectCode } from './helpers.js';
 import { describeWithServer } from './servers.js';
 
-const V010_SQL = readFileSync(new URL('./fixtures/v0.1.0/postgres.sql', import.meta.url), 'utf8');
+const V010_SQL = readFileSync(new URL('./fixtures/postgres-0.1.0.sql', import.meta.url), 'utf8');
 const shipped = (file: string) => readFileSync(new URL(`../sql/${file}`, import.meta.url), 'utf8');
 
 /** SQL without comments and with whitespace collapsed: what PostgreSQL runs. */
