@@ -1,5 +1,5 @@
 // Upgrading a PostgreSQL table of keymint 0.1.0 in place: the table is built from the SQL file
-// 0.1.0 shipped (tes./fixtures/postgres-0.1.0.sql, a copy of its sql/postgres.sql) and filled
+// 0.1.0 shipped (test/fixtures/postgres-0.1.0.sql, a copy of its sql/postgres.sql) and filled
 // with rows as 0.1.0's adapter wrote them; migrate() then upgrades it, with its data, also from
 // several connections at once, and the old keys keep working, update and rotate.
 import { readFileSync } from 'node:fs';
