@@ -207,6 +207,19 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     await keymint.close();
   });
 
+  it('before migrate(), fails closed with STORE_FAILURE whose cause says to run migrate()', async () => {
+    const { schema, keys } = await legacyDatabase();
+    const keymint = createKeymint({
+      adapter: postgresAdapter(pool, { schema }),
+      hasher: LEGACY_HASHER,
+    });
+    const error = await expectCode(keymint.verifyKey(keys.active.key), 'STORE_FAILURE');
+    expect((error.cause as Error).message).toMatch(/older schema version.*migrate\(\)/);
+    expect((error.cause as { code?: string }).code).toBe('42703');
+    await migrate(pool, { schema });
+    expect((await keymint.verifyKey(keys.active.key)).valid).toBe(true);
+  });
+
   it('is idempotent: a second migrate() changes nothing and records nothing new', async () => {
     const { schema } = await legacyDatabase();
     await migrate(pool, { schema });

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, sqliteAdapter, sqliteSchema, sqliteSteps } from '../src/adapters/sqlite/index.js';
-import { createKeymint, hmacSha256Hasher } from '../src/index.js';
+import { createKeymint, hmacSha256Hasher, isKeymintError } from '../src/index.js';
 import { bundleFixture, runOnce } from './fixtures/children.js';
 import { sleep, until } from './fixtures/wait.js';
-import { HMAC_SECRET } from './helpers.js';
+import { HMAC_SECRET, rejectionOf } from './helpers.js';
 import { formatKey, generateKeyId } from '../src/core/key-format.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keymint-sqlite-migrate-'));
@@ -184,6 +184,21 @@ describe('sqlite migrate() upgrades', () => {
       { key_id: keys[1]!.apiKey.id },
       { key_id: keys[2]!.apiKey.id },
     ]);
+    db.close();
+  });
+
+  it('before migrate(), a create fails closed with STORE_FAILURE whose cause says to run migrate()', async () => {
+    const db = v010Database();
+    const { key } = await v010Key(db, 'old', 'Editor');
+    const keymint = fast(db);
+    const error = await rejectionOf(
+      keymint.createApiKey({ name: 'new', role: 'Viewer', ttl: '1h' }),
+    );
+    expect(isKeymintError(error, 'STORE_FAILURE')).toBe(true);
+    expect(((error as Error).cause as Error).message).toMatch(/older schema version.*migrate\(\)/);
+    expect(db.prepare('SELECT count(*) AS n FROM keymint_api_keys').get()).toEqual({ n: 1 });
+    // Reads name their columns with *: a 0.1.0 key still verifies before the upgrade.
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
     db.close();
   });
 

@@ -35,7 +35,13 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
-import { adapterOptions, missingTable, rowToRecord, type KeyRow } from '../../internal/sql.js';
+import {
+  adapterOptions,
+  missingTable,
+  outdatedTable,
+  rowToRecord,
+  type KeyRow,
+} from '../../internal/sql.js';
 import { changeFeed, type ChangeFeed } from './change-feed.js';
 import { modifier } from './modify.js';
 import {
@@ -130,6 +136,9 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     } catch (error) {
       if (error instanceof Error && /no such table/.test(error.message)) {
         throw missingTable(table, MODULE, error);
+      }
+      if (error instanceof Error && /no such column|has no column named/.test(error.message)) {
+        throw outdatedTable(table, MODULE, error);
       }
       throw error;
     }
