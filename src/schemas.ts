@@ -182,6 +182,23 @@ export const createInputSchema = z.strictObject(
   notAnObject('createApiKey() takes an object: { name, role, ttl, scope?, metadata? }'),
 );
 
+export const updateInputSchema = z.strictObject(
+  {
+    name: nameSchema.optional(),
+    role: z.unknown().optional(),
+    metadata: metadataSchema.optional(),
+    ttl: z.unknown().optional(),
+  },
+  notAnObject('updateApiKey() takes a patch object: { name?, role?, metadata?, ttl? }'),
+);
+
+export const rotateOptionsSchema = z
+  .strictObject(
+    { gracePeriod: z.unknown().optional(), ttl: z.unknown().optional() },
+    notAnObject('rotateApiKey() options must be an object: { gracePeriod?, ttl? }'),
+  )
+  .optional();
+
 export const listInputSchema = z
   .strictObject(
     {

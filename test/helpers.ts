@@ -148,6 +148,10 @@ export function storedRecord(overrides: Partial<StoredApiKey> = {}): StoredApiKe
     lastUsedAt: null,
     revokedAt: null,
     metadata: null,
+    ttlSeconds: 3_600,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
+    rotatedAt: null,
     ...overrides,
   };
 }

@@ -28,6 +28,9 @@ describe('errorToHttp()', () => {
     HASHER_FAILURE: [500, 'generic'],
     BUSY: [503, 'own', '1'],
     KEYS_LIMIT: [409, 'own'],
+    REVOKED: [409, 'own'],
+    EXPIRED: [409, 'own'],
+    CONFLICT: [409, 'own'],
   };
 
   it('has a status for every code', () => {

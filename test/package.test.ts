@@ -49,6 +49,7 @@ describe('package.json exports', () => {
     expect(pkg.exports['./sql/sqlite.sql']).toBe('./sql/sqlite.sql');
     expect(pkg.exports['./sql/sqlite/*']).toBe('./sql/sqlite/*');
     expect(pkg.exports['./sql/postgres.sql']).toBe('./sql/postgres.sql');
+    expect(pkg.exports['./sql/postgres/*.sql']).toBe('./sql/postgres/*.sql');
     expect((pkg as { files?: string[] }).files).toContain('sql');
   });
 

@@ -689,6 +689,32 @@ describeWithServer('postgres', 'verify caches in two processes over postgresAdap
     }
   }, 30_000);
 
+  it('B sees a role downgrade and a rotation by A within 1 s, as a revocation', async () => {
+    const [a, b] = await Promise.all([start(true), start(true)]);
+    // Created as Editor; B's cache holds it as Editor.
+    const downgraded = await createAndWarm(a, b, 'downgraded');
+    expect(
+      await a.send({ op: 'update', id: downgraded.id, patch: { role: 'Viewer' } }),
+    ).toMatchObject({ ok: true, result: { role: 'Viewer' } });
+    const afterUpdate = result<Polled>(
+      await b.send({ op: 'verifyUntilInvalid', key: downgraded.key, ms: 3_000, role: 'Editor' }),
+    );
+    expect(afterUpdate.result).toEqual({ valid: false, reason: 'insufficient_role' });
+    expect(afterUpdate.elapsedMs).toBeLessThan(1_000);
+
+    const rotated = await createAndWarm(a, b, 'rotated');
+    const rotation = result<{ key: string }>(await a.send({ op: 'rotate', id: rotated.id }));
+    const afterRotate = result<Polled>(
+      await b.send({ op: 'verifyUntilInvalid', key: rotated.key, ms: 3_000 }),
+    );
+    expect(afterRotate.result).toEqual({ valid: false, reason: 'rotated' });
+    expect(afterRotate.elapsedMs).toBeLessThan(1_000);
+    expect(result(await b.send({ op: 'verify', key: rotation.key }))).toMatchObject({
+      valid: true,
+    });
+    for (const peer of [a, b]) expect((await peer.finish(10_000)).code).toBe(0);
+  }, 30_000);
+
   it('control: without subscribe, B keeps answering valid from its cache after the revoke', async () => {
     const [a, b] = await Promise.all([start(true), start(false)]);
     const key = await createAndWarm(a, b, 'unpushed');

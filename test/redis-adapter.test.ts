@@ -106,6 +106,7 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
         createdAt: String(record.createdAt.getTime()),
         expiresAt: String(record.expiresAt!.getTime()),
         metadata: '{"team":"ops"}',
+        ttlSeconds: '3600',
       });
       expect(await client.hget(`${prefix}names:org 1`, 'ci')).toBe(record.id);
       expect(await client.zrange(`${prefix}order:org 1`, 0, '-1')).toEqual(['ci']);

@@ -690,6 +690,42 @@ describeWithServer('redis', 'redisAdapter() touchMany and subscribe', (url) => {
       }
     });
 
+    it('a role downgrade and a rotation in process A reach the warm caches of B within 1 s', async () => {
+      const downgraded = await created('downgraded in A');
+      for (const [, reader] of readers) await warm(reader, downgraded.key);
+      expect(
+        await writer.send({ op: 'update', id: downgraded.apiKey.id, patch: { role: 'Viewer' } }),
+      ).toMatchObject({ ok: true, result: { role: 'Viewer' } });
+      for (const [name, reader] of readers) {
+        const reply = await reader.send({
+          op: 'verifyUntilInvalid',
+          key: downgraded.key,
+          ms: 1_000,
+          role: 'Editor',
+        });
+        expect({ name, reply }).toMatchObject({
+          name,
+          reply: { ok: true, result: { result: { valid: false, reason: 'insufficient_role' } } },
+        });
+        expect((reply as { result: { elapsedMs: number } }).result.elapsedMs).toBeLessThan(1_000);
+      }
+
+      const rotated = await created('rotated in A');
+      for (const [, reader] of readers) await warm(reader, rotated.key);
+      const rotation = await writer.send({ op: 'rotate', id: rotated.apiKey.id });
+      expect(rotation.ok).toBe(true);
+      const { key: newKey } = (rotation as { result: { key: string } }).result;
+      for (const [name, reader] of readers) {
+        const reply = await reader.send({ op: 'verifyUntilInvalid', key: rotated.key, ms: 1_000 });
+        expect({ name, reply }).toMatchObject({
+          name,
+          reply: { ok: true, result: { result: { valid: false, reason: 'rotated' } } },
+        });
+        expect((reply as { result: { elapsedMs: number } }).result.elapsedMs).toBeLessThan(1_000);
+        await warm(reader, newKey);
+      }
+    });
+
     it('a delete in process A reaches the warm cache of process B within 1 s', async () => {
       const { key, apiKey } = await created('deleted in A');
       for (const [, reader] of readers) await warm(reader, key);

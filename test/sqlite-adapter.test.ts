@@ -72,6 +72,10 @@ describe('sqlite migrate()', () => {
       { name: 'last_used_at', type: 'INTEGER', pk: 0, notnull: 0 },
       { name: 'revoked_at', type: 'INTEGER', pk: 0, notnull: 0 },
       { name: 'metadata', type: 'TEXT', pk: 0, notnull: 0 },
+      { name: 'ttl_seconds', type: 'INTEGER', pk: 0, notnull: 0 },
+      { name: 'previous_secret_hash', type: 'TEXT', pk: 0, notnull: 0 },
+      { name: 'previous_secret_expires_at', type: 'INTEGER', pk: 0, notnull: 0 },
+      { name: 'rotated_at', type: 'INTEGER', pk: 0, notnull: 0 },
     ]);
     const indexes = db
       .prepare(

@@ -7,10 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, sqliteAdapter, sqliteSchema, sqliteSteps } from '../src/adapters/sqlite/index.js';
-import { createKeymint, hmacSha256Hasher } from '../src/index.js';
+import { createKeymint, hmacSha256Hasher, isKeymintError } from '../src/index.js';
 import { bundleFixture, runOnce } from './fixtures/children.js';
 import { sleep, until } from './fixtures/wait.js';
-import { HMAC_SECRET } from './helpers.js';
+import { HMAC_SECRET, rejectionOf } from './helpers.js';
+import { formatKey, generateKeyId } from '../src/core/key-format.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'keymint-sqlite-migrate-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -45,7 +46,36 @@ const versions = (db: Database.Database, table = 'keymint_api_keys') =>
 const CURRENT = [
   { version: 1, name: 'initial' },
   { version: 2, name: 'change-log' },
+  { version: 3, name: 'rotation' },
 ];
+/** The columns step 3 adds, as a 0.1.0 row reads after the upgrade. */
+const NEW_COLUMNS = {
+  ttl_seconds: null,
+  previous_secret_hash: null,
+  previous_secret_expires_at: null,
+  rotated_at: null,
+};
+
+const hasher = hmacSha256Hasher(HMAC_SECRET);
+/**
+ * A key as keymint 0.1.0 stored it: its INSERT of ten columns (0.2.0's adapter writes fourteen,
+ * and needs the upgraded table), a 1 h time to live.
+ */
+async function v010Key(
+  db: Database.Database,
+  name: string,
+  role: string,
+  table = 'keymint_api_keys',
+) {
+  const id = generateKeyId();
+  const { key, secret } = formatKey('km', id);
+  const now = Date.now();
+  db.prepare(
+    `INSERT INTO "${table}" (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata)
+     VALUES (?, 'default', ?, ?, ?, ?, ?, NULL, NULL, NULL)`,
+  ).run(id, name, role, await hasher.hash(secret), now, now + 3_600_000);
+  return { key, apiKey: { id } };
+}
 
 describe('sqlite schema steps', () => {
   it('ships each step as sql/sqlite/NNNN-name.sql, the text of sqliteSteps(), and nothing else', () => {
@@ -53,6 +83,7 @@ describe('sqlite schema steps', () => {
     expect(steps.map((s) => [s.version, s.file])).toEqual([
       [1, '0001-initial.sql'],
       [2, '0002-change-log.sql'],
+      [3, '0003-rotation.sql'],
     ]);
     expect(readdirSync(new URL('../sql/sqlite/', import.meta.url)).sort()).toEqual(
       steps.map((s) => s.file),
@@ -103,13 +134,10 @@ describe('sqlite schema steps', () => {
 });
 
 describe('sqlite migrate() upgrades', () => {
-  it('upgrades a 0.1.0 table in place: its keys still verify, and revocations are logged', async () => {
+  it('upgrades a 0.1.0 table in place: its keys still verify, update and rotate, and revocations are logged', async () => {
     const db = v010Database();
-    const old = fast(db);
     const keys = [];
-    for (const name of ['a', 'b', 'c']) {
-      keys.push(await old.createApiKey({ name, role: 'Editor', ttl: '1h' }));
-    }
+    for (const name of ['a', 'b', 'c']) keys.push(await v010Key(db, name, 'Editor'));
     const rowsBefore = db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all();
     expect(db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all()).toEqual([
       { name: 'keymint_api_keys' },
@@ -117,7 +145,9 @@ describe('sqlite migrate() upgrades', () => {
 
     migrate(db);
     expect(versions(db)).toEqual(CURRENT);
-    expect(db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all()).toEqual(rowsBefore);
+    expect(db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all()).toEqual(
+      rowsBefore.map((row) => ({ ...(row as object), ...NEW_COLUMNS })),
+    );
     const fresh = new Database(newFile());
     migrate(fresh);
     expect(schemaOf(db)).toEqual(schemaOf(fresh));
@@ -135,16 +165,87 @@ describe('sqlite migrate() upgrades', () => {
       { key_id: keys[0]!.apiKey.id },
     ]);
     expect(await upgraded.verifyKey(keys[0]!.key)).toEqual({ valid: false, reason: 'revoked' });
+
+    // A role change and a rotation of 0.1.0 keys: done, and logged for the other processes.
+    await upgraded.updateApiKey(keys[1]!.apiKey.id, { role: 'Viewer', name: 'b (viewer)' });
+    expect(await upgraded.verifyKey(keys[1]!.key, { role: 'Editor' })).toEqual({
+      valid: false,
+      reason: 'insufficient_role',
+    });
+    const rotated = await upgraded.rotateApiKey(keys[2]!.apiKey.id, { gracePeriod: '1m' });
+    // A 0.1.0 key's own time to live is its expiry minus its creation: 1 h.
+    expect(rotated.apiKey.expiresAt!.getTime() - rotated.apiKey.rotatedAt!.getTime()).toBe(
+      3_600_000,
+    );
+    expect((await upgraded.verifyKey(keys[2]!.key)).valid).toBe(true);
+    expect((await upgraded.verifyKey(rotated.key)).valid).toBe(true);
+    expect(db.prepare('SELECT key_id FROM keymint_api_keys_changes ORDER BY seq').all()).toEqual([
+      { key_id: keys[0]!.apiKey.id },
+      { key_id: keys[1]!.apiKey.id },
+      { key_id: keys[2]!.apiKey.id },
+    ]);
+    db.close();
+  });
+
+  it('before migrate(), a create fails closed with STORE_FAILURE whose cause says to run migrate()', async () => {
+    const db = v010Database();
+    const { key } = await v010Key(db, 'old', 'Editor');
+    const keymint = fast(db);
+    const error = await rejectionOf(
+      keymint.createApiKey({ name: 'new', role: 'Viewer', ttl: '1h' }),
+    );
+    expect(isKeymintError(error, 'STORE_FAILURE')).toBe(true);
+    expect(((error as Error).cause as Error).message).toMatch(/older schema version.*migrate\(\)/);
+    expect(db.prepare('SELECT count(*) AS n FROM keymint_api_keys').get()).toEqual({ n: 1 });
+    // Reads name their columns with *: a 0.1.0 key still verifies before the upgrade.
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    db.close();
+  });
+
+  it('upgrades a file at version 2 (the change log, no rotation columns) in place', async () => {
+    const db = new Database(newFile());
+    for (const step of sqliteSteps().slice(0, 2)) db.exec(step.sql);
+    db.exec(
+      `CREATE TABLE keymint_api_keys_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
+       INSERT INTO keymint_api_keys_migrations VALUES (1, 'initial', 0), (2, 'change-log', 0)`,
+    );
+    const { key, apiKey } = await v010Key(db, 'v2', 'Editor');
+    migrate(db);
+    expect(versions(db)).toEqual(CURRENT);
+    const fresh = new Database(newFile());
+    migrate(fresh);
+    // The versions table was made here by hand: compare the rest.
+    const keys = (file: Database.Database) =>
+      schemaOf(file).filter((row) => !String(row.name).endsWith('_migrations'));
+    expect(keys(db)).toEqual(keys(fresh));
+    fresh.close();
+    const keymint = fast(db);
+    const rotated = await keymint.rotateApiKey(apiKey.id);
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rotated' });
+    expect((await keymint.verifyKey(rotated.key)).valid).toBe(true);
+    db.close();
+  });
+
+  it('rolls the whole upgrade back when a step fails: the table stays at 0.1.0', async () => {
+    const db = v010Database();
+    const { key } = await v010Key(db, 'kept', 'Editor');
+    // A column step 3 adds, already there: its ALTER TABLE fails.
+    db.exec('ALTER TABLE keymint_api_keys ADD COLUMN rotated_at INTEGER');
+    expect(() => migrate(db)).toThrow(/duplicate column name: rotated_at/);
+    expect(
+      db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").all(),
+    ).toEqual([{ name: 'keymint_api_keys' }]);
+    expect(db.inTransaction).toBe(false);
+    db.exec('ALTER TABLE keymint_api_keys DROP COLUMN rotated_at');
+    migrate(db);
+    expect(versions(db)).toEqual(CURRENT);
+    expect((await fast(db).verifyKey(key)).valid).toBe(true);
     db.close();
   });
 
   it('upgrades a 0.1.0 table of another name with the table option', async () => {
     const db = v010Database(newFile(), 'api_keys');
-    const { key } = await fast(db, 'api_keys').createApiKey({
-      name: 'x',
-      role: 'Viewer',
-      ttl: '1h',
-    });
+    const { key } = await v010Key(db, 'x', 'Viewer', 'api_keys');
     migrate(db, { table: 'api_keys' });
     expect(versions(db, 'api_keys')).toEqual(CURRENT);
     expect((await fast(db, 'api_keys').verifyKey(key)).valid).toBe(true);
@@ -187,7 +288,7 @@ describe('sqlite migrate() upgrades', () => {
       const db = v010Database(file);
       prepare(db);
       const keymint = fast(db);
-      const { key } = await keymint.createApiKey({ name: 'before', role: 'Admin', ttl: '1h' });
+      const { key } = await v010Key(db, 'before', 'Admin');
       const bundle = await bundleFixture('sqlite-migrate-child.ts');
       const ready = mkdtempSync(join(dir, 'ready-'));
       // This connection holds the write lock until all four are about to migrate: then they race.
@@ -276,6 +377,26 @@ describe('sqlite change log', () => {
     await adapter.update(apiKey.id, { revokedAt: new Date() });
     await adapter.update(apiKey.id, { revokedAt: new Date() });
     expect(changes()).toEqual([apiKey.id]);
+    db.close();
+  });
+
+  it('logs an update and a rotation, but not a rehash through modify()', async () => {
+    const { db, changes } = logged();
+    const adapter = sqliteAdapter(db);
+    const keymint = createKeymint({ adapter, hasher: hmacSha256Hasher(HMAC_SECRET), cache: false });
+    const updated = await keymint.createApiKey({ name: 'updated', role: 'Editor', ttl: '1h' });
+    const rotated = await keymint.createApiKey({ name: 'rotated', role: 'Editor', ttl: '1h' });
+    const rehashed = await keymint.createApiKey({ name: 'rehashed', role: 'Editor', ttl: '1h' });
+    const stored = await adapter.findById(rehashed.apiKey.id);
+    await adapter.modify!(
+      rehashed.apiKey.id,
+      { secretHash: 'rehashed' },
+      { secretHash: stored!.secretHash },
+    );
+    expect(changes()).toEqual([]);
+    await keymint.updateApiKey(updated.apiKey.id, { metadata: { a: 1 } });
+    await keymint.rotateApiKey(rotated.apiKey.id, { gracePeriod: '1h' });
+    expect(changes()).toEqual([updated.apiKey.id, rotated.apiKey.id]);
     db.close();
   });
 

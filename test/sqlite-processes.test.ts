@@ -79,6 +79,52 @@ describe('sqlite across processes: the keymint command and a running server', ()
     },
     60_000,
   );
+
+  it("a role downgrade and a rotation in one server process reach the other's cache within 1 s", async () => {
+    const file = migratedFile('WAL');
+    const a: Peer = startPeer(bundle!.file, { KEYMINT_PEER_DB: file });
+    const b: Peer = startPeer(bundle!.file, { KEYMINT_PEER_DB: file });
+    type Polled = { result: unknown; elapsedMs: number };
+    const result = <T>(reply: unknown) => (reply as { ok: true; result: T }).result;
+    try {
+      await Promise.all([a.ready, b.ready]);
+      const warm = async (name: string) => {
+        const made = result<{ key: string; apiKey: { id: string } }>(
+          await a.send({ op: 'create', name }),
+        );
+        for (let i = 0; i < 2; i++) {
+          expect(await b.send({ op: 'verify', key: made.key })).toMatchObject({
+            result: { valid: true },
+          });
+        }
+        return made;
+      };
+      const downgraded = await warm('downgraded');
+      expect(
+        await a.send({ op: 'update', id: downgraded.apiKey.id, patch: { role: 'Viewer' } }),
+      ).toMatchObject({ ok: true, result: { role: 'Viewer' } });
+      const afterUpdate = result<Polled>(
+        await b.send({ op: 'verifyUntilInvalid', key: downgraded.key, ms: 5_000, role: 'Editor' }),
+      );
+      expect(afterUpdate.result).toEqual({ valid: false, reason: 'insufficient_role' });
+      expect(afterUpdate.elapsedMs).toBeLessThan(BOUND_MS);
+
+      const rotated = await warm('rotated');
+      const rotation = result<{ key: string }>(
+        await a.send({ op: 'rotate', id: rotated.apiKey.id }),
+      );
+      const afterRotate = result<Polled>(
+        await b.send({ op: 'verifyUntilInvalid', key: rotated.key, ms: 5_000 }),
+      );
+      expect(afterRotate.result).toEqual({ valid: false, reason: 'rotated' });
+      expect(afterRotate.elapsedMs).toBeLessThan(BOUND_MS);
+      expect(await b.send({ op: 'verify', key: rotation.key })).toMatchObject({
+        result: { valid: true },
+      });
+    } finally {
+      for (const peer of [a, b]) expect((await peer.finish(10_000)).code).toBe(0);
+    }
+  }, 60_000);
 });
 
 /** Collects what a subscription delivers. */

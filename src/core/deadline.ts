@@ -49,6 +49,7 @@ const STORE_METHODS = [
   'deleteExpired',
   'touchMany',
   'countLive',
+  'modify',
 ] as const;
 
 /**

@@ -26,6 +26,13 @@ export interface ApiKey {
   readonly lastUsedAt: Date | null;
   readonly revokedAt: Date | null;
   readonly metadata: Readonly<Record<string, unknown>> | null;
+  /** When {@link Keymint.rotateApiKey} last gave the key a new secret; `null` if never. */
+  readonly rotatedAt: Date | null;
+  /**
+   * When the secret replaced by the last rotation stops (stopped) verifying: the end of its grace
+   * period. `null` if never rotated.
+   */
+  readonly previousKeyExpiresAt: Date | null;
 }
 
 /**
@@ -36,6 +43,8 @@ export interface ApiKey {
  *   than the one asked for.
  * - `expired`: the key's time to live ran out (at `expiresAt` exactly).
  * - `revoked`: the key was revoked.
+ * - `rotated`: the key is the previous secret of a rotated key, and its grace period is over
+ *   (only the secret replaced by the last rotation is recognised; older ones are `not_found`).
  * - `insufficient_role`: the key is valid but its role is below `options.role`.
  * - `rate_limited`: this key id had too many wrong secrets lately (`rateLimit` option); refused
  *   without hashing. A verification the cache answers is never rate limited.
@@ -50,7 +59,14 @@ export interface ApiKey {
  * ```
  */
 export type VerifyFailureReason =
-  'malformed' | 'not_found' | 'expired' | 'revoked' | 'insufficient_role' | 'rate_limited' | 'busy';
+  | 'malformed'
+  | 'not_found'
+  | 'expired'
+  | 'revoked'
+  | 'rotated'
+  | 'insufficient_role'
+  | 'rate_limited'
+  | 'busy';
 
 /**
  * The outcome of {@link Keymint.verifyKey}.
@@ -88,14 +104,16 @@ export interface VerifyOptions {
 }
 
 /**
- * The RBAC action names Grafana uses for API keys.
+ * The RBAC action names Grafana uses for API keys, and `apikeys:write` for changing an existing
+ * key ({@link Keymint.updateApiKey}, {@link Keymint.rotateApiKey}).
  *
  * @example
  * ```ts
  * const action: ApiKeyAction = 'apikeys:create';
  * ```
  */
-export type ApiKeyAction = 'apikeys:create' | 'apikeys:read' | 'apikeys:delete' | 'apikeys:purge';
+export type ApiKeyAction =
+  'apikeys:create' | 'apikeys:read' | 'apikeys:write' | 'apikeys:delete' | 'apikeys:purge';
 
 /**
  * What the host's `authorize` hook is asked.
@@ -111,9 +129,12 @@ export interface AuthorizeRequest<Actor = unknown> {
   action: ApiKeyAction;
   /** The scope acted on: the new key's, the listed one, or the existing key's; `'*'` for purge. */
   scope: string;
-  /** The role of the key to create (`apikeys:create` only), in canonical spelling. */
+  /**
+   * In canonical spelling: the role of the key to create (`apikeys:create`), the new role of an
+   * update that changes it, or the role of the key to rotate (`apikeys:write`).
+   */
   role?: string;
-  /** The key acted on (get, revoke, delete). */
+  /** The key acted on (get, update, rotate, revoke, delete). */
   keyId?: string;
 }
 
@@ -177,6 +198,60 @@ export interface CreatedApiKey {
   key: string;
   apiKey: ApiKey;
 }
+
+/**
+ * The patch of {@link Keymint.updateApiKey}: at least one of the fields.
+ *
+ * @example
+ * ```ts
+ * const patch: UpdateApiKeyInput = { name: 'ci (read-only)', role: 'Viewer', ttl: '7d' };
+ * ```
+ */
+export interface UpdateApiKeyInput {
+  /** A new name: the same rules as on create, unique within the key's scope. */
+  name?: string;
+  /** A new role; with `actorRole`, at most the actor's own. */
+  role?: string;
+  /** Replaces the whole metadata object; `null` clears it. */
+  metadata?: Record<string, unknown> | null;
+  /**
+   * A new time to live counted from now (the same rules and maximum as on create); `null`
+   * (never expires) only with `allowNonExpiring`.
+   */
+  ttl?: TtlInput | null;
+}
+
+/**
+ * Options of {@link Keymint.rotateApiKey}.
+ *
+ * @example
+ * ```ts
+ * const options: RotateApiKeyOptions = { gracePeriod: '1h' };
+ * ```
+ */
+export interface RotateApiKeyOptions {
+  /**
+   * How long the old key keeps verifying: `'1h'`, seconds, or `0` (the default: it stops at
+   * once). At most 7 days, and never past the old key's own expiry.
+   */
+  gracePeriod?: TtlInput;
+  /**
+   * The new time to live, counted from now. Default: the key's own time to live (the one it was
+   * created with, or last given by an update or a rotation). `null` (never expires) only with
+   * `allowNonExpiring`.
+   */
+  ttl?: TtlInput | null;
+}
+
+/**
+ * What {@link Keymint.rotateApiKey} returns: the new plaintext key, shown once, and the record.
+ *
+ * @example
+ * ```ts
+ * const { key, apiKey }: RotatedApiKey = await keymint.rotateApiKey(id, { gracePeriod: '1h' });
+ * ```
+ */
+export type RotatedApiKey = CreatedApiKey;
 
 /**
  * Input of {@link Keymint.listApiKeys}.
@@ -317,6 +392,29 @@ export interface Keymint<Actor = unknown> {
   getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
   /** A scope's keys sorted by name; expired ones only when asked. */
   listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]>;
+  /**
+   * Changes a key's name, role, metadata or time to live (a new expiry counted from now) and
+   * returns the new record; the key itself stays the same. Any non-empty subset of the fields,
+   * applied together or not at all. Throws `NOT_FOUND` for an unknown id, `REVOKED` for a revoked
+   * key, `EXPIRED` for an expired one, `NAME_TAKEN` when another key of the scope has the name,
+   * `INVALID_INPUT` for an empty or unknown patch. A change reaches every instance's verify cache
+   * as a revocation does. `authorize` is asked `apikeys:write`; `actorRole` bounds a new role.
+   */
+  updateApiKey(id: string, patch: UpdateApiKeyInput, context?: CallContext<Actor>): Promise<ApiKey>;
+  /**
+   * Gives a key a new secret and returns the new plaintext key once. The key keeps its id, name,
+   * role, scope, metadata and creation time. During `gracePeriod` the old key still verifies;
+   * after it, `verifyKey` answers `rotated`. Only the secret replaced last is kept: rotating
+   * again ends an earlier grace period at once. Throws `NOT_FOUND`, `REVOKED`, `EXPIRED`, and
+   * `CONFLICT` when another rotation of the same key won a race with this one (that one's new
+   * key counts). `authorize` is asked `apikeys:write` with the key's role, and `actorRole` must
+   * reach that role (a rotation hands out a working key of it).
+   */
+  rotateApiKey(
+    id: string,
+    options?: RotateApiKeyOptions,
+    context?: CallContext<Actor>,
+  ): Promise<RotatedApiKey>;
   /** Marks a key revoked (idempotent) and returns its record. */
   revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
   /** Deletes a key; its name becomes free again. */

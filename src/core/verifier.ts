@@ -96,6 +96,7 @@ const results = {
   wrong: NOT_FOUND,
   rate_limited: Object.freeze({ valid: false, reason: 'rate_limited' }),
   revoked: Object.freeze({ valid: false, reason: 'revoked' }),
+  rotated: Object.freeze({ valid: false, reason: 'rotated' }),
   expired: Object.freeze({ valid: false, reason: 'expired' }),
   insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
 } as const satisfies Record<string, VerifyResult>;
@@ -116,6 +117,9 @@ const sha256: (value: string) => string =
 const isDateOrNull = (value: unknown) =>
   value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
 
+/** The fields added in 0.2.0 may be absent (an adapter written for 0.1.0): read as null. */
+const isDateOrAbsent = (value: unknown) => value === undefined || isDateOrNull(value);
+
 /** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
 function isReadable(record: StoredApiKey, id: string): boolean {
   return (
@@ -128,7 +132,10 @@ function isReadable(record: StoredApiKey, id: string): boolean {
     !Number.isNaN(record.createdAt.getTime()) &&
     isDateOrNull(record.expiresAt) &&
     isDateOrNull(record.revokedAt) &&
-    isDateOrNull(record.lastUsedAt)
+    isDateOrNull(record.lastUsedAt) &&
+    (record.previousSecretHash == null || typeof record.previousSecretHash === 'string') &&
+    isDateOrAbsent(record.previousSecretExpiresAt) &&
+    isDateOrAbsent(record.rotatedAt)
   );
 }
 
@@ -155,6 +162,10 @@ export function toApiKey(record: StoredApiKey): ApiKey {
     lastUsedAt: readonlyDate(record.lastUsedAt),
     revokedAt: readonlyDate(record.revokedAt),
     metadata: deepFreeze(record.metadata),
+    rotatedAt: readonlyDate(record.rotatedAt ?? null),
+    previousKeyExpiresAt: readonlyDate(
+      record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
+    ),
   });
 }
 
@@ -260,6 +271,8 @@ export function createVerifier(parts: VerifierParts) {
   function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
     if (view.revoked) return results.revoked;
+    // The previous secret of a rotated key: valid until its grace period ends.
+    if (view.graceUntilMs !== null && nowMs >= view.graceUntilMs) return results.rotated;
     if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
     if (options.minRank >= 0 && view.rank < options.minRank) return results.insufficient_role;
     return view.valid;
@@ -290,9 +303,17 @@ export function createVerifier(parts: VerifierParts) {
           : hasher.hash(secret),
       );
       if (hashed instanceof Busy) return; // The next verification tries again.
-      const updated = await parts.fromStore('rehash update', () =>
-        adapter.update(record.id, { secretHash: hashed }),
-      );
+      // Only while the secret is still this one: a rotation that landed since must never be
+      // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
+      const updated = await parts.fromStore('rehash update', async () => {
+        if (!adapter.modify) return adapter.update(record.id, { secretHash: hashed });
+        const result = await adapter.modify(
+          record.id,
+          { secretHash: hashed },
+          { secretHash: record.secretHash },
+        );
+        return result.ok ? result.record : null;
+      });
       // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
       const proof = proven.get(record.id);
       if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
@@ -339,22 +360,34 @@ export function createVerifier(parts: VerifierParts) {
       if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
         return { kind: 'expired', scope: record.scope };
       }
+      // Whether the presented secret is the one a rotation replaced (never proven, never rehashed).
+      let previous = false;
       if (!alreadyProven(record, digest)) {
         const counted = attempts !== null && provenDigest(id) !== digest;
         if (counted && !attempts.begin(id, parts.monoMs())) return { kind: 'rate_limited' };
-        let matches: unknown;
-        try {
-          matches = await parts.fromHasher('verify a secret', () =>
+        const check = (hash: string) =>
+          parts.fromHasher('verify a secret', () =>
             limiter
-              ? limiter.run(() => hasher.verify(record.secretHash, presented.secret), {
+              ? limiter.run(() => hasher.verify(hash, presented.secret), {
                   // Its turn in the fair order: the key's scope (from the record), its id, and
                   // whether this process proved this very key before (then it goes first).
                   scope: record.scope,
                   id,
                   proven: provenDigest(id) === digest,
                 })
-              : hasher.verify(record.secretHash, presented.secret),
+              : hasher.verify(hash, presented.secret),
           );
+        let matches: unknown;
+        try {
+          matches = await check(record.secretHash);
+          if (
+            matches !== true &&
+            !(matches instanceof Busy) &&
+            typeof record.previousSecretHash === 'string'
+          ) {
+            matches = await check(record.previousSecretHash);
+            previous = matches === true;
+          }
         } catch (error) {
           // A hasher that fails says nothing about the secret: not a wrong guess.
           if (counted) attempts.end(id, false, parts.monoMs());
@@ -364,7 +397,7 @@ export function createVerifier(parts: VerifierParts) {
         if (counted) attempts.end(id, matches !== true && !isBusy, parts.monoMs());
         if (isBusy) return { kind: 'busy', retryAfterMs: (matches as Busy).retryAfterMs };
         if (matches !== true) return { kind: 'wrong' };
-        prove(id, digest, record.secretHash);
+        if (!previous) prove(id, digest, record.secretHash);
       }
       const apiKey = toApiKey(record);
       const view: KeyView = {
@@ -376,6 +409,7 @@ export function createVerifier(parts: VerifierParts) {
         rank: roles.rankOf(record.role),
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
+        graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
         freshUntil: readAt + (cache?.ttlMs ?? 0),
         // The stored last-used time, moved onto the monotonic clock (never into its future).
         lastUsedMs: record.lastUsedAt
@@ -384,7 +418,7 @@ export function createVerifier(parts: VerifierParts) {
         hot: false,
       };
       cache?.fill(token, view);
-      maybeRehash(record, presented.secret);
+      if (!previous) maybeRehash(record, presented.secret);
       return { kind: 'match', view };
     } finally {
       cache?.endLookup();

@@ -48,6 +48,9 @@ export const KEYMINT_ERROR_STATUS: Readonly<Record<KeymintErrorCode, number>> = 
   HASHER_FAILURE: 500,
   BUSY: 503,
   KEYS_LIMIT: 409,
+  REVOKED: 409,
+  EXPIRED: 409,
+  CONFLICT: 409,
 });
 
 /** A `Retry-After` value from an estimate in ms: whole seconds, rounded up, at least 1. */

@@ -25,15 +25,25 @@ import type {
   InsertResult,
   KeyAdapter,
   InvalidationListener,
+  KeyChanges,
   KeyPatch,
   LastUsedEntry,
   ListQuery,
+  ModifyCondition,
+  ModifyResult,
   StoredApiKey,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
-import { adapterOptions, missingTable, rowToRecord, type KeyRow } from '../../internal/sql.js';
+import {
+  adapterOptions,
+  missingTable,
+  outdatedTable,
+  rowToRecord,
+  type KeyRow,
+} from '../../internal/sql.js';
 import { changeFeed, type ChangeFeed } from './change-feed.js';
+import { modifier } from './modify.js';
 import {
   checkDatabase,
   MODULE,
@@ -100,8 +110,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   );
   const t = `"${table}"`;
   const sql = {
-    insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata)
-      VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata)`,
+    insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata,
+        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at)
+      VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata,
+        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt)`,
     find: `SELECT * FROM ${t} WHERE id = ?`,
     list: `SELECT * FROM ${t} WHERE scope = @scope
       AND (@after IS NULL OR name > @after)
@@ -120,23 +132,30 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     countLive: `SELECT count(*) AS live FROM ${t} WHERE scope = ? AND revoked_at IS NULL
       AND (expires_at IS NULL OR expires_at > ?)`,
   };
+  function prepare(source: string): SqliteStatement {
+    try {
+      return db.prepare(source);
+    } catch (error) {
+      if (error instanceof Error && /no such table/.test(error.message)) {
+        throw missingTable(table, MODULE, error);
+      }
+      if (error instanceof Error && /no such column|has no column named/.test(error.message)) {
+        throw outdatedTable(table, MODULE, error);
+      }
+      throw error;
+    }
+  }
   // Prepared on first use: the table may be created after the adapter.
   const prepared = new Map<keyof typeof sql, SqliteStatement>();
   function statement(name: keyof typeof sql): SqliteStatement {
     let found = prepared.get(name);
     if (!found) {
-      try {
-        found = db.prepare(sql[name]);
-      } catch (error) {
-        if (error instanceof Error && /no such table/.test(error.message)) {
-          throw missingTable(table, MODULE, error);
-        }
-        throw error;
-      }
+      found = prepare(sql[name]);
       prepared.set(name, found);
     }
     return found;
   }
+  const modifyOnce = modifier({ prepare }, table);
   const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
   const feed = feedOf(db, table);
 
@@ -154,6 +173,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           lastUsedAt: ms(record.lastUsedAt),
           revokedAt: ms(record.revokedAt),
           metadata: record.metadata === null ? null : JSON.stringify(record.metadata),
+          ttlSeconds: record.ttlSeconds ?? null,
+          previousSecretHash: record.previousSecretHash ?? null,
+          previousSecretExpiresAt: ms(record.previousSecretExpiresAt),
+          rotatedAt: ms(record.rotatedAt),
         });
         return { ok: true };
       } catch (error) {
@@ -195,6 +218,16 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
       if (entries.length === 0) return;
       const batch = entries.map((entry) => [entry.id, entry.lastUsedAt.getTime()]);
       statement('touchMany').run(JSON.stringify(batch));
+    },
+
+    async modify(
+      id: string,
+      changes: KeyChanges,
+      condition?: ModifyCondition,
+    ): Promise<ModifyResult> {
+      const result = modifyOnce(id, changes, condition);
+      if (result.ok) feed.wrote(id);
+      return result;
     },
 
     async delete(id: string): Promise<boolean> {

@@ -78,10 +78,35 @@ const changeLog = (table: string) => `CREATE TABLE IF NOT EXISTS "${table}_chang
 CREATE INDEX IF NOT EXISTS "${table}_changes_at" ON "${table}_changes" ("at");
 ${changeTriggersSql(table, WATCHED_COLUMNS_V2)}`;
 
+/**
+ * The columns step 3 adds to the watched ones: a rotation always sets `rotated_at` (and the end
+ * of the previous secret's grace period), so it is logged; a rehash changes `secret_hash` only,
+ * and is not.
+ */
+export const WATCHED_COLUMNS_V3 = [
+  ...WATCHED_COLUMNS_V2,
+  'rotated_at',
+  'previous_secret_expires_at',
+];
+
+/**
+ * What updateApiKey() and rotateApiKey() store: a key's own time to live, and the previous secret
+ * of a rotated key with the end of its grace period. Rows of 0.1.0 keep NULL in each. The update
+ * trigger is made again to log rotations too. ADD COLUMN has no IF NOT EXISTS in SQLite: this
+ * step runs once, and `migrate()` records it.
+ */
+const rotation = (table: string) => `ALTER TABLE "${table}" ADD COLUMN "ttl_seconds" INTEGER;
+ALTER TABLE "${table}" ADD COLUMN "previous_secret_hash" TEXT;
+ALTER TABLE "${table}" ADD COLUMN "previous_secret_expires_at" INTEGER;
+ALTER TABLE "${table}" ADD COLUMN "rotated_at" INTEGER;
+DROP TRIGGER IF EXISTS "${table}_changes_update";
+${changeTriggersSql(table, WATCHED_COLUMNS_V3)}`;
+
 /** Every step, in order. A new one goes at the end with the next version. */
 export const SQLITE_STEPS: readonly SqliteStep[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'change-log', sql: changeLog },
+  { version: 3, name: 'rotation', sql: rotation },
 ];
 
 /** The file a step ships as, under `sql/sqlite/`. */

@@ -91,6 +91,37 @@ const invalidation: GroupBody = ({ adapter, record, now }) => {
     }
   });
 
+  it('delivers the id of a key changed by modify() (an update, a rotation), within a second', async () => {
+    const subscribe = capability(adapter(), 'subscribe', 'invalidation');
+    if (typeof adapter().modify !== 'function') {
+      throw new Error("This adapter has subscribe() but no modify(): add 'invalidation' to skip.");
+    }
+    const seen = collector();
+    const subscription = await subscribe(seen.listener);
+    try {
+      const updated = record();
+      const rotated = record();
+      await adapter().insert(updated);
+      await adapter().insert(rotated);
+      await adapter().modify!(updated.id, { role: 'Admin' });
+      await adapter().modify!(
+        rotated.id,
+        { secretHash: 'next', previousSecretHash: rotated.secretHash },
+        { secretHash: rotated.secretHash },
+      );
+      // Refused changes publish nothing; a marker shows that anything sent before it arrived.
+      await adapter().modify!('unknownId002', { role: 'Admin' });
+      await adapter().modify!(rotated.id, { secretHash: 'again' }, { secretHash: 'not it' });
+      const marker = record();
+      await adapter().insert(marker);
+      await adapter().delete(marker.id);
+      await eventually(() => expect(seen.ids).toContain(marker.id), 1_000);
+      expect(seen.ids).toEqual([updated.id, rotated.id, marker.id]);
+    } finally {
+      await subscription.close();
+    }
+  });
+
   it('delivers nothing for last-used or rehash updates, or for missing ids', async () => {
     const subscribe = capability(adapter(), 'subscribe', 'invalidation');
     const seen = collector();
