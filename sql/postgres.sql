@@ -1,6 +1,7 @@
--- keymint API keys for PostgreSQL, as postgresSchema() from 'keymint/adapters/postgres' writes
--- it (pass { table, schema } there for other names); migrate() applies it. Safe to run more than
--- once. COLLATE "C" keeps list() in code point order.
+-- keymint API keys for PostgreSQL, schema version 2, as postgresSchema() from
+-- 'keymint/adapters/postgres' writes it (pass { table, schema } there for other names): every
+-- step of sql/postgres/ in order, and the table that records them. Safe to run more than once.
+-- COLLATE "C" keeps list() in code point order.
 CREATE TABLE IF NOT EXISTS "keymint_api_keys" (
   id           text        COLLATE "C" NOT NULL,
   scope        text        COLLATE "C" NOT NULL,
@@ -19,3 +20,18 @@ CREATE TABLE IF NOT EXISTS "keymint_api_keys" (
 -- deleteExpired() purges through this index; keys that never expire are left out of it.
 CREATE INDEX IF NOT EXISTS "keymint_api_keys_expires_at_idx"
   ON "keymint_api_keys" (expires_at) WHERE expires_at IS NOT NULL;
+-- A key's own time to live, and the previous secret of a rotated key with the end of its grace
+-- period. Rows of 0.1.0 keep NULL in each, which keymint reads as "never rotated" and as a time
+-- to live of expiry minus creation.
+ALTER TABLE "keymint_api_keys"
+  ADD COLUMN IF NOT EXISTS ttl_seconds                int8,
+  ADD COLUMN IF NOT EXISTS previous_secret_hash       text,
+  ADD COLUMN IF NOT EXISTS previous_secret_expires_at timestamptz,
+  ADD COLUMN IF NOT EXISTS rotated_at                 timestamptz;
+CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
+  version    integer     NOT NULL PRIMARY KEY,
+  name       text        NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (1, 'initial') ON CONFLICT (version) DO NOTHING;
+INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (2, 'rotation') ON CONFLICT (version) DO NOTHING;

@@ -15,6 +15,7 @@
  *   async update(id, patch) { ... return null; },
  *   async delete(id) { ... return false; },
  *   async deleteExpired(before) { ... return 0; },
+ *   async modify(id, changes, condition) { ... return { ok: false, reason: 'not_found' }; },
  * } satisfies KeyAdapter;
  * ```
  *
@@ -33,6 +34,7 @@
  *   secretHash: '$argon2id$v=19$m=19456,t=2,p=1$...',
  *   createdAt: new Date(), expiresAt: new Date(Date.now() + 3_600_000),
  *   lastUsedAt: null, revokedAt: null, metadata: null,
+ *   ttlSeconds: 3_600, previousSecretHash: null, previousSecretExpiresAt: null, rotatedAt: null,
  * };
  * ```
  */
@@ -54,6 +56,22 @@ export interface StoredApiKey {
   revokedAt: Date | null;
   /** JSON object, or `null`. */
   metadata: Record<string, unknown> | null;
+  /**
+   * The key's time to live in seconds, as last given to create, update or rotate; the default
+   * time to live of a rotation. `null` for a key that never expires.
+   *
+   * The four fields below are new in 0.2.0. An adapter stores them and returns them as given
+   * (`null`, not absent); records written before 0.2.0 read back with `null`, and the core reads
+   * an absent field as `null` too, so an adapter written for 0.1.0 keeps working for everything
+   * but {@link KeyAdapter.modify}.
+   */
+  ttlSeconds?: number | null;
+  /** The hash of the secret a rotation replaced, kept until the next rotation. */
+  previousSecretHash?: string | null;
+  /** Until when (exclusive) the previous secret still verifies: the end of the grace period. */
+  previousSecretExpiresAt?: Date | null;
+  /** When the secret was last rotated. */
+  rotatedAt?: Date | null;
 }
 
 /**
@@ -104,6 +122,61 @@ export interface KeyPatch {
 }
 
 /**
+ * The fields {@link KeyAdapter.modify} may change: any subset, applied together or not at all.
+ * A field that is absent (`undefined`) keeps its stored value; `null` stores null.
+ *
+ * @example
+ * ```ts
+ * import type { KeyChanges } from 'keymint';
+ * const rename: KeyChanges = { name: 'ci (old)', role: 'Viewer' };
+ * ```
+ */
+export interface KeyChanges {
+  name?: string;
+  role?: string;
+  metadata?: Record<string, unknown> | null;
+  expiresAt?: Date | null;
+  ttlSeconds?: number | null;
+  secretHash?: string;
+  previousSecretHash?: string | null;
+  previousSecretExpiresAt?: Date | null;
+  rotatedAt?: Date | null;
+}
+
+/**
+ * The condition of {@link KeyAdapter.modify}, checked in the same atomic step as the change.
+ *
+ * @example
+ * ```ts
+ * import type { ModifyCondition } from 'keymint';
+ * const unchanged: ModifyCondition = { secretHash: '$argon2id$v=19$m=19456,t=2,p=1$...' };
+ * ```
+ */
+export interface ModifyCondition {
+  /** Change the record only while its stored `secretHash` is exactly this one. */
+  secretHash?: string;
+}
+
+/**
+ * What {@link KeyAdapter.modify} reports: the changed record, or why nothing was changed.
+ * - `not_found`: no record has this id.
+ * - `revoked`: the record is revoked (a revoked key never changes again).
+ * - `secret`: the stored `secretHash` is not the one the condition names.
+ * - `name`: another record of the same scope has the new name.
+ *
+ * When several hold, the first in this order is reported.
+ *
+ * @example
+ * ```ts
+ * import type { ModifyResult } from 'keymint';
+ * const taken: ModifyResult = { ok: false, reason: 'name' };
+ * ```
+ */
+export type ModifyResult =
+  | { ok: true; record: StoredApiKey }
+  | { ok: false; reason: 'not_found' | 'revoked' | 'secret' | 'name' };
+
+/**
  * The persistence contract: six async methods. "Not found" is `null` (or `false`), never a
  * throw; a throw means the store failed, and the core reports it as `STORE_FAILURE`.
  *
@@ -148,13 +221,30 @@ export interface KeyAdapter {
    */
   touchMany?(entries: readonly LastUsedEntry[]): Promise<void>;
   /**
+   * Optional, needed by `updateApiKey` and `rotateApiKey` (which throw `CONFIG` without it):
+   * applies `changes` to the record in one atomic step, only when the record exists, is not
+   * revoked, and (when `condition.secretHash` is given) still has that `secretHash`. A new name
+   * is unique per scope exactly as on `insert`, also against racing inserts and renames. All or
+   * nothing: a refused or throwing call changes nothing. An adapter that has `subscribe`
+   * publishes the id from every `modify` that changed a record, in the same statement or
+   * transaction, as it does for a revocation: a new role, expiry or secret must reach every
+   * process's cache.
+   */
+  modify?(id: string, changes: KeyChanges, condition?: ModifyCondition): Promise<ModifyResult>;
+  /**
    * Optional: tells this process when any process revokes or deletes a key in the same store,
    * so that every keymint instance drops that key from its verify cache at once. An adapter that
-   * has it publishes from `update` (when the patch has `revokedAt`) and from `delete`, in the same
-   * statement or transaction as the change. Resolves once the listener is live. When `signal`
+   * has it publishes from `update` (when the patch has `revokedAt`), from `delete` and from every
+   * `modify` that changed a record, in the same statement or transaction as the change. Resolves once the listener is live. When `signal`
    * aborts before that, stop connecting, release everything and reject.
    */
   subscribe?(listener: InvalidationListener, options?: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Optional: how many keys of `scope` are live at `at`: not revoked, and with no expiry or an
+   * `expiresAt` later than `at` (a key expires at `expiresAt` exactly). keymint needs it for the
+   * `maxKeysPerScope` option. One query; it need not lock anything.
+   */
+  countLive?(scope: string, at: Date): Promise<number>;
 }
 
 /**
@@ -172,8 +262,8 @@ export interface LastUsedEntry {
 }
 
 /**
- * What {@link KeyAdapter.subscribe} calls. `invalidate` gets the id of a key that was revoked or
- * deleted, by this process or another. `reset` means that messages may have been lost (the
+ * What {@link KeyAdapter.subscribe} calls. `invalidate` gets the id of a key that was revoked,
+ * deleted, updated or rotated, by this process or another. `reset` means that messages may have been lost (the
  * connection dropped, or came back): the listener then forgets everything it cached.
  *
  * @example

@@ -39,6 +39,10 @@ import { redactKeys } from './core/redact.js';
  * | `STORE_FAILURE` | the adapter (database) failed; `cause` holds the driver's error |
  * | `HASHER_FAILURE` | the hasher failed (for example a stored hash it cannot read) |
  * | `BUSY` | `createApiKey()` would wait too long for its hash (see the `hashing` option); retry after `retryAfterMs` |
+ * | `KEYS_LIMIT` | the scope already holds `maxKeysPerScope` live keys; revoke or delete one first (HTTP 409) |
+ * | `REVOKED` | `updateApiKey()` or `rotateApiKey()` of a revoked key: a revoked key never changes |
+ * | `EXPIRED` | `updateApiKey()` or `rotateApiKey()` of an expired key: create a new one |
+ * | `CONFLICT` | `rotateApiKey()` lost a race with another rotation of the same key |
  *
  * @example
  * ```ts
@@ -46,7 +50,8 @@ import { redactKeys } from './core/redact.js';
  *
  * function status(code: KeymintErrorCode): number {
  *   switch (code) {
- *     case 'NAME_TAKEN': return 409;
+ *     case 'NAME_TAKEN': case 'KEYS_LIMIT': case 'REVOKED': case 'EXPIRED': case 'CONFLICT':
+ *       return 409;
  *     case 'NOT_FOUND': return 404;
  *     case 'FORBIDDEN': return 403;
  *     case 'BUSY': return 503;
@@ -67,7 +72,11 @@ export type KeymintErrorCode =
   | 'FORBIDDEN'
   | 'STORE_FAILURE'
   | 'HASHER_FAILURE'
-  | 'BUSY';
+  | 'BUSY'
+  | 'KEYS_LIMIT'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'CONFLICT';
 
 /**
  * All error codes, for iteration (for example to map each to an HTTP status).
@@ -90,6 +99,10 @@ export const KEYMINT_ERROR_CODES: readonly KeymintErrorCode[] = Object.freeze([
   'STORE_FAILURE',
   'HASHER_FAILURE',
   'BUSY',
+  'KEYS_LIMIT',
+  'REVOKED',
+  'EXPIRED',
+  'CONFLICT',
 ]);
 
 const BRAND = Symbol.for('keymint.error');

@@ -182,6 +182,23 @@ export const createInputSchema = z.strictObject(
   notAnObject('createApiKey() takes an object: { name, role, ttl, scope?, metadata? }'),
 );
 
+export const updateInputSchema = z.strictObject(
+  {
+    name: nameSchema.optional(),
+    role: z.unknown().optional(),
+    metadata: metadataSchema.optional(),
+    ttl: z.unknown().optional(),
+  },
+  notAnObject('updateApiKey() takes a patch object: { name?, role?, metadata?, ttl? }'),
+);
+
+export const rotateOptionsSchema = z
+  .strictObject(
+    { gracePeriod: z.unknown().optional(), ttl: z.unknown().optional() },
+    notAnObject('rotateApiKey() options must be an object: { gracePeriod?, ttl? }'),
+  )
+  .optional();
+
 export const listInputSchema = z
   .strictObject(
     {
@@ -312,8 +329,9 @@ export const optionsSchema = z.strictObject(
           concurrency: wholeNumber('hashing.concurrency', 1, 1024).optional(),
           queue: wholeNumber('hashing.queue', 0, 1_000_000).optional(),
           maxWait: ttlOption.optional(),
+          timeout: ttlOption.optional(),
         },
-        { error: 'hashing must be an object: { concurrency?, queue?, maxWait? }' },
+        { error: 'hashing must be an object: { concurrency?, queue?, maxWait?, timeout? }' },
       )
       .optional(),
     rateLimit: z
@@ -332,6 +350,8 @@ export const optionsSchema = z.strictObject(
       )
       .optional(),
     lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
+    storeTimeout: ttlOption.optional(),
+    maxKeysPerScope: wholeNumber('maxKeysPerScope', 1, 10_000_000).optional(),
   },
   notAnObject('createKeymint() takes an options object with at least { adapter }'),
 );

@@ -629,7 +629,7 @@ describe('createApiKey() when insert throws after the store may have committed',
 });
 
 describe('createApiKey() returned record', () => {
-  it('is plain data with exactly id, name, role, scope, createdAt, expiresAt, lastUsedAt, revokedAt, metadata', async () => {
+  it('is plain data with exactly id, name, role, scope, createdAt, expiresAt, lastUsedAt, revokedAt, metadata, rotatedAt, previousKeyExpiresAt', async () => {
     const { keymint } = fastKeymint();
     const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     expect(Object.getPrototypeOf(apiKey)).toBe(Object.prototype);
@@ -644,6 +644,8 @@ describe('createApiKey() returned record', () => {
         'revokedAt',
         'role',
         'scope',
+        'rotatedAt',
+        'previousKeyExpiresAt',
       ].sort(),
     );
     expect(apiKey).toEqual({
@@ -656,6 +658,8 @@ describe('createApiKey() returned record', () => {
       lastUsedAt: null,
       revokedAt: null,
       metadata: null,
+      rotatedAt: null,
+      previousKeyExpiresAt: null,
     });
   });
 

@@ -26,6 +26,10 @@ const EVERY_CODE: Record<KeymintErrorCode, true> = {
   STORE_FAILURE: true,
   HASHER_FAILURE: true,
   BUSY: true,
+  KEYS_LIMIT: true,
+  REVOKED: true,
+  EXPIRED: true,
+  CONFLICT: true,
 };
 
 /** An error as a second copy of keymint (the CJS build beside the ESM one) would make it. */

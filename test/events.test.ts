@@ -87,6 +87,30 @@ describe('onEvent', () => {
     expect(Object.isFrozen(events[0])).toBe(true);
   });
 
+  it('gets key.updated with each change and key.rotated with the grace period end', async () => {
+    const { keymint, events } = recording();
+    const alice = { id: 'alice' };
+    const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    await keymint.updateApiKey(apiKey.id, { name: 'ci-2', role: 'Editor' }, { actor: alice });
+    await keymint.rotateApiKey(apiKey.id, { gracePeriod: '1h' });
+    await settle();
+    expect(events[1]).toEqual({
+      type: 'key.updated',
+      at: new Date(T0),
+      keyId: apiKey.id,
+      scope: 'default',
+      name: 'ci-2',
+      actor: alice,
+      changes: { name: { from: 'ci', to: 'ci-2' }, role: { from: 'Viewer', to: 'Editor' } },
+    });
+    expect(events[2]).toMatchObject({
+      type: 'key.rotated',
+      keyId: apiKey.id,
+      previousSecretExpiresAt: new Date(T0 + HOUR),
+    });
+    expect(JSON.stringify(events)).not.toMatch(/secretHash|previousSecretHash/);
+  });
+
   it('emits nothing for an operation that failed or was refused', async () => {
     const { keymint, events } = recording();
     await keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' });

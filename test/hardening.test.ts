@@ -5,6 +5,7 @@ import {
   hmacSha256Hasher,
   type Hasher,
   type KeyAdapter,
+  type KeyChanges,
   type KeyPatch,
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
@@ -155,12 +156,18 @@ describe('background work after verify', () => {
     const calls = { hash: 0 };
     const old = createKeymint({ adapter: inner, hasher: versionedHasher('v1', calls) });
     const { key, apiKey } = await old.createApiKey({ name: 'r', role: 'Viewer', ttl: '1h' });
-    const writes: KeyPatch[] = [];
+    const writes: (KeyPatch | KeyChanges)[] = [];
     const adapter: KeyAdapter = {
       ...inner,
       update: (id, patch) => {
         writes.push(patch);
         return inner.update(id, patch);
+      },
+      // The rehash is written with modify(), conditional on the old hash.
+      modify: (id, changes, condition) => {
+        writes.push(changes);
+        expect(condition?.secretHash?.startsWith('v1:')).toBe(true);
+        return inner.modify!(id, changes, condition);
       },
     };
     calls.hash = 0;

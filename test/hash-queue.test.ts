@@ -204,11 +204,17 @@ describe('the queue cap', () => {
       rateLimit: false,
       hashing: { concurrency: 1, queue: 20, maxWait: '10m' },
     });
-    const { apiKey } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '1h' });
+    // 25 ids: one id holds at most two waiting places (the fair queue), so the cap is reached.
+    const ids: string[] = [];
+    for (let i = 0; i < 25; i++) {
+      ids.push(
+        (await keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' })).apiKey.id,
+      );
+    }
     const release = slow.hold();
-    // Distinct presented keys (wrong secrets of one id): each needs its own hash.
-    const pending = Array.from({ length: 500 }, () =>
-      keymint.verifyKey(formatKey('km', apiKey.id).key),
+    // Distinct presented keys (wrong secrets of 25 ids, in turn): each needs its own hash.
+    const pending = Array.from({ length: 500 }, (_, i) =>
+      keymint.verifyKey(formatKey('km', ids[i % ids.length]!).key),
     );
     const early = await Promise.race([
       Promise.all(pending.slice(21)),

@@ -12,13 +12,13 @@ import {
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { ADAPTER_METHODS } from '../src/schemas.js';
+import { createTestClock, type TestClock } from '../src/testing/clock.js';
 
-/** A clock the test moves by hand. Every call to now() returns a fresh Date. */
-export interface TestClock {
-  now(): Date;
-  advance(ms: number): void;
-  set(at: Date | number): void;
-}
+/**
+ * A clock the test moves by hand: keymint/testing's, which drives both the wall clock and the
+ * monotonic clock intervals are measured on. Every call to now() returns a fresh Date.
+ */
+export type { TestClock };
 
 export const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);
 export const SECOND = 1_000;
@@ -27,16 +27,7 @@ export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
 
 export function testClock(start: number = T0): TestClock {
-  let current = start;
-  return {
-    now: () => new Date(current),
-    advance: (ms) => {
-      current += ms;
-    },
-    set: (at) => {
-      current = typeof at === 'number' ? at : at.getTime();
-    },
-  };
+  return createTestClock(start);
 }
 
 export const HMAC_SECRET = 'x'.repeat(32);
@@ -157,6 +148,10 @@ export function storedRecord(overrides: Partial<StoredApiKey> = {}): StoredApiKe
     lastUsedAt: null,
     revokedAt: null,
     metadata: null,
+    ttlSeconds: 3_600,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
+    rotatedAt: null,
     ...overrides,
   };
 }

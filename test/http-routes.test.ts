@@ -158,6 +158,15 @@ describe('POST /api/auth/keys', () => {
     await create({ name: 'ci', role: 'Viewer', ttl: '1h' }, 'carol');
   });
 
+  it('answers 409 KEYS_LIMIT when the scope holds maxKeysPerScope live keys', async () => {
+    const { call, create } = routesFixture({ maxKeysPerScope: 1 });
+    await create({ name: 'one', role: 'Viewer', ttl: '1h' });
+    const full = await call('POST', KEYS, { json: { name: 'two', role: 'Viewer', ttl: '1h' } });
+    expect(full.status).toBe(409);
+    expect(full.body.message).toMatch(/^Scope "org-1" already has 1 live API keys/);
+    await create({ name: 'two', role: 'Viewer', ttl: '1h' }, 'carol'); // another scope
+  });
+
   it('ignores fields Grafana does not know, and takes the scope from the actor only', async () => {
     const { create, keymint } = routesFixture();
     const { key } = await create({ name: 'ci', role: 'Viewer', ttl: '1h', scope: 'org-2' });

@@ -141,6 +141,10 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
         column('last_used_at', tz, true, null),
         column('revoked_at', tz, true, null),
         column('metadata', 'jsonb', true, null),
+        column('ttl_seconds', 'bigint', true, null),
+        column('previous_secret_hash', 'text', true, null),
+        column('previous_secret_expires_at', tz, true, null),
+        column('rotated_at', tz, true, null),
       ]);
 
       const { rows: indexes } = await pool.query(

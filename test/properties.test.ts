@@ -698,6 +698,10 @@ describe('verifyKey() properties (random seed, printed on failure)', () => {
     return 'valid';
   }
 
+  /** A revoked or expired record: refused before any hashing, whatever the secret. */
+  const deadReason = (spec: RecordSpec): 'revoked' | 'expired' | undefined =>
+    spec.revoked ? 'revoked' : spec.expired ? 'expired' : undefined;
+
   /** The three corners of the wrong-secret limit the sequential property must reach. */
   const CORNERS = [
     'guess past the budget',
@@ -709,8 +713,10 @@ describe('verifyKey() properties (random seed, printed on failure)', () => {
   /**
    * The documented behaviour (README "Verifying a key", docs/performance.md "Abuse limits"),
    * written from the docs rather than from the verifier: malformed keys and checksum failures
-   * touch nothing; unknown ids cost a read and no hash; each wrong secret for a real id costs a
-   * read and a hash until `BUDGET` of them, then the id answers rate_limited with neither; a key
+   * touch nothing; unknown ids cost a read and no hash; a revoked or expired record is refused
+   * from the record (a read, no hash, not a wrong secret), whatever the secret; each wrong secret
+   * for a live id costs a read and a hash until `BUDGET` of them, then the id answers
+   * rate_limited with neither; a key
    * that verified before (cached) is judged without either, block or not; any other key of a
    * blocked id is refused like a guess. Presentations one at a time, the clock standing still.
    */
@@ -739,10 +745,15 @@ describe('verifyKey() properties (random seed, printed on failure)', () => {
           if (blocked(p.record)) {
             return { reason: 'rate_limited', reads: 0, hashes: 0, corner: 'guess past the budget' };
           }
+          if (deadReason(RECORDS[p.record])) {
+            return { reason: deadReason(RECORDS[p.record])!, reads: 1, hashes: 0 };
+          }
           failures.set(p.record, (failures.get(p.record) ?? 0) + 1);
           return { reason: 'not_found', reads: 1, hashes: 1 };
         case 'whole': {
           const reason = verdictOf(RECORDS[p.record], p.options);
+          // Never cached: refused from the record each time.
+          if (deadReason(RECORDS[p.record])) return { reason, reads: 1, hashes: 0 };
           if (matched.has(p.record)) {
             const corner = blocked(p.record) ? 'verified key of a blocked id' : undefined;
             return { reason, reads: 0, hashes: 0, ...(corner && { corner }) };
@@ -831,6 +842,10 @@ describe('verifyKey() properties (random seed, printed on failure)', () => {
               expect(got, where).toBe('not_found');
               break;
             case 'wrong secret':
+              if (deadReason(RECORDS[p.record])) {
+                expect(got, where).toBe(deadReason(RECORDS[p.record]));
+                break;
+              }
               expect(['not_found', 'rate_limited'], where).toContain(got);
               if (got === 'not_found') {
                 const seen = checked.get(p.record) ?? new Set<string>();

@@ -451,8 +451,12 @@ describe('nothing reaches the console or the process streams', () => {
           if (failing) throw new DriverError('connection reset');
           return inner.findById(id);
         },
-        update: async (_id, patch) => {
-          if (patch.secretHash !== undefined) background.rehash++;
+        update: async () => {
+          throw new DriverError('write failed');
+        },
+        // A rehash is a change conditional on the old hash (modify), so a rotation wins over it.
+        modify: async (_id, changes) => {
+          if (changes.secretHash !== undefined) background.rehash++;
           throw new DriverError('write failed');
         },
         touchMany: async () => {

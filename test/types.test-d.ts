@@ -3,6 +3,11 @@ import {
   createKeymint,
   parseTtl,
   type ApiKey,
+  type ApiKeyAction,
+  type KeyAdapter,
+  type ModifyResult,
+  type RotatedApiKey,
+  type UpdateApiKeyInput,
   type KeymintErrorCode,
   type VerifyFailureReason,
   type VerifyResult,
@@ -11,6 +16,42 @@ import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { isKeymintError } from '../src/errors.js';
 
 describe('public types', () => {
+  it('updateApiKey and rotateApiKey have the signatures issue 15 fixes', () => {
+    const keymint = createKeymint<{ id: string }>({ adapter: memoryAdapter() });
+    expectTypeOf(keymint.updateApiKey).parameters.toEqualTypeOf<
+      [string, UpdateApiKeyInput, ({ actor: { id: string }; scope?: string } | undefined)?]
+    >();
+    expectTypeOf(keymint.updateApiKey).returns.resolves.toEqualTypeOf<ApiKey>();
+    expectTypeOf(keymint.rotateApiKey).returns.resolves.toEqualTypeOf<RotatedApiKey>();
+    expectTypeOf<RotatedApiKey>().toEqualTypeOf<{ key: string; apiKey: ApiKey }>();
+    expectTypeOf<UpdateApiKeyInput>().toEqualTypeOf<{
+      name?: string;
+      role?: string;
+      metadata?: Record<string, unknown> | null;
+      ttl?: string | number | null;
+    }>();
+    expectTypeOf<Parameters<typeof keymint.rotateApiKey>[1]>().toEqualTypeOf<
+      { gracePeriod?: string | number; ttl?: string | number | null } | undefined
+    >();
+    // @ts-expect-error the scope of a key never changes
+    void keymint.updateApiKey('id', { scope: 'other' });
+  });
+
+  it("has 'rotated' among the reasons and 'apikeys:write' among the actions", () => {
+    expectTypeOf<'rotated'>().toMatchTypeOf<VerifyFailureReason>();
+    expectTypeOf<'apikeys:write'>().toMatchTypeOf<ApiKeyAction>();
+    expectTypeOf<'REVOKED' | 'EXPIRED' | 'CONFLICT'>().toMatchTypeOf<KeymintErrorCode>();
+  });
+
+  it('modify is optional in the adapter contract and reports why it refused', () => {
+    expectTypeOf<KeyAdapter['modify']>().toMatchTypeOf<
+      ((...args: never[]) => unknown) | undefined
+    >();
+    expectTypeOf<Extract<ModifyResult, { ok: false }>['reason']>().toEqualTypeOf<
+      'not_found' | 'revoked' | 'secret' | 'name'
+    >();
+  });
+
   it('parseTtl returns a number', () => {
     expectTypeOf(parseTtl).returns.toEqualTypeOf<number>();
   });
@@ -52,6 +93,8 @@ describe('public types', () => {
       | 'lastUsedAt'
       | 'revokedAt'
       | 'metadata'
+      | 'rotatedAt'
+      | 'previousKeyExpiresAt'
     >();
   });
 

@@ -10,6 +10,7 @@ const entry = (id: string, digest = `d-${id}`): CachedKey => ({
   apiKey: {} as CachedKey['apiKey'],
   valid: { valid: false, reason: 'not_found' },
   rank: 0,
+  graceUntilMs: null,
   expiresAtMs: null,
   revoked: false,
   freshUntil: 1_000,
@@ -40,15 +41,30 @@ describe('VerifyCache', () => {
     cache.endLookup();
   });
 
-  it('replaces the entry of an id filled again with another digest', () => {
+  it('keeps two digests of an id (a rotated key and its previous secret), dropping the older third', () => {
     const cache = new VerifyCache(10, 1_000);
     cache.fill(cache.beginLookup(), entry('a', 'first'));
     cache.fill(cache.beginLookup(), entry('a', 'second'));
+    expect(cache.get('first', 0)?.id).toBe('a');
+    expect(cache.get('second', 0)?.id).toBe('a');
+    cache.fill(cache.beginLookup(), entry('a', 'third'));
     expect(cache.get('first', 0)).toBeUndefined();
     expect(cache.get('second', 0)?.id).toBe('a');
+    expect(cache.get('third', 0)?.id).toBe('a');
     expect(cache.hasId('a')).toBe(true);
     cache.invalidate('a');
     expect(cache.hasId('a')).toBe(false);
+    expect(cache.get('second', 0)).toBeUndefined();
+    expect(cache.get('third', 0)).toBeUndefined();
+  });
+
+  it('replaces the entry of a digest filled again', () => {
+    const cache = new VerifyCache(10, 1_000);
+    cache.fill(cache.beginLookup(), { ...entry('a', 'one'), rank: 1 });
+    cache.fill(cache.beginLookup(), { ...entry('a', 'one'), rank: 2 });
+    expect(cache.get('one', 0)?.rank).toBe(2);
+    cache.fill(cache.beginLookup(), entry('a', 'two'));
+    expect(cache.get('one', 0)?.rank).toBe(2);
   });
 
   it('serves an entry only before freshUntil', () => {

@@ -41,6 +41,7 @@ const REASONS: Record<VerifyFailureReason, string> = {
   not_found: 'no such key in this store and scope, or the secret is wrong',
   expired: 'the time to live has run out',
   revoked: 'the key was revoked',
+  rotated: 'the key was rotated and its grace period is over: use the new key',
   insufficient_role: 'the key is valid but its role is below --role',
   rate_limited: 'too many wrong secrets for this key id lately; try again later',
   busy: 'too many keys being checked at once; nothing was decided, try again',

@@ -32,6 +32,7 @@ const REFUSED_CODES: ReadonlySet<KeymintErrorCode> = new Set<KeymintErrorCode>([
   'NAME_TAKEN',
   'NOT_FOUND',
   'FORBIDDEN',
+  'KEYS_LIMIT',
 ]);
 
 /** A mistake on the command line (exit 2). `help` names the command whose usage to suggest. */

@@ -27,10 +27,10 @@ export interface KeyEventBase<Actor = unknown> {
  * `type`.
  *
  * - `key.created`: `role`, `expiresAt`.
- * - `key.updated`: `changes`, each changed field with its value before and after (the update
- *   operation of issue 15 emits it).
- * - `key.rotated`: `newKeyId`, the key that replaces this one (the rotate operation of issue 15
- *   emits it).
+ * - `key.updated`: `changes`, each changed field (`name`, `role`, `expiresAt`, `metadata`) with
+ *   its value before and after (`updateApiKey`).
+ * - `key.rotated`: the new `expiresAt` and `previousSecretExpiresAt`, when the old secret stops
+ *   working (`rotateApiKey`; the id stays).
  * - `key.revoked`: `revokedAt`.
  * - `key.deleted`: nothing more.
  * - `key.purged`: one event per `purgeExpired()` call, with `count` and `expiredBefore`, and no
@@ -71,7 +71,12 @@ export type KeymintEvent<Actor = unknown> =
         >
       >;
     })
-  | (KeyEventBase<Actor> & { readonly type: 'key.rotated'; readonly newKeyId: string })
+  | (KeyEventBase<Actor> & {
+      readonly type: 'key.rotated';
+      readonly expiresAt: Date | null;
+      /** When the old secret stops working (the grace period's end), null without one. */
+      readonly previousSecretExpiresAt: Date | null;
+    })
   | (KeyEventBase<Actor> & { readonly type: 'key.revoked'; readonly revokedAt: Date })
   | (KeyEventBase<Actor> & { readonly type: 'key.deleted' })
   | (KeyEventBase<Actor> & {

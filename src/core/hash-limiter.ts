@@ -1,3 +1,5 @@
+import { FairQueue, MAX_WAITING_PER_ID, type Lane } from './fair-queue.js';
+
 /**
  * What {@link HashLimiter.run} resolves to when a task would wait too long, or the queue is at its
  * cap: no work was started. `retryAfterMs` is the estimated time for the work ahead to drain.
@@ -19,32 +21,36 @@ export interface HashLimiterOptions {
   maxQueue: number;
   /** A task whose estimated wait is longer is refused with {@link Busy}; ms. */
   maxWaitMs: number;
-  /** The instance's clock, epoch ms: durations are differences of it. */
+  /** The instance's monotonic clock, ms: durations are differences of it. */
   now: () => number;
 }
 
 /**
  * Bounds slow hashing (argon2 runs on libuv's thread pool, which file and DNS work share): at
- * most `concurrency` tasks run at once; the others wait in a queue, in the order
- * {@link HashLimiter.enqueue} and {@link HashLimiter.dequeue} give them (first come, first
- * served here: the one place an ordering policy goes).
+ * most `concurrency` tasks run at once; the others wait in a {@link FairQueue} (issue 14): keys
+ * this process has proven first, then the scopes take turns, then the ids within a scope, and no
+ * id holds more than {@link MAX_WAITING_PER_ID} places. A task run without a lane is a scope-less
+ * task of its own (first come, first served among such tasks).
  *
- * A new task is refused with {@link Busy} at once when its estimated wait, the work ahead of it
- * times the moving average of measured task durations divided by `concurrency`, would exceed
- * `maxWaitMs`, or when `maxQueue` tasks already wait. Until a first task has finished there is
- * no average, and only the cap applies: a fresh process takes a burst up to the cap. (The time
- * the first task has been running is no lower bound of a hash: while a burst arrives, the event
- * loop sees no completion, so that time grows with the burst, not with the hash.)
+ * A new task is refused with {@link Busy} at once when its estimated wait, the work ahead of
+ * THIS task in the fair order times the moving average of measured task durations divided by
+ * `concurrency`, would exceed `maxWaitMs`; when its id already holds its places; or when
+ * `maxQueue` tasks already wait and its scope holds its share (otherwise the scope holding the
+ * most gives up its newest waiting task, which gets {@link Busy}). Until a first task has
+ * finished there is no average: the time the first task has been running so far stands in for
+ * it (a lower bound), so a fresh process takes a burst up to the cap.
  */
 export class HashLimiter {
   private running = 0;
-  private waitingCount = 0;
-  /** Waiting tasks' start functions; consumed from `head`, compacted now and then. */
-  private readonly queue: Array<() => void> = [];
-  private head = 0;
+  /** Waiting tasks' start functions (`false`: refused after all, at the cap). */
+  private readonly line = new FairQueue<(started: boolean) => void>();
+  /** Ids for tasks run without a lane: each its own. */
+  private anonymous = 0;
   /** Moving average of task durations in ms; meaningful once `measured`. */
   private meanMs = 0;
   private measured = false;
+  /** When the first task started: before any finishes, a lower bound of the mean. */
+  private firstStartedAt: number | undefined;
 
   readonly concurrency: number;
   readonly maxQueue: number;
@@ -60,66 +66,55 @@ export class HashLimiter {
 
   /** How many tasks wait (not counting those running). */
   get waiting(): number {
-    return this.waitingCount;
+    return this.line.size;
   }
 
-  /** The mean task duration in ms the estimate uses (0: nothing measured yet). */
+  /** The mean task duration in ms the estimate uses (0: nothing to go by yet). */
   meanTaskMs(): number {
-    return this.measured ? this.meanMs : 0;
+    if (this.measured) return this.meanMs;
+    return this.firstStartedAt === undefined ? 0 : Math.max(0, this.now() - this.firstStartedAt);
   }
 
-  /** The estimated wait, in ms, of a task queued now: the work ahead of it over the slots. */
-  estimateWaitMs(): number {
+  /**
+   * The estimated wait, in ms, of a task queued now in this lane: the work ahead of it in the
+   * fair order over the slots (without a lane: behind everything that waits).
+   */
+  estimateWaitMs(lane?: Lane): number {
     if (this.running < this.concurrency) return 0;
-    return ((this.waiting + 1) * this.meanTaskMs()) / this.concurrency;
+    const place = lane ? this.line.positionOf(lane) : this.line.size + 1;
+    return (place * this.meanTaskMs()) / this.concurrency;
   }
 
-  async run<T>(task: () => Promise<T>): Promise<T | Busy> {
+  async run<T>(task: () => Promise<T>, lane?: Lane): Promise<T | Busy> {
     if (this.running < this.concurrency) {
       this.running++;
     } else {
-      const waitMs = this.estimateWaitMs();
-      if (this.waiting >= this.maxQueue || waitMs > this.maxWaitMs) {
-        return new Busy(waitMs > 0 ? Math.ceil(waitMs) : UNMEASURED_RETRY_MS);
+      const own = lane ?? { scope: '', id: String(this.anonymous++ % Number.MAX_SAFE_INTEGER) };
+      const waitMs = this.estimateWaitMs(own);
+      if (this.line.idFull(own) || waitMs > this.maxWaitMs) return this.busy(waitMs);
+      if (this.line.size >= this.maxQueue) {
+        const evicted = this.maxQueue > 0 ? this.line.evictFor(own) : undefined;
+        if (!evicted) return this.busy(waitMs);
+        evicted(false);
       }
       // The slot is handed over by the task that finishes (`running` stays counted).
-      this.waitingCount++;
-      await new Promise<void>((start) => this.enqueue(start));
+      const started = await new Promise<boolean>((start) => this.line.push(start, own));
+      if (!started) return this.busy(this.estimateWaitMs(own));
     }
     const startedAt = this.now();
+    this.firstStartedAt ??= startedAt;
     try {
       return await task();
     } finally {
       this.record(this.now() - startedAt);
-      const next = this.waitingCount > 0 ? this.dequeue() : undefined;
-      if (next) {
-        this.waitingCount--;
-        next();
-      } else {
-        this.running--;
-      }
+      const next = this.line.shift();
+      if (next) next(true);
+      else this.running--;
     }
   }
 
-  /** Ordering policy: adds a waiting task. */
-  protected enqueue(start: () => void): void {
-    this.queue.push(start);
-  }
-
-  /** Ordering policy: the waiting task to run next, or undefined when none waits. */
-  protected dequeue(): (() => void) | undefined {
-    if (this.head === this.queue.length) return undefined;
-    const next = this.queue[this.head]!;
-    this.queue[this.head++] = undefined as never;
-    // Compact once the consumed half dominates: O(1) amortised, memory bounded by the cap.
-    if (this.head >= 1_024 && this.head * 2 >= this.queue.length) {
-      this.queue.splice(0, this.head);
-      this.head = 0;
-    } else if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
-    }
-    return next;
+  private busy(waitMs: number): Busy {
+    return new Busy(waitMs > 0 ? Math.ceil(waitMs) : UNMEASURED_RETRY_MS);
   }
 
   private record(durationMs: number): void {

@@ -27,6 +27,13 @@ export interface ApiKey {
   readonly lastUsedAt: Date | null;
   readonly revokedAt: Date | null;
   readonly metadata: Readonly<Record<string, unknown>> | null;
+  /** When {@link Keymint.rotateApiKey} last gave the key a new secret; `null` if never. */
+  readonly rotatedAt: Date | null;
+  /**
+   * When the secret replaced by the last rotation stops (stopped) verifying: the end of its grace
+   * period. `null` if never rotated.
+   */
+  readonly previousKeyExpiresAt: Date | null;
 }
 
 /**
@@ -37,6 +44,8 @@ export interface ApiKey {
  *   than the one asked for.
  * - `expired`: the key's time to live ran out (at `expiresAt` exactly).
  * - `revoked`: the key was revoked.
+ * - `rotated`: the key is the previous secret of a rotated key, and its grace period is over
+ *   (only the secret replaced by the last rotation is recognised; older ones are `not_found`).
  * - `insufficient_role`: the key is valid but its role is below `options.role`.
  * - `rate_limited`: this key id had too many wrong secrets lately (`rateLimit` option); refused
  *   without hashing. A verification the cache answers is never rate limited.
@@ -51,7 +60,14 @@ export interface ApiKey {
  * ```
  */
 export type VerifyFailureReason =
-  'malformed' | 'not_found' | 'expired' | 'revoked' | 'insufficient_role' | 'rate_limited' | 'busy';
+  | 'malformed'
+  | 'not_found'
+  | 'expired'
+  | 'revoked'
+  | 'rotated'
+  | 'insufficient_role'
+  | 'rate_limited'
+  | 'busy';
 
 /**
  * The outcome of {@link Keymint.verifyKey}.
@@ -89,14 +105,16 @@ export interface VerifyOptions {
 }
 
 /**
- * The RBAC action names Grafana uses for API keys.
+ * The RBAC action names Grafana uses for API keys, and `apikeys:write` for changing an existing
+ * key ({@link Keymint.updateApiKey}, {@link Keymint.rotateApiKey}).
  *
  * @example
  * ```ts
  * const action: ApiKeyAction = 'apikeys:create';
  * ```
  */
-export type ApiKeyAction = 'apikeys:create' | 'apikeys:read' | 'apikeys:delete' | 'apikeys:purge';
+export type ApiKeyAction =
+  'apikeys:create' | 'apikeys:read' | 'apikeys:write' | 'apikeys:delete' | 'apikeys:purge';
 
 /**
  * What the host's `authorize` hook is asked.
@@ -112,9 +130,12 @@ export interface AuthorizeRequest<Actor = unknown> {
   action: ApiKeyAction;
   /** The scope acted on: the new key's, the listed one, or the existing key's; `'*'` for purge. */
   scope: string;
-  /** The role of the key to create (`apikeys:create` only), in canonical spelling. */
+  /**
+   * In canonical spelling: the role of the key to create (`apikeys:create`), the new role of an
+   * update that changes it, or the role of the key to rotate (`apikeys:write`).
+   */
   role?: string;
-  /** The key acted on (get, revoke, delete). */
+  /** The key acted on (get, update, rotate, revoke, delete). */
   keyId?: string;
 }
 
@@ -178,6 +199,60 @@ export interface CreatedApiKey {
   key: string;
   apiKey: ApiKey;
 }
+
+/**
+ * The patch of {@link Keymint.updateApiKey}: at least one of the fields.
+ *
+ * @example
+ * ```ts
+ * const patch: UpdateApiKeyInput = { name: 'ci (read-only)', role: 'Viewer', ttl: '7d' };
+ * ```
+ */
+export interface UpdateApiKeyInput {
+  /** A new name: the same rules as on create, unique within the key's scope. */
+  name?: string;
+  /** A new role; with `actorRole`, at most the actor's own. */
+  role?: string;
+  /** Replaces the whole metadata object; `null` clears it. */
+  metadata?: Record<string, unknown> | null;
+  /**
+   * A new time to live counted from now (the same rules and maximum as on create); `null`
+   * (never expires) only with `allowNonExpiring`.
+   */
+  ttl?: TtlInput | null;
+}
+
+/**
+ * Options of {@link Keymint.rotateApiKey}.
+ *
+ * @example
+ * ```ts
+ * const options: RotateApiKeyOptions = { gracePeriod: '1h' };
+ * ```
+ */
+export interface RotateApiKeyOptions {
+  /**
+   * How long the old key keeps verifying: `'1h'`, seconds, or `0` (the default: it stops at
+   * once). At most 7 days, and never past the old key's own expiry.
+   */
+  gracePeriod?: TtlInput;
+  /**
+   * The new time to live, counted from now. Default: the key's own time to live (the one it was
+   * created with, or last given by an update or a rotation). `null` (never expires) only with
+   * `allowNonExpiring`.
+   */
+  ttl?: TtlInput | null;
+}
+
+/**
+ * What {@link Keymint.rotateApiKey} returns: the new plaintext key, shown once, and the record.
+ *
+ * @example
+ * ```ts
+ * const { key, apiKey }: RotatedApiKey = await keymint.rotateApiKey(id, { gracePeriod: '1h' });
+ * ```
+ */
+export type RotatedApiKey = CreatedApiKey;
 
 /**
  * Input of {@link Keymint.listApiKeys}.
@@ -258,15 +333,18 @@ export interface KeymintOptions<Actor = unknown> {
    * Hashers marked `fast` are not bounded.
    *
    * - `maxWait`: the longest a verification (or a create) may wait for its hash, estimated as the
-   *   hashes ahead of it times the moving average of measured hash durations, divided by
+   *   hashes ahead of it (the queue is fair: keys this process proved first, then scopes, then
+   *   ids take turns) times the moving average of measured hash durations, divided by
    *   `concurrency`. Past it, `verifyKey` answers `busy` with `retryAfterMs` and `createApiKey`
    *   throws `BUSY`, at once. Default `'10s'` (a TTL string or seconds, at most `'10m'`; `0`
    *   refuses any wait): enough for a fresh instance to take 1,000 distinct keys at once with
    *   the default hasher on 2 cores (see docs/performance.md).
    * - `queue`: the cap on waiting hashes, whatever the estimate (the memory bound; each waiting
    *   verification holds about a kilobyte). Default 5,000, at most 1,000,000; `0` queues nothing.
+   * - `timeout`: the longest one hash may run (default `'5s'`, at most `'1h'`); a hasher call that
+   *   has not answered by then fails with `HASHER_FAILURE` and gives its slot back.
    */
-  hashing?: { concurrency?: number; queue?: number; maxWait?: TtlInput };
+  hashing?: { concurrency?: number; queue?: number; maxWait?: TtlInput; timeout?: TtlInput };
   /**
    * Abuse limit: after `failures` wrong secrets for one key id within `window` (default 10 per
    * `'1m'`), further attempts for that id answer `rate_limited` without hashing until the window
@@ -275,6 +353,22 @@ export interface KeymintOptions<Actor = unknown> {
   rateLimit?: false | { failures?: number; window?: TtlInput };
   /** How long last-used writes wait to be batched, in ms: 0 to 60,000. Default 1,000. */
   lastUsedDelayMs?: number;
+  /**
+   * The longest keymint waits for any one adapter call (`'1s'` to `'1h'`, default `'5s'`): past
+   * it the call fails with `STORE_FAILURE` (verification is never valid then), and a lookup
+   * other verifications of the same key were waiting on is dropped, so the next one starts
+   * afresh. The call itself is abandoned, not cancelled: set the driver's own timeouts
+   * (docs/adapters.md) below this one so that it gives the connection back.
+   */
+  storeTimeout?: TtlInput;
+  /**
+   * At most this many live keys (neither revoked nor expired) per scope; `createApiKey` past it
+   * throws `KEYS_LIMIT` (HTTP 409) before hashing anything. It bounds what one tenant allowed to
+   * create keys can make the server hash (docs/security.md). Needs an adapter with `countLive`
+   * (every bundled one); exact within a process, at most one over per other process creating in
+   * the same scope at the same instant. Default: no limit.
+   */
+  maxKeysPerScope?: number;
 }
 
 /**
@@ -307,6 +401,29 @@ export interface Keymint<Actor = unknown> {
   getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
   /** A scope's keys sorted by name; expired ones only when asked. */
   listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]>;
+  /**
+   * Changes a key's name, role, metadata or time to live (a new expiry counted from now) and
+   * returns the new record; the key itself stays the same. Any non-empty subset of the fields,
+   * applied together or not at all. Throws `NOT_FOUND` for an unknown id, `REVOKED` for a revoked
+   * key, `EXPIRED` for an expired one, `NAME_TAKEN` when another key of the scope has the name,
+   * `INVALID_INPUT` for an empty or unknown patch. A change reaches every instance's verify cache
+   * as a revocation does. `authorize` is asked `apikeys:write`; `actorRole` bounds a new role.
+   */
+  updateApiKey(id: string, patch: UpdateApiKeyInput, context?: CallContext<Actor>): Promise<ApiKey>;
+  /**
+   * Gives a key a new secret and returns the new plaintext key once. The key keeps its id, name,
+   * role, scope, metadata and creation time. During `gracePeriod` the old key still verifies;
+   * after it, `verifyKey` answers `rotated`. Only the secret replaced last is kept: rotating
+   * again ends an earlier grace period at once. Throws `NOT_FOUND`, `REVOKED`, `EXPIRED`, and
+   * `CONFLICT` when another rotation of the same key won a race with this one (that one's new
+   * key counts). `authorize` is asked `apikeys:write` with the key's role, and `actorRole` must
+   * reach that role (a rotation hands out a working key of it).
+   */
+  rotateApiKey(
+    id: string,
+    options?: RotateApiKeyOptions,
+    context?: CallContext<Actor>,
+  ): Promise<RotatedApiKey>;
   /** Marks a key revoked (idempotent) and returns its record. */
   revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
   /** Deletes a key; its name becomes free again. */
@@ -327,9 +444,12 @@ export interface Keymint<Actor = unknown> {
    */
   reportLeakedKey(key: unknown, report?: LeakReport): Promise<LeakedKeyResult>;
   /**
-   * Writes the last-used times still queued, stops the invalidation listener (releasing its
-   * connection) and empties the cache. Call it on shutdown, before closing the adapter's pool or
-   * client. Idempotent; the instance keeps working afterwards, without pushed invalidations.
+   * Turns the verify cache off for good, stops the invalidation listener (releasing its
+   * connection) and writes the last-used times still queued. Call it on shutdown, after the
+   * server stopped taking requests and before closing the adapter's pool or client. Idempotent;
+   * the instance keeps working afterwards, without a cache: each verification reads the store
+   * (so a key revoked elsewhere is refused at once), and fails with `STORE_FAILURE` once the
+   * pool is closed.
    */
   close(): Promise<void>;
 }

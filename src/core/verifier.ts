@@ -26,8 +26,13 @@ export interface VerifierParts {
   roles: RoleSet;
   prefix: string;
   allowNonExpiring: boolean;
-  /** The instance's clock in epoch ms (validated). */
+  /** The instance's wall clock in epoch ms (validated): for a key's own `expiresAt` only. */
   nowMs: () => number;
+  /**
+   * A monotonic clock in ms, for every interval (cache freshness, the wrong-secret window, the
+   * last-used interval): a wall clock stepped back must not stretch them.
+   */
+  monoMs: () => number;
   /** null when `cache: false` or a freshness bound of 0. */
   cache: VerifyCache | null;
   /** null for hashers marked `fast`. */
@@ -47,13 +52,18 @@ export interface VerifierParts {
 type Lookup =
   | { kind: 'match'; view: KeyView }
   | { kind: 'busy'; retryAfterMs: number }
-  | { kind: 'not_found' | 'wrong' | 'rate_limited' };
+  | { kind: 'not_found' | 'wrong' | 'rate_limited' }
+  /** Refused from the record alone, before any hashing; the scope decides per caller. */
+  | { kind: 'revoked' | 'expired'; scope: string };
 
 /** A lookup in flight, shared by every verification of the same digest. */
 interface Flight {
   id: string;
   promise: Promise<Lookup>;
-  /** When it began, epoch ms: a joiner takes its answer only within the freshness bound of it. */
+  /**
+   * When it began, on the monotonic clock: a joiner takes its answer only within the freshness
+   * bound of it.
+   */
   startedAt: number;
 }
 
@@ -86,6 +96,7 @@ const results = {
   wrong: NOT_FOUND,
   rate_limited: Object.freeze({ valid: false, reason: 'rate_limited' }),
   revoked: Object.freeze({ valid: false, reason: 'revoked' }),
+  rotated: Object.freeze({ valid: false, reason: 'rotated' }),
   expired: Object.freeze({ valid: false, reason: 'expired' }),
   insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
 } as const satisfies Record<string, VerifyResult>;
@@ -106,6 +117,9 @@ const sha256: (value: string) => string =
 const isDateOrNull = (value: unknown) =>
   value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
 
+/** The fields added in 0.2.0 may be absent (an adapter written for 0.1.0): read as null. */
+const isDateOrAbsent = (value: unknown) => value === undefined || isDateOrNull(value);
+
 /** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
 function isReadable(record: StoredApiKey, id: string): boolean {
   return (
@@ -118,7 +132,10 @@ function isReadable(record: StoredApiKey, id: string): boolean {
     !Number.isNaN(record.createdAt.getTime()) &&
     isDateOrNull(record.expiresAt) &&
     isDateOrNull(record.revokedAt) &&
-    isDateOrNull(record.lastUsedAt)
+    isDateOrNull(record.lastUsedAt) &&
+    (record.previousSecretHash == null || typeof record.previousSecretHash === 'string') &&
+    isDateOrAbsent(record.previousSecretExpiresAt) &&
+    isDateOrAbsent(record.rotatedAt)
   );
 }
 
@@ -145,6 +162,10 @@ export function toApiKey(record: StoredApiKey): ApiKey {
     lastUsedAt: readonlyDate(record.lastUsedAt),
     revokedAt: readonlyDate(record.revokedAt),
     metadata: deepFreeze(record.metadata),
+    rotatedAt: readonlyDate(record.rotatedAt ?? null),
+    previousKeyExpiresAt: readonlyDate(
+      record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
+    ),
   });
 }
 
@@ -243,20 +264,24 @@ export function createVerifier(parts: VerifierParts) {
     return parsed.data;
   }
 
+  /** A key without expiry stops working when the host no longer allows such keys. */
+  const isExpired = (expiresAtMs: number | null, nowMs: number) =>
+    expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= expiresAtMs;
+
   function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
     if (view.revoked) return results.revoked;
-    // A key without expiry stops working when the host no longer allows such keys.
-    if (view.expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= view.expiresAtMs) {
-      return results.expired;
-    }
+    // The previous secret of a rotated key: valid until its grace period ends.
+    if (view.graceUntilMs !== null && nowMs >= view.graceUntilMs) return results.rotated;
+    if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
     if (options.minRank >= 0 && view.rank < options.minRank) return results.insufficient_role;
     return view.valid;
   }
 
-  function touch(view: KeyView, nowMs: number): void {
-    if (nowMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
-    view.lastUsedMs = nowMs;
+  /** `lastUsedMs` is on the monotonic clock; the time written is the wall clock's. */
+  function touch(view: KeyView, monoMs: number, nowMs: number): void {
+    if (monoMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
+    view.lastUsedMs = monoMs;
     lastUsed.queue(view.id, nowMs);
   }
 
@@ -273,12 +298,22 @@ export function createVerifier(parts: VerifierParts) {
     rehashing.add(record.id);
     (async () => {
       const hashed = await parts.fromHasher('rehash a secret', () =>
-        limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
+        limiter
+          ? limiter.run(() => hasher.hash(secret), { scope: record.scope, id: record.id })
+          : hasher.hash(secret),
       );
       if (hashed instanceof Busy) return; // The next verification tries again.
-      const updated = await parts.fromStore('rehash update', () =>
-        adapter.update(record.id, { secretHash: hashed }),
-      );
+      // Only while the secret is still this one: a rotation that landed since must never be
+      // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
+      const updated = await parts.fromStore('rehash update', async () => {
+        if (!adapter.modify) return adapter.update(record.id, { secretHash: hashed });
+        const result = await adapter.modify(
+          record.id,
+          { secretHash: hashed },
+          { secretHash: record.secretHash },
+        );
+        return result.ok ? result.record : null;
+      });
       // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
       const proof = proven.get(record.id);
       if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
@@ -312,32 +347,57 @@ export function createVerifier(parts: VerifierParts) {
     const token = cache?.beginLookup() ?? 0;
     try {
       // The freshness bound counts from the read, not from the end of the hash.
-      const readAt = parts.nowMs();
+      const readAt = parts.monoMs();
       const record = await parts.fromStore('findById', () => adapter.findById(id));
       if (!record) return { kind: 'not_found' };
       if (!isReadable(record, id)) {
         throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
       }
+      // A revoked or expired key can never verify: refused from the record, before the limiter
+      // and the hasher, so guesses at a dead id cost no hash (docs/security.md: what this tells).
+      const wallAt = parts.nowMs();
+      if (record.revokedAt !== null) return { kind: 'revoked', scope: record.scope };
+      if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
+        return { kind: 'expired', scope: record.scope };
+      }
+      // Whether the presented secret is the one a rotation replaced (never proven, never rehashed).
+      let previous = false;
       if (!alreadyProven(record, digest)) {
         const counted = attempts !== null && provenDigest(id) !== digest;
-        if (counted && !attempts.begin(id, parts.nowMs())) return { kind: 'rate_limited' };
+        if (counted && !attempts.begin(id, parts.monoMs())) return { kind: 'rate_limited' };
+        const check = (hash: string) =>
+          parts.fromHasher('verify a secret', () =>
+            limiter
+              ? limiter.run(() => hasher.verify(hash, presented.secret), {
+                  // Its turn in the fair order: the key's scope (from the record), its id, and
+                  // whether this process proved this very key before (then it goes first).
+                  scope: record.scope,
+                  id,
+                  proven: provenDigest(id) === digest,
+                })
+              : hasher.verify(hash, presented.secret),
+          );
         let matches: unknown;
         try {
-          matches = await parts.fromHasher('verify a secret', () =>
-            limiter
-              ? limiter.run(() => hasher.verify(record.secretHash, presented.secret))
-              : hasher.verify(record.secretHash, presented.secret),
-          );
+          matches = await check(record.secretHash);
+          if (
+            matches !== true &&
+            !(matches instanceof Busy) &&
+            typeof record.previousSecretHash === 'string'
+          ) {
+            matches = await check(record.previousSecretHash);
+            previous = matches === true;
+          }
         } catch (error) {
           // A hasher that fails says nothing about the secret: not a wrong guess.
-          if (counted) attempts.end(id, false, parts.nowMs());
+          if (counted) attempts.end(id, false, parts.monoMs());
           throw error;
         }
         const isBusy = matches instanceof Busy;
-        if (counted) attempts.end(id, matches !== true && !isBusy, parts.nowMs());
+        if (counted) attempts.end(id, matches !== true && !isBusy, parts.monoMs());
         if (isBusy) return { kind: 'busy', retryAfterMs: (matches as Busy).retryAfterMs };
         if (matches !== true) return { kind: 'wrong' };
-        prove(id, digest, record.secretHash);
+        if (!previous) prove(id, digest, record.secretHash);
       }
       const apiKey = toApiKey(record);
       const view: KeyView = {
@@ -349,12 +409,16 @@ export function createVerifier(parts: VerifierParts) {
         rank: roles.rankOf(record.role),
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
+        graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
         freshUntil: readAt + (cache?.ttlMs ?? 0),
-        lastUsedMs: record.lastUsedAt?.getTime() ?? -Infinity,
+        // The stored last-used time, moved onto the monotonic clock (never into its future).
+        lastUsedMs: record.lastUsedAt
+          ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
+          : -Infinity,
         hot: false,
       };
       cache?.fill(token, view);
-      maybeRehash(record, presented.secret);
+      if (!previous) maybeRehash(record, presented.secret);
       return { kind: 'match', view };
     } finally {
       cache?.endLookup();
@@ -382,12 +446,13 @@ export function createVerifier(parts: VerifierParts) {
       // This id verified lately: almost always the same key again. Its digest is all a hit
       // takes (the very string a full verification accepted), so the checksum waits for a miss.
       digest = sha256(key);
-      const at = parts.nowMs();
-      const hit = cache.get(digest, at);
+      const mono = parts.monoMs();
+      const hit = cache.get(digest, mono);
       if (hit) {
+        const at = parts.nowMs();
         const result = verdict(hit, parsedOptions, at);
-        if (result.valid) touch(hit, at);
-        if (at >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
+        if (result.valid) touch(hit, mono, at);
+        if (mono >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
         return result;
       }
     }
@@ -396,10 +461,10 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.nowMs()) && provenDigest(presented.id) !== digest) {
+    if (attempts?.blocked(presented.id, parts.monoMs()) && provenDigest(presented.id) !== digest) {
       return results.rate_limited;
     }
-    const arrivedAt = parts.nowMs();
+    const arrivedAt = parts.monoMs();
     const joined = flights.get(digest);
     let outcome = await (joined ?? startFlight(presented, digest, arrivedAt)).promise;
     // A flight begun before this call (a refresh ahead, say) may carry a read from before a
@@ -410,15 +475,20 @@ export function createVerifier(parts: VerifierParts) {
       joined &&
       outcome.kind === 'match' &&
       joined.startedAt < arrivedAt &&
-      parts.nowMs() >= joined.startedAt + cache.ttlMs
+      parts.monoMs() >= joined.startedAt + cache.ttlMs
     ) {
-      outcome = await (flights.get(digest) ?? startFlight(presented, digest, parts.nowMs()))
+      outcome = await (flights.get(digest) ?? startFlight(presented, digest, parts.monoMs()))
         .promise;
+    }
+    if (outcome.kind === 'revoked' || outcome.kind === 'expired') {
+      return parsedOptions.scope !== undefined && outcome.scope !== parsedOptions.scope
+        ? NOT_FOUND
+        : results[outcome.kind];
     }
     if (outcome.kind !== 'match') return refusal(outcome);
     const at = parts.nowMs();
     const result = verdict(outcome.view, parsedOptions, at);
-    if (result.valid) touch(outcome.view, at);
+    if (result.valid) touch(outcome.view, parts.monoMs(), at);
     return result;
   }
 
@@ -443,13 +513,19 @@ export function createVerifier(parts: VerifierParts) {
     refreshed.add(hit);
     const presented = splitChecked(prefix, key);
     if (!presented) return;
-    const flight = startFlight(presented, digest, parts.nowMs());
+    const flight = startFlight(presented, digest, parts.monoMs());
     flight.promise.then((outcome) => {
       if (outcome.kind === 'match') {
         // Keep the last-used time this process already queued: no extra write.
         outcome.view.lastUsedMs = Math.max(outcome.view.lastUsedMs, hit.lastUsedMs);
-      } else if (outcome.kind === 'not_found' || outcome.kind === 'wrong') {
-        // Deleted, or its hash no longer matches this key (rotated): stop serving it now.
+      } else if (
+        outcome.kind === 'not_found' ||
+        outcome.kind === 'wrong' ||
+        outcome.kind === 'revoked' ||
+        outcome.kind === 'expired'
+      ) {
+        // Deleted, revoked or expired (refused from the record, so there is no new entry), or
+        // its hash no longer matches this key (rotated): stop serving it now.
         cache?.invalidate(hit.id);
       }
     }, parts.report);

@@ -14,9 +14,17 @@ export interface CachedKey {
   readonly rank: number;
   readonly expiresAtMs: number | null;
   readonly revoked: boolean;
-  /** When this entry stops being served (its freshness bound), epoch ms. */
+  /**
+   * For the previous secret of a rotated key, the end of its grace period (epoch ms): from then
+   * on the verdict is `rotated`. `null` for the current secret.
+   */
+  readonly graceUntilMs: number | null;
+  /** When this entry stops being served (its freshness bound), on the monotonic clock (ms). */
   readonly freshUntil: number;
-  /** The last lastUsedAt keymint wrote or queued for this key, epoch ms (`-Infinity`: none). */
+  /**
+   * When keymint last wrote or queued a last-used time for this key, on the monotonic clock (ms;
+   * `-Infinity`: none).
+   */
   lastUsedMs: number;
   /** Second-chance bit: set by each hit, cleared when eviction passes over the entry. */
   hot: boolean;
@@ -34,12 +42,17 @@ export interface CachedKey {
  */
 export class VerifyCache {
   private readonly entries = new Map<string, CachedKey>();
-  private readonly digestById = new Map<string, string>();
+  /**
+   * The digests cached for each id: at most two, the current secret's and, while a rotation's
+   * grace period runs (or after it, answering `rotated`), the previous one's.
+   */
+  private readonly digestsById = new Map<string, string[]>();
   /** Sequence number of the last invalidation of each id; pruned when no lookup is in flight. */
   private readonly invalidatedAt = new Map<string, number>();
   private sequence = 0;
   private clearedAt = 0;
   private lookups = 0;
+  private closed = false;
   /** Verifications this cache answered, and store lookups it did not (for the metrics). */
   hits = 0;
   misses = 0;
@@ -58,14 +71,14 @@ export class VerifyCache {
 
   /** True when a key with this id is cached (fresh or not): a cheap gate before hashing. */
   hasId(id: string): boolean {
-    return this.digestById.has(id);
+    return this.digestsById.has(id);
   }
 
-  /** The entry for this digest when it is still fresh at `nowMs`; drops a stale one. */
-  get(digest: string, nowMs: number): CachedKey | undefined {
+  /** The entry for this digest when it is still fresh at `monoMs` (monotonic); drops a stale one. */
+  get(digest: string, monoMs: number): CachedKey | undefined {
     const entry = this.entries.get(digest);
     if (entry === undefined) return undefined;
-    if (nowMs >= entry.freshUntil) {
+    if (monoMs >= entry.freshUntil) {
       this.remove(entry);
       return undefined;
     }
@@ -87,12 +100,17 @@ export class VerifyCache {
 
   /** Caches an entry read by a lookup that began at `token`, unless its id was invalidated since. */
   fill(token: number, entry: CachedKey): void {
-    if (this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
-    const previous = this.digestById.get(entry.id);
-    if (previous !== undefined) this.removeDigest(previous);
+    if (this.closed || this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) {
+      return;
+    }
+    const known = this.digestsById.get(entry.id);
+    if (known?.includes(entry.digest)) this.removeDigest(entry.digest);
+    else if (known && known.length >= 2) this.removeDigest(known[0]!);
     while (this.entries.size >= this.maxEntries) this.evictOne();
     this.entries.set(entry.digest, entry);
-    this.digestById.set(entry.id, entry.digest);
+    const digests = this.digestsById.get(entry.id);
+    if (digests) digests.push(entry.digest);
+    else this.digestsById.set(entry.id, [entry.digest]);
   }
 
   /** Drops the key with this id, and keeps lookups already in flight from caching it. */
@@ -103,23 +121,32 @@ export class VerifyCache {
       this.clearedAt = this.sequence + 1;
     }
     this.invalidatedAt.set(id, ++this.sequence);
-    const digest = this.digestById.get(id);
-    if (digest !== undefined) this.removeDigest(digest);
+    for (const digest of this.digestsById.get(id) ?? []) this.removeDigest(digest);
     this.also?.invalidate(id);
   }
 
   /** After a failed last-used write: the next hit of this key queues the write again. */
   forgetLastUsed(id: string): void {
-    const digest = this.digestById.get(id);
-    const entry = digest === undefined ? undefined : this.entries.get(digest);
-    if (entry) entry.lastUsedMs = -Infinity;
+    for (const digest of this.digestsById.get(id) ?? []) {
+      const entry = this.entries.get(digest);
+      if (entry) entry.lastUsedMs = -Infinity;
+    }
+  }
+
+  /**
+   * For good (keymint.close()): drops everything and caches nothing more, since no pushed
+   * invalidation keeps entries honest any longer; every later verification reads the store.
+   */
+  close(): void {
+    this.closed = true;
+    this.reset();
   }
 
   /** Drops everything, including what lookups in flight would cache (messages were lost). */
   reset(): void {
     this.clearedAt = ++this.sequence;
     this.entries.clear();
-    this.digestById.clear();
+    this.digestsById.clear();
     this.invalidatedAt.clear();
     this.also?.reset();
   }
@@ -146,6 +173,10 @@ export class VerifyCache {
 
   private remove(entry: CachedKey): void {
     this.entries.delete(entry.digest);
-    if (this.digestById.get(entry.id) === entry.digest) this.digestById.delete(entry.id);
+    const digests = this.digestsById.get(entry.id);
+    if (!digests) return;
+    const left = digests.filter((digest) => digest !== entry.digest);
+    if (left.length === 0) this.digestsById.delete(entry.id);
+    else this.digestsById.set(entry.id, left);
   }
 }

@@ -54,6 +54,7 @@ const FAILURES: Record<VerifyFailureReason, AuthenticationFailure> = {
   not_found: { ok: false, status: 401, message: INVALID, headers: challenge },
   expired: { ok: false, status: 401, message: 'Expired API key', headers: challenge },
   revoked: { ok: false, status: 401, message: 'Revoked API key', headers: challenge },
+  rotated: { ok: false, status: 401, message: 'Rotated API key', headers: challenge },
   insufficient_role: { ok: false, status: 403, message: 'Insufficient role for this API key' },
   rate_limited: {
     ok: false,

@@ -29,7 +29,16 @@
  */
 import type { ApiKey, Keymint } from '../core/types.js';
 import { toResponse } from './authenticate.js';
-import { createKeyCheck, failureReply, nodeAuthorization } from './middleware-shared.js';
+import { isKeymintError } from '../errors.js';
+import { errorToHttp } from './error-to-http.js';
+import {
+  checkErrorHandlerOptions,
+  createKeyCheck,
+  failureReply,
+  nodeAuthorization,
+  JSON_HEADERS,
+  report,
+} from './middleware-shared.js';
 
 declare global {
   // Express's own typings merge this namespace into `Request` and `res.locals`.
@@ -162,5 +171,71 @@ export function requireApiKey<Req extends ExpressRequestLike = ExpressRequestLik
     run().then((passed) => {
       if (passed) next();
     }, next);
+  };
+}
+
+/**
+ * Options of {@link keymintErrorHandler}.
+ *
+ * @example
+ * ```ts
+ * const options: KeymintErrorHandlerOptions = {
+ *   onError: (error) => console.error('key store or hasher failed', error),
+ * };
+ * ```
+ */
+export interface KeymintErrorHandlerOptions<Req = ExpressRequestLike> {
+  /**
+   * Told about the server faults it answers (`STORE_FAILURE`, `HASHER_FAILURE`, `CONFIG`), with
+   * the error, whose cause the client never sees. A reporter that throws changes nothing.
+   */
+  onError?: (error: unknown, req: Req) => void;
+}
+
+/**
+ * An Express error middleware that answers a `KeymintError` thrown by a route (or passed to
+ * `next(error)`) with the status, headers and JSON body of `errorToHttp()` of `keymint/http`:
+ * `400` bad input, `403` `FORBIDDEN`, `404` `NOT_FOUND`, `409` `NAME_TAKEN`, `503` with
+ * `Retry-After` for `BUSY` and `STORE_FAILURE`, `500` otherwise; the body is
+ * `{ message, code }`, or a generic `{ message }` for a server fault.
+ *
+ * Any other error is passed on with `next(error)`, untouched, to your own error middleware (or
+ * Express's default one, which prints the stack outside production): keymint does not decide
+ * what your other errors become. An error after the headers were sent is passed on too.
+ * Express 5 catches a rejected async route by itself; in Express 4, call `next(error)`.
+ *
+ * @example
+ * ```ts
+ * import { keymintErrorHandler } from 'keymint/express';
+ *
+ * app.delete('/admin/keys/:id', async (req, res) => {
+ *   await keymint.deleteApiKey(req.params.id); // NOT_FOUND becomes 404 { message, code }
+ *   res.status(204).end();
+ * });
+ * app.use(keymintErrorHandler({ onError: (error) => console.error(error) }));
+ * ```
+ */
+export function keymintErrorHandler<Req = ExpressRequestLike>(
+  options: KeymintErrorHandlerOptions<Req> = {},
+): (
+  error: unknown,
+  req: NoInfer<Req>,
+  res: ExpressResponseLike & { headersSent?: boolean },
+  next: (error?: unknown) => void,
+) => void {
+  const onError = checkErrorHandlerOptions(options);
+  // Express tells error middleware apart by its four parameters.
+  return (error, req, res, next) => {
+    if (!isKeymintError(error) || res.headersSent === true) {
+      next(error);
+      return;
+    }
+    const { status, headers, body, serverFault } = errorToHttp(error);
+    if (serverFault) report(onError, error, req);
+    res.statusCode = status;
+    for (const [name, value] of Object.entries({ ...JSON_HEADERS, ...headers })) {
+      res.setHeader(name, value);
+    }
+    res.end(JSON.stringify(body));
   };
 }

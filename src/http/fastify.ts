@@ -30,7 +30,16 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKey, Keymint } from '../core/types.js';
 import { toResponse } from './authenticate.js';
-import { createKeyCheck, failureReply, nodeAuthorization } from './middleware-shared.js';
+import { isKeymintError } from '../errors.js';
+import { errorToHttp } from './error-to-http.js';
+import {
+  checkErrorHandlerOptions,
+  createKeyCheck,
+  failureReply,
+  nodeAuthorization,
+  JSON_HEADERS,
+  report,
+} from './middleware-shared.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -118,5 +127,60 @@ export function requireApiKey(
     const { status, headers, body } = await failureReply(toResponse(result));
     // An async hook that answered must return the reply, so that Fastify stops there.
     return reply.code(status).headers(headers).send(body);
+  };
+}
+
+/**
+ * Options of {@link keymintErrorHandler}.
+ *
+ * @example
+ * ```ts
+ * const options: KeymintErrorHandlerOptions = {
+ *   onError: (error, request) => request.log.error({ err: error }, 'keymint fault'),
+ * };
+ * ```
+ */
+export interface KeymintErrorHandlerOptions {
+  /**
+   * Told about the server faults it answers (`STORE_FAILURE`, `HASHER_FAILURE`, `CONFIG`), with
+   * the error, whose cause the client never sees. A reporter that throws changes nothing.
+   */
+  onError?: (error: unknown, request: FastifyRequest) => void;
+}
+
+/**
+ * A Fastify error handler (`app.setErrorHandler(keymintErrorHandler())`) that answers a
+ * `KeymintError` thrown by a route with the status, headers and JSON body of `errorToHttp()` of
+ * `keymint/http`: `400` bad input, `403` `FORBIDDEN`, `404` `NOT_FOUND`, `409` `NAME_TAKEN`,
+ * `503` with `Retry-After` for `BUSY` and `STORE_FAILURE`, `500` otherwise; the body is
+ * `{ message, code }`, or a generic `{ message }` for a server fault.
+ *
+ * Any other error (Fastify's own `400` for bad JSON, a validation error, your errors) is thrown
+ * on, to the parent error handler: Fastify's default one answers it as it would have without
+ * this handler.
+ *
+ * @example
+ * ```ts
+ * import { keymintErrorHandler } from 'keymint/fastify';
+ *
+ * app.setErrorHandler(keymintErrorHandler());
+ * app.delete('/admin/keys/:id', async (request) => {
+ *   // NOT_FOUND becomes 404 { message, code: 'NOT_FOUND' }
+ *   return keymint.revokeApiKey((request.params as { id: string }).id);
+ * });
+ * ```
+ */
+export function keymintErrorHandler(
+  options: KeymintErrorHandlerOptions = {},
+): (error: unknown, request: FastifyRequest, reply: FastifyReply) => FastifyReply {
+  const onError = checkErrorHandlerOptions<FastifyRequest>(options);
+  return (error, request, reply) => {
+    if (!isKeymintError(error)) throw error;
+    const { status, headers, body, serverFault } = errorToHttp(error);
+    if (serverFault) report(onError, error, request);
+    return reply
+      .code(status)
+      .headers({ ...JSON_HEADERS, ...headers })
+      .send(body);
   };
 }

@@ -29,7 +29,10 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiKey, Keymint } from '../core/types.js';
 import { toResponse } from './authenticate.js';
-import { createKeyCheck } from './middleware-shared.js';
+import { isKeymintError } from '../errors.js';
+import { errorToHttp } from './error-to-http.js';
+import { checkErrorHandlerOptions, createKeyCheck, report } from './middleware-shared.js';
+import { json } from './responses.js';
 
 /**
  * The context variables {@link requireApiKey} sets: `c.get('apiKey')` is the verified key's
@@ -121,4 +124,65 @@ export function requireApiKey(
     await next();
     return undefined;
   };
+}
+
+/**
+ * Options of {@link keymintErrorHandler}.
+ *
+ * @example
+ * ```ts
+ * const options: KeymintErrorHandlerOptions = {
+ *   onError: (error, c) => console.error('request failed', c.req.path, error),
+ * };
+ * ```
+ */
+export interface KeymintErrorHandlerOptions {
+  /**
+   * Told about every server fault it answers (`STORE_FAILURE`, `HASHER_FAILURE`, `CONFIG`, and
+   * any error that is neither a `KeymintError` nor an `HTTPException`), with the error, whose
+   * cause the client never sees. A reporter that throws changes nothing.
+   */
+  onError?: (error: unknown, c: Context) => void;
+}
+
+/**
+ * A Hono error handler (`app.onError(keymintErrorHandler())`) that answers a `KeymintError`
+ * thrown by a route with the status, headers and JSON body of `errorToHttp()` of `keymint/http`:
+ * `400` bad input, `403` `FORBIDDEN`, `404` `NOT_FOUND`, `409` `NAME_TAKEN`, `503` with
+ * `Retry-After` for `BUSY` and `STORE_FAILURE`, `500` otherwise; the body is
+ * `{ message, code }`, or a generic `{ message }` for a server fault.
+ *
+ * Hono has one error handler, with no parent to pass an error on to: an `HTTPException` is
+ * answered with its own response (as Hono's default handler does), and any other error with
+ * `500 { message: "Internal server error" }` and nothing of the error, after `onError`.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { keymintErrorHandler } from 'keymint/hono';
+ *
+ * const app = new Hono();
+ * app.onError(keymintErrorHandler({ onError: (error) => console.error(error) }));
+ * app.post('/admin/keys/:id/revoke', async (c) => {
+ *   return c.json(await keymint.revokeApiKey(c.req.param('id'))); // NOT_FOUND: 404
+ * });
+ * ```
+ */
+export function keymintErrorHandler(
+  options: KeymintErrorHandlerOptions = {},
+): (error: unknown, c: Context) => Response {
+  const onError = checkErrorHandlerOptions<Context>(options);
+  return (error, c) => {
+    if (!isKeymintError(error) && isHttpException(error)) return error.getResponse();
+    const { status, headers, body, serverFault } = errorToHttp(error);
+    if (serverFault) report(onError, error, c);
+    return json(status, body, headers);
+  };
+}
+
+/** Hono's `HTTPException`, recognised by shape: keymint/hono imports nothing of Hono at run time. */
+function isHttpException(error: unknown): error is { getResponse(): Response } {
+  return (
+    error instanceof Error && typeof (error as { getResponse?: unknown }).getResponse === 'function'
+  );
 }

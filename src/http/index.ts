@@ -9,6 +9,10 @@
  * - {@link createSecretScanningHandler}: GitHub's secret-scanning partner endpoint, which
  *   revokes leaked keys GitHub reports.
  * - {@link toNodeListener}: mounts a Web handler in `node:http` or Express.
+ * - {@link errorToHttp}: the status, headers and body for a `KeymintError` thrown in your own
+ *   routes (the framework entry points build `keymintErrorHandler()` on it).
+ *
+ * docs/http.md in the package has the whole guide, with examples that are compiled in its tests.
  *
  * ```sh
  * npm install keymint
@@ -21,12 +25,16 @@
  * import { memoryAdapter } from 'keymint/adapters/memory';
  * import { authenticateRequest, createApiKeyRoutes, toNodeListener, toResponse } from 'keymint/http';
  *
+ * interface User { role: string; isAdmin: boolean }
+ * // Your sign-in: the signed-in user of a request, or null (the routes then answer 401).
+ * const userOf = async (request: Request): Promise<User | null> => mySessions.lookup(request);
+ *
  * const keymint = createKeymint<User>({
  *   adapter: memoryAdapter(),
  *   authorize: ({ actor }) => actor.isAdmin, // who may manage keys: required by the routes
  *   actorRole: (actor) => actor.role, // nobody creates a key above their own role
  * });
- * const routes = createApiKeyRoutes(keymint, { authenticate: (request) => sessions.userOf(request) });
+ * const routes = createApiKeyRoutes(keymint, { authenticate: userOf });
  *
  * createServer(
  *   toNodeListener(async (request) => {
@@ -53,6 +61,8 @@ export type {
 export { toNodeListener } from './node.js';
 export type { NodeListenerOptions } from './node.js';
 export { DEFAULT_MAX_BODY_BYTES } from './body.js';
+export { errorToHttp, KEYMINT_ERROR_STATUS } from './error-to-http.js';
+export type { HttpError } from './error-to-http.js';
 export { createSecretScanningHandler } from './secret-scanning.js';
 export type {
   GitHubPublicKeys,

@@ -143,3 +143,49 @@ export async function failureReply(
   });
   return { status: response.status, headers, body: await response.text() };
 }
+
+/** The headers of every JSON answer of keymint (as `json()` of responses.ts sets them). */
+export const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+});
+
+/** Checks the options of a `keymintErrorHandler()` once, at setup; returns its `onError`. */
+export function checkErrorHandlerOptions<Req>(
+  options: unknown,
+): ((error: unknown, request: Req) => void) | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new KeymintError('INVALID_INPUT', 'keymintErrorHandler() takes an object: { onError? }.');
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== 'onError') {
+      throw new KeymintError(
+        'INVALID_INPUT',
+        `Invalid keymintErrorHandler() options: unknown option ${JSON.stringify(name)}; the only option is onError.`,
+      );
+    }
+  }
+  const { onError } = options as { onError?: unknown };
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new KeymintError(
+      'INVALID_INPUT',
+      'Invalid keymintErrorHandler() options: onError must be a function.',
+    );
+  }
+  return onError as ((error: unknown, request: Req) => void) | undefined;
+}
+
+/** Tells a host's reporter; a reporter that throws must not change the answer. */
+export function report<Req>(
+  onError: ((error: unknown, request: Req) => void) | undefined,
+  error: unknown,
+  request: Req,
+): void {
+  try {
+    onError?.(error, request);
+  } catch {
+    // ignored on purpose
+  }
+}

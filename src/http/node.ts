@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KeymintError } from '../errors.js';
-import { BodyTooLargeError, checkLimit } from './body.js';
+import { isKeymintError, KeymintError } from '../errors.js';
+import { BodyTooLargeError, checkLimit, isJsonContentType } from './body.js';
 import { BAD_PATH_MESSAGE, isAmbiguousPath } from './request-path.js';
 import { errorResponse, json } from './responses.js';
 
@@ -29,12 +29,6 @@ function bodyStream(req: IncomingMessage, limit: number, overflow: () => void) {
   let done = false;
   return new ReadableStream<Uint8Array>({
     start(controller) {
-      if (req.readableEnded) {
-        // A body parser (express.json()) read it first: mount the handler before it.
-        done = true;
-        controller.close();
-        return;
-      }
       req.on('data', (chunk: Buffer) => {
         if (done) return;
         size += chunk.byteLength;
@@ -64,6 +58,56 @@ function bodyStream(req: IncomingMessage, limit: number, overflow: () => void) {
     cancel() {
       done = true;
       req.pause();
+    },
+  });
+}
+
+/** True when something before the handler (a body parser) has read the body stream to its end. */
+function bodyConsumed(req: IncomingMessage): boolean {
+  return req.readableEnded || (req.complete && !req.readable);
+}
+
+/**
+ * The body a parser mounted before the handler left on `req.body`, as bytes again: a Buffer
+ * (`express.raw()`), a string (`express.text()`) or, for a JSON request, the parsed value
+ * (`express.json()`), serialised back. Anything else cannot be passed on faithfully.
+ */
+function parsedBody(req: IncomingMessage, headers: Headers): Uint8Array {
+  const body = (req as { body?: unknown }).body;
+  if (body instanceof Uint8Array) return body;
+  if (typeof body === 'string') return new TextEncoder().encode(body);
+  if (body !== undefined && isJsonContentType(headers.get('content-type'))) {
+    try {
+      const text = JSON.stringify(body);
+      if (typeof text === 'string') return new TextEncoder().encode(text);
+    } catch {
+      // not JSON any more (a BigInt, a cycle): the error below says what to do
+    }
+  }
+  const found =
+    body === undefined
+      ? 'no req.body'
+      : `req.body of type ${Array.isArray(body) ? 'array' : typeof body}`;
+  throw new KeymintError(
+    'CONFIG',
+    `toNodeListener(): a body parser mounted before this handler already read the request body ` +
+      `(${found}, content type ${JSON.stringify(headers.get('content-type') ?? '')}). Mount the ` +
+      `handler before the body parser (app.all('/api/auth/keys{/*id}', toNodeListener(routes)) ` +
+      `above app.use(express.json())), or parse it with express.json(), express.text() or ` +
+      `express.raw().`,
+  );
+}
+
+/** A body that is already in memory, under the same limit as a streamed one. */
+function bytesStream(bytes: Uint8Array, limit: number) {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (bytes.byteLength > limit) {
+        controller.error(new BodyTooLargeError(limit));
+        return;
+      }
+      if (bytes.byteLength > 0) controller.enqueue(new Uint8Array(bytes));
+      controller.close();
     },
   });
 }
@@ -98,7 +142,15 @@ function toRequest(req: IncomingMessage, res: ServerResponse, limit: number, ove
   const method = req.method ?? 'GET';
   const hasBody = method !== 'GET' && method !== 'HEAD';
   const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: aborted.signal };
-  if (hasBody) {
+  if (hasBody && bodyConsumed(req)) {
+    // The bytes were decoded (and maybe inflated) by the parser: their old length and encoding
+    // no longer apply.
+    const bytes = parsedBody(req, headers);
+    headers.delete('content-length');
+    headers.delete('content-encoding');
+    init.body = bytesStream(bytes, limit);
+    init.duplex = 'half';
+  } else if (hasBody) {
     init.body = bodyStream(req, limit, overflow);
     init.duplex = 'half';
   }
@@ -133,6 +185,12 @@ async function send(response: Response, req: IncomingMessage, res: ServerRespons
  * `node:http` server, or in Express as a route handler. It turns each `IncomingMessage` into a
  * `Request` whose body is streamed with a size limit, and writes the `Response` back. A handler
  * that throws gets `500 { message: "Internal server error" }`, without the error.
+ *
+ * In Express, mount it before any body parser. Behind one, it passes on what the parser left on
+ * `req.body`: a Buffer (`express.raw()`), a string (`express.text()`) or, for a JSON request,
+ * the parsed value serialised again (`express.json()`). Any other parsed body (a form parsed by
+ * `express.urlencoded()`, a stream read by something else) is answered `500` with a message
+ * that says to mount the handler before the parser, and reported to `onError` as `CONFIG`.
  *
  * A target whose path the URL parser would read as another path is answered
  * `400 { message }` and never reaches the handler: a dot segment (`/x/../api`, `/./api`,
@@ -173,15 +231,25 @@ export function toNodeListener(
     let overflowed = false;
     const run = async () => {
       let response: Response;
+      let request: Request | undefined;
       try {
         // Routed on the target as it arrived: a guard in front matched that, not what
         // `new URL()` would make of it (`/x/../api/auth/keys` is `/api/auth/keys` to the parser).
-        response = isAmbiguousPath(targetOf(req))
-          ? errorResponse(400, BAD_PATH_MESSAGE)
-          : await handler(toRequest(req, res, limit, () => (overflowed = true)));
+        if (isAmbiguousPath(targetOf(req))) {
+          response = errorResponse(400, BAD_PATH_MESSAGE);
+        } else {
+          request = toRequest(req, res, limit, () => (overflowed = true));
+          response = await handler(request);
+        }
       } catch (error) {
         report(error);
-        response = json(500, { message: 'Internal server error' });
+        // A set-up mistake of the host (a body parser in the way) is said as it is, to whoever
+        // tests the route first; the handler's own errors stay on the server.
+        const message =
+          request === undefined && isKeymintError(error, 'CONFIG')
+            ? error.message
+            : 'Internal server error';
+        response = json(500, { message });
       }
       // The unread rest of an oversized body is not drained: close the connection instead.
       if (overflowed || response.status === 413) res.setHeader('connection', 'close');

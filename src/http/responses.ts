@@ -1,5 +1,8 @@
 import { redactKeys } from '../core/redact.js';
 import { isKeymintError } from '../errors.js';
+import { errorToHttp, INTERNAL_MESSAGE, UNAVAILABLE_MESSAGE } from './error-to-http.js';
+
+export { retryAfterSeconds } from './error-to-http.js';
 
 /**
  * The body of every error response of `keymint/http`: one human-readable message, as Grafana's
@@ -51,47 +54,19 @@ export const MESSAGES = {
   unauthorized: 'Unauthorized',
   keyNotFound: 'API key not found',
   invalidRole: 'Invalid role specified',
-  unavailable: 'The key store is unavailable; try again later',
-  internal: 'Internal server error',
+  unavailable: UNAVAILABLE_MESSAGE,
+  internal: INTERNAL_MESSAGE,
 } as const;
 
-/** A `Retry-After` value from an estimate in ms: whole seconds, rounded up, at least 1. */
-export function retryAfterSeconds(ms: number | undefined): string {
-  return String(Math.max(1, Math.ceil((ms ?? 1_000) / 1_000)));
-}
-
-/** What a thrown error becomes, and whether the host should hear about it (server faults). */
+/**
+ * What a thrown error becomes in the routes, and whether the host should hear about it: the
+ * status and headers of {@link errorToHttp}, with Grafana's `{ message }` body (no code) and its
+ * wording for an unknown role or key.
+ */
 export function fromError(error: unknown): { response: Response; serverFault: boolean } {
-  if (!isKeymintError(error)) {
-    return { response: errorResponse(500, MESSAGES.internal), serverFault: true };
-  }
-  switch (error.code) {
-    case 'INVALID_TTL':
-    case 'TTL_TOO_LONG':
-    case 'INVALID_INPUT':
-      return { response: errorResponse(400, error.message), serverFault: false };
-    case 'INVALID_ROLE':
-      return { response: errorResponse(400, MESSAGES.invalidRole), serverFault: false };
-    case 'NAME_TAKEN':
-      return { response: errorResponse(409, error.message), serverFault: false };
-    case 'NOT_FOUND':
-      return { response: errorResponse(404, MESSAGES.keyNotFound), serverFault: false };
-    case 'FORBIDDEN':
-      return { response: errorResponse(403, error.message), serverFault: false };
-    case 'BUSY':
-      return {
-        response: errorResponse(503, error.message, {
-          'retry-after': retryAfterSeconds(error.retryAfterMs),
-        }),
-        serverFault: false,
-      };
-    case 'STORE_FAILURE':
-      return {
-        response: errorResponse(503, MESSAGES.unavailable, { 'retry-after': '5' }),
-        serverFault: true,
-      };
-    default:
-      // HASHER_FAILURE, CONFIG: the cause stays on the server.
-      return { response: errorResponse(500, MESSAGES.internal), serverFault: true };
-  }
+  const { status, headers, body, serverFault } = errorToHttp(error);
+  let message = body.message;
+  if (isKeymintError(error, 'INVALID_ROLE')) message = MESSAGES.invalidRole;
+  else if (isKeymintError(error, 'NOT_FOUND')) message = MESSAGES.keyNotFound;
+  return { response: errorResponse(status, message, headers), serverFault };
 }

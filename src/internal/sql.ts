@@ -68,6 +68,16 @@ export function missingTable(table: string, module: string, cause: unknown): Err
   return code === undefined ? error : Object.assign(error, { code });
 }
 
+/** The error an adapter throws (as the cause of STORE_FAILURE) when its table lacks a column. */
+export function outdatedTable(table: string, module: string, cause: unknown): Error {
+  const error = new Error(
+    `The table ${table} is at an older schema version (a column is missing): upgrade it first, with migrate() from '${module}' or the step files in 'keymint/sql/'.`,
+    { cause },
+  );
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === undefined ? error : Object.assign(error, { code });
+}
+
 /** A row of the SQL adapters' table (snake_case columns) as a record. */
 export interface KeyRow {
   id: string;
@@ -80,6 +90,11 @@ export interface KeyRow {
   last_used_at: unknown;
   revoked_at: unknown;
   metadata: unknown;
+  /** Absent in a table of 0.1.0 that was not migrated. */
+  ttl_seconds?: unknown;
+  previous_secret_hash?: unknown;
+  previous_secret_expires_at?: unknown;
+  rotated_at?: unknown;
 }
 
 export function rowToRecord(row: KeyRow): StoredApiKey {
@@ -94,5 +109,11 @@ export function rowToRecord(row: KeyRow): StoredApiKey {
     lastUsedAt: toDate(row.last_used_at),
     revokedAt: toDate(row.revoked_at),
     metadata: toMetadata(row.metadata),
+    ttlSeconds:
+      row.ttl_seconds === null || row.ttl_seconds === undefined ? null : Number(row.ttl_seconds),
+    previousSecretHash:
+      typeof row.previous_secret_hash === 'string' ? row.previous_secret_hash : null,
+    previousSecretExpiresAt: toDate(row.previous_secret_expires_at),
+    rotatedAt: toDate(row.rotated_at),
   };
 }

@@ -5,8 +5,10 @@ import { KeymintError } from '../errors.js';
 import { changesGroups } from './groups/changes.js';
 import { lifeCycleGroup } from './groups/life-cycle.js';
 import { listingGroups } from './groups/listing.js';
+import { modifyGroups } from './groups/modify.js';
 import { optionalGroups } from './groups/optional.js';
 import { recordGroups } from './groups/records.js';
+import { rotationGroup } from './groups/rotation.js';
 
 /**
  * The groups of {@link describeAdapterConformance}, each a vitest `describe` that `skip` can
@@ -31,6 +33,9 @@ export const CONFORMANCE_GROUPS = [
   'life cycle',
   'touch many',
   'invalidation',
+  'count live',
+  'modify',
+  'rotation',
 ] as const;
 
 /**
@@ -63,7 +68,10 @@ export interface AdapterConformanceOptions {
   cleanup?: (adapter: KeyAdapter) => void | Promise<void>;
   /** Groups to leave out, by name (see {@link CONFORMANCE_GROUPS}); they show as skipped. */
   skip?: readonly ConformanceGroup[];
-  /** Timeout of the slow tests (10,000 keys, 50 concurrent inserts), in ms. Default 120,000. */
+  /**
+   * Timeout of the slow tests (10,000 keys, 50 concurrent inserts or renames), in ms. Default
+   * 120,000.
+   */
   slowTimeout?: number;
 }
 
@@ -136,6 +144,10 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
       lastUsedAt: null,
       revokedAt: null,
       metadata: null,
+      ttlSeconds: 3_600,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
+      rotatedAt: null,
       ...overrides,
     }),
     slowTimeout: options.slowTimeout ?? 120_000,
@@ -147,6 +159,8 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
     ...changesGroups,
     'life cycle': lifeCycleGroup,
     ...optionalGroups,
+    ...modifyGroups,
+    rotation: rotationGroup,
   };
 
   describe(`keymint adapter conformance: ${options.name}`, () => {

@@ -22,25 +22,53 @@ import type {
   InsertResult,
   InvalidationListener,
   KeyAdapter,
+  KeyChanges,
   KeyPatch,
   LastUsedEntry,
   ListQuery,
+  ModifyCondition,
+  ModifyResult,
   StoredApiKey,
   Subscription,
 } from '../../adapter.js';
 import { compareCodePoints } from '../../internal/compare.js';
 import { localChannel } from '../../internal/local-channel.js';
 
+const copyDate = (date: Date | null | undefined) => (date ? new Date(date.getTime()) : null);
+const copyMetadata = (metadata: Record<string, unknown> | null | undefined) =>
+  metadata ? (JSON.parse(JSON.stringify(metadata)) as Record<string, unknown>) : null;
+
+/** A fresh copy; the fields added in 0.2.0 come out as null when they went in absent. */
 function copy(record: StoredApiKey): StoredApiKey {
   return {
     ...record,
     createdAt: new Date(record.createdAt.getTime()),
-    expiresAt: record.expiresAt && new Date(record.expiresAt.getTime()),
-    lastUsedAt: record.lastUsedAt && new Date(record.lastUsedAt.getTime()),
-    revokedAt: record.revokedAt && new Date(record.revokedAt.getTime()),
-    metadata:
-      record.metadata && (JSON.parse(JSON.stringify(record.metadata)) as Record<string, unknown>),
+    expiresAt: copyDate(record.expiresAt),
+    lastUsedAt: copyDate(record.lastUsedAt),
+    revokedAt: copyDate(record.revokedAt),
+    metadata: copyMetadata(record.metadata),
+    ttlSeconds: record.ttlSeconds ?? null,
+    previousSecretHash: record.previousSecretHash ?? null,
+    previousSecretExpiresAt: copyDate(record.previousSecretExpiresAt),
+    rotatedAt: copyDate(record.rotatedAt),
   };
+}
+
+/** Writes the given fields of `changes` into `record` (copies: nothing is shared with the caller). */
+function apply(record: StoredApiKey, changes: KeyChanges): void {
+  if (changes.name !== undefined) record.name = changes.name;
+  if (changes.role !== undefined) record.role = changes.role;
+  if (changes.metadata !== undefined) record.metadata = copyMetadata(changes.metadata);
+  if (changes.expiresAt !== undefined) record.expiresAt = copyDate(changes.expiresAt);
+  if (changes.ttlSeconds !== undefined) record.ttlSeconds = changes.ttlSeconds;
+  if (changes.secretHash !== undefined) record.secretHash = changes.secretHash;
+  if (changes.previousSecretHash !== undefined) {
+    record.previousSecretHash = changes.previousSecretHash;
+  }
+  if (changes.previousSecretExpiresAt !== undefined) {
+    record.previousSecretExpiresAt = copyDate(changes.previousSecretExpiresAt);
+  }
+  if (changes.rotatedAt !== undefined) record.rotatedAt = copyDate(changes.rotatedAt);
 }
 
 const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
@@ -49,7 +77,7 @@ const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
  * Creates an in-memory {@link KeyAdapter}. Each call makes an empty, independent store. Every
  * method runs its check and its write in one synchronous step, so concurrent calls cannot
  * break name uniqueness. Records go in and come out as copies. Several keymint instances over
- * one memory adapter see each other's revocations at once (`subscribe`).
+ * one memory adapter see each other's revocations, updates and rotations at once (`subscribe`).
  *
  * @example
  * ```ts
@@ -96,6 +124,16 @@ export function memoryAdapter(): KeyAdapter {
       return matches.slice(0, limit).map(copy);
     },
 
+    async countLive(scope: string, at: Date): Promise<number> {
+      const cutoff = at.getTime();
+      let live = 0;
+      for (const record of byId.values()) {
+        if (record.scope !== scope || record.revokedAt) continue;
+        if (!record.expiresAt || record.expiresAt.getTime() > cutoff) live++;
+      }
+      return live;
+    },
+
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
       const record = byId.get(id);
       if (!record) return null;
@@ -105,6 +143,28 @@ export function memoryAdapter(): KeyAdapter {
       if (patch.secretHash !== undefined) record.secretHash = patch.secretHash;
       if (patch.revokedAt) channel.publish(id);
       return copy(record);
+    },
+
+    async modify(
+      id: string,
+      changes: KeyChanges,
+      condition?: ModifyCondition,
+    ): Promise<ModifyResult> {
+      const record = byId.get(id);
+      if (!record) return { ok: false, reason: 'not_found' };
+      if (record.revokedAt) return { ok: false, reason: 'revoked' };
+      if (condition?.secretHash !== undefined && record.secretHash !== condition.secretHash) {
+        return { ok: false, reason: 'secret' };
+      }
+      if (changes.name !== undefined && changes.name !== record.name) {
+        const taken = nameKey(record.scope, changes.name);
+        if (idByName.has(taken)) return { ok: false, reason: 'name' };
+        idByName.delete(nameKey(record.scope, record.name));
+        idByName.set(taken, id);
+      }
+      apply(record, changes);
+      channel.publish(id);
+      return { ok: true, record: copy(record) };
     },
 
     async delete(id: string): Promise<boolean> {

@@ -37,18 +37,36 @@ import type {
   InsertResult,
   InvalidationListener,
   KeyAdapter,
+  KeyChanges,
   KeyPatch,
   LastUsedEntry,
   ListQuery,
+  ModifyCondition,
+  ModifyResult,
   StoredApiKey,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
-import { missingTable } from '../../internal/sql.js';
+import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
-import { COLUMNS, fromRow, INSERT_COLUMNS, insertValues, timestamp } from './rows.js';
-import { migrationSql, postgresNames, schemaSql, type PostgresAdapterOptions } from './schema.js';
+import {
+  CHANGE_COLUMNS,
+  COLUMNS,
+  fromRow,
+  INSERT_COLUMNS,
+  insertValues,
+  timestamp,
+} from './rows.js';
+import {
+  migrationSql,
+  postgresNames,
+  SCHEMA_STEPS,
+  schemaSql,
+  stepFileName,
+  stepText,
+  type PostgresAdapterOptions,
+} from './schema.js';
 
 export type { PostgresAdapterOptions } from './schema.js';
 
@@ -159,6 +177,8 @@ export function postgresAdapter(
     } catch (error) {
       // 42P01 = undefined_table.
       if (sqlState(error) === '42P01') throw missingTable(names.display, MODULE, error);
+      // 42703 = undefined_column: a table of an older version that migrate() has not upgraded.
+      if (sqlState(error) === '42703') throw outdatedTable(names.display, MODULE, error);
       throw error;
     }
   }
@@ -168,7 +188,7 @@ export function postgresAdapter(
       try {
         await query(
           `INSERT INTO ${table} (${INSERT_COLUMNS})
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14)`,
           insertValues(record),
         );
         return { ok: true };
@@ -227,6 +247,54 @@ export function postgresAdapter(
       return rows[0] === undefined ? null : fromRow(rows[0]);
     },
 
+    async modify(
+      id: string,
+      changes: KeyChanges,
+      condition?: ModifyCondition,
+    ): Promise<ModifyResult> {
+      const values: unknown[] = [id, channel];
+      const sets: string[] = [];
+      for (const [field, [column, cast, send]] of Object.entries(CHANGE_COLUMNS)) {
+        const value = changes[field as keyof KeyChanges];
+        if (value === undefined) continue;
+        values.push(send(value));
+        sets.push(`${column} = $${values.length}::${cast}`);
+      }
+      let where = 'id = $1 AND revoked_at IS NULL';
+      if (condition?.secretHash !== undefined) {
+        values.push(condition.secretHash);
+        where += ` AND secret_hash = $${values.length}::text`;
+      }
+      // One statement: the conditions, the change and the notification commit together (or not
+      // at all). Under READ COMMITTED a racing change locks the row first; this one then checks
+      // its WHERE against the row as that change left it, so a condition never holds twice.
+      try {
+        const { rows } = await query(
+          `WITH changed AS (
+             UPDATE ${table} SET ${sets.length > 0 ? sets.join(', ') : 'id = id'}
+              WHERE ${where}
+             RETURNING ${COLUMNS})
+           SELECT changed.*, pg_notify($2::text, changed.id) AS notified FROM changed`,
+          values,
+        );
+        if (rows[0] !== undefined) return { ok: true, record: fromRow(rows[0]) };
+      } catch (error) {
+        // 23505 = unique_violation: only (scope, name) can be violated by a change.
+        if (sqlState(error) === '23505') return { ok: false, reason: 'name' };
+        throw error;
+      }
+      // Nothing changed: say why, from the row as it is now.
+      const { rows } = await query(
+        `SELECT revoked_at IS NOT NULL AS revoked, secret_hash FROM ${table} WHERE id = $1`,
+        [id],
+      );
+      const row = rows[0] as { revoked: boolean; secret_hash: string } | undefined;
+      if (row === undefined) return { ok: false, reason: 'not_found' };
+      if (row.revoked) return { ok: false, reason: 'revoked' };
+      // Without a condition, only a row that was not there yet when the change ran is left.
+      return { ok: false, reason: condition?.secretHash === undefined ? 'not_found' : 'secret' };
+    },
+
     async delete(id: string): Promise<boolean> {
       const { rowCount } = await query(
         `WITH gone AS (DELETE FROM ${table} WHERE id = $1 RETURNING id)
@@ -234,6 +302,16 @@ export function postgresAdapter(
         [id, channel],
       );
       return (rowCount ?? 0) > 0;
+    },
+
+    async countLive(scope: string, at: Date): Promise<number> {
+      const { rows } = await query(
+        `SELECT count(*)::int AS live FROM ${table}
+          WHERE scope = $1 AND revoked_at IS NULL
+            AND (expires_at IS NULL OR expires_at > $2::timestamptz)`,
+        [scope, timestamp(at)],
+      );
+      return Number((rows[0] as { live: number }).live);
     },
 
     async deleteExpired(before: Date): Promise<number> {
@@ -275,10 +353,13 @@ export function postgresAdapter(
 }
 
 /**
- * Applies the schema ({@link postgresSchema}): creates the schema (when the `schema` option is
- * given), the table and its indexes, unless they exist. Safe to call at every start, also from
- * several processes at once: the statements run in one transaction that holds an advisory lock.
- * Takes the same options as {@link postgresAdapter}; bad options reject with `CONFIG`.
+ * Upgrades the database to the current schema in place, with its data: applies each step of
+ * {@link postgresSteps} that `<table>_migrations` does not list yet, in order, and records it. A
+ * table of 0.1.0 (which had no such table) counts as version 1. Safe to call at every start, also
+ * from several processes at once: everything runs in one transaction that first takes an advisory
+ * lock, so a second caller waits and then finds the steps applied; a step that fails rolls the
+ * whole upgrade back. Creates the schema (when the `schema` option is given) if needed. Takes the
+ * same options as {@link postgresAdapter}; bad options reject with `CONFIG`.
  *
  * @example
  * ```ts
@@ -300,10 +381,12 @@ export async function migrate(
 }
 
 /**
- * The SQL that {@link migrate} applies, for your own migration tool. For the default options it
- * is the file `keymint/sql/postgres.sql` shipped in the package. Idempotent (`IF NOT EXISTS`),
- * but two sessions running it at the same moment can still collide on `CREATE TABLE`: when
- * several processes apply it at start-up, use {@link migrate}, which takes a lock first.
+ * The whole current schema as SQL text, for your own migration tool on a new database: every
+ * step of {@link postgresSteps} in order, then `<table>_migrations` with a row for each, so that
+ * {@link migrate} later finds them applied. For the default options it is the file
+ * `keymint/sql/postgres.sql` shipped in the package. Idempotent (`IF NOT EXISTS`), but two
+ * sessions running it at the same moment can still collide on `CREATE TABLE`: when several
+ * processes apply it at start-up, use {@link migrate}, which takes a lock first.
  *
  * @example
  * ```ts
@@ -315,4 +398,47 @@ export async function migrate(
  */
 export function postgresSchema(options?: PostgresAdapterOptions): string {
   return schemaSql(postgresNames(options, 'postgresSchema'));
+}
+
+/**
+ * One step of the PostgreSQL schema, as {@link postgresSteps} lists them.
+ *
+ * @example
+ * ```ts
+ * import { postgresSteps, type PostgresSchemaStep } from 'keymint/adapters/postgres';
+ * const last: PostgresSchemaStep = postgresSteps().at(-1)!;
+ * ```
+ */
+export interface PostgresSchemaStep {
+  /** 1, 2, ...: apply in this order. `migrate()` records it in `<table>_migrations`. */
+  version: number;
+  /** As in the shipped file's name: `sql/postgres/0002-rotation.sql` is version 2, `rotation`. */
+  name: string;
+  /** The file the package ships it as, under `keymint/sql/postgres/` (for the default names). */
+  file: string;
+  /** The step's SQL for the names of `options`. Every PostgreSQL step is idempotent. */
+  sql: string;
+}
+
+/**
+ * The numbered steps {@link migrate} applies, for your own migration tool: step 1 is the 0.1.0
+ * schema, and each later one upgrades a table of the previous version in place, with its data.
+ * The text is that of the files `keymint/sql/postgres/NNNN-name.sql`, for the names of `options`.
+ * Record each in `<table>_migrations` (`version`, `name`) if you want `migrate()` to skip it later;
+ * it would only find it applied anyway.
+ *
+ * @example
+ * ```ts
+ * import { postgresSteps } from 'keymint/adapters/postgres';
+ * for (const step of postgresSteps({ schema: 'auth' })) console.log(step.file, step.sql);
+ * ```
+ */
+export function postgresSteps(options?: PostgresAdapterOptions): PostgresSchemaStep[] {
+  const names = postgresNames(options, 'postgresSteps');
+  return SCHEMA_STEPS.map((step) => ({
+    version: step.version,
+    name: step.name,
+    file: stepFileName(step),
+    sql: stepText(step, names),
+  }));
 }

@@ -19,11 +19,16 @@ export const COLUMNS = [
   epochMs('last_used_at'),
   epochMs('revoked_at'),
   'metadata',
+  'ttl_seconds',
+  'previous_secret_hash',
+  epochMs('previous_secret_expires_at'),
+  epochMs('rotated_at'),
 ].join(', ');
 
 /** The column names in INSERT order, matching `insertValues`. */
 export const INSERT_COLUMNS =
-  'id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata';
+  'id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata, ' +
+  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at';
 
 /** A row of `COLUMNS` as a fresh record: pg builds new objects for every result. */
 export function fromRow(row: unknown): StoredApiKey {
@@ -39,6 +44,11 @@ export function fromRow(row: unknown): StoredApiKey {
     lastUsedAt: toDate(r.last_used_at),
     revokedAt: toDate(r.revoked_at),
     metadata: toMetadata(r.metadata),
+    ttlSeconds:
+      r.ttl_seconds === null || r.ttl_seconds === undefined ? null : Number(r.ttl_seconds),
+    previousSecretHash: (r.previous_secret_hash as string | null | undefined) ?? null,
+    previousSecretExpiresAt: toDate(r.previous_secret_expires_at),
+    rotatedAt: toDate(r.rotated_at),
   };
 }
 
@@ -73,6 +83,31 @@ export function insertValues(record: StoredApiKey): unknown[] {
     timestamp(record.lastUsedAt),
     timestamp(record.revokedAt),
     // Stringified here: pg would send a JavaScript array as a PostgreSQL array, not JSON.
-    record.metadata === null ? null : JSON.stringify(record.metadata),
+    jsonText(record.metadata),
+    record.ttlSeconds ?? null,
+    record.previousSecretHash ?? null,
+    timestamp(record.previousSecretExpiresAt),
+    timestamp(record.rotatedAt),
   ];
 }
+
+/** Metadata as jsonb input text (null for null or absent). */
+export const jsonText = (metadata: Record<string, unknown> | null | undefined) =>
+  metadata === null || metadata === undefined ? null : JSON.stringify(metadata);
+
+/** The columns `modify` may set, with their parameter casts and how a value is sent. */
+export const CHANGE_COLUMNS = {
+  name: ['name', 'text', (v: unknown) => v],
+  role: ['role', 'text', (v: unknown) => v],
+  metadata: ['metadata', 'jsonb', (v: unknown) => jsonText(v as Record<string, unknown> | null)],
+  expiresAt: ['expires_at', 'timestamptz', (v: unknown) => timestamp(v as Date | null)],
+  ttlSeconds: ['ttl_seconds', 'int8', (v: unknown) => v],
+  secretHash: ['secret_hash', 'text', (v: unknown) => v],
+  previousSecretHash: ['previous_secret_hash', 'text', (v: unknown) => v],
+  previousSecretExpiresAt: [
+    'previous_secret_expires_at',
+    'timestamptz',
+    (v: unknown) => timestamp(v as Date | null),
+  ],
+  rotatedAt: ['rotated_at', 'timestamptz', (v: unknown) => timestamp(v as Date | null)],
+} as const;

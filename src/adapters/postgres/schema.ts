@@ -29,6 +29,10 @@ export interface PostgresNames {
   display: string;
   /** The quoted schema, when one was given. */
   schema: string | undefined;
+  /** The quoted, schema-qualified table of applied schema versions: `"auth"."api_keys_migrations"`. */
+  migrationsTable: string;
+  /** The same as people read it. */
+  migrations: string;
   /** Bare constraint and index names, as `error.constraint` and `pg_indexes` report them. */
   primaryKey: string;
   uniqueName: string;
@@ -46,8 +50,12 @@ export function postgresNames(options: unknown, caller: string): PostgresNames {
   const table = identifierOption(checked.table, 'table', DEFAULT_TABLE);
   const schema =
     checked.schema === undefined ? undefined : identifierOption(checked.schema, 'schema', '');
+  const qualify = (name: string) =>
+    schema === undefined ? quote(name) : `${quote(schema)}.${quote(name)}`;
   return {
-    table: schema === undefined ? quote(table) : `${quote(schema)}.${quote(table)}`,
+    table: qualify(table),
+    migrationsTable: qualify(`${table}_migrations`),
+    migrations: schema === undefined ? `${table}_migrations` : `${schema}.${table}_migrations`,
     display: schema === undefined ? table : `${schema}.${table}`,
     schema: schema === undefined ? undefined : quote(schema),
     // At most 40 + 16 characters: within PostgreSQL's 63-byte identifier limit.
@@ -57,14 +65,18 @@ export function postgresNames(options: unknown, caller: string): PostgresNames {
   };
 }
 
-/** The schema as SQL text; `sql/postgres.sql` is this text for the default options. */
-export function schemaSql(names: PostgresNames): string {
-  const createSchema =
-    names.schema === undefined ? '' : `CREATE SCHEMA IF NOT EXISTS ${names.schema};\n\n`;
-  return `-- keymint API keys for PostgreSQL, as postgresSchema() from 'keymint/adapters/postgres' writes
--- it (pass { table, schema } there for other names); migrate() applies it. Safe to run more than
--- once. COLLATE "C" keeps list() in code point order.
-${createSchema}CREATE TABLE IF NOT EXISTS ${names.table} (
+/** One numbered step of the schema: `sql/postgres/NNNN-<name>.sql` for the default names. */
+export interface SchemaStep {
+  /** 1, 2, ...: the order of application, and the row `<table>_migrations` keeps. */
+  version: number;
+  /** kebab-case; the file is `sql/postgres/${NNNN}-${name}.sql`. */
+  name: string;
+  /** The step's statements for these names. Idempotent, as every PostgreSQL step is. */
+  sql: (names: PostgresNames) => string;
+}
+
+/** Step 1: the table of 0.1.0, unchanged. */
+const initialSql = (names: PostgresNames) => `CREATE TABLE IF NOT EXISTS ${names.table} (
   id           text        COLLATE "C" NOT NULL,
   scope        text        COLLATE "C" NOT NULL,
   name         text        COLLATE "C" NOT NULL,
@@ -83,16 +95,101 @@ ${createSchema}CREATE TABLE IF NOT EXISTS ${names.table} (
 CREATE INDEX IF NOT EXISTS ${quote(names.expiresIndex)}
   ON ${names.table} (expires_at) WHERE expires_at IS NOT NULL;
 `;
+
+/**
+ * Step 2: what updateApiKey() and rotateApiKey() store. Nullable columns without a default: no
+ * table rewrite, and rows of 0.1.0 read as never rotated.
+ */
+const rotationSql = (
+  names: PostgresNames,
+) => `-- A key's own time to live, and the previous secret of a rotated key with the end of its grace
+-- period. Rows of 0.1.0 keep NULL in each, which keymint reads as "never rotated" and as a time
+-- to live of expiry minus creation.
+ALTER TABLE ${names.table}
+  ADD COLUMN IF NOT EXISTS ttl_seconds                int8,
+  ADD COLUMN IF NOT EXISTS previous_secret_hash       text,
+  ADD COLUMN IF NOT EXISTS previous_secret_expires_at timestamptz,
+  ADD COLUMN IF NOT EXISTS rotated_at                 timestamptz;
+`;
+
+/** Every step, in order. A step is never changed once released: a change is a new step. */
+export const SCHEMA_STEPS: readonly SchemaStep[] = Object.freeze([
+  { version: 1, name: 'initial', sql: initialSql },
+  { version: 2, name: 'rotation', sql: rotationSql },
+]);
+
+/** The file name a step ships under in `sql/postgres/`. */
+export const stepFileName = (step: SchemaStep) =>
+  `${String(step.version).padStart(4, '0')}-${step.name}.sql`;
+
+/** A step's text as shipped: a header, then its SQL. */
+export const stepText = (step: SchemaStep, names: PostgresNames) =>
+  `-- keymint PostgreSQL schema, step ${step.version} (${step.name}). Apply the steps in order.
+${step.sql(names)}`;
+
+/** The table that records applied steps. */
+const migrationsTableSql = (
+  names: PostgresNames,
+) => `CREATE TABLE IF NOT EXISTS ${names.migrationsTable} (
+  version    integer     NOT NULL PRIMARY KEY,
+  name       text        NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+`;
+
+/** The row that records `step` as applied now (kept when it is there already). */
+const recordStepSql = (names: PostgresNames, step: SchemaStep) =>
+  `INSERT INTO ${names.migrationsTable} (version, name) VALUES (${step.version}, '${step.name}') ON CONFLICT (version) DO NOTHING;
+`;
+
+/**
+ * The whole current schema as SQL text (`sql/postgres.sql` for the default options): every step
+ * in order, then `<table>_migrations` with a row for each, so that `migrate()` later finds every
+ * step applied.
+ */
+export function schemaSql(names: PostgresNames): string {
+  const createSchema =
+    names.schema === undefined ? '' : `CREATE SCHEMA IF NOT EXISTS ${names.schema};\n\n`;
+  const last = SCHEMA_STEPS[SCHEMA_STEPS.length - 1]!;
+  return [
+    `-- keymint API keys for PostgreSQL, schema version ${last.version}, as postgresSchema() from
+-- 'keymint/adapters/postgres' writes it (pass { table, schema } there for other names): every
+-- step of sql/postgres/ in order, and the table that records them. Safe to run more than once.
+-- COLLATE "C" keeps list() in code point order.
+${createSchema}`,
+    ...SCHEMA_STEPS.map((step) => step.sql(names)),
+    migrationsTableSql(names),
+    ...SCHEMA_STEPS.map((step) => recordStepSql(names, step)),
+  ].join('');
 }
 
 /** Serialises every keymint migration in a database, whatever its schema or table. */
 const MIGRATION_LOCK = '30229394709114484'; // 'keymint' in ASCII, as a bigint
 
 /**
- * The schema behind an advisory lock. Sent as one simple-protocol query, the statements run as
- * one implicit transaction on one connection (also through a Pool), so the transaction-scoped lock
- * covers them all and is released on commit or rollback; an error leaves no open transaction.
+ * The versioned upgrade behind an advisory lock. Sent as one simple-protocol query, the
+ * statements run as one implicit transaction on one connection (also through a Pool), so the
+ * transaction-scoped lock covers them all and is released on commit or rollback; an error leaves
+ * no open transaction and nothing applied. Versions live in `<table>_migrations`; a table of
+ * 0.1.0 (which had no such table) counts as version 1. Each missing step runs in a DO block that
+ * first checks, under the lock, that its version is not recorded yet.
  */
 export function migrationSql(names: PostgresNames): string {
-  return `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});\n${schemaSql(names)}`;
+  const meta = names.migrationsTable;
+  const createSchema =
+    names.schema === undefined ? '' : `CREATE SCHEMA IF NOT EXISTS ${names.schema};\n`;
+  const steps = SCHEMA_STEPS.map(
+    (step) => `DO $keymint$ BEGIN
+IF NOT EXISTS (SELECT 1 FROM ${meta} WHERE version = ${step.version}) THEN
+${step.sql(names)}
+${recordStepSql(names, step)}END IF;
+END $keymint$;`,
+  );
+  return `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK});
+${createSchema}${migrationsTableSql(names)}-- A table created by 0.1.0 (or from sql/postgres.sql of 0.1.0) is at version 1.
+INSERT INTO ${meta} (version, name)
+  SELECT 1, 'initial'
+   WHERE to_regclass('${names.table}') IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${meta});
+${steps.join('\n')}
+`;
 }

@@ -26,15 +26,18 @@ import type {
   InsertResult,
   InvalidationListener,
   KeyAdapter,
+  KeyChanges,
   KeyPatch,
   LastUsedEntry,
   ListQuery,
+  ModifyCondition,
+  ModifyResult,
   StoredApiKey,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
 import { adapterOptions } from '../../internal/sql.js';
-import { fromFields, toFields } from './records.js';
+import { CHANGE_FIELDS, fromFields, toFields } from './records.js';
 import { runScript, SCRIPTS, type Script } from './scripts.js';
 import { resolveClient, resolvePrefix, resolveRetention } from './options.js';
 import { subscriberFactory } from './connections.js';
@@ -242,6 +245,16 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
       }
     },
 
+    async countLive(scope: string, at: Date): Promise<number> {
+      const reply = await run(
+        SCRIPTS.countLive,
+        [`${prefix}names:${scope}`],
+        [scriptPrefix, String(at.getTime())],
+      );
+      if (typeof reply !== 'number') throw unexpected(reply, 'count');
+      return reply;
+    },
+
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {
       const reply = await run(
         SCRIPTS.update,
@@ -256,6 +269,46 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
         ],
       );
       return fromFields(reply);
+    },
+
+    async modify(
+      id: string,
+      changes: KeyChanges,
+      condition?: ModifyCondition,
+    ): Promise<ModifyResult> {
+      const fields: string[] = [];
+      for (const [field, write] of Object.entries(CHANGE_FIELDS)) {
+        const value = changes[field as keyof KeyChanges];
+        if (value === undefined) continue;
+        if (value === null) fields.push(field, 'd', '');
+        else fields.push(field, 's', write(value));
+      }
+      const reply = await run(
+        SCRIPTS.modify,
+        [recordKey(id)],
+        [
+          scriptPrefix,
+          id,
+          channel,
+          condition?.secretHash === undefined ? '0' : '1',
+          condition?.secretHash ?? '',
+          String(retentionMs),
+          ...fields,
+        ],
+      );
+      if (Array.isArray(reply) && reply[0] === 'ok') {
+        const record = fromFields(reply[1]);
+        if (record) return { ok: true, record };
+      }
+      if (reply === 'not_found' || reply === 'revoked' || reply === 'secret' || reply === 'name') {
+        return { ok: false, reason: reply };
+      }
+      if (reply === 'gone') {
+        throw new Error(
+          `The Redis record of key ${id} would expire from Redis at once: its new expiresAt + retention is already past by the Redis server's clock.`,
+        );
+      }
+      throw unexpected(reply, 'modify');
     },
 
     async delete(id: string): Promise<boolean> {

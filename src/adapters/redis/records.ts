@@ -2,7 +2,28 @@ import type { StoredApiKey } from '../../adapter.js';
 import { toDate, toMetadata } from '../../internal/sql.js';
 
 const REQUIRED = ['id', 'name', 'role', 'scope', 'secretHash', 'createdAt'] as const;
-const OPTIONAL_DATES = ['expiresAt', 'lastUsedAt', 'revokedAt'] as const;
+const OPTIONAL_DATES = [
+  'expiresAt',
+  'lastUsedAt',
+  'revokedAt',
+  'previousSecretExpiresAt',
+  'rotatedAt',
+] as const;
+
+/**
+ * The hash fields `modify` may change, with how a value is written (`null` deletes the field).
+ */
+export const CHANGE_FIELDS = {
+  name: (v: unknown) => v as string,
+  role: (v: unknown) => v as string,
+  metadata: (v: unknown) => JSON.stringify(v),
+  expiresAt: (v: unknown) => String((v as Date).getTime()),
+  ttlSeconds: (v: unknown) => String(v),
+  secretHash: (v: unknown) => v as string,
+  previousSecretHash: (v: unknown) => v as string,
+  previousSecretExpiresAt: (v: unknown) => String((v as Date).getTime()),
+  rotatedAt: (v: unknown) => String((v as Date).getTime()),
+} as const;
 
 /** A record as the field/value list of its hash: dates as epoch ms, absent fields for null. */
 export function toFields(record: StoredApiKey): string[] {
@@ -25,6 +46,10 @@ export function toFields(record: StoredApiKey): string[] {
     if (date) fields.push(field, String(date.getTime()));
   }
   if (record.metadata !== null) fields.push('metadata', JSON.stringify(record.metadata));
+  if (record.ttlSeconds !== null && record.ttlSeconds !== undefined) {
+    fields.push('ttlSeconds', String(record.ttlSeconds));
+  }
+  if (record.previousSecretHash) fields.push('previousSecretHash', record.previousSecretHash);
   return fields;
 }
 
@@ -71,5 +96,14 @@ export function fromFields(reply: unknown): StoredApiKey | null {
     lastUsedAt: date(map.get('lastUsedAt'), 'lastUsedAt', id),
     revokedAt: date(map.get('revokedAt'), 'revokedAt', id),
     metadata: toMetadata(map.get('metadata')),
+    // Absent in records written before 0.2.0: read as null.
+    ttlSeconds: map.has('ttlSeconds') ? Number(map.get('ttlSeconds')) : null,
+    previousSecretHash: map.get('previousSecretHash') ?? null,
+    previousSecretExpiresAt: date(
+      map.get('previousSecretExpiresAt'),
+      'previousSecretExpiresAt',
+      id,
+    ),
+    rotatedAt: date(map.get('rotatedAt'), 'rotatedAt', id),
   };
 }

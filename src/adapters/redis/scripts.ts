@@ -80,6 +80,75 @@ return redis.call('HGETALL', KEYS[1])
 `;
 
 /**
+ * KEYS: record. ARGV: prefix, id, channel, '1' when there is a condition, the secretHash it
+ * names, retention (ms), then one triple per changed field: name, 's' (set) or 'd' (delete: a
+ * null), value. Checks, in this order: the record exists ('not_found'), is not revoked
+ * ('revoked'), has the condition's secretHash ('secret'), its new name is free in its scope or
+ * held by a record that no longer exists ('name'); a new expiry must not be past by the server's
+ * clock once retention is added ('gone'). Then it writes every field, moves the name and expiry
+ * index entries and the record's Redis expiry, publishes the id, and returns { 'ok', fields }.
+ * Nothing is written unless every check passed.
+ */
+const MODIFY = `${PUBLISH_ID}
+local p, id, channel = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
+local f = redis.call('HMGET', KEYS[1], 'revokedAt', 'secretHash', 'scope', 'name', 'expiresAt')
+if f[1] then return 'revoked' end
+if ARGV[4] == '1' and f[2] ~= ARGV[5] then return 'secret' end
+local scope, oldName, oldExpires = f[3], f[4], f[5]
+local newName, newExpires, expiresChanged = oldName, oldExpires, false
+for i = 7, #ARGV, 3 do
+  if ARGV[i] == 'name' then newName = ARGV[i + 2] end
+  if ARGV[i] == 'expiresAt' then
+    expiresChanged = true
+    newExpires = ARGV[i + 1] == 's' and ARGV[i + 2] or false
+  end
+end
+local names, order = p .. 'names:' .. scope, p .. 'order:' .. scope
+if newName ~= oldName then
+  local holder = redis.call('HGET', names, newName)
+  if holder and holder ~= id and redis.call('EXISTS', p .. 'key:' .. holder) == 1 then
+    return 'name'
+  end
+end
+local dropAt = nil
+if expiresChanged and newExpires then
+  dropAt = tonumber(newExpires) + tonumber(ARGV[6])
+  pcall(redis.replicate_commands)
+  local time = redis.call('TIME')
+  if dropAt <= tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) then
+    return 'gone'
+  end
+end
+for i = 7, #ARGV, 3 do
+  if ARGV[i + 1] == 's' then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+  else
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+if newName ~= oldName then
+  if redis.call('HGET', names, oldName) == id then
+    redis.call('HDEL', names, oldName)
+    redis.call('ZREM', order, oldName)
+  end
+  redis.call('HSET', names, newName, id)
+  redis.call('ZADD', order, 0, newName)
+end
+if newName ~= oldName or expiresChanged then
+  redis.call('ZREM', p .. 'expiry', id .. '\0' .. scope .. '\0' .. oldName)
+  if newExpires then
+    redis.call('ZADD', p .. 'expiry', newExpires, id .. '\0' .. scope .. '\0' .. newName)
+  end
+end
+if expiresChanged then
+  if dropAt then redis.call('PEXPIREAT', KEYS[1], dropAt) else redis.call('PERSIST', KEYS[1]) end
+end
+publish(channel, id)
+return { 'ok', redis.call('HGETALL', KEYS[1]) }
+`;
+
+/**
  * KEYS: the records. ARGV: one lastUsedAt (epoch ms) per key, in the same order. Each only moves
  * forward, as in UPDATE; a missing record is skipped, never created. Returns how many it wrote.
  */
@@ -169,6 +238,21 @@ end
 return { #members, deleted }
 `;
 
+/**
+ * KEYS: names. ARGV: prefix, at (epoch ms). Counts the scope's records that are not revoked and
+ * have no expiry or one later than `at`. One pass over the scope's name index.
+ */
+const COUNT_LIVE = `
+local p, at = ARGV[1], tonumber(ARGV[2])
+local ids = redis.call('HVALS', KEYS[1])
+local live = 0
+for _, id in ipairs(ids) do
+  local f = redis.call('HMGET', p .. 'key:' .. id, 'id', 'revokedAt', 'expiresAt')
+  if f[1] and not f[2] and (not f[3] or tonumber(f[3]) > at) then live = live + 1 end
+end
+return live
+`;
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -180,10 +264,12 @@ const script = (lua: string): Script =>
 export const SCRIPTS = Object.freeze({
   insert: script(INSERT),
   update: script(UPDATE),
+  modify: script(MODIFY),
   touch: script(TOUCH),
   delete: script(DELETE),
   list: script(LIST),
   purge: script(PURGE),
+  countLive: script(COUNT_LIVE),
 });
 
 /** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */

@@ -3,7 +3,7 @@ import type { InvalidationListener, KeyAdapter } from '../../adapter.js';
 import type { GroupBody } from '../conformance.js';
 
 /** The adapter's optional method, or a failure that says how to leave the group out. */
-function capability<M extends 'touchMany' | 'subscribe'>(
+function capability<M extends 'touchMany' | 'subscribe' | 'countLive'>(
   adapter: KeyAdapter,
   method: M,
   group: string,
@@ -91,6 +91,37 @@ const invalidation: GroupBody = ({ adapter, record, now }) => {
     }
   });
 
+  it('delivers the id of a key changed by modify() (an update, a rotation), within a second', async () => {
+    const subscribe = capability(adapter(), 'subscribe', 'invalidation');
+    if (typeof adapter().modify !== 'function') {
+      throw new Error("This adapter has subscribe() but no modify(): add 'invalidation' to skip.");
+    }
+    const seen = collector();
+    const subscription = await subscribe(seen.listener);
+    try {
+      const updated = record();
+      const rotated = record();
+      await adapter().insert(updated);
+      await adapter().insert(rotated);
+      await adapter().modify!(updated.id, { role: 'Admin' });
+      await adapter().modify!(
+        rotated.id,
+        { secretHash: 'next', previousSecretHash: rotated.secretHash },
+        { secretHash: rotated.secretHash },
+      );
+      // Refused changes publish nothing; a marker shows that anything sent before it arrived.
+      await adapter().modify!('unknownId002', { role: 'Admin' });
+      await adapter().modify!(rotated.id, { secretHash: 'again' }, { secretHash: 'not it' });
+      const marker = record();
+      await adapter().insert(marker);
+      await adapter().delete(marker.id);
+      await eventually(() => expect(seen.ids).toContain(marker.id), 1_000);
+      expect(seen.ids).toEqual([updated.id, rotated.id, marker.id]);
+    } finally {
+      await subscription.close();
+    }
+  });
+
   it('delivers nothing for last-used or rehash updates, or for missing ids', async () => {
     const subscribe = capability(adapter(), 'subscribe', 'invalidation');
     const seen = collector();
@@ -132,4 +163,44 @@ const invalidation: GroupBody = ({ adapter, record, now }) => {
   });
 };
 
-export const optionalGroups = { 'touch many': touchMany, invalidation };
+const countLive: GroupBody = ({ adapter, record, now }) => {
+  it("counts a scope's keys that are neither revoked nor expired at the given instant", async () => {
+    const count = capability(adapter(), 'countLive', 'count live');
+    const at = new Date(now());
+    const live = [
+      record({ scope: 'org-a' }),
+      record({ scope: 'org-a', expiresAt: null }),
+      record({ scope: 'org-a', expiresAt: new Date(now() + 1) }),
+    ];
+    const dead = [
+      record({ scope: 'org-a', revokedAt: new Date(now() - 1) }),
+      record({ scope: 'org-a', expiresAt: at }), // expires at the instant exactly: not live
+      record({ scope: 'org-a', expiresAt: new Date(now() - 60_000) }),
+      record({ scope: 'org-a', revokedAt: new Date(now() - 1), expiresAt: null }),
+    ];
+    const elsewhere = [record({ scope: 'org-b' }), record({ scope: 'org-a-b' })];
+    for (const r of [...live, ...dead, ...elsewhere])
+      expect(await adapter().insert(r)).toEqual({ ok: true });
+    expect(await count('org-a', at)).toBe(3);
+    expect(await count('org-b', at)).toBe(1);
+    expect(await count('nobody', at)).toBe(0);
+    // Later: the key expiring 1 ms after `at` is no longer live.
+    expect(await count('org-a', new Date(now() + 1))).toBe(2);
+  });
+
+  it('follows revocations and deletions', async () => {
+    const count = capability(adapter(), 'countLive', 'count live');
+    const at = new Date(now());
+    const a = record();
+    const b = record();
+    await adapter().insert(a);
+    await adapter().insert(b);
+    expect(await count('default', at)).toBe(2);
+    await adapter().update(a.id, { revokedAt: at });
+    expect(await count('default', at)).toBe(1);
+    await adapter().delete(b.id);
+    expect(await count('default', at)).toBe(0);
+  });
+};
+
+export const optionalGroups = { 'touch many': touchMany, invalidation, 'count live': countLive };

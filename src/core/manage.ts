@@ -1,0 +1,265 @@
+import type { KeyAdapter, KeyChanges, ModifyResult, StoredApiKey } from '../adapter.js';
+import { KeymintError } from '../errors.js';
+import { listInputSchema, purgeInputSchema, updateInputSchema } from '../schemas.js';
+import { echo } from '../internal/echo.js';
+import type { Access } from './access.js';
+import {
+  expiryFrom,
+  fromStore,
+  isZero,
+  notFound,
+  parseWith,
+  resolveTtl,
+  type TtlRules,
+} from './parse.js';
+import type { RoleSet } from './roles.js';
+import { HOW_TO, parseTtlWithMax } from './ttl.js';
+import type {
+  ApiKey,
+  CallContext,
+  ListApiKeysInput,
+  PurgeExpiredInput,
+  UpdateApiKeyInput,
+} from './types.js';
+import type { Events } from './events.js';
+import { toApiKey } from './verifier.js';
+
+const DEFAULT_LIST_LIMIT = 100;
+const MAX_PURGE_AGE_SECONDS = 100 * 365 * 86_400;
+
+/** What the managing operations need from the instance. */
+export interface ManageParts<Actor> extends TtlRules {
+  adapter: KeyAdapter;
+  roles: RoleSet;
+  access: Access<Actor>;
+  clock: () => Date;
+  /** Drops a key from this instance's verify cache (and its lookups in flight). */
+  forget: (id: string) => void;
+  /** The onEvent emitter (src/core/events.ts). */
+  events: Events<Actor>;
+}
+
+const CHANGED = ['name', 'role', 'expiresAt', 'metadata'] as const;
+
+/** What an update changed, field by field (dates and JSON compared by value). */
+function changesOf(before: StoredApiKey, after: StoredApiKey) {
+  const changes: Partial<Record<(typeof CHANGED)[number], { from: unknown; to: unknown }>> = {};
+  for (const field of CHANGED) {
+    const from = before[field];
+    const to = after[field];
+    if (JSON.stringify(from) !== JSON.stringify(to)) changes[field] = { from, to };
+  }
+  return changes;
+}
+
+/**
+ * Revokes a record found by id (idempotent), without asking authorize: revokeApiKey checks
+ * access first, a leak report has the key itself as proof. Every instance's cache forgets it.
+ */
+export async function revokeRecord<Actor>(
+  parts: ManageParts<Actor>,
+  record: StoredApiKey,
+  context: unknown,
+): Promise<ApiKey> {
+  const { adapter, clock, forget } = parts;
+  if (record.revokedAt) {
+    // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
+    forget(record.id);
+    return toApiKey(record);
+  }
+  let updated: StoredApiKey | null;
+  try {
+    updated = await fromStore('update', () => adapter.update(record.id, { revokedAt: clock() }));
+  } finally {
+    // Even when the store failed: the revoke may have landed, and forgetting is always safe.
+    forget(record.id);
+  }
+  if (!updated) throw notFound(record.id);
+  if (updated.revokedAt) {
+    parts.events.key(updated, context, { type: 'key.revoked', revokedAt: updated.revokedAt });
+  }
+  return toApiKey(updated);
+}
+
+function parseOlderThan(value: unknown): number {
+  // Zero in any spelling ('0', '0s', '0d') means every expired key.
+  if (value === undefined || isZero(value)) return 0;
+  try {
+    return parseTtlWithMax(value, MAX_PURGE_AGE_SECONDS);
+  } catch (error) {
+    throw new KeymintError(
+      'INVALID_INPUT',
+      `Invalid olderThan ${echo(value)}: ${HOW_TO}, or 0 for every expired key.`,
+      { cause: error },
+    );
+  }
+}
+
+/** The adapter's `modify`, or CONFIG naming the operation that needs it. */
+export function modifyOf(
+  adapter: KeyAdapter,
+  operation: string,
+): NonNullable<KeyAdapter['modify']> {
+  if (typeof adapter.modify !== 'function') {
+    throw new KeymintError(
+      'CONFIG',
+      `${operation}() needs an adapter with modify() (every adapter keymint ships has it since 0.2.0): update your adapter.`,
+    );
+  }
+  return adapter.modify.bind(adapter);
+}
+
+/** Refuses a revoked or expired key: neither may change again. */
+export function requireActive(record: StoredApiKey, atMs: number, operation: string): void {
+  if (record.revokedAt) throw revokedError(record.id, operation);
+  if (record.expiresAt && atMs >= record.expiresAt.getTime()) {
+    throw new KeymintError(
+      'EXPIRED',
+      `The API key ${JSON.stringify(record.id)} has expired: an expired key cannot be ${operation}; create a new key.`,
+    );
+  }
+}
+
+export const revokedError = (id: string, operation: string) =>
+  new KeymintError(
+    'REVOKED',
+    `The API key ${JSON.stringify(id)} is revoked: a revoked key cannot be ${operation}; create a new key.`,
+  );
+
+export const nameTaken = (name: string, scope: string) =>
+  new KeymintError(
+    'NAME_TAKEN',
+    `An API key named ${JSON.stringify(name)} already exists in scope ${JSON.stringify(scope)}: choose another name, or delete the old key first (an expired key keeps its name until it is deleted or purged with purgeExpired()).`,
+  );
+
+/** A modify refused for a reason the call did not ask for: the adapter broke its contract. */
+export const unexpectedRefusal = (result: ModifyResult) =>
+  new KeymintError(
+    'STORE_FAILURE',
+    `The key store refused a change for a reason it was not asked about (${JSON.stringify(
+      result.ok ? 'ok' : result.reason,
+    )}).`,
+  );
+
+/** get, list, update, revoke, delete and purge, over the instance's parts. */
+export function manageOperations<Actor>(parts: ManageParts<Actor>) {
+  const { adapter, roles, access, clock, forget } = parts;
+
+  return {
+    async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
+      const record = await access.find(id, context);
+      await access.check(context, 'apikeys:read', record.scope, { keyId: record.id });
+      return toApiKey(record);
+    },
+
+    async listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]> {
+      const parsed =
+        parseWith(listInputSchema, input, 'INVALID_INPUT', 'listApiKeys() input') ?? {};
+      const scope = access.scopeFor(parsed.scope, context);
+      await access.check(context, 'apikeys:read', scope);
+      const records = await fromStore('list', () =>
+        adapter.list({
+          scope,
+          limit: parsed.limit ?? DEFAULT_LIST_LIMIT,
+          ...(parsed.after !== undefined && { after: parsed.after }),
+          ...(parsed.includeExpired !== true && { activeAt: clock() }),
+        }),
+      );
+      return records.map(toApiKey);
+    },
+
+    async updateApiKey(
+      id: string,
+      patch: UpdateApiKeyInput,
+      context?: CallContext<Actor>,
+    ): Promise<ApiKey> {
+      const parsed = parseWith(updateInputSchema, patch, 'INVALID_INPUT', 'updateApiKey() patch');
+      if (
+        parsed.name === undefined &&
+        parsed.role === undefined &&
+        parsed.metadata === undefined &&
+        parsed.ttl === undefined
+      ) {
+        throw new KeymintError(
+          'INVALID_INPUT',
+          'Invalid updateApiKey() patch: give at least one of name, role, metadata, ttl.',
+        );
+      }
+      const role = parsed.role === undefined ? undefined : roles.require(parsed.role);
+      const ttlSeconds = parsed.ttl === undefined ? undefined : resolveTtl(parsed.ttl, parts);
+      const modify = modifyOf(adapter, 'updateApiKey');
+      const record = await access.find(id, context, forget);
+      await access.check(context, 'apikeys:write', record.scope, {
+        ...(role !== undefined && { role }),
+        keyId: record.id,
+      });
+      const at = clock();
+      requireActive(record, at.getTime(), 'updated');
+      const changes: KeyChanges = {
+        ...(parsed.name !== undefined && { name: parsed.name }),
+        ...(role !== undefined && { role }),
+        ...(parsed.metadata !== undefined && { metadata: parsed.metadata }),
+        ...(ttlSeconds !== undefined && { ttlSeconds, expiresAt: expiryFrom(at, ttlSeconds) }),
+      };
+      let result: ModifyResult;
+      try {
+        result = await fromStore('modify', () => modify(record.id, changes));
+      } finally {
+        // Even when the store failed: the change may have landed, and forgetting is always safe.
+        forget(record.id);
+      }
+      if (result.ok) {
+        parts.events.key(result.record, context, {
+          type: 'key.updated',
+          changes: changesOf(record, result.record),
+        });
+        return toApiKey(result.record);
+      }
+      switch (result.reason) {
+        case 'not_found':
+          throw notFound(record.id);
+        case 'revoked':
+          throw revokedError(record.id, 'updated');
+        case 'name':
+          throw nameTaken(changes.name ?? record.name, record.scope);
+        default:
+          throw unexpectedRefusal(result);
+      }
+    },
+
+    async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
+      const record = await access.find(id, context, forget);
+      await access.check(context, 'apikeys:delete', record.scope, { keyId: record.id });
+      return revokeRecord(parts, record, context);
+    },
+
+    async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
+      const record = await access.find(id, context, forget);
+      await access.check(context, 'apikeys:delete', record.scope, { keyId: record.id });
+      let deleted: boolean;
+      try {
+        deleted = await fromStore('delete', () => adapter.delete(record.id));
+      } finally {
+        forget(record.id);
+      }
+      if (!deleted) throw notFound(id);
+      parts.events.key(record, context, { type: 'key.deleted' });
+    },
+
+    async purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number> {
+      const parsed = parseWith(purgeInputSchema, input, 'INVALID_INPUT', 'purgeExpired() input');
+      const olderThanMs = parseOlderThan(parsed?.olderThan) * 1000;
+      if (access.contextScope(context) !== undefined) {
+        throw new KeymintError(
+          'INVALID_INPUT',
+          'purgeExpired() works across every scope: leave scope out of its context.',
+        );
+      }
+      await access.check(context, 'apikeys:purge', '*');
+      const before = new Date(clock().getTime() - olderThanMs);
+      const count = await fromStore('deleteExpired', () => adapter.deleteExpired(before));
+      parts.events.purged(count, before, context);
+      return count;
+    },
+  };
+}
