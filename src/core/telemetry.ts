@@ -28,14 +28,12 @@ function otelApi(): Api | null {
 }
 
 const SCOPE = 'keymint';
-/** Checks whether a meter provider was registered since, every this many verifications. */
-const RECHECK_EVERY = 1024;
 
 /**
  * What keymint tells OpenTelemetry: spans for the management operations, metrics for
  * verification. Without `@opentelemetry/api`, every method hands back what it was given. With
- * the API but no SDK, verification runs unwrapped until a meter provider is registered (checked
- * every 1,024 verifications), so a process without an SDK spends nothing measurable.
+ * the API but no meter provider registered when the instance is made, verification is not
+ * wrapped at all, so a process without an SDK spends nothing on it.
  */
 export function createTelemetry(parts: { cache: VerifyCache | null; limiter: HashLimiter | null }) {
   const api = otelApi();
@@ -44,16 +42,14 @@ export function createTelemetry(parts: { cache: VerifyCache | null; limiter: Has
     if (!api) return verify;
     const otel = api;
     const noopHistogram = otel.createNoopMeter().createHistogram('x').constructor;
-    let live: { verifications: OTel.Counter; duration: OTel.Histogram } | null = null;
-    let calls = 0;
 
-    function check(): void {
+    function check(): { verifications: OTel.Counter; duration: OTel.Histogram } | null {
       const meter = otel.metrics.getMeter(SCOPE);
       const duration = meter.createHistogram('keymint.verify.duration', {
         description: 'Duration of verifyKey calls',
         unit: 's',
       });
-      if (duration.constructor === noopHistogram) return;
+      if (duration.constructor === noopHistogram) return null;
       const verifications = meter.createCounter('keymint.verifications', {
         description: 'verifyKey calls by outcome',
         unit: '{verification}',
@@ -78,16 +74,14 @@ export function createTelemetry(parts: { cache: VerifyCache | null; limiter: Has
           })
           .addCallback((result) => result.observe(limiter.waiting));
       }
-      live = { verifications, duration };
+      return { verifications, duration };
     }
-    check();
+    const found = check();
+    // No SDK registered yet: verification stays exactly as it is, at no cost at all.
+    if (found === null) return verify;
+    const { verifications, duration } = found;
 
     return (key, options) => {
-      if (live === null) {
-        if (++calls % RECHECK_EVERY === 0) check();
-        if (live === null) return verify(key, options);
-      }
-      const { verifications, duration } = live;
       const started = performance.now();
       const record = (outcome: string) => {
         const attributes = { 'keymint.verify.outcome': outcome };
