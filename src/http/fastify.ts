@@ -30,7 +30,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKey, Keymint } from '../core/types.js';
 import { toResponse } from './authenticate.js';
-import { createKeyCheck, failureReply, nodeAuthorization } from './middleware-shared.js';
+import { createKeyCheck, failureReply, nodeHeaderValues } from './middleware-shared.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -67,6 +67,14 @@ export interface RequireApiKeyOptions {
    * their cause, which the client never sees. A reporter that throws changes nothing.
    */
   onError?: (error: unknown, request: FastifyRequest) => void;
+  /**
+   * The request headers that may carry the key (any letter case). `'authorization'` is read as
+   * `Bearer <key>` or Basic with the user `api_key`; any other header, such as `'x-api-key'`,
+   * holds the key as its whole value. Default `['authorization']`. The query string is never
+   * read. A listed header given twice, or two listed headers with different keys, answer `401`;
+   * the same key in two listed headers is accepted. A bad list throws `CONFIG` at setup.
+   */
+  headers?: readonly string[];
 }
 
 /**
@@ -110,7 +118,7 @@ export function requireApiKey(
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
   const check = createKeyCheck<FastifyRequest>(keymint, options);
   return async (request, reply) => {
-    const result = await check(nodeAuthorization(request.headers, request.raw.rawHeaders), request);
+    const result = await check(nodeHeaderValues(request.headers, request.raw.rawHeaders), request);
     if (result.ok) {
       request.apiKey = result.apiKey;
       return undefined;
