@@ -250,7 +250,7 @@ describe('toResponse()', () => {
 
 describe('authenticateRequest(): where the key is read from', () => {
   const xkey = { headers: ['authorization', 'X-API-Key'] } as const;
-  const request = (headers: HeadersInit, path = '/api/dashboards') =>
+  const request = (headers: ConstructorParameters<typeof Headers>[0], path = '/api/dashboards') =>
     new Request(`http://localhost${path}`, { headers });
 
   it('reads X-API-Key only when options.headers lists it, with verifyKey options beside it', async () => {
@@ -273,7 +273,7 @@ describe('authenticateRequest(): where the key is read from', () => {
     const repeated = new Headers();
     repeated.append('x-api-key', key);
     repeated.append('x-api-key', key);
-    for (const headers of [
+    for (const headers of <(Record<string, string> | Headers)[]>[
       { authorization: `Bearer ${key}`, 'x-api-key': other },
       { authorization: `Bearer ${other}`, 'x-api-key': key },
       { authorization: basic(`api_key:${key}`), 'x-api-key': other },
