@@ -28,7 +28,7 @@ try {
   }
   // node10 resolution predates "exports"; subpaths there are out of scope (Node >= 20 only).
   // keymint/testing is ESM-only (vitest cannot be require()d); the .sql files are not modules.
-  const notModules = ['./sql/sqlite.sql', './sql/postgres.sql'];
+  const notModules = ['./sql/sqlite.sql', './sql/sqlite/*', './sql/postgres.sql'];
   run('npx', [
     '--no-install',
     'attw',
@@ -65,7 +65,7 @@ try {
   ]);
 
   const subpaths = Object.keys(pkg.exports).filter(
-    (p) => p !== './package.json' && p !== './testing' && !p.endsWith('.sql'),
+    (p) => p !== './package.json' && p !== './testing' && !p.startsWith('./sql/'),
   );
   const specs = subpaths.map((p) => (p === '.' ? 'keymint' : `keymint/${p.slice(2)}`));
   writeFileSync(
@@ -102,6 +102,10 @@ const { readFileSync } = await import('node:fs');
 for (const name of ['sqlite', 'postgres']) {
   const sql = readFileSync(require.resolve('keymint/sql/' + name + '.sql'), 'utf8');
   if (!/CREATE TABLE IF NOT EXISTS "keymint_api_keys"/.test(sql)) throw new Error('keymint/sql/' + name + '.sql is not the schema');
+}
+for (const step of ['0001-initial', '0002-change-log']) {
+  const sql = readFileSync(require.resolve('keymint/sql/sqlite/' + step + '.sql'), 'utf8');
+  if (!sql.startsWith('-- keymint SQLite schema, step ')) throw new Error('keymint/sql/sqlite/' + step + '.sql is not a schema step');
 }
 console.log('packed package OK: ' + specs.join(', ') + ' load through import and require; keymint/testing through import; keymint/sql/*.sql resolve');
 `,

@@ -38,7 +38,7 @@ import { redactKeys } from './core/redact.js';
  * | `FORBIDDEN` | the host's `authorize` hook refused, or the role is above the actor's own |
  * | `STORE_FAILURE` | the adapter (database) failed; `cause` holds the driver's error |
  * | `HASHER_FAILURE` | the hasher failed (for example a stored hash it cannot read) |
- * | `BUSY` | `createApiKey()` found the hashing queue full (see the `hashing` option); retry later |
+ * | `BUSY` | `createApiKey()` would wait too long for its hash (see the `hashing` option); retry after `retryAfterMs` |
  * | `REVOKED` | `updateApiKey()` or `rotateApiKey()` of a revoked key: a revoked key never changes |
  * | `EXPIRED` | `updateApiKey()` or `rotateApiKey()` of an expired key: create a new one |
  * | `CONFLICT` | `rotateApiKey()` lost a race with another rotation of the same key |
@@ -124,13 +124,20 @@ const BRAND = Symbol.for('keymint.error');
 export class KeymintError extends Error {
   /** The stable, machine-readable failure code. */
   readonly code: KeymintErrorCode;
+  /** For `BUSY`: the estimated wait for a hash in ms, when a retry may get through. */
+  readonly retryAfterMs?: number;
 
-  constructor(code: KeymintErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: KeymintErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterMs?: number },
+  ) {
     // A safety net: keymint's messages never quote a key, but they quote names and scopes, and a
     // caller may pass a key there. Redacted before super(), so the stack never holds it either.
     super(redactKeys(message), options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KeymintError';
     this.code = code;
+    if (options?.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
     Object.defineProperty(this, BRAND, { value: true });
   }
 

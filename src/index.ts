@@ -22,7 +22,12 @@ export { createKeymint } from './core/keymint.js';
 export { parseTtl, DEFAULT_MAX_TTL_SECONDS } from './core/ttl.js';
 export type { ParseTtlOptions, TtlInput, TtlUnit } from './core/ttl.js';
 export { keyPattern, MAX_KEY_LENGTH } from './core/key-format.js';
-export { argon2idHasher, hmacSha256Hasher } from './core/hasher.js';
+export {
+  ARGON2ID_KEY_PARAMETERS,
+  ARGON2ID_OWASP_PARAMETERS,
+  argon2idHasher,
+  hmacSha256Hasher,
+} from './core/hasher.js';
 export type { Argon2idOptions, Hasher } from './core/hasher.js';
 export { DEFAULT_ROLES } from './core/roles.js';
 export { KeymintError, isKeymintError, KEYMINT_ERROR_CODES } from './errors.js';

@@ -325,8 +325,9 @@ export const optionsSchema = z.strictObject(
         {
           concurrency: wholeNumber('hashing.concurrency', 1, 1024).optional(),
           queue: wholeNumber('hashing.queue', 0, 1_000_000).optional(),
+          maxWait: ttlOption.optional(),
         },
-        { error: 'hashing must be an object: { concurrency?, queue? }' },
+        { error: 'hashing must be an object: { concurrency?, queue?, maxWait? }' },
       )
       .optional(),
     rateLimit: z

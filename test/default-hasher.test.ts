@@ -1,11 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
-import { argon2idHasher, createKeymint } from '../src/index.js';
+import { ARGON2ID_OWASP_PARAMETERS, argon2idHasher, createKeymint } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { formatKey } from '../src/core/key-format.js';
 
 // End-to-end with the default argon2id hasher: no `hasher` option anywhere in this file.
 
-const OWASP_PREFIX = '$argon2id$v=19$m=19456,t=2,p=1$';
+const KEY_PREFIX = '$argon2id$v=19$m=2048,t=1,p=1$';
 
 describe('default argon2id hasher', () => {
   it('verifies a freshly created key', async () => {
@@ -23,15 +23,15 @@ describe('default argon2id hasher', () => {
     });
   });
 
-  it("stores an argon2id hash with OWASP's parameters (m=19456, t=2, p=1)", async () => {
+  it('stores an argon2id hash with the key parameters (m=2048, t=1, p=1)', async () => {
     const adapter = memoryAdapter();
     const keymint = createKeymint({ adapter });
     const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     const stored = await adapter.findById(apiKey.id);
-    expect(stored!.secretHash.startsWith(OWASP_PREFIX)).toBe(true);
+    expect(stored!.secretHash.startsWith(KEY_PREFIX)).toBe(true);
   });
 
-  it('rehashes a key made with weaker parameters after a successful verify, and the key still verifies', async () => {
+  it('rehashes a key made with other parameters after a successful verify, and the key still verifies', async () => {
     const adapter = memoryAdapter();
     const weak = createKeymint({
       adapter,
@@ -45,11 +45,30 @@ describe('default argon2id hasher', () => {
     expect((await keymint.verifyKey(key)).valid).toBe(true);
     await vi.waitFor(
       async () => {
-        expect((await adapter.findById(apiKey.id))!.secretHash.startsWith(OWASP_PREFIX)).toBe(true);
+        expect((await adapter.findById(apiKey.id))!.secretHash.startsWith(KEY_PREFIX)).toBe(true);
       },
       { timeout: 5_000, interval: 10 },
     );
     expect((await keymint.verifyKey(key)).valid).toBe(true);
+  });
+
+  it("a key stored with OWASP's parameters (the earlier default) still verifies, is rehashed to the key parameters, and verifies after", async () => {
+    const adapter = memoryAdapter();
+    const before = createKeymint({ adapter, hasher: argon2idHasher(ARGON2ID_OWASP_PARAMETERS) });
+    const { key, apiKey } = await before.createApiKey({ name: 'old', role: 'Editor', ttl: '1h' });
+    expect((await adapter.findById(apiKey.id))!.secretHash).toMatch(
+      /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/,
+    );
+    const keymint = createKeymint({ adapter });
+    expect(await keymint.verifyKey(key)).toEqual({ valid: true, apiKey });
+    await vi.waitFor(
+      async () => {
+        expect((await adapter.findById(apiKey.id))!.secretHash.startsWith(KEY_PREFIX)).toBe(true);
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+    // A fresh instance (no proof, no cache) checks the new hash with the hasher.
+    expect((await createKeymint({ adapter }).verifyKey(key)).valid).toBe(true);
   });
 
   it('does not rehash a key whose hash already has the current parameters', async () => {

@@ -402,6 +402,30 @@ describeWithOwnServer('redis', 'Redis faults, on a server of its own', (server) 
       expect([...stored.keys()].sort()).toEqual(['lost', 'warm']);
     });
 
+    it.each([
+      [
+        'ioredis sends it again once reconnected: the second run is refused, the read-back finds this rotation',
+        {},
+      ],
+      [
+        'without resending: the rotation fails, the read-back finds it, and the caller gets the new key',
+        { autoResendUnfulfilledCommands: false },
+      ],
+    ])('a rotation whose reply is lost: %s', async (_title, clientOptions) => {
+      const { proxy, keymint } = await overLossyProxy(clientOptions);
+      const created = await keymint.createApiKey({ name: 'rotated', role: 'Editor', ttl: '1h' });
+      // Loads the modify script, so that the lost reply is the rotation's own.
+      await keymint.updateApiKey(created.apiKey.id, { role: 'Viewer' });
+      const lost = proxy.loseReplyTo(SCRIPTS.modify.sha);
+      const rotated = await keymint.rotateApiKey(created.apiKey.id);
+      await lost;
+      expect(await keymint.verifyKey(rotated.key)).toMatchObject({
+        valid: true,
+        apiKey: { id: created.apiKey.id, role: 'Viewer' },
+      });
+      expect(await keymint.verifyKey(created.key)).toEqual({ valid: false, reason: 'rotated' });
+    });
+
     it('without resending, and Redis unreachable for the read-back too: STORE_FAILURE, and one whole record nobody has the key of holds the name until it is deleted (the residual case)', async () => {
       const { prefix, proxy, keymint } = await overLossyProxy({
         autoResendUnfulfilledCommands: false,

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  ARGON2ID_OWASP_PARAMETERS,
   argon2idHasher,
   type Argon2idOptions,
   type Hasher,
@@ -49,12 +50,20 @@ describe('argon2idHasher() with its defaults', () => {
     expect(hash.startsWith('$argon2id$v=19$')).toBe(true);
   });
 
-  it("uses OWASP's parameters: 19 MiB of memory, 2 iterations, parallelism 1", () => {
-    expect(argon2Params(hash)).toEqual({ m: 19_456, t: 2, p: 1 });
+  it('uses the key parameters by default: 2 MiB of memory, 1 iteration, parallelism 1', () => {
+    expect(argon2Params(hash)).toEqual({ m: 2_048, t: 1, p: 1 });
   });
 
-  it("writes the parameters in the PHC order m, t, p ('$argon2id$v=19$m=19456,t=2,p=1$'), so other argon2 libraries can read the hash", () => {
-    expect(hash.startsWith('$argon2id$v=19$m=19456,t=2,p=1$')).toBe(true);
+  it("writes the parameters in the PHC order m, t, p ('$argon2id$v=19$m=2048,t=1,p=1$'), so other argon2 libraries can read the hash", () => {
+    expect(hash.startsWith('$argon2id$v=19$m=2048,t=1,p=1$')).toBe(true);
+  });
+
+  it("ARGON2ID_OWASP_PARAMETERS makes OWASP's hash (19 MiB, t=2, p=1), which the default hasher verifies and wants to rehash", async () => {
+    const owasp = await argon2idHasher(ARGON2ID_OWASP_PARAMETERS).hash(SECRET);
+    expect(argon2Params(owasp)).toEqual({ m: 19_456, t: 2, p: 1 });
+    expect(await hasher.verify(owasp, SECRET)).toBe(true);
+    expect(hasher.needsRehash!(owasp)).toBe(true);
+    expect(hasher.needsRehash!(hash)).toBe(false);
   });
 
   it('does not contain the secret', () => {

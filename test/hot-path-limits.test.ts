@@ -97,7 +97,10 @@ describe('bounded hashing', () => {
       Promise.all(pending.slice(5)),
       new Promise((resolve) => setTimeout(resolve, 1_000, 'timeout')),
     ]);
-    expect(early).toEqual(Array.from({ length: 5 }, () => ({ valid: false, reason: 'busy' })));
+    // Nothing measured yet (the test clock stands still): the retry hint is the fallback, 1 s.
+    expect(early).toEqual(
+      Array.from({ length: 5 }, () => ({ valid: false, reason: 'busy', retryAfterMs: 1_000 })),
+    );
     expect(hasher.peak).toBe(2);
     release();
     const first = await Promise.all(pending.slice(0, 5));

@@ -17,7 +17,7 @@ type Conditions = {
 };
 
 const subpaths = Object.keys(pkg.exports).filter(
-  (p) => p !== './package.json' && !p.endsWith('.sql'),
+  (p) => p !== './package.json' && !p.startsWith('./sql/'),
 );
 
 describe('package.json exports', () => {
@@ -47,6 +47,7 @@ describe('package.json exports', () => {
 
   it('ships the SQL schemas as files', () => {
     expect(pkg.exports['./sql/sqlite.sql']).toBe('./sql/sqlite.sql');
+    expect(pkg.exports['./sql/sqlite/*']).toBe('./sql/sqlite/*');
     expect(pkg.exports['./sql/postgres.sql']).toBe('./sql/postgres.sql');
     expect(pkg.exports['./sql/postgres/*.sql']).toBe('./sql/postgres/*.sql');
     expect((pkg as { files?: string[] }).files).toContain('sql');

@@ -1,5 +1,5 @@
 // Upgrading a PostgreSQL table of keymint 0.1.0 in place: the table is built from the SQL file
-// 0.1.0 shipped (test/fixtures/v0.1.0/postgres.sql, a copy of its sql/postgres.sql) and filled
+// 0.1.0 shipped (test/fixtures/postgres-0.1.0.sql, a copy of its sql/postgres.sql) and filled
 // with rows as 0.1.0's adapter wrote them; migrate() then upgrades it, with its data, also from
 // several connections at once, and the old keys keep working, update and rotate.
 import { readFileSync } from 'node:fs';
@@ -13,11 +13,11 @@ import {
 } from '../src/adapters/postgres/index.js';
 import { createKeymint } from '../src/index.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
-import { LEGACY_HASHER, legacyKeys, type LegacyRecord } from './fixtures/v0.1.0/keys.js';
+import { LEGACY_HASHER, legacyKeys, type LegacyRecord } from './fixtures/keys-0.1.0.js';
 import { expectCode } from './helpers.js';
 import { describeWithServer } from './servers.js';
 
-const V010_SQL = readFileSync(new URL('./fixtures/v0.1.0/postgres.sql', import.meta.url), 'utf8');
+const V010_SQL = readFileSync(new URL('./fixtures/postgres-0.1.0.sql', import.meta.url), 'utf8');
 const shipped = (file: string) => readFileSync(new URL(`../sql/${file}`, import.meta.url), 'utf8');
 
 /** SQL without comments and with whitespace collapsed: what PostgreSQL runs. */
@@ -205,6 +205,19 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     expect(forever.apiKey.expiresAt).toBeNull();
     expect((await keymint.verifyKey(forever.key)).valid).toBe(true);
     await keymint.close();
+  });
+
+  it('before migrate(), fails closed with STORE_FAILURE whose cause says to run migrate()', async () => {
+    const { schema, keys } = await legacyDatabase();
+    const keymint = createKeymint({
+      adapter: postgresAdapter(pool, { schema }),
+      hasher: LEGACY_HASHER,
+    });
+    const error = await expectCode(keymint.verifyKey(keys.active.key), 'STORE_FAILURE');
+    expect((error.cause as Error).message).toMatch(/older schema version.*migrate\(\)/);
+    expect((error.cause as { code?: string }).code).toBe('42703');
+    await migrate(pool, { schema });
+    expect((await keymint.verifyKey(keys.active.key)).valid).toBe(true);
   });
 
   it('is idempotent: a second migrate() changes nothing and records nothing new', async () => {

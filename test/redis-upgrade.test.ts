@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisAdapter } from '../src/adapters/redis/index.js';
 import { createKeymint } from '../src/index.js';
-import { LEGACY_HASHER, legacyKeys, type LegacyRecord } from './fixtures/v0.1.0/keys.js';
+import { LEGACY_HASHER, legacyKeys, type LegacyRecord } from './fixtures/keys-0.1.0.js';
 import { DAY, expectCode, storedRecord } from './helpers.js';
 import { describeWithServer } from './servers.js';
 

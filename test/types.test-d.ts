@@ -69,6 +69,17 @@ describe('public types', () => {
     }
   });
 
+  it('a busy result carries retryAfterMs, and only a busy one', async () => {
+    const keymint = createKeymint({ adapter: memoryAdapter() });
+    const result = await keymint.verifyKey('km_x');
+    if (!result.valid && result.reason === 'busy') {
+      expectTypeOf(result.retryAfterMs).toEqualTypeOf<number>();
+    } else if (!result.valid) {
+      // @ts-expect-error only a busy result has retryAfterMs
+      void result.retryAfterMs;
+    }
+  });
+
   it('ApiKey records have no secret or hash field', () => {
     expectTypeOf<ApiKey>().not.toHaveProperty('secretHash');
     expectTypeOf<ApiKey>().not.toHaveProperty('key');

@@ -378,6 +378,26 @@ describe('verification of rotated keys', () => {
     expect(await b.verifyKey(key)).toEqual({ valid: false, reason: 'rotated' });
   });
 
+  it('a proof of the old secret does not survive a rotation: revalidation hashes and answers rotated', async () => {
+    // No push between the two instances: B learns of the rotation when its entry ages out.
+    const { subscribe: _none, ...adapter } = memoryAdapter();
+    const a = fastKeymint({ adapter });
+    const hasher = counting();
+    const b = fastKeymint({ adapter, hasher, now: a.clock.now }).keymint;
+    const { key, apiKey } = await a.keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    expect((await b.verifyKey(key)).valid).toBe(true);
+    a.clock.advance(31_000);
+    const verified = hasher.verifies();
+    // Revalidated without hashing: the stored hash is the one B proved.
+    expect((await b.verifyKey(key)).valid).toBe(true);
+    expect(hasher.verifies()).toBe(verified);
+    await a.keymint.rotateApiKey(apiKey.id);
+    expect((await b.verifyKey(key)).valid).toBe(true); // cached, within cache.ttl
+    a.clock.advance(31_000);
+    expect(await b.verifyKey(key)).toEqual({ valid: false, reason: 'rotated' });
+    expect(hasher.verifies()).toBe(verified + 2); // the current secret, then the previous one
+  });
+
   it('never lets a rehash of the old secret, landing after a rotation, undo it', async () => {
     const base = hmacSha256Hasher(HMAC_SECRET);
     // Hashes made before the upgrade start with 'old:', and need a rehash; the first hash()

@@ -384,10 +384,12 @@ describe('after review: edge cases of the cache', () => {
     clock.advance(10 * SECOND); // the hash took 10 s
     release();
     await first;
-    clock.advance(20 * SECOND - 1);
+    // 23 s after the read: a hit, before the last fifth (where a refresh ahead would read).
+    clock.advance(13 * SECOND);
     await keymint.verifyKey(key);
     expect(faulty.calls.findById).toBe(1);
-    clock.advance(1);
+    // 30 s after the read (20 s after the hash ended): stale, read again.
+    clock.advance(7 * SECOND);
     await keymint.verifyKey(key);
     expect(faulty.calls.findById).toBe(2);
   });

@@ -2,7 +2,7 @@ import type { KeyAdapter, StoredApiKey } from '../adapter.js';
 import { KeymintError } from '../errors.js';
 import { createInputSchema } from '../schemas.js';
 import type { Access } from './access.js';
-import { BUSY, type HashLimiter } from './hash-limiter.js';
+import { Busy, type HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
 import { formatKey, generateKeyId } from './key-format.js';
 import {
@@ -29,7 +29,7 @@ export interface CreateParts<Actor> extends TtlRules {
   clock: () => Date;
 }
 
-/** Hashes a new secret within the hashing bound; BUSY when the queue is full. */
+/** Hashes a new secret within the hashing bound; BUSY past maxWait or the queue's cap. */
 export async function hashNew(
   parts: Pick<CreateParts<unknown>, 'hasher' | 'limiter'>,
   secret: string,
@@ -38,10 +38,11 @@ export async function hashNew(
   const hashed = await fromHasher('hash a new secret', () =>
     limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
   );
-  if (hashed === BUSY) {
+  if (hashed instanceof Busy) {
     throw new KeymintError(
       'BUSY',
-      'Too many keys are being hashed right now (the hashing queue is full): retry in a moment.',
+      'Too many keys are being hashed right now (the wait would pass hashing.maxWait): retry in a moment.',
+      { retryAfterMs: hashed.retryAfterMs },
     );
   }
   return hashed;

@@ -35,8 +35,9 @@ export interface Hasher {
 }
 
 /**
- * argon2id parameters. The defaults are OWASP's first recommendation: 19 MiB of memory, 2
- * iterations, parallelism 1.
+ * argon2id parameters. The defaults are {@link ARGON2ID_KEY_PARAMETERS} (2 MiB, 1 iteration,
+ * parallelism 1): keys carry 166 random bits, which no stretching is needed for (see
+ * docs/security.md). {@link ARGON2ID_OWASP_PARAMETERS} are OWASP's for passwords.
  *
  * @example
  * ```ts
@@ -45,13 +46,47 @@ export interface Hasher {
  * ```
  */
 export interface Argon2idOptions {
-  /** KiB of memory. Default 19456 (19 MiB). */
+  /** KiB of memory. Default 2048 (2 MiB). */
   memoryCost?: number;
-  /** Iterations. Default 2. */
+  /** Iterations. Default 1. */
   timeCost?: number;
   /** Lanes. Default 1. */
   parallelism?: number;
 }
+
+/**
+ * The default argon2id parameters for keys: 2 MiB, 1 iteration, 1 lane, about 1 ms per verify.
+ * A key's secret is 166 bits from a CSPRNG: a guess costs nothing less than 2^165 tries on
+ * average whatever the parameters, so they only set what every verification costs the server.
+ *
+ * @example
+ * ```ts
+ * import { ARGON2ID_KEY_PARAMETERS, argon2idHasher } from 'keymint';
+ * const hasher = argon2idHasher({ ...ARGON2ID_KEY_PARAMETERS, timeCost: 2 });
+ * ```
+ */
+export const ARGON2ID_KEY_PARAMETERS: Readonly<Required<Argon2idOptions>> = Object.freeze({
+  memoryCost: 2_048,
+  timeCost: 1,
+  parallelism: 1,
+});
+
+/**
+ * OWASP's first recommendation for passwords: 19 MiB, 2 iterations, 1 lane (keymint's earlier
+ * default). About 20 times the cost of {@link ARGON2ID_KEY_PARAMETERS} per verification, for
+ * no gain with random keys; for hosts whose policy names these parameters.
+ *
+ * @example
+ * ```ts
+ * import { ARGON2ID_OWASP_PARAMETERS, argon2idHasher } from 'keymint';
+ * const hasher = argon2idHasher(ARGON2ID_OWASP_PARAMETERS);
+ * ```
+ */
+export const ARGON2ID_OWASP_PARAMETERS: Readonly<Required<Argon2idOptions>> = Object.freeze({
+  memoryCost: 19_456,
+  timeCost: 2,
+  parallelism: 1,
+});
 
 type Argon2Module = typeof import('argon2');
 let argon2Module: Promise<Argon2Module> | undefined;
@@ -75,10 +110,13 @@ function boundedInt(
 const ARGON2ID_PHC = /^\$argon2id\$v=(\d+)\$m=(\d+),(?:t=(\d+),p=(\d+)|p=(\d+),t=(\d+))\$/;
 
 /**
- * The default hasher: argon2id through the `argon2` package, with OWASP's parameters unless
- * given others. Each hash or verify costs tens of milliseconds of CPU by design (about 20 ms per
- * verify on the 2-core AMD EPYC test machine, `npm run bench`); it runs on libuv's thread pool, not on the event loop. Hashes are
- * written as standard PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
+ * The default hasher: argon2id through the `argon2` package, with
+ * {@link ARGON2ID_KEY_PARAMETERS} unless given others (pass {@link ARGON2ID_OWASP_PARAMETERS}
+ * for OWASP's password parameters). A verify costs about 1 ms of CPU with the defaults (about
+ * 20 ms with OWASP's) on the 2-core AMD EPYC test machine (`npm run bench`); it runs on libuv's
+ * thread pool, not on the event loop. Hashes are written as standard PHC strings
+ * (`$argon2id$v=19$m=2048,t=1,p=1$salt$hash`); a stored hash made with other parameters still
+ * verifies, and is replaced after its next successful verification (`needsRehash`).
  *
  * @example
  * ```ts
@@ -93,10 +131,16 @@ const ARGON2ID_PHC = /^\$argon2id\$v=(\d+)\$m=(\d+),(?:t=(\d+),p=(\d+)|p=(\d+),t
  */
 export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
   const UINT32_MAX = 2 ** 32 - 1;
-  const parallelism = boundedInt(options.parallelism, 1, 'parallelism', 2 ** 24 - 1);
+  const defaults = ARGON2ID_KEY_PARAMETERS;
+  const parallelism = boundedInt(
+    options.parallelism,
+    defaults.parallelism,
+    'parallelism',
+    2 ** 24 - 1,
+  );
   const params = {
-    memoryCost: boundedInt(options.memoryCost, 19_456, 'memoryCost (KiB)', UINT32_MAX),
-    timeCost: boundedInt(options.timeCost, 2, 'timeCost', UINT32_MAX),
+    memoryCost: boundedInt(options.memoryCost, defaults.memoryCost, 'memoryCost (KiB)', UINT32_MAX),
+    timeCost: boundedInt(options.timeCost, defaults.timeCost, 'timeCost', UINT32_MAX),
     parallelism,
   };
   if (params.memoryCost < 8 * parallelism) {

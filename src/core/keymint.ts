@@ -19,6 +19,10 @@ import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import type { Keymint, KeymintOptions } from './types.js';
 
+/** hashing.maxWait: a fresh instance takes 1,000 keys at once on 2 cores (docs/performance.md). */
+const DEFAULT_MAX_WAIT_SECONDS = 10;
+/** hashing.queue: the cap on waiting hashes, about a kilobyte each. */
+const DEFAULT_HASH_QUEUE = 5_000;
 const MAX_INTERVAL_SECONDS = 86_400;
 
 function parseInterval(value: TtlInput | undefined): number {
@@ -109,10 +113,19 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       : null;
   const limiter = hasher.fast
     ? null
-    : new HashLimiter(
-        config.hashing?.concurrency ?? defaultConcurrency(),
-        config.hashing?.queue ?? 100,
-      );
+    : new HashLimiter({
+        concurrency: config.hashing?.concurrency ?? defaultConcurrency(),
+        maxQueue: config.hashing?.queue ?? DEFAULT_HASH_QUEUE,
+        maxWaitMs:
+          durationOption(
+            config.hashing?.maxWait,
+            DEFAULT_MAX_WAIT_SECONDS,
+            'hashing.maxWait',
+            { seconds: 600, words: '10m' },
+            'to refuse any wait',
+          ) * 1000,
+        now: () => nowMs(),
+      });
   const attempts =
     config.rateLimit === false
       ? null

@@ -48,8 +48,9 @@ export interface ApiKey {
  * - `insufficient_role`: the key is valid but its role is below `options.role`.
  * - `rate_limited`: this key id had too many wrong secrets lately (`rateLimit` option); refused
  *   without hashing. A verification the cache answers is never rate limited.
- * - `busy`: the hashing queue is full (`hashing` option); nothing was decided, retry later
- *   (HTTP 503).
+ * - `busy`: the wait for a hash would be longer than `hashing.maxWait`, or the hashing queue
+ *   is at its cap (`hashing` option); nothing was decided: retry after `retryAfterMs`, the
+ *   estimated time for the work ahead to drain (HTTP 503 with `Retry-After`).
  *
  * @example
  * ```ts
@@ -78,7 +79,14 @@ export type VerifyFailureReason =
  * ```
  */
 export type VerifyResult =
-  { valid: true; apiKey: ApiKey } | { valid: false; reason: VerifyFailureReason };
+  | { valid: true; apiKey: ApiKey }
+  | { valid: false; reason: Exclude<VerifyFailureReason, 'busy'> }
+  | {
+      valid: false;
+      reason: 'busy';
+      /** The estimated wait for a hash, in ms (at least 1): when a retry may get through. */
+      retryAfterMs: number;
+    };
 
 /**
  * Options of {@link Keymint.verifyKey}.
@@ -287,7 +295,7 @@ export interface KeymintOptions<Actor = unknown> {
   allowNonExpiring?: boolean;
   /** The key prefix: a lower-case letter, then up to 15 lower-case letters or digits. Default `'km'`. */
   prefix?: string;
-  /** How secrets are hashed. Default {@link argon2idHasher} with OWASP's parameters. */
+  /** How secrets are hashed. Default {@link argon2idHasher} with its key parameters (2 MiB, t=1). */
   hasher?: Hasher;
   /**
    * The host's permission check; `false` makes the call fail with `FORBIDDEN` before anything
@@ -312,11 +320,19 @@ export interface KeymintOptions<Actor = unknown> {
   cache?: false | { ttl?: TtlInput; maxEntries?: number };
   /**
    * Bounds on slow hashing (argon2id runs on libuv's thread pool). At most `concurrency` hashes
-   * run at once (default: the pool size minus one, at least 1) and at most `queue` wait (default
-   * 100); past that, `verifyKey` answers `busy` and `createApiKey` throws `BUSY` at once. Hashers
-   * marked `fast` are not bounded.
+   * run at once (default: the pool size minus one, at least 1); the others wait their turn.
+   * Hashers marked `fast` are not bounded.
+   *
+   * - `maxWait`: the longest a verification (or a create) may wait for its hash, estimated as the
+   *   hashes ahead of it times the moving average of measured hash durations, divided by
+   *   `concurrency`. Past it, `verifyKey` answers `busy` with `retryAfterMs` and `createApiKey`
+   *   throws `BUSY`, at once. Default `'10s'` (a TTL string or seconds, at most `'10m'`; `0`
+   *   refuses any wait): enough for a fresh instance to take 1,000 distinct keys at once with
+   *   the default hasher on 2 cores (see docs/performance.md).
+   * - `queue`: the cap on waiting hashes, whatever the estimate (the memory bound; each waiting
+   *   verification holds about a kilobyte). Default 5,000, at most 1,000,000; `0` queues nothing.
    */
-  hashing?: { concurrency?: number; queue?: number };
+  hashing?: { concurrency?: number; queue?: number; maxWait?: TtlInput };
   /**
    * Abuse limit: after `failures` wrong secrets for one key id within `window` (default 10 per
    * `'1m'`), further attempts for that id answer `rate_limited` without hashing until the window

@@ -5,7 +5,7 @@ import { KeymintError } from '../errors.js';
 import { readonlyDate } from '../internal/readonly-date.js';
 import { scopeSchema } from '../schemas.js';
 import type { AttemptLimiter } from './attempt-limiter.js';
-import { BUSY, type HashLimiter } from './hash-limiter.js';
+import { Busy, type HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
 import {
   checksumCheck,
@@ -45,7 +45,26 @@ export interface VerifierParts {
 
 /** The outcome of one store lookup plus hash, shared by every caller of a single flight. */
 type Lookup =
-  { kind: 'match'; view: KeyView } | { kind: 'not_found' | 'wrong' | 'busy' | 'rate_limited' };
+  | { kind: 'match'; view: KeyView }
+  | { kind: 'busy'; retryAfterMs: number }
+  | { kind: 'not_found' | 'wrong' | 'rate_limited' };
+
+/** A lookup in flight, shared by every verification of the same digest. */
+interface Flight {
+  id: string;
+  promise: Promise<Lookup>;
+  /** When it began, epoch ms: a joiner takes its answer only within the freshness bound of it. */
+  startedAt: number;
+}
+
+/**
+ * What this process proved for an id: the SHA-256 digest of the key that verified, and the
+ * stored hash it verified against. Never the key or the secret.
+ */
+interface Proof {
+  readonly digest: string;
+  readonly secretHash: string;
+}
 
 /** What a verdict needs of a key: a cache entry, whether or not it was cached. */
 type KeyView = CachedKey;
@@ -55,20 +74,29 @@ interface ParsedOptions {
   scope: string | undefined;
 }
 
-const MAX_PROVEN = 100_000;
+/** Proofs kept without a cache (the wrong-secret limit's owner pass); with one, its maxEntries. */
+const MIN_PROVEN = 10_000;
+/** A hit within this last fraction of its entry's freshness bound renews it in the background. */
+const REFRESH_FRACTION = 0.2;
 const NO_OPTIONS: ParsedOptions = { minRank: -1, scope: undefined };
 const NOT_FOUND: VerifyResult = Object.freeze({ valid: false, reason: 'not_found' });
 const MALFORMED: VerifyResult = Object.freeze({ valid: false, reason: 'malformed' });
 const results = {
   not_found: NOT_FOUND,
   wrong: NOT_FOUND,
-  busy: Object.freeze({ valid: false, reason: 'busy' }),
   rate_limited: Object.freeze({ valid: false, reason: 'rate_limited' }),
   revoked: Object.freeze({ valid: false, reason: 'revoked' }),
   rotated: Object.freeze({ valid: false, reason: 'rotated' }),
   expired: Object.freeze({ valid: false, reason: 'expired' }),
   insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
 } as const satisfies Record<string, VerifyResult>;
+
+const busy = (retryAfterMs: number): VerifyResult =>
+  Object.freeze({ valid: false, reason: 'busy', retryAfterMs: Math.max(1, retryAfterMs) });
+
+/** A lookup's outcome as the verdict of a caller that is not a match. */
+const refusal = (outcome: Exclude<Lookup, { kind: 'match' }>): VerifyResult =>
+  outcome.kind === 'busy' ? busy(outcome.retryAfterMs) : results[outcome.kind];
 
 // One-shot hashing (Node >= 20.12) skips the Hash object; older 20.x falls back.
 const sha256: (value: string) => string =
@@ -143,13 +171,19 @@ export function createVerifier(parts: VerifierParts) {
   const matchesChecksum = checksumCheck(prefix);
   const idStart = prefix.length + 1;
   const idEnd = idStart + KEY_ID_LENGTH;
-  const flights = new Map<string, { id: string; promise: Promise<Lookup> }>();
+  const flights = new Map<string, Flight>();
   const rehashing = new Set<string>();
   /**
-   * For each id, the digest of the key that last verified: proof of the right secret, which lets
-   * its owner through the wrong-secret limit after the cache entry has aged out. Bounded.
+   * For each id, the digest of the key that last verified and the stored hash it matched: proof
+   * of the right secret, which lets its owner through the wrong-secret limit after the cache
+   * entry has aged out, and (with the cache on) lets a revalidation that reads the same stored
+   * hash skip the hasher. Bounded like the cache; oldest first out.
    */
-  const proven = new Map<string, string>();
+  const proven = new Map<string, Proof>();
+  const maxProven = Math.max(cache?.maxEntries ?? 0, MIN_PROVEN);
+  /** Entries a refresh was started for: at most one per entry, even when it fails. */
+  const refreshed = new WeakSet<KeyView>();
+  const refreshMs = cache ? cache.ttlMs * REFRESH_FRACTION : 0;
 
   /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
   const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
@@ -254,29 +288,44 @@ export function createVerifier(parts: VerifierParts) {
       const hashed = await parts.fromHasher('rehash a secret', () =>
         limiter ? limiter.run(() => hasher.hash(secret)) : hasher.hash(secret),
       );
-      if (hashed === BUSY) return; // Busy: the next verification tries again.
+      if (hashed instanceof Busy) return; // The next verification tries again.
       // Only while the secret is still this one: a rotation that landed since must never be
       // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
-      await parts.fromStore('rehash update', async () => {
-        if (adapter.modify) {
-          await adapter.modify(
-            record.id,
-            { secretHash: hashed },
-            { secretHash: record.secretHash },
-          );
-        } else {
-          await adapter.update(record.id, { secretHash: hashed });
-        }
+      const updated = await parts.fromStore('rehash update', async () => {
+        if (!adapter.modify) return adapter.update(record.id, { secretHash: hashed });
+        const result = await adapter.modify(
+          record.id,
+          { secretHash: hashed },
+          { secretHash: record.secretHash },
+        );
+        return result.ok ? result.record : null;
       });
+      // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
+      const proof = proven.get(record.id);
+      if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
+        proven.set(record.id, { digest: proof.digest, secretHash: hashed });
+      }
     })()
       .catch(parts.report)
       .finally(() => rehashing.delete(record.id));
   }
 
-  function prove(id: string, digest: string): void {
+  function prove(id: string, digest: string, secretHash: string): void {
     proven.delete(id);
-    if (proven.size >= MAX_PROVEN) proven.delete(proven.keys().next().value!);
-    proven.set(id, digest);
+    if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
+    proven.set(id, { digest, secretHash });
+  }
+
+  const provenDigest = (id: string): string | undefined => proven.get(id)?.digest;
+
+  /**
+   * Whether this process already proved this very key against this very stored hash. Only with
+   * the cache on: `cache: false` asks for the hasher on every verification.
+   */
+  function alreadyProven(record: StoredApiKey, digest: string): boolean {
+    if (!cache) return false;
+    const proof = proven.get(record.id);
+    return proof !== undefined && proof.digest === digest && proof.secretHash === record.secretHash;
   }
 
   async function lookup(presented: ParsedKey, digest: string): Promise<Lookup> {
@@ -290,33 +339,39 @@ export function createVerifier(parts: VerifierParts) {
       if (!isReadable(record, id)) {
         throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
       }
-      const counted = attempts !== null && proven.get(id) !== digest;
-      if (counted && !attempts.begin(id, parts.nowMs())) return { kind: 'rate_limited' };
-      const check = (hash: string) =>
-        parts.fromHasher('verify a secret', () =>
-          limiter
-            ? limiter.run(() => hasher.verify(hash, presented.secret))
-            : hasher.verify(hash, presented.secret),
-        );
-      let matches: unknown;
-      // Whether the presented secret is the one a rotation replaced.
+      // Whether the presented secret is the one a rotation replaced (never proven, never rehashed).
       let previous = false;
-      try {
-        matches = await check(record.secretHash);
-        if (matches !== true && matches !== BUSY && typeof record.previousSecretHash === 'string') {
-          matches = await check(record.previousSecretHash);
-          previous = matches === true;
+      if (!alreadyProven(record, digest)) {
+        const counted = attempts !== null && provenDigest(id) !== digest;
+        if (counted && !attempts.begin(id, parts.nowMs())) return { kind: 'rate_limited' };
+        const check = (hash: string) =>
+          parts.fromHasher('verify a secret', () =>
+            limiter
+              ? limiter.run(() => hasher.verify(hash, presented.secret))
+              : hasher.verify(hash, presented.secret),
+          );
+        let matches: unknown;
+        try {
+          matches = await check(record.secretHash);
+          if (
+            matches !== true &&
+            !(matches instanceof Busy) &&
+            typeof record.previousSecretHash === 'string'
+          ) {
+            matches = await check(record.previousSecretHash);
+            previous = matches === true;
+          }
+        } catch (error) {
+          // A hasher that fails says nothing about the secret: not a wrong guess.
+          if (counted) attempts.end(id, false, parts.nowMs());
+          throw error;
         }
-      } catch (error) {
-        // A hasher that fails says nothing about the secret: not a wrong guess.
-        if (counted) attempts.end(id, false, parts.nowMs());
-        throw error;
+        const isBusy = matches instanceof Busy;
+        if (counted) attempts.end(id, matches !== true && !isBusy, parts.nowMs());
+        if (isBusy) return { kind: 'busy', retryAfterMs: (matches as Busy).retryAfterMs };
+        if (matches !== true) return { kind: 'wrong' };
+        if (!previous) prove(id, digest, record.secretHash);
       }
-      if (counted) attempts.end(id, matches !== true && matches !== BUSY, parts.nowMs());
-      if (matches === BUSY) return { kind: 'busy' };
-      if (matches !== true) return { kind: 'wrong' };
-      // Proof and rehash are for the current secret only.
-      if (!previous) prove(id, digest);
       const apiKey = toApiKey(record);
       const view: KeyView = {
         id: record.id,
@@ -366,6 +421,7 @@ export function createVerifier(parts: VerifierParts) {
       if (hit) {
         const result = verdict(hit, parsedOptions, at);
         if (result.valid) touch(hit, at);
+        if (at >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
         return result;
       }
     }
@@ -374,23 +430,63 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.nowMs()) && proven.get(presented.id) !== digest) {
+    if (attempts?.blocked(presented.id, parts.nowMs()) && provenDigest(presented.id) !== digest) {
       return results.rate_limited;
     }
-    let flight = flights.get(digest);
-    if (!flight) {
-      const promise = lookup(presented, digest).finally(() => {
-        if (flights.get(digest)?.promise === promise) flights.delete(digest);
-      });
-      flight = { id: presented.id, promise };
-      flights.set(digest, flight);
+    const arrivedAt = parts.nowMs();
+    const joined = flights.get(digest);
+    let outcome = await (joined ?? startFlight(presented, digest, arrivedAt)).promise;
+    // A flight begun before this call (a refresh ahead, say) may carry a read from before a
+    // revoke: its answer holds only within the freshness bound counted from its start, as a
+    // cache entry would. Past that, this caller reads the store itself.
+    if (
+      cache &&
+      joined &&
+      outcome.kind === 'match' &&
+      joined.startedAt < arrivedAt &&
+      parts.nowMs() >= joined.startedAt + cache.ttlMs
+    ) {
+      outcome = await (flights.get(digest) ?? startFlight(presented, digest, parts.nowMs()))
+        .promise;
     }
-    const outcome = await flight.promise;
-    if (outcome.kind !== 'match') return results[outcome.kind];
+    if (outcome.kind !== 'match') return refusal(outcome);
     const at = parts.nowMs();
     const result = verdict(outcome.view, parsedOptions, at);
     if (result.valid) touch(outcome.view, at);
     return result;
+  }
+
+  function startFlight(presented: ParsedKey, digest: string, startedAt: number): Flight {
+    const promise = lookup(presented, digest).finally(() => {
+      if (flights.get(digest)?.promise === promise) flights.delete(digest);
+    });
+    const flight: Flight = { id: presented.id, promise, startedAt };
+    flights.set(digest, flight);
+    return flight;
+  }
+
+  /**
+   * A hit in the last fifth of its entry's freshness bound: one lookup in the background
+   * (single flight with any other lookup of this digest) renews the entry, so a key in steady use
+   * never waits on the store. The caller is answered from the entry; the entry itself is never
+   * served past its bound. What the refresh finds (revoked, deleted, a changed hash) lands in
+   * the cache as any lookup's would; its errors go to the background error hook.
+   */
+  function refreshAhead(key: string, hit: KeyView, digest: string): void {
+    if (refreshed.has(hit) || flights.has(digest)) return;
+    refreshed.add(hit);
+    const presented = splitChecked(prefix, key);
+    if (!presented) return;
+    const flight = startFlight(presented, digest, parts.nowMs());
+    flight.promise.then((outcome) => {
+      if (outcome.kind === 'match') {
+        // Keep the last-used time this process already queued: no extra write.
+        outcome.view.lastUsedMs = Math.max(outcome.view.lastUsedMs, hit.lastUsedMs);
+      } else if (outcome.kind === 'not_found' || outcome.kind === 'wrong') {
+        // Deleted, or its hash no longer matches this key (rotated): stop serving it now.
+        cache?.invalidate(hit.id);
+      }
+    }, parts.report);
   }
 
   return {

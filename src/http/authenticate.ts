@@ -1,6 +1,6 @@
 import { isKeymintError } from '../errors.js';
 import type { ApiKey, Keymint, VerifyFailureReason, VerifyOptions } from '../core/types.js';
-import { json } from './responses.js';
+import { json, retryAfterSeconds } from './responses.js';
 import {
   checkKeyHeaders,
   findKey,
@@ -149,7 +149,7 @@ export function readApiKey(authorization: string | null | undefined): string | n
  * | 401 | `Rotated API key` | the key's old secret after `rotateApiKey()` and its grace period |
  * | 403 | `Insufficient role for this API key` | below `options.role` |
  * | 429 | (with `Retry-After: 60`) | too many wrong secrets for this key id lately |
- * | 503 | (with `Retry-After`) | hashing queue full, or the store failed (`cause` set) |
+ * | 503 | (with `Retry-After`) | hashing busy (`Retry-After` from the estimated wait), or the store failed (`cause` set) |
  * | 500 | `Internal server error` | the hasher failed (`cause` set) |
  *
  * It never answers `ok: true` after a failure of the store or the hasher. It throws only for
@@ -221,7 +221,11 @@ export async function verifyFrom(
     }
     throw error;
   }
-  return result.valid ? { ok: true, apiKey: result.apiKey } : failure(result.reason);
+  if (result.valid) return { ok: true, apiKey: result.apiKey };
+  const refused = failure(result.reason);
+  if (result.reason === 'busy')
+    refused.headers!['retry-after'] = retryAfterSeconds(result.retryAfterMs);
+  return refused;
 }
 
 /**

@@ -55,6 +55,11 @@ export const MESSAGES = {
   internal: 'Internal server error',
 } as const;
 
+/** A `Retry-After` value from an estimate in ms: whole seconds, rounded up, at least 1. */
+export function retryAfterSeconds(ms: number | undefined): string {
+  return String(Math.max(1, Math.ceil((ms ?? 1_000) / 1_000)));
+}
+
 /** What a thrown error becomes, and whether the host should hear about it (server faults). */
 export function fromError(error: unknown): { response: Response; serverFault: boolean } {
   if (!isKeymintError(error)) {
@@ -78,7 +83,9 @@ export function fromError(error: unknown): { response: Response; serverFault: bo
       return { response: errorResponse(403, error.message), serverFault: false };
     case 'BUSY':
       return {
-        response: errorResponse(503, error.message, { 'retry-after': '1' }),
+        response: errorResponse(503, error.message, {
+          'retry-after': retryAfterSeconds(error.retryAfterMs),
+        }),
         serverFault: false,
       };
     case 'STORE_FAILURE':

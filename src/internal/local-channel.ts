@@ -1,8 +1,8 @@
 import type { InvalidationListener, Subscription } from '../adapter.js';
 
 /**
- * Invalidations within one process, for stores that cannot push them between processes (memory,
- * SQLite): every adapter over the same store object shares one channel.
+ * Invalidations within one process, for a store that lives in it (memory): every adapter over the
+ * same store object shares one channel.
  */
 export interface LocalChannel {
   publish(id: string): void;

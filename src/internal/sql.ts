@@ -68,6 +68,16 @@ export function missingTable(table: string, module: string, cause: unknown): Err
   return code === undefined ? error : Object.assign(error, { code });
 }
 
+/** The error an adapter throws (as the cause of STORE_FAILURE) when its table lacks a column. */
+export function outdatedTable(table: string, module: string, cause: unknown): Error {
+  const error = new Error(
+    `The table ${table} is at an older schema version (a column is missing): upgrade it first, with migrate() from '${module}' or the step files in 'keymint/sql/'.`,
+    { cause },
+  );
+  const code = (cause as { code?: unknown } | null)?.code;
+  return code === undefined ? error : Object.assign(error, { code });
+}
+
 /** A row of the SQL adapters' table (snake_case columns) as a record. */
 export interface KeyRow {
   id: string;

@@ -48,7 +48,7 @@ import type {
   Subscription,
 } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
-import { missingTable } from '../../internal/sql.js';
+import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import {
   CHANGE_COLUMNS,
@@ -177,6 +177,8 @@ export function postgresAdapter(
     } catch (error) {
       // 42P01 = undefined_table.
       if (sqlState(error) === '42P01') throw missingTable(names.display, MODULE, error);
+      // 42703 = undefined_column: a table of an older version that migrate() has not upgraded.
+      if (sqlState(error) === '42703') throw outdatedTable(names.display, MODULE, error);
       throw error;
     }
   }

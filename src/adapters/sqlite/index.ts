@@ -25,113 +25,56 @@ import type {
   InsertResult,
   KeyAdapter,
   InvalidationListener,
+  KeyChanges,
   KeyPatch,
   LastUsedEntry,
   ListQuery,
+  ModifyCondition,
+  ModifyResult,
   StoredApiKey,
+  SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
-import { KeymintError } from '../../errors.js';
-import { localChannel, type LocalChannel } from '../../internal/local-channel.js';
-import { adapterOptions, missingTable, rowToRecord, type KeyRow } from '../../internal/sql.js';
-import { sqliteSchema, tableOption, type SqliteAdapterOptions } from './schema.js';
+import {
+  adapterOptions,
+  missingTable,
+  outdatedTable,
+  rowToRecord,
+  type KeyRow,
+} from '../../internal/sql.js';
+import { changeFeed, type ChangeFeed } from './change-feed.js';
+import { modifier } from './modify.js';
+import {
+  checkDatabase,
+  MODULE,
+  OPTIONS,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from './database.js';
+import { tableOption, type SqliteAdapterOptions } from './schema.js';
 
-export { sqliteSchema, type SqliteAdapterOptions } from './schema.js';
-
-const MODULE = 'keymint/adapters/sqlite';
-const OPTIONS = ['table'] as const;
-
-/**
- * A prepared statement, as better-sqlite3 makes them.
- *
- * @example
- * ```ts
- * import type { SqliteStatement } from 'keymint/adapters/sqlite';
- * const count = (statement: SqliteStatement) => statement.get() as { n: number };
- * ```
- */
-export interface SqliteStatement {
-  run(...params: unknown[]): { changes: number | bigint };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-}
-
-/**
- * What the adapter needs from a database: better-sqlite3's `prepare` and `exec`. A better-sqlite3
- * `Database` fits; the type is spelled out here so that keymint's types do not depend on
- * `@types/better-sqlite3`.
- *
- * @example
- * ```ts
- * import Database from 'better-sqlite3';
- * import type { SqliteDatabase } from 'keymint/adapters/sqlite';
- * const db: SqliteDatabase = new Database('keymint.db');
- * ```
- */
-export interface SqliteDatabase {
-  prepare(source: string): SqliteStatement;
-  exec(source: string): unknown;
-  /** better-sqlite3's flag; when true, {@link migrate} nests in a savepoint. */
-  readonly inTransaction?: boolean;
-}
+export type { SqliteDatabase, SqliteStatement } from './database.js';
+export { migrate } from './migrate.js';
+export {
+  sqliteSchema,
+  sqliteSteps,
+  type SqliteAdapterOptions,
+  type SqliteSchemaStep,
+} from './schema.js';
 
 type Database = SqliteDatabase;
 
-function checkDatabase(db: unknown, fn: string): asserts db is Database {
-  const candidate = db as Partial<Database> | null;
-  if (typeof candidate?.prepare !== 'function' || typeof candidate.exec !== 'function') {
-    throw new KeymintError(
-      'CONFIG',
-      `${fn}() needs a better-sqlite3 Database: new Database('keymint.db') from 'better-sqlite3'.`,
-    );
-  }
-}
-
 const ms = (date: Date | null | undefined) => (date ? date.getTime() : null);
 
-/**
- * Applies keymint's schema ({@link sqliteSchema}) to the database, in one transaction (a savepoint
- * when called inside a transaction of yours). Idempotent:
- * run it at every start, or apply the SQL with your own migration tool instead.
- *
- * @example
- * ```ts
- * import Database from 'better-sqlite3';
- * import { migrate } from 'keymint/adapters/sqlite';
- * migrate(new Database('keymint.db'));
- * ```
- */
-export function migrate(db: Database, options?: SqliteAdapterOptions): void {
-  checkDatabase(db, 'migrate');
-  const sql = sqliteSchema(adapterOptions<SqliteAdapterOptions>(options, 'migrate', OPTIONS));
-  // Inside a transaction of the caller's, a savepoint: BEGIN would fail there.
-  const nested = db.inTransaction === true;
-  db.exec(nested ? 'SAVEPOINT keymint_migrate' : 'BEGIN IMMEDIATE');
-  try {
-    db.exec(sql);
-    db.exec(nested ? 'RELEASE keymint_migrate' : 'COMMIT');
-  } catch (error) {
-    try {
-      // SQLite may have rolled back already (SQLITE_FULL, say): the first error is the one to see.
-      if (db.inTransaction !== false) {
-        db.exec(nested ? 'ROLLBACK TO keymint_migrate; RELEASE keymint_migrate' : 'ROLLBACK');
-      }
-    } catch {
-      // Nothing left to roll back.
-    }
-    throw error;
-  }
-}
+/** One feed per Database object and table, shared by every adapter over them. */
+const feeds = new WeakMap<object, Map<string, ChangeFeed>>();
 
-/** A channel per Database object and table: SQLite has no cross-process push. */
-const channels = new WeakMap<object, Map<string, LocalChannel>>();
-
-function channelOf(db: object, table: string): LocalChannel {
-  let tables = channels.get(db);
-  if (!tables) channels.set(db, (tables = new Map()));
-  let channel = tables.get(table);
-  if (!channel) tables.set(table, (channel = localChannel()));
-  return channel;
+function feedOf(db: Database, table: string): ChangeFeed {
+  let tables = feeds.get(db);
+  if (!tables) feeds.set(db, (tables = new Map()));
+  let feed = tables.get(table);
+  if (!feed) tables.set(table, (feed = changeFeed(db, table)));
+  return feed;
 }
 
 /**
@@ -140,8 +83,14 @@ function channelOf(db: object, table: string): LocalChannel {
  * file; `(scope, name)` and `id` are enforced by unique indexes. A busy or closed database throws,
  * which keymint reports as `STORE_FAILURE`.
  *
- * `subscribe` reaches every adapter over the same `Database` object in this process; SQLite
- * cannot tell other processes, so there a revocation is seen within the `cache.ttl` bound.
+ * `subscribe` tells every process on the file of a revocation or deletion within about a second:
+ * triggers (schema step 2, `0002-change-log.sql`) log each change in `<table>_changes` in the
+ * same transaction as the change, whoever writes it (keymint, the `keymint` command, your own
+ * SQL), and a subscribed adapter polls the log every 200 ms (`PRAGMA data_version` first, so an
+ * idle poll reads nothing; on an unref'd timer that `close()` stops). Adapters over the same
+ * `Database` object hear of its own writes at once. A poll on a locked file fails at once and
+ * is retried; one that keeps failing for 600 ms resets the listeners (the verify cache empties),
+ * so that no cache serves a key unchecked for much longer than a second.
  *
  * @example
  * ```ts
@@ -161,8 +110,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   );
   const t = `"${table}"`;
   const sql = {
-    insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata)
-      VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata)`,
+    insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata,
+        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at)
+      VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata,
+        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt)`,
     find: `SELECT * FROM ${t} WHERE id = ?`,
     list: `SELECT * FROM ${t} WHERE scope = @scope
       AND (@after IS NULL OR name > @after)
@@ -179,25 +130,32 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     delete: `DELETE FROM ${t} WHERE id = ?`,
     deleteExpired: `DELETE FROM ${t} WHERE expires_at <= ?`,
   };
+  function prepare(source: string): SqliteStatement {
+    try {
+      return db.prepare(source);
+    } catch (error) {
+      if (error instanceof Error && /no such table/.test(error.message)) {
+        throw missingTable(table, MODULE, error);
+      }
+      if (error instanceof Error && /no such column|has no column named/.test(error.message)) {
+        throw outdatedTable(table, MODULE, error);
+      }
+      throw error;
+    }
+  }
   // Prepared on first use: the table may be created after the adapter.
   const prepared = new Map<keyof typeof sql, SqliteStatement>();
   function statement(name: keyof typeof sql): SqliteStatement {
     let found = prepared.get(name);
     if (!found) {
-      try {
-        found = db.prepare(sql[name]);
-      } catch (error) {
-        if (error instanceof Error && /no such table/.test(error.message)) {
-          throw missingTable(table, MODULE, error);
-        }
-        throw error;
-      }
+      found = prepare(sql[name]);
       prepared.set(name, found);
     }
     return found;
   }
+  const modifyOnce = modifier({ prepare }, table);
   const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
-  const channel = channelOf(db, table);
+  const feed = feedOf(db, table);
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -213,6 +171,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           lastUsedAt: ms(record.lastUsedAt),
           revokedAt: ms(record.revokedAt),
           metadata: record.metadata === null ? null : JSON.stringify(record.metadata),
+          ttlSeconds: record.ttlSeconds ?? null,
+          previousSecretHash: record.previousSecretHash ?? null,
+          previousSecretExpiresAt: ms(record.previousSecretExpiresAt),
+          rotatedAt: ms(record.rotatedAt),
         });
         return { ok: true };
       } catch (error) {
@@ -246,7 +208,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           secretHash: patch.secretHash ?? null,
         }),
       );
-      if (updated && patch.revokedAt) channel.publish(id);
+      if (updated && patch.revokedAt) feed.wrote(id);
       return updated;
     },
 
@@ -256,14 +218,29 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
       statement('touchMany').run(JSON.stringify(batch));
     },
 
+    async modify(
+      id: string,
+      changes: KeyChanges,
+      condition?: ModifyCondition,
+    ): Promise<ModifyResult> {
+      const result = modifyOnce(id, changes, condition);
+      if (result.ok) feed.wrote(id);
+      return result;
+    },
+
     async delete(id: string): Promise<boolean> {
       const deleted = Number(statement('delete').run(id).changes) > 0;
-      if (deleted) channel.publish(id);
+      if (deleted) feed.wrote(id);
       return deleted;
     },
 
-    subscribe: (listener: InvalidationListener): Promise<Subscription> =>
-      channel.subscribe(listener),
+    async subscribe(
+      listener: InvalidationListener,
+      options?: SubscribeOptions,
+    ): Promise<Subscription> {
+      options?.signal?.throwIfAborted();
+      return feed.subscribe(listener);
+    },
 
     async deleteExpired(before: Date): Promise<number> {
       return Number(statement('deleteExpired').run(before.getTime()).changes);

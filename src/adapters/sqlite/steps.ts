@@ -1,0 +1,127 @@
+/**
+ * The numbered steps of the SQLite schema, as templates over the table name. `migrate()` applies
+ * the ones a database lacks, in order, and records each in `<table>_migrations`; the package ships
+ * each rendered for the default table as `sql/sqlite/NNNN-name.sql`. A step is written once and
+ * never changed after a release: a change to the schema is a new step.
+ */
+export interface SqliteStep {
+  /** 1, 2, ...: the order of application, and the row `<table>_migrations` keeps. */
+  version: number;
+  /** kebab-case; the file is `sql/sqlite/${NNNN}-${name}.sql`. */
+  name: string;
+  /** The step's SQL for the table `table` (an identifier the options already checked). */
+  sql(table: string): string;
+}
+
+/** How long the change log keeps a row. A listener that slept longer forgets its whole cache. */
+export const CHANGE_LOG_KEEP_MS = 300_000;
+
+/** Now as epoch milliseconds, in SQL that every SQLite 3.37+ runs. */
+const NOW_MS = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`;
+
+/**
+ * The columns of step 2 whose change alters what a key may do, or what verifyKey returns for it.
+ * A later step that adds such a column recreates the trigger with `changeTriggersSql`
+ * (`DROP TRIGGER IF EXISTS` first), listing these and its own.
+ */
+export const WATCHED_COLUMNS_V2 = ['revoked_at', 'role', 'expires_at', 'scope', 'name', 'metadata'];
+
+/**
+ * The two triggers that log a change of `watched` columns, or a deletion, into the change log,
+ * in the changing statement's transaction, and prune rows older than CHANGE_LOG_KEEP_MS.
+ */
+export function changeTriggersSql(table: string, watched: readonly string[]): string {
+  const log = `"${table}_changes"`;
+  const changed = watched.map((column) => `OLD."${column}" IS NOT NEW."${column}"`).join(' OR ');
+  const body = `BEGIN
+  INSERT INTO ${log} ("key_id", "at") VALUES (OLD."id", ${NOW_MS});
+  DELETE FROM ${log} WHERE "at" < ${NOW_MS} - ${CHANGE_LOG_KEEP_MS};
+END;`;
+  return `CREATE TRIGGER IF NOT EXISTS "${table}_changes_update"
+  AFTER UPDATE OF ${watched.map((column) => `"${column}"`).join(', ')} ON "${table}"
+  FOR EACH ROW WHEN ${changed}
+${body}
+CREATE TRIGGER IF NOT EXISTS "${table}_changes_delete" AFTER DELETE ON "${table}" FOR EACH ROW
+${body}
+`;
+}
+
+/** The 0.1.0 schema, unchanged. */
+const initial = (table: string) => `CREATE TABLE IF NOT EXISTS "${table}" (
+  "id" TEXT NOT NULL PRIMARY KEY,
+  "scope" TEXT NOT NULL,
+  "name" TEXT NOT NULL,
+  "role" TEXT NOT NULL,
+  "secret_hash" TEXT NOT NULL,
+  "created_at" INTEGER NOT NULL,
+  "expires_at" INTEGER,
+  "last_used_at" INTEGER,
+  "revoked_at" INTEGER,
+  "metadata" TEXT
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS "${table}_scope_name" ON "${table}" ("scope", "name");
+CREATE INDEX IF NOT EXISTS "${table}_expires_at" ON "${table}" ("expires_at")
+  WHERE "expires_at" IS NOT NULL;
+`;
+
+/**
+ * The change log that carries revocations to other processes on the file. Triggers write it, so
+ * every writer (keymint, the CLI, your own SQL) logs in the same transaction as the change; a
+ * last-used write or a rehash logs nothing. AUTOINCREMENT: a pruned-empty log never hands out a
+ * seq again.
+ */
+const changeLog = (table: string) => `CREATE TABLE IF NOT EXISTS "${table}_changes" (
+  "seq" INTEGER PRIMARY KEY AUTOINCREMENT,
+  "key_id" TEXT NOT NULL,
+  "at" INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS "${table}_changes_at" ON "${table}_changes" ("at");
+${changeTriggersSql(table, WATCHED_COLUMNS_V2)}`;
+
+/**
+ * The columns step 3 adds to the watched ones: a rotation always sets `rotated_at` (and the end
+ * of the previous secret's grace period), so it is logged; a rehash changes `secret_hash` only,
+ * and is not.
+ */
+export const WATCHED_COLUMNS_V3 = [...WATCHED_COLUMNS_V2, 'rotated_at', 'previous_secret_expires_at'];
+
+/**
+ * What updateApiKey() and rotateApiKey() store: a key's own time to live, and the previous secret
+ * of a rotated key with the end of its grace period. Rows of 0.1.0 keep NULL in each. The update
+ * trigger is made again to log rotations too. ADD COLUMN has no IF NOT EXISTS in SQLite: this
+ * step runs once, and `migrate()` records it.
+ */
+const rotation = (table: string) => `ALTER TABLE "${table}" ADD COLUMN "ttl_seconds" INTEGER;
+ALTER TABLE "${table}" ADD COLUMN "previous_secret_hash" TEXT;
+ALTER TABLE "${table}" ADD COLUMN "previous_secret_expires_at" INTEGER;
+ALTER TABLE "${table}" ADD COLUMN "rotated_at" INTEGER;
+DROP TRIGGER IF EXISTS "${table}_changes_update";
+${changeTriggersSql(table, WATCHED_COLUMNS_V3)}`;
+
+/** Every step, in order. A new one goes at the end with the next version. */
+export const SQLITE_STEPS: readonly SqliteStep[] = [
+  { version: 1, name: 'initial', sql: initial },
+  { version: 2, name: 'change-log', sql: changeLog },
+  { version: 3, name: 'rotation', sql: rotation },
+];
+
+/** The file a step ships as, under `sql/sqlite/`. */
+export const stepFile = (step: SqliteStep) =>
+  `${String(step.version).padStart(4, '0')}-${step.name}.sql`;
+
+/** The table that records applied steps. */
+export const migrationsTable = (table: string) => `${table}_migrations`;
+
+export const migrationsTableSql = (
+  table: string,
+) => `CREATE TABLE IF NOT EXISTS "${migrationsTable(table)}" (
+  "version" INTEGER PRIMARY KEY,
+  "name" TEXT NOT NULL,
+  "applied_at" INTEGER NOT NULL
+) STRICT;
+`;
+
+/** The row that records `step` as applied now. */
+export const recordStepSql = (table: string, step: SqliteStep) =>
+  `INSERT OR IGNORE INTO "${migrationsTable(table)}" ("version", "name", "applied_at") VALUES (${step.version}, '${step.name}', ${NOW_MS});
+`;

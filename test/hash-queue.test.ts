@@ -1,0 +1,235 @@
+import { describe, expect, it } from 'vitest';
+import type { Hasher } from '../src/index.js';
+import { Busy, HashLimiter } from '../src/core/hash-limiter.js';
+import { formatKey } from '../src/core/key-format.js';
+import { createKeymint, hmacSha256Hasher } from '../src/index.js';
+import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { authenticateRequest, createApiKeyRoutes } from '../src/http/index.js';
+import { expectThrowsCode, fastKeymint, flush, HMAC_SECRET } from './helpers.js';
+
+// Issue 12, item 3: `busy` only when the estimated wait (work ahead × measured mean hash time /
+// concurrency) would pass hashing.maxWait; the queue's length is capped whatever the estimate.
+
+const HASH_MS = 100;
+
+/**
+ * An HMAC hasher that is not `fast` and whose every call takes HASH_MS of the instance's (test)
+ * clock; while held, calls wait. The limiter measures durations with that clock.
+ */
+function clockedHasher(clock: { advance(ms: number): void }) {
+  const inner = hmacSha256Hasher(HMAC_SECRET);
+  let gate: Promise<void> | undefined;
+  const calls = { verify: 0 };
+  const slow = async <T>(run: () => Promise<T>) => {
+    if (gate) await gate;
+    clock.advance(HASH_MS);
+    return run();
+  };
+  const hasher: Hasher = {
+    hash: (secret) => slow(() => inner.hash(secret)),
+    verify: (hash, secret) => (calls.verify++, slow(() => inner.verify(hash, secret))),
+  };
+  return {
+    hasher,
+    calls,
+    hold() {
+      let release!: () => void;
+      gate = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        gate = undefined;
+        release();
+      };
+    },
+  };
+}
+
+async function herd(hashing: { concurrency?: number; queue?: number; maxWait?: string | number }) {
+  // The clock's hasher needs the clock: build the instance, then swap in the test's clock.
+  const made = fastKeymint({ hashing: { concurrency: 1, ...hashing } });
+  const slow = clockedHasher(made.clock);
+  const { keymint } = fastKeymint({
+    adapter: made.adapter,
+    hasher: slow.hasher,
+    now: made.clock.now,
+    hashing: { concurrency: 1, ...hashing },
+  });
+  const keys: string[] = [];
+  // Created one at a time: every hash measured at HASH_MS, so the mean is exactly HASH_MS.
+  for (let i = 0; i < 31; i++) {
+    keys.push((await keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' })).key);
+  }
+  return { keymint, slow, keys, clock: made.clock };
+}
+
+describe('hashing.maxWait', () => {
+  it.each([
+    ['1s', 10],
+    ['2s', 20],
+  ])(
+    'with maxWait %s and 100 ms hashes, one runs, %i wait, the rest answer busy at once',
+    async (maxWait, queued) => {
+      const { keymint, slow, keys } = await herd({ maxWait });
+      const release = slow.hold();
+      const pending = keys.map((key) => keymint.verifyKey(key));
+      await flush();
+      release();
+      const results = await Promise.all(pending);
+      const valid = results.filter((r) => r.valid).length;
+      expect(valid).toBe(1 + queued);
+      const refused = results.filter((r) => !r.valid);
+      expect(refused).toHaveLength(keys.length - 1 - queued);
+      // The estimate for the first refused: (queued + 1) hashes of 100 ms ahead, one at a time.
+      expect(refused[0]).toEqual({
+        valid: false,
+        reason: 'busy',
+        retryAfterMs: (queued + 1) * HASH_MS,
+      });
+      // Nothing was decided for them: they verify once the queue has drained.
+      expect((await keymint.verifyKey(keys.at(-1)!)).valid).toBe(true);
+    },
+  );
+
+  it('a queue under maxWait is never refused, however many wait (below the cap)', async () => {
+    const { keymint, slow, keys } = await herd({ maxWait: '10s' });
+    const release = slow.hold();
+    const pending = keys.map((key) => keymint.verifyKey(key));
+    await flush();
+    release();
+    expect((await Promise.all(pending)).every((r) => r.valid)).toBe(true);
+  });
+
+  it('maxWait 0 refuses any wait: with one slot, the second concurrent hash is busy', async () => {
+    const { keymint, slow, keys } = await herd({ maxWait: 0 });
+    const release = slow.hold();
+    const first = keymint.verifyKey(keys[0]!);
+    await flush();
+    const second = await keymint.verifyKey(keys[1]!);
+    release();
+    expect((await first).valid).toBe(true);
+    expect(second).toEqual({ valid: false, reason: 'busy', retryAfterMs: HASH_MS });
+  });
+
+  it('authenticateRequest answers 503 with Retry-After in whole seconds from the estimate', async () => {
+    const { keymint, slow, keys } = await herd({ maxWait: '1s' });
+    const release = slow.hold();
+    const pending = keys.map((key) =>
+      authenticateRequest(
+        keymint,
+        new Request('http://x/', { headers: { authorization: `Bearer ${key}` } }),
+      ),
+    );
+    await flush();
+    release();
+    const busy = (await Promise.all(pending)).filter((r) => !r.ok);
+    expect(busy[0]).toMatchObject({ status: 503, headers: { 'retry-after': '2' } }); // 1,100 ms
+  });
+
+  it('createApiKey throws BUSY with retryAfterMs, and the routes answer 503 with Retry-After from it', async () => {
+    const { keymint, slow, keys } = await herd({ maxWait: '1s' });
+    const release = slow.hold();
+    const pending = keys.slice(0, 11).map((key) => keymint.verifyKey(key)); // 1 runs, 10 wait
+    await flush();
+    const error = await keymint.createApiKey({ name: 'new', role: 'Viewer', ttl: '1h' }).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toMatchObject({ code: 'BUSY', retryAfterMs: 11 * HASH_MS });
+    const routes = createApiKeyRoutes(keymint, {
+      authenticate: () => 'admin',
+      allowAnyActor: true,
+    });
+    const response = await routes(
+      new Request('http://localhost/api/auth/keys', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'other', role: 'Viewer', secondsToLive: 3600 }),
+      }),
+    );
+    release();
+    expect((await Promise.all(pending)).every((r) => r.valid)).toBe(true);
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('2'); // 1,100 ms, rounded up
+  });
+
+  it.each([
+    ['a negative maxWait', -1],
+    ['a malformed maxWait', '1.5s'],
+    ['a maxWait over 10 minutes', '11m'],
+  ])('refuses %s with CONFIG', (_what, maxWait) => {
+    expectThrowsCode(
+      () => createKeymint({ adapter: memoryAdapter(), hashing: { maxWait } }),
+      'CONFIG',
+    );
+  });
+});
+
+describe('the queue cap', () => {
+  it('past the cap, tasks are refused at once and the queue stays at the cap', async () => {
+    const limiter = new HashLimiter({
+      concurrency: 2,
+      maxQueue: 50,
+      maxWaitMs: Number.POSITIVE_INFINITY,
+      now: () => 0,
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    const runs = Array.from({ length: 5_000 }, () =>
+      limiter.run(async () => {
+        started++;
+        await gate;
+        return 'done';
+      }),
+    );
+    const early = await Promise.race([
+      Promise.all(runs.slice(52)),
+      new Promise<'timeout'>((resolve) => setTimeout(resolve, 1_000, 'timeout')),
+    ]);
+    expect(early).not.toBe('timeout');
+    expect((early as unknown[]).every((r) => r instanceof Busy)).toBe(true);
+    expect(limiter.waiting).toBe(50);
+    expect(started).toBe(2);
+    release();
+    expect((await Promise.all(runs.slice(0, 52))).every((r) => r === 'done')).toBe(true);
+    expect(limiter.waiting).toBe(0);
+  });
+
+  it('verifyKey past the cap answers busy at once; the ones queued verify', async () => {
+    const made = fastKeymint();
+    const slow = clockedHasher(made.clock);
+    const { keymint } = fastKeymint({
+      adapter: made.adapter,
+      now: made.clock.now,
+      hasher: slow.hasher,
+      rateLimit: false,
+      hashing: { concurrency: 1, queue: 20, maxWait: '10m' },
+    });
+    const { apiKey } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '1h' });
+    const release = slow.hold();
+    // Distinct presented keys (wrong secrets of one id): each needs its own hash.
+    const pending = Array.from({ length: 500 }, () =>
+      keymint.verifyKey(formatKey('km', apiKey.id).key),
+    );
+    const early = await Promise.race([
+      Promise.all(pending.slice(21)),
+      new Promise<'timeout'>((resolve) => setTimeout(resolve, 1_000, 'timeout')),
+    ]);
+    expect(early).not.toBe('timeout');
+    expect((early as { reason?: string }[]).every((r) => r.reason === 'busy')).toBe(true);
+    expect(slow.calls.verify).toBe(1); // one running; 20 wait in the queue
+    release();
+    const queued = await Promise.all(pending.slice(0, 21));
+    expect(queued.every((r) => !r.valid && r.reason === 'not_found')).toBe(true);
+    expect(slow.calls.verify).toBe(21);
+  });
+
+  it('keeps hashing.queue backward compatible: queue 0 queues nothing', async () => {
+    const { keymint, slow, keys } = await herd({ queue: 0, maxWait: '10m' });
+    const release = slow.hold();
+    const first = keymint.verifyKey(keys[0]!);
+    await flush();
+    expect(await keymint.verifyKey(keys[1]!)).toMatchObject({ valid: false, reason: 'busy' });
+    release();
+    expect((await first).valid).toBe(true);
+  });
+});
