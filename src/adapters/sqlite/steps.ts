@@ -83,7 +83,11 @@ ${changeTriggersSql(table, WATCHED_COLUMNS_V2)}`;
  * of the previous secret's grace period), so it is logged; a rehash changes `secret_hash` only,
  * and is not.
  */
-export const WATCHED_COLUMNS_V3 = [...WATCHED_COLUMNS_V2, 'rotated_at', 'previous_secret_expires_at'];
+export const WATCHED_COLUMNS_V3 = [
+  ...WATCHED_COLUMNS_V2,
+  'rotated_at',
+  'previous_secret_expires_at',
+];
 
 /**
  * What updateApiKey() and rotateApiKey() store: a key's own time to live, and the previous secret
