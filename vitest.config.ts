@@ -5,6 +5,8 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // PostgreSQL and Redis for the tests: from the environment, or throwaway servers.
     globalSetup: ['./test/global-setup.ts'],
+    // After the summary: which groups were skipped here (no server, browser or runtime), and why.
+    reporters: ['default', './test/skip-reporter.ts'],
     typecheck: {
       enabled: true,
       include: ['test/**/*.test-d.ts'],

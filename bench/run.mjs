@@ -12,6 +12,7 @@ import { buildRows, machine, markdownTable, svgChart, textTable } from './report
 import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
 import { herdRows, herdScenario } from './herd.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
+import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
 
 const { values: args } = parseArgs({
@@ -37,7 +38,7 @@ try {
   log(`${QUICK ? 'quick' : 'full'} run on ${info.cpu}, node ${info.node}`);
   const subjects = SUBJECTS.map(({ id, name, group, env }) => {
     if (!env || process.env[env]) return { id, name, group };
-    if (process.env.CI === 'true') throw new Error(`${name}: ${env} is not set (CI=true)`);
+    if (isCI()) throw new Error(`${name}: ${env} is not set (CI=true)`);
     log(`${name}: skipped, no server (${env} is not set)`);
     return { id, name, group, skipped: 'skipped: no server' };
   });

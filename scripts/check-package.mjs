@@ -1,8 +1,8 @@
 // Checks the package as users get it: packs the tarball, lints it with publint and
 // @arethetypeswrong/cli, installs it into an empty project and loads every entry point
-// through both import and require. Run after `npm run build`.
+// through both import and require. `npm pack` builds dist/ first (the prepack script).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -12,11 +12,11 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const work = mkdtempSync(join(tmpdir(), 'keymint-pack-'));
 
 try {
-  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  const tarball = join(work, out.trim().split('\n').pop());
+  // `npm pack` runs the prepack script (npm run build), whose output shares stdout with the
+  // tarball's name: the name is known, so take it from package.json.
+  run('npm', ['pack', '--silent', '--pack-destination', work]);
+  const tarball = join(work, `${pkg.name}-${pkg.version}.tgz`);
+  if (!existsSync(tarball)) throw new Error(`npm pack wrote no ${tarball}`);
   console.log(`packed ${tarball}`);
 
   run('npx', ['--no-install', 'publint', 'run', tarball, '--strict']);

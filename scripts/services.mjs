@@ -26,6 +26,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withheld } from './test-env.mjs';
 
 const HOST = '127.0.0.1';
 const PG_USER = 'keymint';
@@ -95,14 +96,14 @@ export function findRedisServer() {
   return findExecutable('redis-server');
 }
 
-/** True when startPostgres() can find its binaries. */
+/** True when startPostgres() can find its binaries (and KEYMINT_TEST_WITHOUT does not name it). */
 export function hasPostgres() {
-  return findPostgresBinDir() !== undefined;
+  return !withheld('postgres') && findPostgresBinDir() !== undefined;
 }
 
-/** True when startRedis() can find its binary. */
+/** True when startRedis() can find its binary (and KEYMINT_TEST_WITHOUT does not name it). */
 export function hasRedis() {
-  return findRedisServer() !== undefined;
+  return !withheld('redis') && findRedisServer() !== undefined;
 }
 
 export class MissingBinaryError extends Error {

@@ -14,8 +14,9 @@ import { Agent, request } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureDistCurrent } from './build-dist.js';
+import { describeWith } from './servers.js';
 import { bundleFixture, runOnce, type Bundle } from './fixtures/children.js';
 import { startExampleServer, type ExampleServer } from './fixtures/example-server.js';
 import type { FloodPhase, FloodReport } from './fixtures/flood.js';
@@ -72,21 +73,12 @@ const EXPECTED: Record<FloodPhase, Record<string, { statuses: number[]; errors?:
   },
 };
 
-/** Like describeWithServer in test/servers.ts: skipped without /proc, failing under CI. */
+/** Skipped without /proc (describeWith in test/servers.ts), failing under CI. */
 function describeOnLinux(title: string, body: () => void): void {
-  if (existsSync('/proc/self/status')) {
-    describe(title, body);
-    return;
-  }
-  if (process.env.CI && process.env.CI !== 'false') {
-    describe(title, () => {
-      it('needs /proc', () => {
-        throw new Error('No /proc/self/status for the RSS of the server under CI=true.');
-      });
-    });
-    return;
-  }
-  describe.skip(`${title} (skipped: no /proc to read the server's RSS from)`, body);
+  const missing = existsSync('/proc/self/status')
+    ? undefined
+    : "Linux: the server's RSS is read from /proc/<pid>/status";
+  describeWith({ what: '/proc', missing }, title, body);
 }
 
 /** VmRSS of a process in bytes, from /proc/<pid>/status. */

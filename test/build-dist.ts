@@ -7,8 +7,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-/** Files the browser test and the CLI need; each must be newer than every source file. */
-const OUTPUTS = ['index.js', 'http.js', 'ttl.js', 'cli.js', 'adapters/sqlite.js'];
+/** Files the browser test, the CLI and the runtime smoke tests need; each newer than every source. */
+const OUTPUTS = [
+  'index.js',
+  'http.js',
+  'ttl.js',
+  'cli.js',
+  'adapters/sqlite.js',
+  'adapters/memory.js',
+];
 
 function newestSource(dir: string): number {
   let newest = 0;

@@ -10,13 +10,15 @@ import { describeWithServer } from './servers.js';
 
 describeWithServer('postgres', 'keymint --db postgres://', (serverUrl) => {
   const database = `keymint_cli_test_${randomBytes(6).toString('hex')}`;
-  const url = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
+  // Parsed when the tests run, not while they are collected.
+  let url: string;
   let admin: pg.Pool;
   let pool: pg.Pool;
   let dir: string;
   let removeDir: () => Promise<void>;
 
   beforeAll(async () => {
+    url = Object.assign(new URL(serverUrl), { pathname: `/${database}` }).toString();
     admin = openPool(serverUrl);
     await admin.query(`CREATE DATABASE ${database}`);
     pool = openPool(url);

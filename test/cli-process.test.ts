@@ -66,13 +66,19 @@ describe('the keymint process', () => {
     const fromEnv = await run(['verify', '--json'], { input: '', env: { KEYMINT_KEY: key } });
     expect(JSON.parse(fromEnv.stdout)).toMatchObject({ valid: true, apiKey: { name: 'ci' } });
     expect(fromEnv.ms).toBeLessThan(5_000);
+    // A key in argv still works, with a warning on stderr (shell history, ps) that omits it.
+    const fromArgv = await run(['verify', key], { input: '' });
+    expect(fromArgv).toMatchObject({ code: 0, stdout: expect.stringMatching(/^valid: key /) });
+    expect(fromArgv.stderr).toMatch(
+      /^keymint: warning: a key given as an argument lands in the shell history/,
+    );
 
     const { stdout } = await run(['list', '--json'], { input: '' });
     const [{ id }] = JSON.parse(stdout);
     expect((await run(['revoke', id], { input: '' })).code).toBe(0);
     const revoked = await run(['verify', '-'], { input: key });
     expect(revoked).toMatchObject({ code: 1, stdout: expect.stringMatching(/^invalid: revoked/) });
-    for (const result of [created, valid, fromEnv, revoked]) {
+    for (const result of [created, valid, fromEnv, fromArgv, revoked]) {
       expect(result.stderr).not.toContain(key);
     }
     expect(revoked.stdout).not.toContain(key);

@@ -6,11 +6,13 @@ import { cli, tempDir } from './fixtures/cli.js';
 import { describeWithServer } from './servers.js';
 
 describeWithServer('redis', 'keymint --db redis://', (serverUrl) => {
-  const url = Object.assign(new URL(serverUrl), { pathname: '/7' }).toString();
+  // Parsed when the tests run, not while they are collected.
+  let url: string;
   let dir: string;
   let removeDir: () => Promise<void>;
 
   beforeAll(async () => {
+    url = Object.assign(new URL(serverUrl), { pathname: '/7' }).toString();
     ({ dir, remove: removeDir } = await tempDir());
   });
   afterAll(async () => {

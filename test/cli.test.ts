@@ -130,6 +130,13 @@ describe('keymint create, list, verify, revoke, delete, purge', () => {
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout + result.stderr).not.toContain(key);
     }
+    // Only the key given as an argument draws the warning (shell history, ps).
+    expect(
+      results.map((result) => result.stderr.includes('warning: a key given as an argument')),
+    ).toEqual([false, false, false, false, true]);
+    expect(results[4]!.stderr).toMatch(
+      /^keymint: warning: a key given as an argument lands in the shell history and is visible to other users in ps; pipe it on stdin .* or set KEYMINT_KEY\.\n$/,
+    );
     const none = await cli(['verify', '--db', db], { cwd: dir, stdin: 'tty' });
     expect(none).toMatchObject({ code: 2, stderr: expect.stringContaining('KEYMINT_KEY') });
     expect((await cli(['verify', '--db', db], { cwd: dir, stdin: '\n' })).code).toBe(2);

@@ -76,9 +76,22 @@ describe('default argon2id hasher', () => {
     const keymint = createKeymint({ adapter });
     const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     const before = (await adapter.findById(apiKey.id))!.secretHash;
-    await keymint.verifyKey(key);
-    // Give a background rehash (about as long as one hash) time to land, if one was started.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A barrier: a key with other parameters, verified after this one, is rehashed; a rehash of
+    // this key would have been started first (the check is made on verify), so it has landed too.
+    const other = createKeymint({
+      adapter,
+      hasher: argon2idHasher({ memoryCost: 4096, timeCost: 1 }),
+    });
+    const stale = await other.createApiKey({ name: 'stale', role: 'Editor', ttl: '1h' });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    expect((await keymint.verifyKey(stale.key)).valid).toBe(true);
+    await vi.waitFor(
+      async () => {
+        const rehashed = (await adapter.findById(stale.apiKey.id))!.secretHash;
+        expect(rehashed.startsWith(KEY_PREFIX)).toBe(true);
+      },
+      { timeout: 5_000, interval: 10 },
+    );
     expect((await adapter.findById(apiKey.id))!.secretHash).toBe(before);
   });
 });

@@ -12,13 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { migrate, sqliteAdapter } from '../src/adapters/sqlite/index.js';
 import { createKeymint } from '../src/index.js';
 import { isKeymintError, parseTtl } from '../src/ttl.js';
 import { BAD_PATH_MESSAGE } from '../src/http/request-path.js';
 import { ensureDistCurrent } from './build-dist.js';
 import { startExampleServer, type ExampleServer } from './fixtures/example-server.js';
+import { describeWith, withheld } from './servers.js';
 
 const LEGACY_NAME = 'legacy-\u202Etxt.exe';
 const LEGACY_SHOWN = 'legacy-\\u202Etxt.exe';
@@ -28,22 +29,13 @@ const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
 const CLI = path.join(DIST, 'cli.js');
 const ARTIFACTS = process.env.KEYMINT_E2E_ARTIFACTS ?? path.join(os.tmpdir(), 'keymint-e2e');
 
-/** Like describeWithServer in test/servers.ts: skipped without Chromium, failing under CI. */
+/** Skipped without Chromium (describeWith in test/servers.ts), failing under CI. */
 function describeWithChromium(title: string, body: () => void): void {
-  if (existsSync(CHROMIUM)) {
-    describe(title, body);
-    return;
-  }
-  const hint = `install Debian's chromium or set KEYMINT_E2E_CHROMIUM to a Chromium binary`;
-  if (process.env.CI && process.env.CI !== 'false') {
-    describe(title, () => {
-      it('needs Chromium', () => {
-        throw new Error(`No Chromium at ${CHROMIUM} for the tests under CI=true: ${hint}.`);
-      });
-    });
-    return;
-  }
-  describe.skip(`${title} (skipped: no Chromium at ${CHROMIUM}; ${hint})`, body);
+  const missing =
+    existsSync(CHROMIUM) && !withheld('chromium')
+      ? undefined
+      : `none at ${CHROMIUM}: install Debian's chromium or set KEYMINT_E2E_CHROMIUM to a Chromium binary`;
+  describeWith({ what: 'Chromium', missing }, title, body);
 }
 
 /** What the page.evaluate callbacks use of the browser (tsconfig has no DOM lib). */

@@ -1,8 +1,10 @@
 // vitest globalSetup: the PostgreSQL and Redis servers the tests use (see test/servers.ts). For each
 // kind: the URL from KEYMINT_TEST_POSTGRES_URL / KEYMINT_TEST_REDIS_URL when set; else, when the
 // binaries are installed, a throwaway server started by scripts/services.mjs and stopped at
-// teardown; else undefined (its tests are skipped locally and fail under CI=true).
+// teardown; else undefined (its tests are skipped locally and fail under CI=true). KEYMINT_TEST_WITHOUT
+// (scripts/test-env.mjs) withholds a kind as if it were not installed.
 import type { TestProject } from 'vitest/node';
+import { withheld } from '../scripts/test-env.mjs';
 import type { ServerKind } from './servers.js';
 
 /** A server started by scripts/services.mjs. */
@@ -47,6 +49,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 
   const urlFor = async (kind: ServerKind): Promise<string | undefined> => {
+    if (withheld(kind)) return undefined;
     const fromEnv = process.env[ENV[kind]];
     if (fromEnv) return fromEnv;
     const installed = kind === 'postgres' ? services.hasPostgres() : services.hasRedis();

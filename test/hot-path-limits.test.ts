@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { argon2idHasher, createKeymint, type KeyAdapter } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { formatKey, withChecksum } from '../src/core/key-format.js';
@@ -324,7 +324,10 @@ describe('last-used writes', () => {
     }
     await Promise.all(made.map(({ key }) => keymint.verifyKey(key)));
     expect(store.batches).toEqual([]); // nothing on the request path
-    await new Promise((resolve) => setTimeout(resolve, 120));
+    await vi.waitFor(() => expect(store.batches.length).toBeGreaterThan(0), {
+      timeout: 5_000,
+      interval: 10,
+    });
     expect(store.batches).toEqual([50]);
     expect(store.updates()).toBe(0);
     for (const { apiKey } of made) {

@@ -294,8 +294,9 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       const seen = recorder();
       await listening(b, seen.listener);
       const records = [rec(), rec(), rec(), rec()] as const;
+      const barrier = rec();
       const direct = postgresAdapter(pool, { schema, table: 'tx_keys' });
-      for (const record of records) await direct.insert(record);
+      for (const record of [...records, barrier]) await direct.insert(record);
 
       const client = await pool.connect();
       try {
@@ -308,8 +309,11 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
 
         await client.query('BEGIN');
         await inTx.update(records[2].id, { revokedAt: new Date() });
-        await sleep(200);
-        expect(seen.ids()).toEqual([]);
+        // A barrier: a change committed on another connection meanwhile arrives; had the open
+        // transaction's change (or a rolled-back one) notified already, it would have come first.
+        await direct.delete(barrier.id);
+        await seen.arrival(barrier.id);
+        expect(seen.ids()).toEqual([barrier.id]);
         await client.query('COMMIT');
         await seen.arrival(records[2].id);
       } finally {
@@ -317,7 +321,7 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       }
       await direct.delete(records[3].id);
       await seen.arrival(records[3].id);
-      expect(seen.ids()).toEqual([records[2].id, records[3].id]);
+      expect(seen.ids()).toEqual([barrier.id, records[2].id, records[3].id]);
       expect((await direct.findById(records[0].id))?.revokedAt).toBeNull();
       expect(await direct.findById(records[1].id)).not.toBeNull();
     });
@@ -463,10 +467,11 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       await listening(b, seen.listener);
       expect(proxy.accepted()).toBe(1);
 
-      await proxy.down();
+      await proxy.cut();
       await until(() => seen.resets() === 1, 'the reset() when the connection dropped');
-      // Attempts are refused meanwhile: 100, 200, 400 ms... and no reset() while it is down.
-      await sleep(800);
+      // Attempts fail meanwhile (after 100, 200, 400 ms...), and no reset() while it is down:
+      // the proxy counts the attempts it cut off (only the listener's pool goes through it).
+      await until(() => proxy.closed() >= 3, 'three failed reconnection attempts', 8_000);
       expect(seen.resets()).toBe(1);
       await proxy.up();
       await until(() => seen.resets() === 2, 'the reset() after reconnecting', 8_000);
@@ -503,14 +508,30 @@ describeWithServer('postgres', 'postgresAdapter() touchMany and subscribe', (url
       await other.arrival(record.id);
       expect(seen.events).toEqual([]);
 
-      // Closed while waiting to reconnect: it never comes back.
+      // Closed while waiting to reconnect: it never comes back. A barrier: a control subscription
+      // on a pool of its own, cut off at the same moment, reconnects and delivers meanwhile.
+      const controlName = randomSchema('keymint_close_control');
+      const c = postgresAdapter(open({ max: 1, application_name: controlName }), {
+        schema,
+        table: 'close_keys',
+      });
+      const control = recorder();
+      await listening(c, control.listener);
       const [backend] = await listeners(applicationName);
-      await pool.query('SELECT pg_terminate_backend($1)', [backend!.pid]);
+      const [controlBackend] = await listeners(controlName);
+      await pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [
+        [backend!.pid, controlBackend!.pid],
+      ]);
       await until(() => other.resets() === 1, 'the reset()');
       await still.close();
-      await sleep(600);
+      await until(() => control.resets() === 2, 'the control to reconnect', 8_000);
+      const later = rec();
+      await a.insert(later);
+      await a.delete(later.id);
+      await control.arrival(later.id);
       expect(await listeners(applicationName)).toEqual([]);
       expect(other.resets()).toBe(1);
+      expect(other.ids()).toEqual([record.id]);
     });
 
     it('close() returns within seconds when the listening backend stops answering', async () => {

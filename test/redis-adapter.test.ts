@@ -8,9 +8,9 @@ import { redisAdapter, type RedisAdapterOptions } from '../src/adapters/redis/in
 import { createKeymint, hmacSha256Hasher, KeymintError, type KeyAdapter } from '../src/index.js';
 import { describeAdapterConformance } from '../src/testing/index.js';
 import { freePort } from './fixtures/net.js';
-import { sleep, until as waitUntil } from './fixtures/wait.js';
+import { until as waitUntil } from './fixtures/wait.js';
 import { DAY, expectCode, expectThrowsCode, HMAC_SECRET, HOUR, storedRecord } from './helpers.js';
-import { describeWithServer } from './servers.js';
+import { describeWith, describeWithServer, withheld } from './servers.js';
 
 const FAIL_FAST: RedisOptions = {
   maxRetriesPerRequest: 1,
@@ -242,7 +242,7 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
       await adapter.insert(old);
       await adapter.insert(other);
       await client.pexpire(`${prefix}key:${old.id}`, 1);
-      await sleep(10);
+      await until(async () => (await client.exists(`${prefix}key:${old.id}`)) === 0, 'the drop');
       expect(await adapter.list({ scope: 'default', limit: 10 })).toEqual([other]);
       expect(await client.hget(`${prefix}names:default`, 'nightly')).toBeNull();
       const fresh = liveRecord({ name: 'nightly' });
@@ -254,7 +254,7 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
       const { adapter, prefix } = adapterAt({ retention: 0 });
       const old = liveRecord({ expiresAt: new Date(Date.now() + 30) });
       await adapter.insert(old);
-      await sleep(60);
+      await until(async () => (await client.exists(`${prefix}key:${old.id}`)) === 0, 'the drop');
       expect(await client.hget(`${prefix}names:default`, 'ci')).toBe(old.id);
       const fresh = liveRecord();
       expect(await adapter.insert(fresh)).toEqual({ ok: true });
@@ -268,7 +268,10 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
         await adapter.insert(record);
         await client.pexpire(`${prefix}key:${record.id}`, 1);
       }
-      await sleep(10);
+      for (const record of records) {
+        const key = `${prefix}key:${record.id}`;
+        await until(async () => (await client.exists(key)) === 0, `the drop of ${key}`);
+      }
       expect(await keysUnder(prefix)).toHaveLength(5);
       expect(await adapter.deleteExpired(new Date(Date.now() + 2 * HOUR))).toBe(0);
       expect(await keysUnder(prefix)).toEqual([]);
@@ -433,69 +436,84 @@ describeWithServer('redis', 'redisAdapter()', (url) => {
       }
     });
 
-    const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
-    it.skipIf(!hasRedisServer && !process.env.CI).each([
-      ['without the verify cache', false],
-      ['with the verify cache: the listener’s reset empties it', true],
-    ])(
-      'fails closed while the server is gone and recovers on the same client when it is back (%s)',
-      async (_what, cached) => {
-        const port = await freePort();
-        const start = async () => {
-          const args = [
-            '--port',
-            String(port),
-            '--bind',
-            '127.0.0.1',
-            '--save',
-            '',
-            '--appendonly',
-            'no',
-          ];
-          const child = spawn('redis-server', args, { stdio: 'ignore' });
-          children.push(child);
-          return child;
-        };
-        let server = await start();
-        const redis = failFast(port, { retryStrategy: () => 50 });
-        await until(() => redis.status === 'ready', 'the first connection');
-        const keymint = keymintOver(
-          redisAdapter(redis, { prefix: randomPrefix() }),
-          cached ? {} : { cache: false },
-        );
-        const first = await keymint.createApiKey({ name: 'before', role: 'Viewer', ttl: '1h' });
-        expect((await keymint.verifyKey(first.key)).valid).toBe(true);
-        // With the cache, wait until the invalidation listener is live (it resolves asynchronously).
-        if (cached) await sleep(200);
-
-        const exited = new Promise((resolve) => server.once('exit', resolve));
-        server.kill('SIGKILL');
-        await exited;
-        if (cached) {
-          // The cached key may be served until the listener notices the dropped connection and
-          // resets the cache; from then on every verification reaches the store and fails closed.
-          await until(
-            () =>
-              keymint.verifyKey(first.key).then(
-                () => false,
-                (error: KeymintError) => error.code === 'STORE_FAILURE',
-              ),
-            'the cache to be emptied',
+    const hasRedisServer =
+      !withheld('redis') && spawnSync('redis-server', ['--version']).status === 0;
+    const redisServer = {
+      what: 'redis-server on PATH (these tests kill and restart one of their own)',
+      missing: hasRedisServer ? undefined : "install Debian's redis-server",
+    };
+    describeWith(redisServer, 'against a redis-server of its own', () => {
+      it.each([
+        ['without the verify cache', false],
+        ['with the verify cache: the listener’s reset empties it', true],
+      ])(
+        'fails closed while the server is gone and recovers on the same client when it is back (%s)',
+        async (_what, cached) => {
+          const port = await freePort();
+          const start = async () => {
+            const args = [
+              '--port',
+              String(port),
+              '--bind',
+              '127.0.0.1',
+              '--save',
+              '',
+              '--appendonly',
+              'no',
+            ];
+            const child = spawn('redis-server', args, { stdio: 'ignore' });
+            children.push(child);
+            return child;
+          };
+          let server = await start();
+          const redis = failFast(port, { retryStrategy: () => 50 });
+          await until(() => redis.status === 'ready', 'the first connection');
+          const prefix = randomPrefix();
+          const keymint = keymintOver(
+            redisAdapter(redis, { prefix }),
+            cached ? {} : { cache: false },
           );
-        } else {
-          // Right after the crash (the socket may still look open), and once ioredis has noticed.
-          await expectCode(keymint.verifyKey(first.key), 'STORE_FAILURE');
-        }
-        await until(() => redis.status !== 'ready', 'the client to notice');
-        await expectCode(keymint.verifyKey(first.key), 'STORE_FAILURE');
+          const first = await keymint.createApiKey({ name: 'before', role: 'Viewer', ttl: '1h' });
+          expect((await keymint.verifyKey(first.key)).valid).toBe(true);
+          // With the cache, wait until the invalidation listener is live (it subscribes
+          // asynchronously): the server then counts one subscriber on the instance's channel.
+          if (cached) {
+            const channel = `${prefix}invalidate`;
+            await until(
+              async () => (await redis.pubsub('NUMSUB', channel))[1] === 1,
+              `a subscriber on ${channel}`,
+            );
+          }
 
-        server = await start();
-        await until(() => redis.status === 'ready', 'the reconnection');
-        const second = await keymint.createApiKey({ name: 'after', role: 'Viewer', ttl: '1h' });
-        expect((await keymint.verifyKey(second.key)).valid).toBe(true);
-        expect(await keymint.verifyKey(first.key)).toEqual({ valid: false, reason: 'not_found' });
-        await keymint.close();
-      },
-    );
+          const exited = new Promise((resolve) => server.once('exit', resolve));
+          server.kill('SIGKILL');
+          await exited;
+          if (cached) {
+            // The cached key may be served until the listener notices the dropped connection and
+            // resets the cache; from then on every verification reaches the store and fails closed.
+            await until(
+              () =>
+                keymint.verifyKey(first.key).then(
+                  () => false,
+                  (error: KeymintError) => error.code === 'STORE_FAILURE',
+                ),
+              'the cache to be emptied',
+            );
+          } else {
+            // Right after the crash (the socket may still look open), and once ioredis has noticed.
+            await expectCode(keymint.verifyKey(first.key), 'STORE_FAILURE');
+          }
+          await until(() => redis.status !== 'ready', 'the client to notice');
+          await expectCode(keymint.verifyKey(first.key), 'STORE_FAILURE');
+
+          server = await start();
+          await until(() => redis.status === 'ready', 'the reconnection');
+          const second = await keymint.createApiKey({ name: 'after', role: 'Viewer', ttl: '1h' });
+          expect((await keymint.verifyKey(second.key)).valid).toBe(true);
+          expect(await keymint.verifyKey(first.key)).toEqual({ valid: false, reason: 'not_found' });
+          await keymint.close();
+        },
+      );
+    });
   });
 });

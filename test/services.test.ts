@@ -3,9 +3,9 @@
 import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { loadServices } from './global-setup.js';
-import { describeWithServer } from './servers.js';
+import { describeWith, describeWithServer } from './servers.js';
 
 const services = await loadServices();
 
@@ -40,41 +40,42 @@ describeWithServer('redis', 'the Redis server for the tests', (url) => {
   });
 });
 
-describe('startRedis() from scripts/services.mjs', () => {
-  // Needs redis-server itself, not just a URL. Under CI=true it runs (and says what is missing).
-  it.skipIf(!services.hasRedis() && !process.env.CI)(
-    'starts a server that answers PING, and stop() shuts it down and removes its dir',
-    async () => {
-      const server = await services.startRedis();
+// Needs redis-server itself, not just a URL.
+const redisServer = {
+  what: 'redis-server (startRedis() starts one)',
+  missing: services.hasRedis() ? undefined : "install Debian's redis-server",
+};
+describeWith(redisServer, 'startRedis() from scripts/services.mjs', () => {
+  it('starts a server that answers PING, and stop() shuts it down and removes its dir', async () => {
+    const server = await services.startRedis();
+    try {
+      expect(server.url).toBe(`redis://127.0.0.1:${server.port}`);
+      const client = new Redis(server.url);
       try {
-        expect(server.url).toBe(`redis://127.0.0.1:${server.port}`);
-        const client = new Redis(server.url);
-        try {
-          expect(await client.ping()).toBe('PONG');
-        } finally {
-          await client.quit();
-        }
+        expect(await client.ping()).toBe('PONG');
       } finally {
-        await server.stop();
+        await client.quit();
       }
-      await server.stop(); // a second stop() is harmless
-      expect(existsSync(server.dir)).toBe(false);
+    } finally {
+      await server.stop();
+    }
+    await server.stop(); // a second stop() is harmless
+    expect(existsSync(server.dir)).toBe(false);
 
-      const late = new Redis(server.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
-        retryStrategy: () => null,
-      });
-      const errors: NodeJS.ErrnoException[] = [];
-      late.on('error', (error: NodeJS.ErrnoException) => errors.push(error));
-      try {
-        // ioredis rejects with "Connection is closed." and emits the socket's error.
-        await expect(late.connect()).rejects.toThrow();
-      } finally {
-        late.disconnect();
-      }
-      expect(errors.map((error) => error.code)).toContain('ECONNREFUSED');
-    },
-  );
+    const late = new Redis(server.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+    });
+    const errors: NodeJS.ErrnoException[] = [];
+    late.on('error', (error: NodeJS.ErrnoException) => errors.push(error));
+    try {
+      // ioredis rejects with "Connection is closed." and emits the socket's error.
+      await expect(late.connect()).rejects.toThrow();
+    } finally {
+      late.disconnect();
+    }
+    expect(errors.map((error) => error.code)).toContain('ECONNREFUSED');
+  });
 });

@@ -17,12 +17,21 @@ async function readLimited(input: CliInput): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Printed when `verify` gets its key as an argument; it never repeats the key. */
+const KEY_IN_ARGV_WARNING =
+  'keymint: warning: a key given as an argument lands in the shell history and is visible to ' +
+  'other users in ps; pipe it on stdin (printf \'%s\' "$KEY" | keymint verify) or set KEYMINT_KEY.\n';
+
 /**
- * The key `verify` checks: the argument; `-` for stdin; without an argument, KEYMINT_KEY, else
- * stdin when it is not a terminal. Surrounding whitespace (a trailing newline) is dropped.
+ * The key `verify` checks: the argument (with a warning on stderr); `-` for stdin; without an
+ * argument, KEYMINT_KEY, else stdin when it is not a terminal. Surrounding whitespace (a trailing
+ * newline) is dropped.
  */
 export async function presentedKey(argument: string | undefined, io: CliIo): Promise<string> {
-  if (argument !== undefined && argument !== '-') return argument.trim();
+  if (argument !== undefined && argument !== '-') {
+    io.stderr.write(KEY_IN_ARGV_WARNING);
+    return argument.trim();
+  }
   if (argument === undefined) {
     const fromEnv = io.env.KEYMINT_KEY;
     if (fromEnv !== undefined && fromEnv !== '') return fromEnv.trim();
