@@ -156,4 +156,41 @@ describe('the keymint process', () => {
       expect((await runOnFull(['list', '--frob', ...db], 'stderr')).code).toBe(4);
     }
   });
+  it('updates and rotates a key: the new key alone on stdout; one it could not write leaves the old key in its grace', async () => {
+    const db = ['--db', path.join(dir, 'rotate.db')];
+    const created = await run(
+      ['create', '--name', 'r', '--role', 'Admin', '--ttl', '1h', '--json', ...db],
+      {
+        input: '',
+      },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
+    const updated = await run(['update', id, '--role', 'Editor', '--json', ...db], { input: '' });
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({ id, role: 'Editor' });
+
+    const rotated = await run(['rotate', id, '--grace', '1h', ...db], { input: '' });
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toMatch(new RegExp(`^${keyPattern().source}\\n$`));
+    expect(rotated.stderr).toMatch(/old key {2}keeps working until \d{4}-\d\d-\d\d .* UTC/);
+    const fresh = rotated.stdout.trim();
+    for (const each of [key, fresh]) {
+      const verified = await run(['verify', '--json', ...db], { input: each });
+      expect(JSON.parse(verified.stdout)).toMatchObject({ valid: true, apiKey: { id } });
+    }
+
+    // `keymint rotate … | (exec 0<&-; sleep 2)`: the new key is lost, the rotation stands.
+    const piped = await run(['rotate', id, '--grace', '1h', ...db], {
+      input: '',
+      stdout: 'closed',
+    });
+    expect(piped.code).toBe(4);
+    expect(piped.stderr).toContain(`was rotated, but its new key could not be delivered`);
+    expect(piped.stderr).not.toMatch(/\n\s+at |node:internal/);
+    expect(piped.stderr).not.toMatch(keyPattern());
+    // The key rotated just before is now the old one, in its grace period.
+    const old = await run(['verify', '--json', ...db], { input: fresh });
+    expect(JSON.parse(old.stdout).valid).toBe(true);
+  });
 });

@@ -582,6 +582,81 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     expect(await hello(viewerKey)).toEqual({ status: 401, body: { message: 'Invalid API key' } });
   });
 
+  it('edits a key: a new name and a lower role, which the key has at once', async () => {
+    const key = await createKey('e2e-edit', 'Editor', '2h');
+    await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
+    expect(await hello(key)).toEqual({ status: 200, body: { hello: 'e2e-edit', role: 'Editor' } });
+
+    await rowOf('e2e-edit').getByRole('button', { name: 'Edit e2e-edit' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit e2e-edit' });
+    await dialog.waitFor();
+    await expect.poll(activeElement).toBe('edit-name');
+    // A taken name: the server's message, in the dialog, and nothing changes.
+    await dialog.getByLabel('New name', { exact: true }).fill('nightly-backup');
+    await dialog.getByRole('button', { name: 'Save', exact: true }).click();
+    await dialog
+      .getByText('An API key named "nightly-backup" already exists', { exact: false })
+      .waitFor();
+    await dialog.getByLabel('New name', { exact: true }).fill('e2e-edited');
+    await dialog.getByLabel('New role', { exact: true }).selectOption('Viewer');
+    await dialog.getByRole('button', { name: 'Save', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await expect.poll(() => rowOf('e2e-edited').count()).toBe(1);
+    expect(await rowOf('e2e-edit').count()).toBe(0);
+    expect(await rowOf('e2e-edited').getByRole('cell').first().textContent()).toBe('Viewer');
+    await expect.poll(activeElement).toBe('Edit e2e-edited');
+    // The same secret, the new name and role, at once.
+    expect(await hello(key)).toEqual({
+      status: 200,
+      body: { hello: 'e2e-edited', role: 'Viewer' },
+    });
+  });
+
+  it('rotates a key with a grace period: the new key is shown once, the old one works until the grace ends', async () => {
+    const oldKey = await createKey('e2e-rotate', 'Editor', '2h');
+    await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
+    await rowOf('e2e-rotate').getByRole('button', { name: 'Rotate e2e-rotate' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Rotate e2e-rotate?' });
+    await dialog.waitFor();
+    const grace = dialog.getByLabel('Grace period for the old key', { exact: true });
+    // keymint's own message for a grace period over 7 days, as it is typed.
+    await grace.fill('8d');
+    await dialog.getByText('the maximum is 7 days', { exact: false }).waitFor();
+    expect(await dialog.getByRole('button', { name: 'Rotate key' }).isDisabled()).toBe(true);
+    // Short, so that the test sees it end; long enough for a loaded machine to check it first.
+    await grace.fill('5s');
+    const rotatedAt = Date.now();
+    await dialog.getByRole('button', { name: 'Rotate key' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    const shownKey = page.getByLabel('API key for e2e-rotate', { exact: true });
+    await shownKey.waitFor();
+    const newKey = await shownKey.inputValue();
+    expect(newKey).toMatch(/^km_[0-9A-Za-z]{12}_[0-9A-Za-z]{34}$/);
+    expect(newKey.slice(0, 16)).toBe(oldKey.slice(0, 16)); // the same id
+    expect(newKey).not.toBe(oldKey);
+    await page.getByText('The old key keeps working until', { exact: false }).waitFor();
+
+    expect(await hello(newKey)).toEqual({
+      status: 200,
+      body: { hello: 'e2e-rotate', role: 'Editor' },
+    });
+    const during = await hello(oldKey);
+    if (Date.now() - rotatedAt < 4_000) expect(during.status).toBe(200);
+    // Refused once the grace period is over: polled, never a fixed sleep.
+    await expect
+      .poll(async () => (await hello(oldKey)).body, { timeout: 20_000, interval: 250 })
+      .toEqual({ message: 'Rotated API key' });
+    expect(Date.now() - rotatedAt).toBeGreaterThanOrEqual(4_900);
+    expect((await hello(newKey)).status).toBe(200);
+
+    await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
+    const everything = await page.evaluate(
+      () => (globalThis as unknown as PageGlobals).document.documentElement.outerHTML,
+    );
+    expect(everything).not.toContain(newKey);
+    expect(await statusOf('e2e-rotate')).toBe('Active');
+  });
+
   it('saves a screenshot of the admin page', async () => {
     await mkdir(ARTIFACTS, { recursive: true });
     const file = path.join(ARTIFACTS, 'admin-page.png');

@@ -106,6 +106,8 @@ export function failingAdapter(inner: KeyAdapter = memoryAdapter()): FaultyAdapt
     update: (id, patch) => run('update', () => inner.update(id, patch)),
     delete: (id) => run('delete', () => inner.delete(id)),
     deleteExpired: (before) => run('deleteExpired', () => inner.deleteExpired(before)),
+    // Passed through without faults, so that update and rotation work over this adapter too.
+    ...(inner.modify && { modify: inner.modify.bind(inner) }),
   };
 
   return {

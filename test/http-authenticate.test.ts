@@ -247,3 +247,99 @@ describe('toResponse()', () => {
     expect(await response.json()).toEqual({ message: 'Invalid API key' });
   });
 });
+
+describe('authenticateRequest(): where the key is read from', () => {
+  const xkey = { headers: ['authorization', 'X-API-Key'] } as const;
+  const request = (headers: ConstructorParameters<typeof Headers>[0], path = '/api/dashboards') =>
+    new Request(`http://localhost${path}`, { headers });
+
+  it('reads X-API-Key only when options.headers lists it, with verifyKey options beside it', async () => {
+    const { keymint, key, apiKey, verifyKey } = await setup();
+    expect(await authenticateRequest(keymint, request({ 'x-api-key': key }))).toEqual(invalid);
+    const result = await authenticateRequest(keymint, request({ 'X-Api-Key': ` ${key} ` }), {
+      ...xkey,
+      role: 'Viewer',
+      scope: 'org-1',
+    });
+    expect(result).toMatchObject({ ok: true, apiKey: { id: apiKey.id } });
+    expect(verifyKey).toHaveBeenLastCalledWith(key, { role: 'Viewer', scope: 'org-1' });
+    const onlyX = { headers: ['x-api-key'] };
+    expect(await authenticateRequest(keymint, withAuth(`Bearer ${key}`), onlyX)).toEqual(invalid);
+  });
+
+  it('refuses two different keys and a repeated header; takes one key given in two headers', async () => {
+    const { keymint, key, apiKey } = await setup();
+    const other = (await keymint.createApiKey({ name: 'b', role: 'Viewer', ttl: '1h' })).key;
+    const repeated = new Headers();
+    repeated.append('x-api-key', key);
+    repeated.append('x-api-key', key);
+    for (const headers of <(Record<string, string> | Headers)[]>[
+      { authorization: `Bearer ${key}`, 'x-api-key': other },
+      { authorization: `Bearer ${other}`, 'x-api-key': key },
+      { authorization: basic(`api_key:${key}`), 'x-api-key': other },
+      { 'x-api-key': `${key},${other}` },
+      repeated,
+    ]) {
+      expect(await authenticateRequest(keymint, request(headers), xkey)).toEqual(invalid);
+    }
+    const same = { authorization: `Bearer ${key}`, 'x-api-key': key };
+    const result = await authenticateRequest(keymint, request(same), xkey);
+    expect(result).toMatchObject({ ok: true, apiKey: { id: apiKey.id } });
+    // Basic with another user is no key: the X-API-Key one counts.
+    const basicUser = { authorization: basic('admin:pw'), 'x-api-key': key };
+    expect(await authenticateRequest(keymint, request(basicUser), xkey)).toMatchObject({
+      ok: true,
+    });
+  });
+
+  it('never reads the query string', async () => {
+    const { keymint, key, verifyKey } = await setup();
+    for (const name of ['api_key', 'apiKey', 'key', 'token', 'access_token', 'authorization']) {
+      const url = `/api/dashboards?${name}=${encodeURIComponent(key)}`;
+      expect(await authenticateRequest(keymint, request({}, url), xkey)).toEqual(invalid);
+    }
+    expect(verifyKey.mock.calls.some(([given]) => given === key)).toBe(false);
+  });
+
+  it('refuses a header value over 512 characters without verifying it', async () => {
+    const { keymint, key, verifyKey } = await setup();
+    const long = { 'x-api-key': key + ' '.repeat(500) + 'x' };
+    expect(await authenticateRequest(keymint, request(long), xkey)).toEqual(invalid);
+    expect(verifyKey.mock.calls.some(([given]) => given !== '')).toBe(false);
+  });
+
+  it('answers 401 Rotated API key for the old secret after the grace period', async () => {
+    const { keymint, key, apiKey, clock } = await setup();
+    const rotated = await keymint.rotateApiKey(apiKey.id, { gracePeriod: '10s' });
+    expect((await authenticateRequest(keymint, withAuth(`Bearer ${key}`))).ok).toBe(true);
+    clock.advance(10_001);
+    expect(await authenticateRequest(keymint, withAuth(`Bearer ${key}`))).toEqual({
+      ok: false,
+      status: 401,
+      message: 'Rotated API key',
+      headers: { 'www-authenticate': 'Bearer' },
+    });
+    const fresh = await authenticateRequest(keymint, withAuth(`Bearer ${rotated.key}`));
+    expect(fresh).toMatchObject({ ok: true, apiKey: { id: apiKey.id } });
+  });
+
+  it.each([
+    ['an empty list', []],
+    ['a string', 'x-api-key'],
+    ['a name with a space', ['x api key']],
+    ['an empty name', ['']],
+    ['a name listed twice', ['X-API-Key', 'x-api-key']],
+    ['cookie', ['authorization', 'Cookie']],
+    ['a number', [42]],
+    ['nine names', ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']],
+  ])('throws CONFIG for headers: %s, before reading the request', async (_what, headers) => {
+    const { keymint, key } = await setup();
+    const options = { headers } as unknown as { headers: string[] };
+    await expect(
+      authenticateRequest(keymint, withAuth(`Bearer ${key}`), options),
+    ).rejects.toMatchObject({
+      code: 'CONFIG',
+      message: expect.stringMatching(/headers: \['authorization', 'x-api-key'\]/),
+    });
+  });
+});

@@ -51,6 +51,12 @@ function startExpress(keymint: Keymint, { onError, seen }: AppHooks): Promise<St
   guarded.use(requireApiKey(keymint, { onError }));
   guarded.get('/whoami', answer);
   app.use('/global', guarded);
+  app.get(
+    '/xkey',
+    requireApiKey(keymint, { headers: ['authorization', 'X-API-Key'], onError }),
+    answer,
+  );
+  app.get('/xonly', requireApiKey(keymint, { headers: ['x-api-key'], onError }), answer);
   // Express's default error handler would print the stack: answer programming errors plainly.
   app.use((_error: unknown, _req: express.Request, res: express.Response, _next: () => void) => {
     res.status(500).json({ message: 'Internal server error' });

@@ -24,6 +24,13 @@ async function startFastify(keymint: Keymint, { onError, seen }: AppHooks): Prom
     },
   });
   app.get('/broken', { preHandler: broken }, answer);
+  const xkey = requireApiKey(keymint, { headers: ['authorization', 'X-API-Key'], onError });
+  app.get('/xkey', { onRequest: xkey }, answer);
+  app.get(
+    '/xonly',
+    { onRequest: requireApiKey(keymint, { headers: ['x-api-key'], onError }) },
+    answer,
+  );
   await app.register(
     async (guarded) => {
       guarded.addHook('onRequest', requireApiKey(keymint, { onError }));

@@ -42,6 +42,12 @@ function startHono(keymint: Keymint, { onError, seen }: AppHooks): Promise<Start
   app.get('/broken', broken, answer);
   app.use('/global/*', requireApiKey(keymint, { onError }));
   app.get('/global/whoami', answer);
+  app.get(
+    '/xkey',
+    requireApiKey(keymint, { headers: ['authorization', 'X-API-Key'], onError }),
+    answer,
+  );
+  app.get('/xonly', requireApiKey(keymint, { headers: ['x-api-key'], onError }), answer);
   // Hono's default onError logs the error; answer programming errors quietly.
   app.onError((_error, c) => c.json({ message: 'Internal server error' }, 500));
   return start(app);

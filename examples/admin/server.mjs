@@ -288,6 +288,7 @@ const REFUSED = {
   not_found: [401, 'Invalid API key'],
   expired: [401, 'Expired API key'],
   revoked: [401, 'Revoked API key'],
+  rotated: [401, 'Rotated API key'],
   insufficient_role: [403, 'Insufficient role for this API key'],
   rate_limited: [
     429,

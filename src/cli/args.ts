@@ -33,6 +33,11 @@ export const COMMANDS = {
     options: { scope: { type: 'string' }, 'include-expired': { type: 'boolean' } },
     positionals: [],
   },
+  update: {
+    options: { name: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } },
+    positionals: ['id'],
+  },
+  rotate: { options: { grace: { type: 'string' }, ttl: { type: 'string' } }, positionals: ['id'] },
   revoke: { options: {}, positionals: ['id'] },
   delete: { options: {}, positionals: ['id'] },
   verify: {
@@ -121,7 +126,7 @@ function refuseKeys(
       );
     }
   }
-  // verify's argument is the key; revoke and delete take the key's id.
+  // verify's argument is the key; update, rotate, revoke and delete take the key's id.
   if (command !== 'verify' && positionals.some(looksLikeKey)) {
     throw new UsageError(
       `'${command}' takes a key's id, not the key: the 12 characters after the prefix, as 'keymint list' shows them. The argument is not repeated here.`,

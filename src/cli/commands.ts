@@ -124,6 +124,71 @@ async function list({ keymint, invocation, io }: CommandContext): Promise<number
   return EXIT.OK;
 }
 
+const describe = (apiKey: ApiKey, now: Date): string =>
+  `key ${apiKey.id} ("${apiKey.name}", role ${apiKey.role}, scope ${apiKey.scope}, expires ${readableExpiry(apiKey.expiresAt, now)})`;
+
+async function update({ keymint, invocation, io }: CommandContext): Promise<number> {
+  const [name, role, ttl] = ['name', 'role', 'ttl'].map((option) => text(invocation, option));
+  const apiKey = await keymint.updateApiKey(invocation.positionals[0]!, {
+    ...(name !== undefined && { name }),
+    ...(role !== undefined && { role }),
+    ...(ttl !== undefined && { ttl }),
+  });
+  if (invocation.values.json) await printJson(io.stdout, recordJson(apiKey));
+  else await printOut(io.stdout, `Updated ${describe(apiKey, new Date())}.\n`);
+  return EXIT.OK;
+}
+
+/** When the old key stops, for people. */
+function oldKeyEnd(apiKey: ApiKey): string {
+  const ends = apiKey.previousKeyExpiresAt;
+  const rotated = apiKey.rotatedAt?.getTime() ?? 0;
+  if (!ends || ends.getTime() <= rotated) return 'stopped at once (no grace period)';
+  return `keeps working until ${readableDate(ends)}`;
+}
+
+async function rotate({ keymint, invocation, io }: CommandContext): Promise<number> {
+  const grace = text(invocation, 'grace');
+  const ttl = text(invocation, 'ttl');
+  const { key, apiKey } = await keymint.rotateApiKey(invocation.positionals[0]!, {
+    ...(grace !== undefined && { gracePeriod: grace }),
+    ...(ttl !== undefined && { ttl }),
+  });
+  // The rotation stands whatever happens to the output: undoing it is impossible (the old
+  // secret's hash is now the previous one), and rotating again would end the old key at once,
+  // turning a failed write into an outage of every client still on the old key.
+  let stream = 'stdout';
+  try {
+    if (invocation.values.json) {
+      const { id, name, role, scope } = recordJson(apiKey);
+      const { expiresAt, previousKeyExpiresAt } = recordJson(apiKey);
+      const line = { id, name, role, scope, expiresAt, previousKeyExpiresAt, key };
+      await deliver(io.stdout, `${JSON.stringify(line)}\n`);
+    } else {
+      stream = 'stderr';
+      await deliver(
+        io.stderr,
+        `Rotated API key "${apiKey.name}"\n` +
+          `  id       ${apiKey.id}\n  role     ${apiKey.role}\n  scope    ${apiKey.scope}\n` +
+          `  expires  ${readableExpiry(apiKey.expiresAt, new Date())}\n` +
+          `  old key  ${oldKeyEnd(apiKey)}\n` +
+          'This is the only time the new key is shown: copy it now. keymint keeps only a hash.\n',
+      );
+      stream = 'stdout';
+      await deliver(io.stdout, `${key}\n`);
+    }
+  } catch (error) {
+    throw new OutputError(
+      `The key "${apiKey.name}" (id ${apiKey.id}) was rotated, but its new key could not be ` +
+        `delivered: writing to ${stream} failed (${messageOf(error)}). The old key ${oldKeyEnd(apiKey)}. ` +
+        `Run 'keymint rotate ${apiKey.id}' again to get a new key (that ends the old key at once: ` +
+        'only one previous key is kept), or revoke the key.',
+      { cause: error },
+    );
+  }
+  return EXIT.OK;
+}
+
 async function revoke({ keymint, invocation, io }: CommandContext): Promise<number> {
   const apiKey = await keymint.revokeApiKey(invocation.positionals[0]!);
   if (invocation.values.json) await printJson(io.stdout, recordJson(apiKey));
@@ -248,6 +313,8 @@ export type StoreCommand = Exclude<CommandName, 'rules'>;
 export const COMMAND_RUNNERS: Record<StoreCommand, (context: CommandContext) => Promise<number>> = {
   create,
   list,
+  update,
+  rotate,
   revoke,
   delete: remove,
   verify,
@@ -265,6 +332,14 @@ export async function prepare(invocation: RunInvocation, io: CliIo): Promise<{ k
     if (missing.length > 0) {
       const flags = missing.map((name) => `--${name} <${name}>`).join(' and ');
       throw new UsageError(`'create' needs ${flags}.`, 'create');
+    }
+  }
+  if (invocation.command === 'update') {
+    if (['name', 'role', 'ttl'].every((name) => text(invocation, name) === undefined)) {
+      throw new UsageError(
+        "'update' needs at least one of --name <name>, --role <role>, --ttl <ttl>.",
+        'update',
+      );
     }
   }
   return {};

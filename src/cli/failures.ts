@@ -13,12 +13,15 @@ export const EXIT = {
   FOUND: 1,
   /** The command line is wrong: unknown command or option, missing value, extra argument. */
   USAGE: 2,
-  /** keymint refused the input: bad TTL or role, taken name, unknown id. */
+  /**
+   * keymint refused the input: bad TTL or role, taken name, unknown id, a revoked or expired key
+   * to update or rotate, a rotation that lost a race with another one. Nothing was changed.
+   */
   REFUSED: 3,
   /**
    * The store or something else failed: nothing can be said about the request. Also: output could
-   * not be written (not for a reader that left early, EPIPE), and `create` could not deliver its
-   * key, which it then deleted.
+   * not be written (not for a reader that left early, EPIPE), `create` could not deliver its
+   * key, which it then deleted, and `rotate` could not deliver the new key (the rotation stands).
    */
   FAILURE: 4,
 } as const;
@@ -33,6 +36,9 @@ const REFUSED_CODES: ReadonlySet<KeymintErrorCode> = new Set<KeymintErrorCode>([
   'NOT_FOUND',
   'FORBIDDEN',
   'KEYS_LIMIT',
+  'REVOKED',
+  'EXPIRED',
+  'CONFLICT',
 ]);
 
 /** A mistake on the command line (exit 2). `help` names the command whose usage to suggest. */

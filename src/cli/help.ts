@@ -5,10 +5,12 @@ const EXIT_CODES = `Exit codes:
   1  verify: the key is not valid; the reason is printed. scan: keys were found
   2  usage error: unknown command or option, missing value, extra or misplaced argument
   3  refused by keymint: INVALID_TTL, TTL_TOO_LONG, INVALID_ROLE, INVALID_INPUT,
-     NAME_TAKEN, NOT_FOUND (the code and message are printed)
+     NAME_TAKEN, NOT_FOUND, FORBIDDEN, REVOKED, EXPIRED, CONFLICT (the code and
+     message are printed; nothing was changed)
   4  failure: the store is unavailable (STORE_FAILURE, driver missing, cannot open
      the database), HASHER_FAILURE, BUSY, output that cannot be written (create
-     then deletes the key it made), or anything unexpected`;
+     then deletes the key it made; rotate's rotation stands, see its help), or
+     anything unexpected`;
 
 const COMMON = `Common options:
   --db <target>  Where keys live (or env KEYMINT_DB). Default: keymint.db in the current
@@ -20,11 +22,13 @@ const COMMON = `Common options:
 
 const GENERAL = `Usage: keymint <command> [options]
 
-Create, list, revoke and check keymint API keys in a SQLite, PostgreSQL or Redis store.
+Create, list, change, rotate, revoke and check keymint API keys in a SQLite, PostgreSQL or Redis store.
 
 Commands:
   create   Create a key and print it, the only time it is shown
   list     List a scope's keys (never a key or its hash)
+  update   Rename a key, change its role or give it a new expiry
+  rotate   Give a key a new secret and print the new key; the old one may keep working
   revoke   Revoke a key by id
   delete   Delete a key by id; its name becomes free again
   verify   Check a key: exit 0 when valid, 1 when not
@@ -73,6 +77,41 @@ Options:
   --include-expired  Also list keys past their expiry
   --json             Print a JSON array of records instead
 `,
+  update: `Usage: keymint update <id> [--name <name>] [--role <role>] [--ttl <ttl>]
+
+Changes a key: its id, secret and history stay. At least one option. A revoked or expired key
+cannot be changed (REVOKED, EXPIRED: exit 3). Prints the changed key, never the key itself.
+
+  keymint update AbC123dEf456 --role Viewer --ttl 30d
+
+Options:
+  --name <name>  A new name, unique within the key's scope
+  --role <role>  Viewer, Editor or Admin (any letter case); the key verifies with it at once
+  --ttl <ttl>    A new expiry counted from now, for example 30d; at most 30 days
+  --json         Print the key's record instead
+`,
+  rotate: `Usage: keymint rotate <id> [--grace <ttl>] [--ttl <ttl>]
+
+Gives a key a new secret. stdout gets the new key alone, on one line; the details (id, name,
+expiry, until when the old key works) go to stderr. The key keeps its id, name, role, scope
+and history. The new key is shown this once: keymint keeps only a hash.
+
+  NEW_KEY=$(keymint rotate AbC123dEf456 --grace 1h)
+
+With --grace, the old key keeps working that long (at most 7 days, never past its own
+expiry), then is refused as rotated; without it, the old key stops at once. Only one old key is
+kept: rotating again ends the previous one's grace at once.
+
+If the new key cannot be written (the reader of the pipe is gone, the disk is full), the
+command exits 4 and the rotation stands: it cannot be undone, and rotating again would end
+the old key's grace at once. The message says until when the old key works; run rotate again
+to get a new key you receive, or revoke the key.
+
+Options:
+  --grace <ttl>  How long the old key keeps working, for example 1h or 2d. Default: 0
+  --ttl <ttl>    The new expiry from now. Default: the key's own time to live
+  --json         Print { id, name, role, scope, expiresAt, previousKeyExpiresAt, key }
+`,
   revoke: `Usage: keymint revoke <id>
 
 Revokes a key: verify refuses it from now on. Revoking a revoked key changes nothing.
@@ -85,7 +124,7 @@ Deletes a key's record. Its name can then be used again. With --json, prints { i
   verify: `Usage: keymint verify [<key> | -] [--role <role>] [--scope <scope>]
 
 Checks a key. Exit 0 when it is valid, 1 when it is not, with the reason: malformed,
-not_found, expired, revoked, insufficient_role, rate_limited or busy. The key is never printed.
+not_found, expired, revoked, rotated, insufficient_role, rate_limited or busy. The key is never printed.
 
 Where the key comes from, in this order:
   <key>            The argument. Avoid it: it lands in shell history and in ps.

@@ -13,6 +13,9 @@ export interface RecordJson {
   expiresAt: string | null;
   lastUsedAt: string | null;
   revokedAt: string | null;
+  rotatedAt: string | null;
+  /** When the secret replaced by the last rotation stops (stopped) verifying. */
+  previousKeyExpiresAt: string | null;
   metadata: Readonly<Record<string, unknown>> | null;
 }
 
@@ -28,6 +31,8 @@ export function recordJson(apiKey: ApiKey): RecordJson {
     expiresAt: iso(apiKey.expiresAt),
     lastUsedAt: iso(apiKey.lastUsedAt),
     revokedAt: iso(apiKey.revokedAt),
+    rotatedAt: iso(apiKey.rotatedAt),
+    previousKeyExpiresAt: iso(apiKey.previousKeyExpiresAt),
     metadata: apiKey.metadata,
   };
 }

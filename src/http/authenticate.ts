@@ -1,16 +1,37 @@
 import { isKeymintError } from '../errors.js';
 import type { ApiKey, Keymint, VerifyFailureReason, VerifyOptions } from '../core/types.js';
 import { json, retryAfterSeconds } from './responses.js';
+import {
+  checkKeyHeaders,
+  findKey,
+  MAX_HEADER_VALUE_LENGTH,
+  webHeaderValues,
+  type HeaderValues,
+} from './key-headers.js';
 
 /**
- * Options of {@link authenticateRequest}: the same as `verifyKey`'s.
+ * Options of {@link authenticateRequest}: `verifyKey`'s, and the headers to read the key from.
  *
  * @example
  * ```ts
  * const options: AuthenticateRequestOptions = { role: 'Editor', scope: 'org-42' };
+ * const withHeader: AuthenticateRequestOptions = { headers: ['authorization', 'x-api-key'] };
  * ```
  */
-export type AuthenticateRequestOptions = VerifyOptions;
+export interface AuthenticateRequestOptions extends VerifyOptions {
+  /**
+   * The request headers that may carry the key, by name (any letter case). `'authorization'`
+   * is read as `Bearer <key>` or Basic with the user `api_key`; any other header (such as
+   * `'x-api-key'`) holds the key as its whole value. Default `['authorization']`. The query
+   * string is never read: URLs land in access logs, browser history and `Referer` headers.
+   *
+   * A request is refused (`401 Invalid API key`) when a listed header comes twice, or when two
+   * listed headers carry different keys; the same key in two listed headers is accepted. An
+   * empty list, a name that is no header name, a name listed twice, or `cookie`, `host`,
+   * `content-type` or `content-length` throw a `KeymintError` with the code `CONFIG`.
+   */
+  headers?: readonly string[];
+}
 
 /**
  * Why {@link authenticateRequest} refused a request, ready to send with {@link toResponse}.
@@ -41,8 +62,6 @@ export interface AuthenticationFailure {
  */
 export type AuthenticationResult = { ok: true; apiKey: ApiKey } | AuthenticationFailure;
 
-/** Longer than any `Basic` form of the longest key (64 characters): refused unread. */
-const MAX_AUTHORIZATION_LENGTH = 512;
 const CREDENTIALS = /^([A-Za-z]+)[ \t]+([^ \t]+)$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -94,7 +113,7 @@ function failure(reason: VerifyFailureReason): AuthenticationFailure {
 export function readApiKey(authorization: string | null | undefined): string | null {
   if (
     typeof authorization !== 'string' ||
-    authorization.length > MAX_AUTHORIZATION_LENGTH ||
+    authorization.length > MAX_HEADER_VALUE_LENGTH ||
     authorization.includes(',')
   ) {
     return null;
@@ -118,22 +137,24 @@ export function readApiKey(authorization: string | null | undefined): string | n
 }
 
 /**
- * Checks the API key of a request: reads it with {@link readApiKey} from the `Authorization`
- * header, verifies it with `keymint.verifyKey(key, options)` and answers the verified key's
- * record, or a failure to send with {@link toResponse}:
+ * Checks the API key of a request: reads it from the `Authorization` header with
+ * {@link readApiKey} (or from the headers `options.headers` lists, such as `X-API-Key`; never
+ * from the query string), verifies it with `keymint.verifyKey(key, options)` and answers the
+ * verified key's record, or a failure to send with {@link toResponse}:
  *
  * | status | message | when |
  * | --- | --- | --- |
- * | 401 | `Invalid API key` | no header, two headers, not a key, unknown key or wrong secret |
+ * | 401 | `Invalid API key` | no key, a header twice, two different keys, unknown key or wrong secret |
  * | 401 | `Expired API key` / `Revoked API key` | the correct key, expired or revoked |
+ * | 401 | `Rotated API key` | the key's old secret after `rotateApiKey()` and its grace period |
  * | 403 | `Insufficient role for this API key` | below `options.role` |
  * | 429 | (with `Retry-After: 60`) | too many wrong secrets for this key id lately |
  * | 503 | (with `Retry-After`) | hashing busy (`Retry-After` from the estimated wait), or the store failed (`cause` set) |
  * | 500 | `Internal server error` | the hasher failed (`cause` set) |
  *
  * It never answers `ok: true` after a failure of the store or the hasher. It throws only for
- * bad `options` (`INVALID_ROLE`, `INVALID_INPUT`) and a broken clock (`CONFIG`): programming
- * errors.
+ * bad `options` (`INVALID_ROLE`, `INVALID_INPUT`, `CONFIG` for `headers`) and a broken clock
+ * (`CONFIG`): programming errors.
  *
  * @example
  * ```ts
@@ -144,6 +165,14 @@ export function readApiKey(authorization: string | null | undefined): string | n
  *   if (!auth.ok) return toResponse(auth);
  *   return Response.json({ caller: auth.apiKey.name, role: auth.apiKey.role });
  * }
+ *
+ * // Clients that send X-API-Key: <key> (Authorization still works):
+ * export async function POST(request: Request): Promise<Response> {
+ *   const auth = await authenticateRequest(keymint, request, {
+ *     headers: ['authorization', 'x-api-key'],
+ *   });
+ *   return auth.ok ? Response.json({ caller: auth.apiKey.name }) : toResponse(auth);
+ * }
  * ```
  */
 export async function authenticateRequest(
@@ -151,15 +180,32 @@ export async function authenticateRequest(
   request: { readonly headers: Pick<Headers, 'get'> },
   options?: AuthenticateRequestOptions,
 ): Promise<AuthenticationResult> {
-  const key = readApiKey(request.headers.get('authorization'));
-  if (key === null) {
+  let verifyOptions: unknown = options;
+  let names: readonly string[] = checkKeyHeaders(undefined);
+  if (typeof options === 'object' && options !== null && 'headers' in options) {
+    const { headers, ...rest } = options;
+    names = checkKeyHeaders(headers);
+    verifyOptions = rest;
+  }
+  return verifyFrom(keymint, webHeaderValues(request.headers), names, verifyOptions);
+}
+
+/** The key in the `names` headers of `values`, verified: the core of every key check. */
+export async function verifyFrom(
+  keymint: Pick<Keymint<never>, 'verifyKey'>,
+  values: HeaderValues,
+  names: readonly string[],
+  options: unknown,
+): Promise<AuthenticationResult> {
+  const found = findKey(names, values, readApiKey);
+  if (found.kind !== 'key') {
     // Still check the options, so that a bad role fails loudly on the first request.
-    if (options !== undefined) await keymint.verifyKey('', options);
+    if (options !== undefined) await keymint.verifyKey('', options as VerifyOptions);
     return failure('malformed');
   }
   let result;
   try {
-    result = await keymint.verifyKey(key, options);
+    result = await keymint.verifyKey(found.key, options as VerifyOptions | undefined);
   } catch (error) {
     if (isKeymintError(error, 'STORE_FAILURE')) {
       return {

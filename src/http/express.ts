@@ -35,8 +35,8 @@ import {
   checkErrorHandlerOptions,
   createKeyCheck,
   failureReply,
-  nodeAuthorization,
   JSON_HEADERS,
+  nodeHeaderValues,
   report,
 } from './middleware-shared.js';
 
@@ -64,8 +64,8 @@ declare global {
  * ```
  */
 export interface ExpressRequestLike {
-  readonly headers: { readonly authorization?: string | string[] | undefined };
-  /** Node's header lines as sent: two `Authorization` lines are refused (`headers` keeps one). */
+  readonly headers: { readonly [name: string]: string | string[] | undefined };
+  /** Node's header lines as sent: a key header given twice is refused (`headers` keeps one). */
   readonly rawHeaders?: readonly string[];
   apiKey?: ApiKey;
 }
@@ -116,6 +116,14 @@ export interface RequireApiKeyOptions<Req extends ExpressRequestLike = ExpressRe
    * their cause, which the client never sees. A reporter that throws changes nothing.
    */
   onError?: (error: unknown, req: Req) => void;
+  /**
+   * The request headers that may carry the key (any letter case). `'authorization'` is read as
+   * `Bearer <key>` or Basic with the user `api_key`; any other header, such as `'x-api-key'`,
+   * holds the key as its whole value. Default `['authorization']`. The query string is never
+   * read. A listed header given twice, or two listed headers with different keys, answer `401`;
+   * the same key in two listed headers is accepted. A bad list throws `CONFIG` at setup.
+   */
+  headers?: readonly string[];
 }
 
 /**
@@ -155,7 +163,7 @@ export function requireApiKey<Req extends ExpressRequestLike = ExpressRequestLik
   const check = createKeyCheck<Req>(keymint, options);
   return (req, res, next) => {
     const run = async () => {
-      const result = await check(nodeAuthorization(req.headers, req.rawHeaders), req);
+      const result = await check(nodeHeaderValues(req.headers, req.rawHeaders), req);
       if (result.ok) {
         req.apiKey = result.apiKey;
         if (res.locals) res.locals.apiKey = result.apiKey;

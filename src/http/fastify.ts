@@ -36,8 +36,8 @@ import {
   checkErrorHandlerOptions,
   createKeyCheck,
   failureReply,
-  nodeAuthorization,
   JSON_HEADERS,
+  nodeHeaderValues,
   report,
 } from './middleware-shared.js';
 
@@ -76,6 +76,14 @@ export interface RequireApiKeyOptions {
    * their cause, which the client never sees. A reporter that throws changes nothing.
    */
   onError?: (error: unknown, request: FastifyRequest) => void;
+  /**
+   * The request headers that may carry the key (any letter case). `'authorization'` is read as
+   * `Bearer <key>` or Basic with the user `api_key`; any other header, such as `'x-api-key'`,
+   * holds the key as its whole value. Default `['authorization']`. The query string is never
+   * read. A listed header given twice, or two listed headers with different keys, answer `401`;
+   * the same key in two listed headers is accepted. A bad list throws `CONFIG` at setup.
+   */
+  headers?: readonly string[];
 }
 
 /**
@@ -119,7 +127,7 @@ export function requireApiKey(
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
   const check = createKeyCheck<FastifyRequest>(keymint, options);
   return async (request, reply) => {
-    const result = await check(nodeAuthorization(request.headers, request.raw.rawHeaders), request);
+    const result = await check(nodeHeaderValues(request.headers, request.raw.rawHeaders), request);
     if (result.ok) {
       request.apiKey = result.apiKey;
       return undefined;

@@ -31,7 +31,12 @@ import type { ApiKey, Keymint } from '../core/types.js';
 import { toResponse } from './authenticate.js';
 import { isKeymintError } from '../errors.js';
 import { errorToHttp } from './error-to-http.js';
-import { checkErrorHandlerOptions, createKeyCheck, report } from './middleware-shared.js';
+import {
+  checkErrorHandlerOptions,
+  createKeyCheck,
+  report,
+  webHeaderValues,
+} from './middleware-shared.js';
 import { json } from './responses.js';
 
 /**
@@ -80,6 +85,14 @@ export interface RequireApiKeyOptions {
    * their cause, which the client never sees. A reporter that throws changes nothing.
    */
   onError?: (error: unknown, c: Context) => void;
+  /**
+   * The request headers that may carry the key (any letter case). `'authorization'` is read as
+   * `Bearer <key>` or Basic with the user `api_key`; any other header, such as `'x-api-key'`,
+   * holds the key as its whole value. Default `['authorization']`. The query string is never
+   * read. A listed header given twice, or two listed headers with different keys, answer `401`;
+   * the same key in two listed headers is accepted. A bad list throws `CONFIG` at setup.
+   */
+  headers?: readonly string[];
 }
 
 /**
@@ -118,7 +131,7 @@ export function requireApiKey(
 ): MiddlewareHandler<{ Variables: ApiKeyVariables }> {
   const check = createKeyCheck<Context>(keymint, options);
   return async (c, next) => {
-    const result = await check(c.req.header('authorization'), c);
+    const result = await check(webHeaderValues(c.req.raw.headers), c);
     if (!result.ok) return toResponse(result);
     c.set('apiKey', result.apiKey);
     await next();

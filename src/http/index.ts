@@ -3,9 +3,9 @@
  * Next.js route handlers), with no framework dependency:
  *
  * - {@link createApiKeyRoutes}: Grafana's legacy API-key endpoints (`POST`, `GET` and
- *   `DELETE /api/auth/keys`) as one handler.
+ *   `DELETE /api/auth/keys`) as one handler, with keymint's revoke, update (`PATCH`) and rotate.
  * - {@link authenticateRequest}: checks `Authorization: Bearer <key>` (or Basic with the user
- *   `api_key`) on any request, and {@link toResponse} turns a refusal into a JSON response.
+ *   `api_key`, or `X-API-Key` when asked) on any request, and {@link toResponse} turns a refusal into a JSON response.
  * - {@link createSecretScanningHandler}: GitHub's secret-scanning partner endpoint, which
  *   revokes leaked keys GitHub reports.
  * - {@link toNodeListener}: mounts a Web handler in `node:http` or Express.
@@ -51,6 +51,7 @@
 export { createApiKeyRoutes } from './routes.js';
 export type { ApiKeyListItem, ApiKeyRoutes, ApiKeyRoutesOptions } from './routes.js';
 export type { CreateApiKeyBody } from './create-input.js';
+export type { RotateApiKeyBody, UpdateApiKeyBody } from './change-input.js';
 export type { ErrorBody } from './responses.js';
 export { authenticateRequest, readApiKey, toResponse } from './authenticate.js';
 export type {

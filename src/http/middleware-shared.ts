@@ -2,7 +2,11 @@ import { KeymintError } from '../errors.js';
 import type { Keymint } from '../core/types.js';
 import { RoleSet } from '../core/roles.js';
 import { scopeSchema } from '../schemas.js';
-import { authenticateRequest, type AuthenticationResult } from './authenticate.js';
+import { verifyFrom, type AuthenticationResult } from './authenticate.js';
+import { checkKeyHeaders, type HeaderValues } from './key-headers.js';
+
+export { nodeHeaderValues, webHeaderValues } from './key-headers.js';
+export type { HeaderValues } from './key-headers.js';
 
 /** What the framework middlewares need of a keymint instance. */
 export type MiddlewareKeymint = Pick<Keymint<never>, 'verifyKey' | 'roles'>;
@@ -12,9 +16,10 @@ export interface MiddlewareOptions<Req> {
   role?: string;
   scope?: string | ((request: Req) => string | Promise<string>);
   onError?: (error: unknown, request: Req) => void;
+  headers?: readonly string[];
 }
 
-const OPTION_NAMES = new Set(['role', 'scope', 'onError']);
+const OPTION_NAMES = new Set(['role', 'scope', 'onError', 'headers']);
 
 function invalid(message: string): KeymintError {
   return new KeymintError('INVALID_INPUT', `Invalid requireApiKey() options: ${message}.`);
@@ -24,20 +29,25 @@ function invalid(message: string): KeymintError {
  * Checks the options once, at setup: a typo in a role or an option name would otherwise leave a
  * route less protected than its author believes.
  */
-function checkOptions<Req>(keymint: MiddlewareKeymint, options: unknown): MiddlewareOptions<Req> {
-  if (options === undefined) return {};
+function checkOptions<Req>(
+  keymint: MiddlewareKeymint,
+  options: unknown,
+): MiddlewareOptions<Req> & { headers: readonly string[] } {
+  if (options === undefined) return { headers: checkKeyHeaders(undefined) };
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalid('requireApiKey() takes an object: { role?, scope?, onError? }');
+    throw invalid('requireApiKey() takes an object: { role?, scope?, onError?, headers? }');
   }
   for (const name of Object.keys(options)) {
     if (!OPTION_NAMES.has(name)) {
       throw invalid(
-        `unknown option ${JSON.stringify(name)}; the options are role, scope and onError`,
+        `unknown option ${JSON.stringify(name)}; the options are role, scope, onError and headers`,
       );
     }
   }
-  const { role, scope, onError } = options as Record<string, unknown>;
-  const checked: MiddlewareOptions<Req> = {};
+  const { role, scope, onError, headers } = options as Record<string, unknown>;
+  const checked: MiddlewareOptions<Req> & { headers: readonly string[] } = {
+    headers: checkKeyHeaders(headers),
+  };
   if (role !== undefined) {
     if (typeof role !== 'string') throw invalid('role must be a string');
     checked.role = new RoleSet(keymint.roles).require(role, 'minimum role');
@@ -60,47 +70,20 @@ function checkOptions<Req>(keymint: MiddlewareKeymint, options: unknown): Middle
 }
 
 /**
- * The `Authorization` value of a Node request (`IncomingMessage`): Node keeps only the first of
- * two such headers in `headers.authorization`, while the Web `Headers` joins them into one value
- * that no key matches. Two or more are refused here too (`null`), counted in `rawHeaders`, so
- * that every framework answers as the Web handler does.
- */
-export function nodeAuthorization(
-  headers: { readonly authorization?: string | string[] | undefined },
-  rawHeaders: unknown,
-): unknown {
-  if (Array.isArray(rawHeaders)) {
-    let count = 0;
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name: unknown = rawHeaders[i];
-      if (typeof name === 'string' && name.toLowerCase() === 'authorization' && ++count > 1) {
-        return null;
-      }
-    }
-  }
-  return headers.authorization;
-}
-
-/** authenticateRequest() reads nothing but `headers.get('authorization')`. */
-function withAuthorization(value: unknown): { readonly headers: Pick<Headers, 'get'> } {
-  const authorization = typeof value === 'string' ? value : null;
-  return { headers: { get: (name) => (name === 'authorization' ? authorization : null) } };
-}
-
-/**
- * The check behind every `requireApiKey()`: `authenticateRequest()` on an `Authorization` header
- * value, with the scope of this request. Server faults go to `onError` (their `cause` is never
+ * The check behind every `requireApiKey()`: `authenticateRequest()` on the values of the
+ * request's headers (read by the framework, see {@link nodeHeaderValues}), with the scope of
+ * this request. Server faults go to `onError` (their `cause` is never
  * sent); it throws only for programming errors: a scope function that throws or returns no
  * string.
  */
 export function createKeyCheck<Req>(
   keymint: MiddlewareKeymint,
   options: unknown,
-): (authorization: unknown, request: Req) => Promise<AuthenticationResult> {
+): (values: HeaderValues, request: Req) => Promise<AuthenticationResult> {
   if (typeof keymint?.verifyKey !== 'function' || !Array.isArray(keymint.roles)) {
     throw new KeymintError('CONFIG', 'requireApiKey() needs a keymint instance (createKeymint()).');
   }
-  const { role, scope, onError } = checkOptions<Req>(keymint, options);
+  const { role, scope, onError, headers } = checkOptions<Req>(keymint, options);
   const report = (error: unknown, request: Req) => {
     try {
       onError?.(error, request);
@@ -109,7 +92,7 @@ export function createKeyCheck<Req>(
     }
   };
 
-  return async (authorization, request) => {
+  return async (values, request) => {
     let requestScope: string | undefined;
     if (typeof scope === 'function') {
       requestScope = await scope(request);
@@ -119,12 +102,12 @@ export function createKeyCheck<Req>(
       // Often taken from the URL, so the client's to choose: a scope no key can have (empty,
       // '*', too long) is an unknown key, not a server error.
       if (!scopeSchema.safeParse(requestScope).success) {
-        return authenticateRequest(keymint, withAuthorization(null));
+        return verifyFrom(keymint, () => [], headers, undefined);
       }
     } else {
       requestScope = scope;
     }
-    const result = await authenticateRequest(keymint, withAuthorization(authorization), {
+    const result = await verifyFrom(keymint, values, headers, {
       ...(role !== undefined && { role }),
       ...(requestScope !== undefined && { scope: requestScope }),
     });

@@ -2,6 +2,7 @@ import type { ApiKey, CallContext, Keymint } from '../core/types.js';
 import { KeymintError } from '../errors.js';
 import { checkLimit, readJsonBody } from './body.js';
 import { parseCreateBody } from './create-input.js';
+import { parseRotateBody, parseUpdateBody } from './change-input.js';
 import { BAD_PATH_MESSAGE, isAmbiguousPath } from './request-path.js';
 import { errorResponse, fromError, json, MESSAGES } from './responses.js';
 
@@ -98,7 +99,10 @@ function checkBasePath(value: unknown): string {
 }
 
 type Target =
-  { kind: 'collection' } | { kind: 'item'; id: string } | { kind: 'revoke'; id: string };
+  | { kind: 'collection' }
+  | { kind: 'item'; id: string }
+  | { kind: 'revoke'; id: string }
+  | { kind: 'rotate'; id: string };
 
 function match(pathname: string, base: string): Target | null {
   if (pathname === base || pathname === `${base}/`) return { kind: 'collection' };
@@ -108,13 +112,17 @@ function match(pathname: string, base: string): Target | null {
   if (parts.length === 2 && parts[0]!.length > 0 && parts[1] === 'revoke') {
     return { kind: 'revoke', id: parts[0]! };
   }
+  if (parts.length === 2 && parts[0]!.length > 0 && parts[1] === 'rotate') {
+    return { kind: 'rotate', id: parts[0]! };
+  }
   return null;
 }
 
 const ALLOWED: Record<Target['kind'], string[]> = {
   collection: ['GET', 'POST'],
-  item: ['DELETE'],
+  item: ['PATCH', 'DELETE'],
   revoke: ['POST'],
+  rotate: ['POST'],
 };
 
 /**
@@ -130,6 +138,17 @@ const ALLOWED: Record<Target['kind'], string[]> = {
  *   `Content-Type: application/json` and an empty or `{}` body, answers
  *   `200 { message: "API key revoked" }` (also when it already was), or `404`. A revoked key
  *   stays listed with `isRevoked: true` and never verifies again.
+ * - `PATCH /api/auth/keys/:id` (keymint's addition) with JSON `{ name?, role?, ttl?,
+ *   secondsToLive? }` (at least one; absent or `null` keeps the value; a new TTL counts from
+ *   now, `secondsToLive: 0` alone means no expiry) answers `200` with the changed key as
+ *   {@link ApiKeyListItem}. `409` for a revoked or expired key or a taken name.
+ * - `POST /api/auth/keys/:id/rotate` (keymint's addition) with JSON `{ gracePeriod?, ttl? }` (or
+ *   an empty body) gives the key a new secret and answers `200 { id, name, key }`: the new key,
+ *   in this response only. The old key keeps verifying for `gracePeriod` (default `0`, at most
+ *   7 days), then is answered `Rotated API key`. `409` for a revoked or expired key.
+ *
+ * Both are JSON only (`415` otherwise, so a cross-site form cannot send them), ask `authorize`
+ * for `apikeys:write`, and answer `404` for another scope's key before `authorize` is asked.
  *
  * Every error is `{ message }` ({@link ErrorBody}): `400` bad input (`"Invalid role specified"`
  * for an unknown role; keymint's message for a bad or too long TTL; a path holding an encoded
@@ -231,6 +250,24 @@ export function createApiKeyRoutes<Actor>(
     return json(200, { message: 'API key revoked' });
   }
 
+  async function update(request: Request, id: string, scope: string, context: CallContext<Actor>) {
+    const body = await readJsonBody(request, maxBodyBytes);
+    if (!body.ok) return errorResponse(body.status, body.message);
+    const patch = parseUpdateBody(body.value, keymint.roles);
+    if (!patch.ok) return errorResponse(400, patch.message);
+    const apiKey = await keymint.updateApiKey(id, patch.value, { ...context, scope });
+    return json(200, listItem(apiKey));
+  }
+
+  async function rotate(request: Request, id: string, scope: string, context: CallContext<Actor>) {
+    const body = await readJsonBody(request, maxBodyBytes, true);
+    if (!body.ok) return errorResponse(body.status, body.message);
+    const options = parseRotateBody(body.value);
+    if (!options.ok) return errorResponse(400, options.message);
+    const { key, apiKey } = await keymint.rotateApiKey(id, options.value, { ...context, scope });
+    return json(200, { id: apiKey.id, name: apiKey.name, key });
+  }
+
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     // `new Request()` has already resolved dot segments and backslashes, so only the encoded
@@ -249,7 +286,12 @@ export function createApiKeyRoutes<Actor>(
       throw new KeymintError('CONFIG', 'scopeOf() must return a string.');
     }
     const context: CallContext<Actor> = { actor };
-    if (target.kind === 'item') return remove(target.id, scope, context);
+    if (target.kind === 'item') {
+      return request.method === 'PATCH'
+        ? update(request, target.id, scope, context)
+        : remove(target.id, scope, context);
+    }
+    if (target.kind === 'rotate') return rotate(request, target.id, scope, context);
     if (target.kind === 'revoke') return revoke(request, target.id, scope, context);
     return request.method === 'POST' ? create(request, scope, context) : list(url, scope, context);
   }

@@ -1,4 +1,5 @@
-// The admin page: sign in with an Admin key, list keys, create, revoke and delete them.
+// The admin page: sign in with an Admin key, list keys, create, edit, rotate, revoke and delete
+// them.
 // keymint's own TTL parser, in its browser build, checks the Time to live field as it is typed.
 // A new key lives only in the DOM of its one-time display: never in storage or the URL.
 import { isKeymintError, parseTtl } from '/vendor/keymint/ttl.js';
@@ -35,6 +36,17 @@ const createdSlot = $('created-slot');
 const keysBody = $('keys');
 const keysTitle = $('keys-title');
 const confirmDialog = $('confirm');
+const editDialog = $('edit');
+const editForm = $('edit-form');
+const editName = $('edit-name');
+const editRole = $('edit-role');
+const editError = $('edit-error');
+const rotateDialog = $('rotate');
+const rotateForm = $('rotate-form');
+const rotateGrace = $('rotate-grace');
+const rotateError = $('rotate-error');
+/** The longest grace period keymint allows: 7 days. */
+const MAX_GRACE_SECONDS = 7 * 86_400;
 
 /** What GET /session said: { name, keyId, defaultTtl, maxTtlSeconds }, or null. */
 let session = null;
@@ -92,6 +104,7 @@ async function asAdmin(action) {
 
 function showSignIn(message = '') {
   session = null;
+  for (const dialog of [editDialog, rotateDialog, confirmDialog]) if (dialog.open) dialog.close();
   removeCreatedKey();
   keysBody.replaceChildren();
   adminArea.hidden = true;
@@ -217,6 +230,10 @@ function row(key) {
   const actions = document.createElement('td');
   const buttons = document.createElement('div');
   buttons.className = 'row-actions';
+  if (state === 'Active') {
+    buttons.append(actionButton('Edit', key, openEdit, 'secondary'));
+    buttons.append(actionButton('Rotate', key, openRotate, 'secondary'));
+  }
   if (!key.isRevoked) buttons.append(actionButton('Revoke', key, revoke, 'secondary'));
   buttons.append(actionButton('Delete', key, remove, 'danger'));
   actions.append(buttons);
@@ -309,6 +326,144 @@ async function remove(key, button) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Edit: name and role (PATCH /api/auth/keys/:id)
+
+/** The key the edit or rotate dialog is about, and the button that opened it. */
+let target = null;
+
+function closeDialog(dialog) {
+  dialog.close();
+  target?.button.focus();
+}
+
+function openEdit(key, button) {
+  target = { key, button };
+  $('edit-title').textContent = `Edit ${shown(key.name)}`;
+  editName.value = key.name;
+  editRole.value = key.role;
+  editError.textContent = '';
+  editName.removeAttribute('aria-invalid');
+  editDialog.showModal();
+  editName.focus();
+}
+
+$('edit-cancel').addEventListener('click', () => closeDialog(editDialog));
+
+editForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const { key } = target;
+  const name = editName.value.trim();
+  if (name === '') {
+    editError.textContent = 'Enter a name for the key.';
+    editName.setAttribute('aria-invalid', 'true');
+    editName.focus();
+    return;
+  }
+  // Only what changed: an unchanged name is not checked against the others again.
+  const patch = {};
+  if (name !== key.name) patch.name = name;
+  if (editRole.value !== key.role) patch.role = editRole.value;
+  if (Object.keys(patch).length === 0) {
+    closeDialog(editDialog);
+    say(`Nothing to change for ${shown(key.name)}.`);
+    return;
+  }
+  const save = $('edit-save');
+  save.disabled = true;
+  try {
+    await asAdmin(async () => {
+      const updated = await api(`/api/auth/keys/${encodeURIComponent(key.id)}`, {
+        method: 'PATCH',
+        body: patch,
+      });
+      editDialog.close();
+      say(`Saved ${shown(updated.name)}: role ${updated.role}.`);
+      await loadKeys();
+      focusRow(updated.id, 'Edit');
+    });
+  } catch (error) {
+    editError.textContent = error.message;
+    editName.setAttribute('aria-invalid', 'true');
+    editName.focus();
+  } finally {
+    save.disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Rotate: a new secret, the old one valid for a grace period (POST /api/auth/keys/:id/rotate)
+
+/** The grace period in seconds, or keymint's message for a bad one. */
+function graceOf(text) {
+  const value = text.trim();
+  if (value === '' || value === '0') return { seconds: 0 };
+  try {
+    return { seconds: parseTtl(value, { max: MAX_GRACE_SECONDS }) };
+  } catch (error) {
+    return { problem: isKeymintError(error) ? error.message : 'Invalid grace period' };
+  }
+}
+
+function checkGrace() {
+  const { problem = '' } = graceOf(rotateGrace.value);
+  rotateGrace.setCustomValidity(problem);
+  rotateError.textContent = problem;
+  if (problem) rotateGrace.setAttribute('aria-invalid', 'true');
+  else rotateGrace.removeAttribute('aria-invalid');
+  $('rotate-ok').disabled = problem !== '';
+  return problem === '';
+}
+
+rotateGrace.addEventListener('input', checkGrace);
+
+function openRotate(key, button) {
+  target = { key, button };
+  $('rotate-title').textContent = `Rotate ${shown(key.name)}?`;
+  rotateGrace.value = '1h';
+  checkGrace();
+  rotateDialog.showModal();
+  rotateGrace.focus();
+}
+
+$('rotate-cancel').addEventListener('click', () => closeDialog(rotateDialog));
+
+rotateForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  if (!checkGrace()) {
+    rotateGrace.focus();
+    return;
+  }
+  const { key } = target;
+  const { seconds } = graceOf(rotateGrace.value);
+  const ok = $('rotate-ok');
+  ok.disabled = true;
+  try {
+    await asAdmin(async () => {
+      const rotated = await api(`/api/auth/keys/${encodeURIComponent(key.id)}/rotate`, {
+        method: 'POST',
+        body: { gracePeriod: seconds },
+      });
+      rotateDialog.close();
+      // The server caps the grace at the old key's own expiry: never later than that.
+      const expires = key.expiration ? Date.parse(key.expiration) : Infinity;
+      const until = Math.min(Date.now() + seconds * 1000, expires);
+      const note =
+        seconds === 0
+          ? 'The old key no longer works.'
+          : `The old key keeps working until ${dateFormat.format(new Date(until))}, then is refused.`;
+      showCreatedKey({ name: rotated.name, key: rotated.key }, note);
+      say(`Rotated ${shown(rotated.name)}. Copy its new key now: it will not be shown again.`);
+      await loadKeys();
+    });
+  } catch (error) {
+    rotateError.textContent = error.message;
+    rotateGrace.focus();
+  } finally {
+    ok.disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // New key
 
 /** keymint's own message for a bad time to live, or '' when it is fine (or empty). */
@@ -380,10 +535,12 @@ function removeCreatedKey() {
   createdSlot.replaceChildren();
 }
 
-function showCreatedKey({ name, key }) {
+function showCreatedKey({ name, key }, note = '') {
   removeCreatedKey();
   const section = $('created-template').content.firstElementChild.cloneNode(true);
   section.querySelector('.created-name').textContent = `for ${name}`;
+  section.querySelector('.created-note').textContent = note;
+  section.querySelector('.created-note').hidden = note === '';
   const field = section.querySelector('input');
   field.value = key;
   field.addEventListener('focus', () => field.select());
