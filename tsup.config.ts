@@ -34,7 +34,16 @@ export default defineConfig([
     // keymint/testing is ESM-only (vitest cannot be require()d): `npm run build` then removes the
     // CommonJS copy tsup makes (scripts/build-finish.mjs; tsup writes .d.cts after onSuccess).
     // Frameworks are optional peers too: keymint/fastify and keymint/hono import their types only.
-    external: ['better-sqlite3', 'pg', 'ioredis', 'vitest', 'fastify', 'hono', 'express'],
+    external: [
+      'better-sqlite3',
+      'pg',
+      'ioredis',
+      'vitest',
+      'fastify',
+      'hono',
+      'express',
+      '@opentelemetry/api',
+    ],
   },
   {
     // The `keymint` command (package.json "bin"): ESM only, no types, one file plus shared chunks.

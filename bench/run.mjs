@@ -11,6 +11,7 @@ import { median, SubjectWorker } from './measure.mjs';
 import { buildRows, machine, markdownTable, svgChart, textTable } from './report.mjs';
 import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
 import { herdRows, herdScenario } from './herd.mjs';
+import { otelScenario } from './otel.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
 import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
@@ -102,6 +103,9 @@ try {
   const poll = await sqlitePollRows({ ...CONFIG, floorNs: medians.get('floor') });
   rows.push(...poll.rows);
   targets.push(poll.target);
+  log('warm verify with @opentelemetry/api and no SDK, against without it (bench/otel.mjs)');
+  const otel = await otelScenario({ quick: QUICK });
+  targets.push(...otel.targets);
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =
@@ -109,6 +113,7 @@ try {
     `load ${info.load}, node ${info.node}, commit ${info.commit ?? 'unknown'}, ${info.date}. Median of ${CONFIG.rounds} rounds (tinybench, ~${CONFIG.timeMs} ms per row per round).`;
   console.log(`\n${header}\n`);
   console.log(textTable(rows));
+  for (const row of otel.rows) console.log(row);
   const failed = targets.filter((t) => t.status === 'FAIL');
   console.log(
     `\ntargets: ${targets.length - failed.length}/${targets.length} met` +

@@ -22,6 +22,8 @@ export { createKeymint } from './core/keymint.js';
 export { parseTtl, DEFAULT_MAX_TTL_SECONDS } from './core/ttl.js';
 export type { ParseTtlOptions, TtlInput, TtlUnit } from './core/ttl.js';
 export { keyPattern, MAX_KEY_LENGTH } from './core/key-format.js';
+export { scannerRules, SCANNER_MIN_ENTROPY } from './core/scanner-rules.js';
+export type { ScannerRulesOptions } from './core/scanner-rules.js';
 export {
   ARGON2ID_KEY_PARAMETERS,
   ARGON2ID_OWASP_PARAMETERS,
@@ -30,6 +32,7 @@ export {
 } from './core/hasher.js';
 export type { Argon2idOptions, Hasher } from './core/hasher.js';
 export { DEFAULT_ROLES } from './core/roles.js';
+export type { KeyEventBase, KeymintEvent, KeymintEventType } from './core/events.js';
 export { KeymintError, isKeymintError, KEYMINT_ERROR_CODES } from './errors.js';
 export type { KeymintErrorCode } from './errors.js';
 export type {
@@ -55,6 +58,8 @@ export type {
   CreatedApiKey,
   Keymint,
   KeymintOptions,
+  LeakedKeyResult,
+  LeakReport,
   ListApiKeysInput,
   PurgeExpiredInput,
   RotateApiKeyOptions,

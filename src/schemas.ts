@@ -308,6 +308,9 @@ export const optionsSchema = z.strictObject(
     onBackgroundError: z
       .custom<(error: unknown) => void>(isFunction, 'onBackgroundError must be a function')
       .optional(),
+    onEvent: z
+      .custom<(event: never) => unknown>(isFunction, 'onEvent must be a function')
+      .optional(),
     cache: z
       .union(
         [

@@ -12,7 +12,10 @@ const GLOBAL_OPTIONS = {
 
 interface CommandSpec {
   options: Options;
-  /** Names of the positional arguments; a trailing `?` marks an optional one. */
+  /**
+   * Names of the positional arguments; a trailing `?` marks an optional one, a trailing `...` a
+   * last one that takes one or more.
+   */
   positionals: readonly string[];
 }
 
@@ -42,6 +45,11 @@ export const COMMANDS = {
     positionals: ['key?'],
   },
   purge: { options: { 'older-than': { type: 'string' } }, positionals: [] },
+  rules: { options: { format: { type: 'string' }, prefix: { type: 'string' } }, positionals: [] },
+  scan: {
+    options: { revoke: { type: 'boolean' }, prefix: { type: 'string' } },
+    positionals: ['path...'],
+  },
 } as const satisfies Record<string, CommandSpec>;
 
 export type CommandName = keyof typeof COMMANDS;
@@ -173,7 +181,8 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     throw parseError(error, command);
   }
   const required = spec.positionals.filter((name) => !name.endsWith('?'));
-  if (parsed.positionals.length > spec.positionals.length) {
+  const variadic = spec.positionals.at(-1)?.endsWith('...') === true;
+  if (!variadic && parsed.positionals.length > spec.positionals.length) {
     const extra = parsed.positionals[spec.positionals.length]!;
     const takes =
       spec.positionals.length === 0
@@ -185,7 +194,8 @@ export function parseInvocation(argv: readonly string[]): Invocation {
   }
   refuseKeys(command, parsed.values, parsed.positionals);
   if (parsed.positionals.length < required.length) {
-    throw new UsageError(`'${command}' needs <${required[parsed.positionals.length]}>.`, command);
+    const missing = required[parsed.positionals.length]!.replace('...', '');
+    throw new UsageError(`'${command}' needs <${missing}>.`, command);
   }
   // No option is `multiple`, so every value is a string, a boolean or undefined.
   const values = parsed.values as Record<string, string | boolean | undefined>;

@@ -9,6 +9,8 @@ export const EXIT = {
   OK: 0,
   /** verify: the key is not valid; the reason is printed. */
   INVALID_KEY: 1,
+  /** scan: keys were found (and, with --revoke, the valid ones revoked). */
+  FOUND: 1,
   /** The command line is wrong: unknown command or option, missing value, extra argument. */
   USAGE: 2,
   /**

@@ -1,8 +1,8 @@
 import type { CommandName } from './args.js';
 
 const EXIT_CODES = `Exit codes:
-  0  success (verify: the key is valid)
-  1  verify: the key is not valid; the reason is printed
+  0  success (verify: the key is valid; scan: no key found)
+  1  verify: the key is not valid; the reason is printed. scan: keys were found
   2  usage error: unknown command or option, missing value, extra or misplaced argument
   3  refused by keymint: INVALID_TTL, TTL_TOO_LONG, INVALID_ROLE, INVALID_INPUT,
      NAME_TAKEN, NOT_FOUND, FORBIDDEN, REVOKED, EXPIRED, CONFLICT (the code and
@@ -33,6 +33,8 @@ Commands:
   delete   Delete a key by id; its name becomes free again
   verify   Check a key: exit 0 when valid, 1 when not
   purge    Delete expired keys
+  rules    Print gitleaks or TruffleHog rules that find keys (no store needed)
+  scan     Find keys in files and folders; --revoke revokes the ones that verify
 
 ${COMMON}
   -V, --version  Print the version
@@ -145,6 +147,34 @@ and prints how many. Revoked keys that have not expired are kept.
 Options:
   --older-than <ttl>  Keep keys that expired less than this long ago, for example 7d
   --json              Print { purged: <count> }
+`,
+  rules: `Usage: keymint rules --format gitleaks|trufflehog [--prefix <prefix>]
+
+Prints a secret-scanner rule for keys with this prefix (default km): a gitleaks [[rules]]
+entry (TOML) or a TruffleHog custom detector (YAML). The regex has no lookarounds (Go's RE2
+takes it), with the keyword <prefix>_ and a minimum entropy. Opens no store.
+
+  keymint rules --format gitleaks >> .gitleaks.toml
+  keymint rules --format trufflehog > keymint-detector.yaml
+
+Options:
+  --format <format>  gitleaks or trufflehog (required)
+  --prefix <prefix>  The instance's key prefix. Default: km
+`,
+  scan: `Usage: keymint scan <path...> [--revoke] [--prefix <prefix>]
+
+Looks through files and folders for key-shaped strings whose checksum holds, and prints
+<file>:<line>:<column> <id> <name> for each (name '-' when the store has no such id). Never the
+key. Skips .git folders, symbolic links, binary files (a NUL byte in the first 8 KiB) and files
+over 10 MiB; a summary goes to stderr. Exit 0 when nothing was found, 1 when keys were found.
+
+  keymint scan . --db postgres://...
+
+Options:
+  --revoke           Revoke each key found that verifies (a key.leaked event, source
+                     'keymint scan'); stderr says 'revoked <id>' for each
+  --prefix <prefix>  The instance's key prefix. Default: km
+  --json             Print [{ file, line, column, id, name, truePositive?, revoked? }]
 `,
 };
 

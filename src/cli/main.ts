@@ -1,6 +1,7 @@
 import { createKeymint } from '../core/keymint.js';
 import { parseInvocation, type Invocation } from './args.js';
-import { COMMAND_RUNNERS, prepare } from './commands.js';
+import type { StoreCommand } from './commands.js';
+import { COMMAND_RUNNERS, prepare, printRules } from './commands.js';
 import { escapeUnshowable } from './escape.js';
 import { EXIT, reportFailure } from './failures.js';
 import { helpText } from './help.js';
@@ -16,7 +17,10 @@ export { EXIT } from './failures.js';
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
-async function run(invocation: Extract<Invocation, { kind: 'run' }>, io: CliIo): Promise<number> {
+async function run(
+  invocation: Extract<Invocation, { kind: 'run' }> & { command: StoreCommand },
+  io: CliIo,
+): Promise<number> {
   const db = invocation.values.db;
   const target = parseDbTarget(typeof db === 'string' ? db : io.env.KEYMINT_DB, io.cwd);
   const { key } = await prepare(invocation, io);
@@ -33,6 +37,8 @@ async function run(invocation: Extract<Invocation, { kind: 'run' }>, io: CliIo):
       adapter: store.adapter,
       cache: false,
       onBackgroundError: warn,
+      // scan --prefix: the keys it finds are verified (and revoked) with their own prefix.
+      ...(typeof invocation.values.prefix === 'string' && { prefix: invocation.values.prefix }),
     });
     try {
       return await COMMAND_RUNNERS[invocation.command]({ keymint, invocation, io, key });
@@ -62,7 +68,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         await printOut(io.stdout, `${packageVersion()}\n`);
         return EXIT.OK;
       case 'run':
-        return await run(invocation, io);
+        // Commands that need no store.
+        if (invocation.command === 'rules') return await printRules(invocation, io);
+        return await run({ ...invocation, command: invocation.command }, io);
     }
   } catch (error) {
     return reportFailure(error, io);

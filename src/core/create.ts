@@ -18,6 +18,7 @@ import { nameTaken } from './manage.js';
 import type { RoleSet } from './roles.js';
 import type { ScopeCap } from './scope-cap.js';
 import type { CallContext, CreateApiKeyInput, CreatedApiKey } from './types.js';
+import type { Events } from './events.js';
 import { toApiKey } from './verifier.js';
 
 /** What creating (and rotating) keys needs from the instance. */
@@ -31,6 +32,8 @@ export interface CreateParts<Actor> extends TtlRules {
   clock: () => Date;
   /** `maxKeysPerScope`, or null without it. */
   cap: ScopeCap | null;
+  /** The onEvent emitter (src/core/events.ts). */
+  events: Events<Actor>;
 }
 
 /** Hashes a new secret within the hashing bound; BUSY past maxWait or the queue's cap. */
@@ -82,6 +85,14 @@ export async function holdsHash(
 /** `createApiKey`, over the instance's parts. */
 export function createOperation<Actor>(parts: CreateParts<Actor>) {
   const { adapter, roles, prefix, access, clock, cap } = parts;
+  const created = (record: StoredApiKey, key: string, context: unknown): CreatedApiKey => {
+    parts.events.key(record, context, {
+      type: 'key.created',
+      role: record.role,
+      expiresAt: record.expiresAt,
+    });
+    return { key, apiKey: toApiKey(record) };
+  };
 
   return async function createApiKey(
     input: CreateApiKeyInput,
@@ -127,10 +138,10 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
         // read by id tells. This very record means the create succeeded; no record, another one,
         // or a failed read: the failure stands, and a committed record nobody has the key of
         // may remain.
-        if (await holdsHash(adapter, record)) return { key, apiKey: toApiKey(record) };
+        if (await holdsHash(adapter, record)) return created(record, key, context);
         throw error;
       }
-      if (result.ok || (await holdsHash(adapter, record))) return { key, apiKey: toApiKey(record) };
+      if (result.ok || (await holdsHash(adapter, record))) return created(record, key, context);
       if (result.conflict === 'name') {
         throw nameTaken(parsed.name, scope);
       }

@@ -16,6 +16,10 @@ import { fromHasher, fromStore, isZero, parseWith } from './parse.js';
 import { rotateOperation } from './rotate.js';
 import { ScopeCap } from './scope-cap.js';
 import { createVerifier } from './verifier.js';
+import { createEvents } from './events.js';
+import { createLeakReporter } from './leaks.js';
+import { revokeRecord } from './manage.js';
+import { createTelemetry } from './telemetry.js';
 import { VerifyCache } from './verify-cache.js';
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
@@ -248,7 +252,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     cap,
     access: createAccess<Actor>(options, roles, adapter),
     forget: (id: string) => verifier.invalidate(id),
+    events: createEvents<Actor>(options.onEvent, reportBackground, now),
   };
+  const telemetry = createTelemetry({ cache, limiter });
   const manage = manageOperations(parts);
 
   const instance: Keymint<Actor> = {
@@ -256,7 +262,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     maxTtlSeconds,
     checksPermissions: options.authorize !== undefined,
     createApiKey: createOperation(parts),
-    verifyKey: verifier.verifyKey,
+    verifyKey: telemetry.instrumentVerify(verifier.verifyKey),
     getApiKey: manage.getApiKey,
     listApiKeys: manage.listApiKeys,
     updateApiKey: manage.updateApiKey,
@@ -264,6 +270,14 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     revokeApiKey: manage.revokeApiKey,
     deleteApiKey: manage.deleteApiKey,
     purgeExpired: manage.purgeExpired,
+    reportLeakedKey: createLeakReporter({
+      prefix,
+      adapter,
+      verifyKey: (key) => verifier.verifyKey(key),
+      revoke: (record) => revokeRecord(parts, record, undefined),
+      fromStore,
+      events: parts.events,
+    }),
 
     async close(): Promise<void> {
       // First, before the listener stops: from now on every verification reads the store.
@@ -273,5 +287,18 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       verifier.reset();
     },
   };
-  return instance;
+  return telemetry.instrumentMethods(instance, MANAGEMENT_METHODS);
 }
+
+/** The methods that get an OpenTelemetry span each (with @opentelemetry/api installed). */
+const MANAGEMENT_METHODS = [
+  'createApiKey',
+  'getApiKey',
+  'listApiKeys',
+  'updateApiKey',
+  'rotateApiKey',
+  'revokeApiKey',
+  'deleteApiKey',
+  'purgeExpired',
+  'reportLeakedKey',
+] as const;

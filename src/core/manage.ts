@@ -21,6 +21,7 @@ import type {
   PurgeExpiredInput,
   UpdateApiKeyInput,
 } from './types.js';
+import type { Events } from './events.js';
 import { toApiKey } from './verifier.js';
 
 const DEFAULT_LIST_LIMIT = 100;
@@ -34,6 +35,50 @@ export interface ManageParts<Actor> extends TtlRules {
   clock: () => Date;
   /** Drops a key from this instance's verify cache (and its lookups in flight). */
   forget: (id: string) => void;
+  /** The onEvent emitter (src/core/events.ts). */
+  events: Events<Actor>;
+}
+
+const CHANGED = ['name', 'role', 'expiresAt', 'metadata'] as const;
+
+/** What an update changed, field by field (dates and JSON compared by value). */
+function changesOf(before: StoredApiKey, after: StoredApiKey) {
+  const changes: Partial<Record<(typeof CHANGED)[number], { from: unknown; to: unknown }>> = {};
+  for (const field of CHANGED) {
+    const from = before[field];
+    const to = after[field];
+    if (JSON.stringify(from) !== JSON.stringify(to)) changes[field] = { from, to };
+  }
+  return changes;
+}
+
+/**
+ * Revokes a record found by id (idempotent), without asking authorize: revokeApiKey checks
+ * access first, a leak report has the key itself as proof. Every instance's cache forgets it.
+ */
+export async function revokeRecord<Actor>(
+  parts: ManageParts<Actor>,
+  record: StoredApiKey,
+  context: unknown,
+): Promise<ApiKey> {
+  const { adapter, clock, forget } = parts;
+  if (record.revokedAt) {
+    // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
+    forget(record.id);
+    return toApiKey(record);
+  }
+  let updated: StoredApiKey | null;
+  try {
+    updated = await fromStore('update', () => adapter.update(record.id, { revokedAt: clock() }));
+  } finally {
+    // Even when the store failed: the revoke may have landed, and forgetting is always safe.
+    forget(record.id);
+  }
+  if (!updated) throw notFound(record.id);
+  if (updated.revokedAt) {
+    parts.events.key(updated, context, { type: 'key.revoked', revokedAt: updated.revokedAt });
+  }
+  return toApiKey(updated);
 }
 
 function parseOlderThan(value: unknown): number {
@@ -163,7 +208,13 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         // Even when the store failed: the change may have landed, and forgetting is always safe.
         forget(record.id);
       }
-      if (result.ok) return toApiKey(result.record);
+      if (result.ok) {
+        parts.events.key(result.record, context, {
+          type: 'key.updated',
+          changes: changesOf(record, result.record),
+        });
+        return toApiKey(result.record);
+      }
       switch (result.reason) {
         case 'not_found':
           throw notFound(record.id);
@@ -179,22 +230,7 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
     async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await access.find(id, context, forget);
       await access.check(context, 'apikeys:delete', record.scope, { keyId: record.id });
-      if (record.revokedAt) {
-        // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
-        forget(record.id);
-        return toApiKey(record);
-      }
-      let updated: StoredApiKey | null;
-      try {
-        updated = await fromStore('update', () =>
-          adapter.update(record.id, { revokedAt: clock() }),
-        );
-      } finally {
-        // Even when the store failed: the revoke may have landed, and forgetting is always safe.
-        forget(record.id);
-      }
-      if (!updated) throw notFound(id);
-      return toApiKey(updated);
+      return revokeRecord(parts, record, context);
     },
 
     async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
@@ -207,6 +243,7 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         forget(record.id);
       }
       if (!deleted) throw notFound(id);
+      parts.events.key(record, context, { type: 'key.deleted' });
     },
 
     async purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number> {
@@ -220,7 +257,9 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
       }
       await access.check(context, 'apikeys:purge', '*');
       const before = new Date(clock().getTime() - olderThanMs);
-      return fromStore('deleteExpired', () => adapter.deleteExpired(before));
+      const count = await fromStore('deleteExpired', () => adapter.deleteExpired(before));
+      parts.events.purged(count, before, context);
+      return count;
     },
   };
 }

@@ -55,6 +55,14 @@ function defaultTtl(record: StoredApiKey, parts: RotateParts<unknown>): number |
 export function rotateOperation<Actor>(parts: RotateParts<Actor>) {
   const { adapter, prefix, clock, forget } = parts;
   const access: Access<Actor> = parts.access;
+  const rotated = (record: StoredApiKey, key: string, context: unknown) => {
+    parts.events.key(record, context, {
+      type: 'key.rotated',
+      expiresAt: record.expiresAt,
+      previousSecretExpiresAt: record.previousSecretExpiresAt ?? null,
+    });
+    return { key, apiKey: toApiKey(record) };
+  };
 
   /** The stored record when it holds this hash (the rotation landed, its answer was lost). */
   async function landed(id: string, secretHash: string): Promise<StoredApiKey | null> {
@@ -110,18 +118,18 @@ export function rotateOperation<Actor>(parts: RotateParts<Actor>) {
       } catch (error) {
         forget(record.id);
         const stored = await landed(record.id, secretHash);
-        if (stored) return { key, apiKey: toApiKey(stored) };
+        if (stored) return rotated(stored, key, context);
         throw error;
       }
       forget(record.id);
-      if (result.ok) return { key, apiKey: toApiKey(result.record) };
+      if (result.ok) return rotated(result.record, key, context);
       if (result.reason === 'not_found') throw notFound(record.id);
       if (result.reason === 'revoked') throw revokedError(record.id, 'rotated');
       if (result.reason !== 'secret') throw unexpectedRefusal(result);
       // The secret hash changed since it was read: this very rotation ran twice (a driver sent it
       // again after a reconnect), another rotation won, or a rehash rewrote the hash.
       const stored = await landed(record.id, secretHash);
-      if (stored) return { key, apiKey: toApiKey(stored) };
+      if (stored) return rotated(stored, key, context);
       const current = await access.find(record.id, context, forget);
       const rotatedMeanwhile =
         current.rotatedAt?.getTime() !== record.rotatedAt?.getTime() ||

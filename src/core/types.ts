@@ -1,4 +1,5 @@
 import type { KeyAdapter } from '../adapter.js';
+import type { KeymintEvent } from './events.js';
 import type { Hasher } from './hasher.js';
 import type { TtlInput } from './ttl.js';
 
@@ -308,8 +309,16 @@ export interface KeymintOptions<Actor = unknown> {
   now?: () => Date;
   /** Write `lastUsedAt` at most this often per key. Default `'5m'` (as Grafana). */
   lastUsedInterval?: TtlInput;
-  /** Told about failures of work done off the request path (last-used writes, rehashes, the invalidation listener). */
+  /** Told about failures of work done off the request path (last-used writes, rehashes, the invalidation listener, the onEvent hook). */
   onBackgroundError?: (error: unknown) => void;
+  /**
+   * The audit hook: called with a {@link KeymintEvent} after each change the store committed
+   * (created, updated, rotated, revoked, deleted, purged, leaked), on a later turn of the event
+   * loop. It never delays or fails the operation: a throw or a rejected promise goes to
+   * `onBackgroundError`. Events carry the key's id, scope and name and the context's `actor`,
+   * never a key or a hash. See docs/observability.md.
+   */
+  onEvent?: (event: KeymintEvent<Actor>) => void | Promise<void>;
   /**
    * The verified-key cache. Default `{ ttl: '30s', maxEntries: 10_000 }`; `false` (or `ttl: 0`)
    * turns it off. A hit costs one SHA-256 and a Map lookup, touches no store and no hasher.
@@ -426,6 +435,15 @@ export interface Keymint<Actor = unknown> {
    */
   purgeExpired(input?: PurgeExpiredInput, context?: CallContext<Actor>): Promise<number>;
   /**
+   * Handles a report that `key` leaked (GitHub's secret scanning, `keymint scan --revoke`): when
+   * its secret verifies, a `key.leaked` event is emitted and a valid key is revoked (unless
+   * `report.revoke` is `false`), without asking `authorize` (holding the key is the proof).
+   * Anything else is `{ truePositive: false }` and changes nothing. Throws `BUSY` when the key
+   * cannot be checked now (hashing saturated, or too many wrong secrets for its id lately), and
+   * `STORE_FAILURE` as the other methods do.
+   */
+  reportLeakedKey(key: unknown, report?: LeakReport): Promise<LeakedKeyResult>;
+  /**
    * Turns the verify cache off for good, stops the invalidation listener (releasing its
    * connection) and writes the last-used times still queued. Call it on shutdown, after the
    * server stopped taking requests and before closing the adapter's pool or client. Idempotent;
@@ -448,3 +466,33 @@ export interface PurgeExpiredInput {
   /** How long a key must have been expired: a TTL string (`'7d'`) or seconds. Default 0. */
   olderThan?: TtlInput;
 }
+
+/**
+ * Where a leaked key was found, for {@link Keymint.reportLeakedKey}.
+ *
+ * @example
+ * ```ts
+ * const report: LeakReport = { url: 'https://github.com/o/r/blob/abc/.env', source: 'content' };
+ * ```
+ */
+export interface LeakReport {
+  /** Where it was found; kept in the `key.leaked` event (up to 2,048 characters). */
+  url?: string;
+  /** Who found it (`github`, `keymint scan`...); up to 256 characters. */
+  source?: string;
+  /** Revoke a valid key. Default `true`; `false` only reports it. */
+  revoke?: boolean;
+}
+
+/**
+ * What {@link Keymint.reportLeakedKey} found: a key of this instance whose secret verifies (a
+ * true positive), with its record after the call and whether this call revoked it, or not.
+ *
+ * @example
+ * ```ts
+ * const found = await keymint.reportLeakedKey(token, { source: 'github' });
+ * if (found.truePositive) console.log(found.apiKey.id, found.revoked);
+ * ```
+ */
+export type LeakedKeyResult =
+  { truePositive: true; apiKey: ApiKey; revoked: boolean } | { truePositive: false };

@@ -53,6 +53,9 @@ export class VerifyCache {
   private clearedAt = 0;
   private lookups = 0;
   private closed = false;
+  /** Verifications this cache answered, and store lookups it did not (for the metrics). */
+  hits = 0;
+  misses = 0;
 
   /**
    * What else forgets a key when the cache does (the verifier's lookups in flight). Set by the
@@ -80,12 +83,14 @@ export class VerifyCache {
       return undefined;
     }
     entry.hot = true;
+    this.hits++;
     return entry;
   }
 
   /** Marks the start of a store lookup; pass the token to {@link fill} and {@link endLookup}. */
   beginLookup(): number {
     this.lookups++;
+    this.misses++;
     return this.sequence;
   }
 

@@ -45,7 +45,7 @@ export function checkLimit(value: unknown, what: string): number {
 }
 
 /** Reads at most `limit` bytes of the body, then stops reading: the rest is never buffered. */
-async function readBytes(
+export async function readBytes(
   request: Request,
   limit: number,
 ): Promise<{ ok: true; bytes: Uint8Array } | BodyResult> {

@@ -6,6 +6,8 @@
  *   `DELETE /api/auth/keys`) as one handler, with keymint's revoke, update (`PATCH`) and rotate.
  * - {@link authenticateRequest}: checks `Authorization: Bearer <key>` (or Basic with the user
  *   `api_key`, or `X-API-Key` when asked) on any request, and {@link toResponse} turns a refusal into a JSON response.
+ * - {@link createSecretScanningHandler}: GitHub's secret-scanning partner endpoint, which
+ *   revokes leaked keys GitHub reports.
  * - {@link toNodeListener}: mounts a Web handler in `node:http` or Express.
  * - {@link errorToHttp}: the status, headers and body for a `KeymintError` thrown in your own
  *   routes (the framework entry points build `keymintErrorHandler()` on it).
@@ -62,3 +64,9 @@ export type { NodeListenerOptions } from './node.js';
 export { DEFAULT_MAX_BODY_BYTES } from './body.js';
 export { errorToHttp, KEYMINT_ERROR_STATUS } from './error-to-http.js';
 export type { HttpError } from './error-to-http.js';
+export { createSecretScanningHandler } from './secret-scanning.js';
+export type {
+  GitHubPublicKeys,
+  SecretScanningHandlerOptions,
+  SecretScanningLabel,
+} from './secret-scanning.js';

@@ -1,0 +1,62 @@
+import type { KeyAdapter, StoredApiKey } from '../adapter.js';
+import { KeymintError } from '../errors.js';
+import type { Events } from './events.js';
+import { parseKey } from './key-format.js';
+import { toApiKey } from './verifier.js';
+import type { ApiKey, LeakReport, LeakedKeyResult, VerifyResult } from './types.js';
+
+/** What reporting a leak needs from its instance. */
+export interface LeakParts<Actor> {
+  prefix: string;
+  adapter: KeyAdapter;
+  verifyKey: (key: unknown) => Promise<VerifyResult>;
+  /** Revokes a record without asking authorize: whoever holds the key may have it revoked. */
+  revoke: (record: StoredApiKey) => Promise<ApiKey>;
+  fromStore: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+  events: Events<Actor>;
+}
+
+const text = (value: unknown, max: number): string | null =>
+  typeof value === 'string' ? value.slice(0, max) : null;
+
+/**
+ * `reportLeakedKey`: a key whose secret verifies (valid, or already revoked or expired) is a true
+ * positive, reported as `key.leaked`; a valid one is revoked unless `report.revoke` is false.
+ * Anything else is a false positive and touches nothing. `busy` and `rate_limited` decide
+ * nothing: BUSY, so that the reporter retries.
+ */
+export function createLeakReporter<Actor>(parts: LeakParts<Actor>) {
+  return async function reportLeakedKey(
+    key: unknown,
+    report: LeakReport = {},
+  ): Promise<LeakedKeyResult> {
+    const result = await parts.verifyKey(key);
+    if (!result.valid && (result.reason === 'busy' || result.reason === 'rate_limited')) {
+      throw new KeymintError(
+        'BUSY',
+        'The leaked key could not be checked right now (hashing is saturated, or its id had too many wrong secrets lately): report it again in a minute.',
+        { retryAfterMs: result.reason === 'busy' ? result.retryAfterMs : 60_000 },
+      );
+    }
+    if (!result.valid && result.reason !== 'revoked' && result.reason !== 'expired') {
+      return { truePositive: false };
+    }
+    // Valid, revoked or expired: the secret matched (the verifier judges state only after it).
+    const id = parseKey(parts.prefix, key)!.id;
+    const record = await parts.fromStore('findById', () => parts.adapter.findById(id));
+    if (!record) return { truePositive: false };
+    const revoke = result.valid && report.revoke !== false;
+    const apiKey = revoke ? await parts.revoke(record) : toApiKey(record);
+    parts.events.key(record, undefined, {
+      type: 'key.leaked',
+      url: text(report.url, 2_048),
+      source: text(report.source, 256),
+      revoked: revoke,
+    });
+    return {
+      truePositive: true,
+      apiKey,
+      revoked: revoke,
+    };
+  };
+}
