@@ -86,6 +86,8 @@ export interface ApiKeyListItem {
   lastUsedAt?: string;
   /** As Grafana's list reports it: `true` once the key is revoked (it then never verifies). */
   isRevoked: boolean;
+  /** The user or service account the key belongs to; absent for a key without an owner. */
+  owner?: string;
 }
 
 const PAGE = 1000;
@@ -98,6 +100,7 @@ function listItem(apiKey: ApiKey): ApiKeyListItem {
     ...(apiKey.expiresAt && { expiration: apiKey.expiresAt.toISOString() }),
     ...(apiKey.lastUsedAt && { lastUsedAt: apiKey.lastUsedAt.toISOString() }),
     isRevoked: apiKey.revokedAt !== null,
+    ...(apiKey.owner !== null && { owner: apiKey.owner }),
   };
 }
 
