@@ -379,11 +379,12 @@ describe('sqlite change log', () => {
     return { db, changes };
   }
 
-  it('logs revoke, delete and changes of role, expiry, scope, name or metadata, by any writer', async () => {
+  it('logs revoke, delete and changes of role, expiry, scope, name, metadata, permissions or owner, by any writer', async () => {
     const { db, changes } = logged();
     const keymint = fast(db);
     const ids = [];
-    for (const name of ['revoke', 'delete', 'role', 'expiry', 'scope', 'name', 'metadata']) {
+    const names = ['revoke', 'delete', 'role', 'expiry', 'scope', 'name', 'metadata'];
+    for (const name of [...names, 'permissions', 'owner']) {
       ids.push((await keymint.createApiKey({ name, role: 'Editor', ttl: '1h' })).apiKey.id);
     }
     expect(changes()).toEqual([]);
@@ -396,6 +397,8 @@ describe('sqlite change log', () => {
     set("scope = 'other'", ids[4]!);
     set("name = 'renamed'", ids[5]!);
     set(`metadata = '{"a":1}'`, ids[6]!);
+    set(`permissions = '["dashboards:read"]'`, ids[7]!);
+    set("owner = 'someone else'", ids[8]!);
     expect(changes()).toEqual(ids);
     db.close();
   });

@@ -102,8 +102,11 @@ ALTER TABLE "${table}" ADD COLUMN "rotated_at" INTEGER;
 DROP TRIGGER IF EXISTS "${table}_changes_update";
 ${changeTriggersSql(table, WATCHED_COLUMNS_V3)}`;
 
-/** The columns step 4 adds to the watched ones: a key's narrowed permissions. */
-export const WATCHED_COLUMNS_V4 = [...WATCHED_COLUMNS_V3, 'permissions'];
+/**
+ * The columns step 4 adds to the watched ones: a key's narrowed permissions, and its owner (set
+ * at create only by keymint, but a change by hand must reach the caches that return it).
+ */
+export const WATCHED_COLUMNS_V4 = [...WATCHED_COLUMNS_V3, 'owner', 'permissions'];
 
 /**
  * Who a key belongs to (`owner`, set at create only) and its narrowed permissions (JSON text).
