@@ -47,6 +47,7 @@ const CURRENT = [
   { version: 1, name: 'initial' },
   { version: 2, name: 'change-log' },
   { version: 3, name: 'rotation' },
+  { version: 6, name: 'failures' },
 ];
 /** The columns step 3 adds, as a 0.1.0 row reads after the upgrade. */
 const NEW_COLUMNS = {
@@ -84,6 +85,7 @@ describe('sqlite schema steps', () => {
       [1, '0001-initial.sql'],
       [2, '0002-change-log.sql'],
       [3, '0003-rotation.sql'],
+      [6, '0006-failures.sql'],
     ]);
     expect(readdirSync(new URL('../sql/sqlite/', import.meta.url)).sort()).toEqual(
       steps.map((s) => s.file),
@@ -251,7 +253,11 @@ describe('sqlite migrate() upgrades', () => {
     expect((await fast(db, 'api_keys').verifyKey(key)).valid).toBe(true);
     expect(
       db.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name").all(),
-    ).toEqual([{ name: 'api_keys_changes_delete' }, { name: 'api_keys_changes_update' }]);
+    ).toEqual([
+      { name: 'api_keys_changes_delete' },
+      { name: 'api_keys_changes_update' },
+      { name: 'api_keys_failures_delete' },
+    ]);
     db.close();
   });
 

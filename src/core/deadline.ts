@@ -50,6 +50,8 @@ const STORE_METHODS = [
   'touchMany',
   'countLive',
   'modify',
+  'reserveFailure',
+  'releaseFailure',
 ] as const;
 
 /**

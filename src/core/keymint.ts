@@ -15,6 +15,7 @@ import { manageOperations } from './manage.js';
 import { fromHasher, fromStore, isZero, parseWith } from './parse.js';
 import { rotateOperation } from './rotate.js';
 import { ScopeCap } from './scope-cap.js';
+import { localAttempts, sharedAttempts } from './shared-attempts.js';
 import { createVerifier } from './verifier.js';
 import { createEvents } from './events.js';
 import { createLeakReporter } from './leaks.js';
@@ -164,7 +165,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           ) * 1000,
         now: () => monoMs(),
       });
-  const attempts =
+  const perProcess =
     config.rateLimit === false
       ? null
       : new AttemptLimiter(
@@ -208,6 +209,21 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       ),
     );
   });
+
+  const attempts =
+    perProcess &&
+    (config.rateLimit !== false &&
+    config.rateLimit?.shared !== false &&
+    adapter.reserveFailure &&
+    adapter.releaseFailure
+      ? sharedAttempts({
+          adapter: adapter as Required<Pick<KeyAdapter, 'reserveFailure' | 'releaseFailure'>>,
+          local: perProcess,
+          fromStore,
+          report: reportBackground,
+          monoMs,
+        })
+      : localAttempts(perProcess));
 
   const verifier = createVerifier({
     adapter,

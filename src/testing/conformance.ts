@@ -3,6 +3,7 @@ import type { KeyAdapter, StoredApiKey } from '../adapter.js';
 import { generateKeyId } from '../core/key-format.js';
 import { KeymintError } from '../errors.js';
 import { changesGroups } from './groups/changes.js';
+import { failureGroups } from './groups/failures.js';
 import { lifeCycleGroup } from './groups/life-cycle.js';
 import { listingGroups } from './groups/listing.js';
 import { modifyGroups } from './groups/modify.js';
@@ -36,6 +37,7 @@ export const CONFORMANCE_GROUPS = [
   'count live',
   'modify',
   'rotation',
+  'failure counter',
 ] as const;
 
 /**
@@ -161,6 +163,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
     ...optionalGroups,
     ...modifyGroups,
     rotation: rotationGroup,
+    ...failureGroups,
   };
 
   describe(`keymint adapter conformance: ${options.name}`, () => {
