@@ -80,9 +80,15 @@ function run(env, label) {
     });
     let out = '';
     proc.stdout.on('data', (chunk) => (out += chunk));
-    proc.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${label}: child exited ${code}`)),
-    );
+    proc.on('exit', (code) => {
+      // The report comes before the child closes its clients: a close that hangs (exit code
+      // 13, the child says where on stderr) is noted, and the figures are kept.
+      try {
+        resolve({ ...JSON.parse(out), exitCode: code });
+      } catch {
+        reject(new Error(`${label}: child exited ${code} without a report`));
+      }
+    });
   });
 }
 
@@ -155,6 +161,8 @@ for (const { config, reports } of results) {
   const ownerValid = sum(reports.map((r) => r.owner.valid ?? 0));
   const ownerAll = sum(reports.map((r) => sum(Object.values(r.owner))));
   const errors = reports.flatMap((r) => [...r.errors, ...r.backgroundErrors]);
+  const badExits = reports.filter((r) => r.exitCode !== 0).length;
+  if (badExits > 0) errors.push(`${badExits} process(es) did not exit 0 after the report`);
   console.log(
     `| ${config.store} | ${config.mode === 'store' ? 'in the store (fleet)' : 'per process'} | ${sent.toLocaleString('en')} | ${perMinute.join(', ')} | ${ownerValid} of ${ownerAll} |${errors.length ? ` errors: ${errors.join('; ')}` : ''}`,
   );

@@ -253,8 +253,9 @@ export interface KeyAdapter {
    *
    * In one atomic step, also against racing calls from other processes: when no record has `id`,
    * store nothing and return `null` (unknown ids keep no state). Otherwise, when the id has no
-   * window, or its window has ended (the store's own clock at or past its start plus `windowMs`,
-   * or before its start: a clock stepped back), start one now with a count of 0. Then, when the
+   * window, its window has ended (the store's own clock at or past its start plus `windowMs`,
+   * or before its start: a clock stepped back), or its count is 0 (every place was given back),
+   * start one now with a count of 0. Then, when the
    * count is below `limit`, add 1 and return `{ ok: true, window }` (the window's start in epoch
    * ms, on the store's clock); else change nothing and return `{ ok: false, retryAfterMs }`, the
    * time left in the window (at least 1). The store keeps at most one window per key, drops it

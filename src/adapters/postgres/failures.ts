@@ -28,7 +28,9 @@ export function failureMethods(
       throw error;
     }
   }
-  const ended = `(EXCLUDED.window_start >= f.reset_at OR EXCLUDED.window_start < f.window_start)`;
+  // A window is over at its end, when it starts in the future (a clock stepped back), or when
+  // every place was given back: it then holds nothing, and the next reservation starts anew.
+  const ended = `(EXCLUDED.window_start >= f.reset_at OR EXCLUDED.window_start < f.window_start OR f.failures <= 0)`;
   // One statement. The INSERT ... SELECT inserts only for an id that has a record; a racing
   // reservation of the same id waits for the row lock, then checks the WHERE against the row as
   // that one left it (ON CONFLICT DO UPDATE under READ COMMITTED), so the limit is exact. The

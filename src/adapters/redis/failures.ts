@@ -17,7 +17,7 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local w = redis.call('HMGET', KEYS[2], 'start', 'reset', 'count')
 local start, reset, count = tonumber(w[1]), tonumber(w[2]), tonumber(w[3])
-if not start or not reset or not count or now >= reset or now < start then
+if not start or not reset or not count or count <= 0 or now >= reset or now < start then
   start, reset, count = now, now + tonumber(ARGV[2]), 0
 end
 if count >= tonumber(ARGV[1]) then return { 0, math.max(1, reset - now) } end

@@ -13,7 +13,9 @@ export function failureMethods(
   table: string,
 ): Required<Pick<KeyAdapter, 'reserveFailure' | 'releaseFailure'>> & { sweep(): void } {
   const f = `"${table}_failures"`;
-  const ended = `(excluded.window_start >= ${f}.reset_at OR excluded.window_start < ${f}.window_start)`;
+  // Over at its end, when it starts in the future (a clock stepped back), or when every place was
+  // given back: it then holds nothing, and the next reservation starts anew.
+  const ended = `(excluded.window_start >= ${f}.reset_at OR excluded.window_start < ${f}.window_start OR ${f}.failures <= 0)`;
   const sql = {
     // Inserts only for an id that has a record; the WHERE of the SELECT also keeps the upsert
     // unambiguous to SQLite's parser.

@@ -1,0 +1,21 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import pg from 'pg';
+import { createKeymint, hmacSha256Hasher } from 'keymint';
+import { migrate, postgresAdapter } from 'keymint/adapters/postgres';
+const url = process.env.KEYMINT_TEST_POSTGRES_URL;
+const schema = 'zz_exp_' + Date.now();
+const pool = new pg.Pool({ connectionString: url });
+await migrate(pool, { schema });
+const k = createKeymint({ adapter: postgresAdapter(pool, { schema }), hasher: hmacSha256Hasher('x'.repeat(32)) });
+const { key } = await k.createApiKey({ name: 'o', role: 'Viewer', ttl: '1h' });
+await k.close();
+const bar = '/tmp/h17f/bar2'; rmSync(bar, { recursive: true, force: true }); mkdirSync(bar);
+const N = Number(process.env.N ?? 3);
+const codes = await Promise.all(Array.from({ length: N }, () => new Promise((resolve) => {
+  const c = spawn(process.execPath, ['node_modules/.cache/keymint-bench/failure-flood.mjs'], { env: { ...process.env, FLOOD_STORE: 'postgres', FLOOD_TARGET: url, FLOOD_NAMESPACE: schema, FLOOD_KEY: key, FLOOD_BARRIER: bar, FLOOD_PROCESSES: String(N), FLOOD_MS: process.env.MS ?? '20000', FLOOD_RATE: '20', FLOOD_WINDOW: process.env.W ?? '5s' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = ''; c.stdout.on('data', (d) => (out += d));
+  c.on('exit', (code) => resolve([code, out.slice(0, 400)]));
+})));
+console.log(codes);
+await pool.query(`DROP SCHEMA "${schema}" CASCADE`); await pool.end();
