@@ -1,4 +1,4 @@
--- keymint API keys for PostgreSQL, schema version 3, as postgresSchema() from
+-- keymint API keys for PostgreSQL, schema version 5, as postgresSchema() from
 -- 'keymint/adapters/postgres' writes it (pass { table, schema } there for other names): every
 -- step of sql/postgres/ in order, and the table that records them. Safe to run more than once.
 -- COLLATE "C" keeps list() in code point order.
@@ -35,6 +35,16 @@ ALTER TABLE "keymint_api_keys"
   ADD COLUMN IF NOT EXISTS permissions jsonb;
 CREATE INDEX IF NOT EXISTS "keymint_api_keys_scope_owner_name_idx"
   ON "keymint_api_keys" (scope, owner, name);
+-- The wrong-secret limit (rateLimit) counted for every process: one window per key id.
+-- Times are epoch milliseconds on the database's clock.
+CREATE UNLOGGED TABLE IF NOT EXISTS "keymint_api_keys_failures" (
+  id           text COLLATE "C" NOT NULL PRIMARY KEY,
+  window_start int8 NOT NULL,
+  reset_at     int8 NOT NULL,
+  failures     int4 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "keymint_api_keys_failures_reset_at_idx"
+  ON "keymint_api_keys_failures" (reset_at);
 CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
   version    integer     NOT NULL PRIMARY KEY,
   name       text        NOT NULL,
@@ -43,3 +53,4 @@ CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (1, 'initial') ON CONFLICT (version) DO NOTHING;
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (2, 'rotation') ON CONFLICT (version) DO NOTHING;
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (3, 'owners') ON CONFLICT (version) DO NOTHING;
+INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (5, 'failures') ON CONFLICT (version) DO NOTHING;

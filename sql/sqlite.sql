@@ -1,4 +1,4 @@
--- keymint schema, version 4, for SQLite 3.37+ (STRICT tables).
+-- keymint schema, version 6, for SQLite 3.37+ (STRICT tables).
 -- Times are epoch milliseconds; names sort as UTF-8 bytes, which is code point order.
 CREATE TABLE IF NOT EXISTS "keymint_api_keys" (
   "id" TEXT NOT NULL PRIMARY KEY,
@@ -66,6 +66,17 @@ BEGIN
   INSERT INTO "keymint_api_keys_changes" ("key_id", "at") VALUES (OLD."id", CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
   DELETE FROM "keymint_api_keys_changes" WHERE "at" < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 300000;
 END;
+CREATE TABLE IF NOT EXISTS "keymint_api_keys_failures" (
+  "id" TEXT NOT NULL PRIMARY KEY,
+  "window_start" INTEGER NOT NULL,
+  "reset_at" INTEGER NOT NULL,
+  "failures" INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS "keymint_api_keys_failures_reset_at" ON "keymint_api_keys_failures" ("reset_at");
+CREATE TRIGGER IF NOT EXISTS "keymint_api_keys_failures_delete" AFTER DELETE ON "keymint_api_keys" FOR EACH ROW
+BEGIN
+  DELETE FROM "keymint_api_keys_failures" WHERE "id" = OLD."id";
+END;
 CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
   "version" INTEGER PRIMARY KEY,
   "name" TEXT NOT NULL,
@@ -75,3 +86,4 @@ INSERT OR IGNORE INTO "keymint_api_keys_migrations" ("version", "name", "applied
 INSERT OR IGNORE INTO "keymint_api_keys_migrations" ("version", "name", "applied_at") VALUES (2, 'change-log', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 INSERT OR IGNORE INTO "keymint_api_keys_migrations" ("version", "name", "applied_at") VALUES (3, 'rotation', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 INSERT OR IGNORE INTO "keymint_api_keys_migrations" ("version", "name", "applied_at") VALUES (4, 'owners', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+INSERT OR IGNORE INTO "keymint_api_keys_migrations" ("version", "name", "applied_at") VALUES (6, 'failures', CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));

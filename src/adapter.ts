@@ -271,7 +271,43 @@ export interface KeyAdapter {
    * change, as it does for one revocation.
    */
   revokeByOwner?(scope: string, owner: string, at: Date): Promise<string[]>;
+  /**
+   * Optional, with {@link KeyAdapter.releaseFailure}: the wrong-secret limit (`rateLimit`)
+   * counted in the store, so that it holds for every process that uses the store. keymint calls
+   * it after `findById` found a live record and before it hashes a secret it has not proven:
+   * a hash happens only when this reserved a place in the id's window.
+   *
+   * In one atomic step, also against racing calls from other processes: when no record has `id`,
+   * store nothing and return `null` (unknown ids keep no state). Otherwise, when the id has no
+   * window, its window has ended (the store's own clock at or past its start plus `windowMs`,
+   * or before its start: a clock stepped back), or its count is 0 (every place was given back),
+   * start one now with a count of 0. Then, when the
+   * count is below `limit`, add 1 and return `{ ok: true, window }` (the window's start in epoch
+   * ms, on the store's clock); else change nothing and return `{ ok: false, retryAfterMs }`, the
+   * time left in the window (at least 1). The store keeps at most one window per key, drops it
+   * when the key is deleted or by `deleteExpired` once ended (or lets it expire), so its size is
+   * bounded by the number of keys.
+   */
+  reserveFailure?(id: string, limit: number, windowMs: number): Promise<FailureReservation | null>;
+  /**
+   * Optional, with {@link KeyAdapter.reserveFailure}: gives back a place reserved in `window`
+   * (the secret was right, or could not be checked), in one atomic step: subtracts 1 when the
+   * id's current window is still `window` and its count is above 0; otherwise changes nothing.
+   */
+  releaseFailure?(id: string, window: number): Promise<void>;
 }
+
+/**
+ * What {@link KeyAdapter.reserveFailure} reports: a place reserved in the id's window (which
+ * starts at `window`, epoch ms on the store's clock), or the window is full for `retryAfterMs`.
+ *
+ * @example
+ * ```ts
+ * import type { FailureReservation } from 'keymint';
+ * const full: FailureReservation = { ok: false, retryAfterMs: 42_000 };
+ * ```
+ */
+export type FailureReservation = { ok: true; window: number } | { ok: false; retryAfterMs: number };
 
 /**
  * One entry of {@link KeyAdapter.touchMany}.

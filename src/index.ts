@@ -36,6 +36,7 @@ export type { KeyEventBase, KeymintEvent, KeymintEventType } from './core/events
 export { KeymintError, isKeymintError, KEYMINT_ERROR_CODES } from './errors.js';
 export type { KeymintErrorCode } from './errors.js';
 export type {
+  FailureReservation,
   InsertResult,
   InvalidationListener,
   KeyAdapter,

@@ -362,11 +362,12 @@ export const optionsSchema = z.strictObject(
           z.strictObject({
             failures: wholeNumber('rateLimit.failures', 1, 1_000_000).optional(),
             window: ttlOption.optional(),
+            shared: z.boolean({ error: 'rateLimit.shared must be true or false' }).optional(),
           }),
         ],
         {
           error:
-            "rateLimit must be false or { failures?, window? }, for example { failures: 10, window: '1m' }",
+            "rateLimit must be false or { failures?, window?, shared? }, for example { failures: 10, window: '1m' }",
         },
       )
       .optional(),

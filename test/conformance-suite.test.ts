@@ -104,11 +104,21 @@ const TARGETS = {
     'revoke by owner',
     'publishes every revoked id to subscribers, within a second',
   ],
+  'racy-failures': [
+    'failure counter',
+    'lets exactly the limit of 50 concurrent reservations through',
+  ],
+  'counts-unknown-ids': [
+    'failure counter',
+    'keeps no state for an id without a record, and drops the window with the key',
+  ],
 } as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
 
 const CORRECT = ['correct', 'unmutated copy'] as const;
 const SKIPS = 'skips';
-const SKIPPED_GROUPS: readonly string[] = ['paging', 'update'];
+const SKIPPED_GROUPS: readonly string[] = ['paging', 'update', 'failure counter'];
+/** The memory adapter has no failure counter (keymint counts per process for it). */
+const NOT_IN_MEMORY = 'failure counter';
 
 /** The part of vitest's JSON report read here. */
 interface JsonReport {
@@ -216,7 +226,10 @@ describe('the conformance suite run on broken adapters (child vitest)', () => {
     const own = of(name);
     expect(own.length).toBeGreaterThan(30);
     expect(failed(name)).toEqual([]);
-    expect(own.filter((r) => r.status !== 'passed')).toEqual([]);
+    // The memory adapter itself skips the failure counter; its copy has a reference one.
+    const ran = name === 'correct' ? own.filter((r) => r.group !== NOT_IN_MEMORY) : own;
+    expect(ran.filter((r) => r.status !== 'passed')).toEqual([]);
+    expect(ran.length).toBeGreaterThan(30);
     expect(new Set(own.map((r) => r.group))).toEqual(new Set(CONFORMANCE_GROUPS));
   });
 

@@ -236,6 +236,7 @@ describe('abuse limits: wrong secrets per key id', () => {
     ['a window over a day', { window: '2d' }],
     ['a zero window', { window: 0 }],
     ['true', true],
+    ['shared not a boolean', { shared: 'yes' }],
   ])('refuses rateLimit %s with CONFIG', (_what, rateLimit) => {
     const error = expectThrowsCode(
       () => createKeymint({ adapter: memoryAdapter(), rateLimit: rateLimit as never }),

@@ -3,8 +3,13 @@ import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { describeAdapterConformance } from '../src/testing/index.js';
 import { storedRecord, T0 } from './helpers.js';
 
-// Every rule of the contract, as for the database adapters.
-describeAdapterConformance({ name: 'memory', createAdapter: () => memoryAdapter() });
+// Every rule of the contract, as for the database adapters. The memory adapter has no failure
+// counter: its keys live in one process, and keymint counts wrong secrets per process for it.
+describeAdapterConformance({
+  name: 'memory',
+  createAdapter: () => memoryAdapter(),
+  skip: ['failure counter'],
+});
 
 let counter = 0;
 /** A record with a fresh, unique, well-formed id. */

@@ -118,6 +118,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       { version: 1, name: 'initial' },
       { version: 2, name: 'rotation' },
       { version: 3, name: 'owners' },
+      { version: 5, name: 'failures' },
     ]);
     expect(await columnsOf(schema)).toEqual([
       'id',
@@ -234,7 +235,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     // Five connections at once, as several processes starting together would.
     const racers = Array.from({ length: 5 }, () => open({ max: 1 }));
     await Promise.all(racers.map((p) => migrate(p, { schema })));
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
     const { rows } = await pool.query(
       `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'keymint_api_keys_scope_owner_name_idx'`,
       [schema],
@@ -290,7 +291,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const { schema, keys } = await legacyDatabase();
       const racers = Array.from({ length: 5 }, () => open({ max: 1 }));
       await Promise.all(racers.map((p) => migrate(p, { schema })));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
       const adapter = postgresAdapter(pool, { schema });
       expect((await adapter.findById(keys.active.record.id))?.name).toBe('deploy');
       await Promise.all(racers.map((p) => p.end()));
@@ -313,7 +314,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     // The lock went with the transaction: the next migrate() runs, and upgrades.
     await pool.query(`DROP TABLE "${schema}".keymint_api_keys_migrations`);
     await migrate(pool, { schema });
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
   });
 
   it('takes a table set up with the shipped step files by hand: migrate() records it, changes nothing', async () => {
@@ -331,7 +332,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     const columns = await columnsOf(schema);
     await migrate(pool, { schema });
     expect(await columnsOf(schema)).toEqual(columns);
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
   });
 
   describe('the shipped SQL', () => {
@@ -341,8 +342,9 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         '0001-initial.sql',
         '0002-rotation.sql',
         '0003-owners.sql',
+        '0005-failures.sql',
       ]);
-      expect(steps.map((step) => step.version)).toEqual([1, 2, 3]);
+      expect(steps.map((step) => step.version)).toEqual([1, 2, 3, 5]);
       for (const step of steps) expect(shipped(`postgres/${step.file}`)).toBe(step.sql);
       expect(postgresSteps({ schema: 'auth' })[1]!.sql).toContain(
         'ALTER TABLE "auth"."keymint_api_keys"',
@@ -361,7 +363,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const schema = randomSchema('keymint_whole');
       schemas.push(schema);
       await pool.query(postgresSchema({ schema }));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
       const columns = await columnsOf(schema);
       await migrate(pool, { schema });
       expect(await columnsOf(schema)).toEqual(columns);

@@ -105,6 +105,7 @@ describe('sqlite migrate()', () => {
     const ours = [
       { name: 'keymint_api_keys' },
       { name: 'keymint_api_keys_changes' },
+      { name: 'keymint_api_keys_failures' },
       { name: 'keymint_api_keys_migrations' },
       { name: 'sqlite_sequence' },
     ];

@@ -48,6 +48,7 @@ const CURRENT = [
   { version: 2, name: 'change-log' },
   { version: 3, name: 'rotation' },
   { version: 4, name: 'owners' },
+  { version: 6, name: 'failures' },
 ];
 /** The columns steps 3 and 4 add, as a 0.1.0 row reads after the upgrade. */
 const NEW_COLUMNS = {
@@ -88,6 +89,7 @@ describe('sqlite schema steps', () => {
       [2, '0002-change-log.sql'],
       [3, '0003-rotation.sql'],
       [4, '0004-owners.sql'],
+      [6, '0006-failures.sql'],
     ]);
     expect(readdirSync(new URL('../sql/sqlite/', import.meta.url)).sort()).toEqual(
       steps.map((s) => s.file),
@@ -292,7 +294,11 @@ describe('sqlite migrate() upgrades', () => {
     expect((await fast(db, 'api_keys').verifyKey(key)).valid).toBe(true);
     expect(
       db.prepare("SELECT name FROM sqlite_schema WHERE type = 'trigger' ORDER BY name").all(),
-    ).toEqual([{ name: 'api_keys_changes_delete' }, { name: 'api_keys_changes_update' }]);
+    ).toEqual([
+      { name: 'api_keys_changes_delete' },
+      { name: 'api_keys_changes_update' },
+      { name: 'api_keys_failures_delete' },
+    ]);
     db.close();
   });
 

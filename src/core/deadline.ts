@@ -51,6 +51,8 @@ const STORE_METHODS = [
   'countLive',
   'modify',
   'revokeByOwner',
+  'reserveFailure',
+  'releaseFailure',
 ] as const;
 
 /**

@@ -16,6 +16,7 @@ import { ownerOperations } from './owners.js';
 import { fromHasher, fromStore, isZero, parseWith } from './parse.js';
 import { rotateOperation } from './rotate.js';
 import { ScopeCap } from './scope-cap.js';
+import { localAttempts, sharedAttempts } from './shared-attempts.js';
 import { createVerifier } from './verifier.js';
 import { createEvents } from './events.js';
 import { createLeakReporter } from './leaks.js';
@@ -165,7 +166,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           ) * 1000,
         now: () => monoMs(),
       });
-  const attempts =
+  const perProcess =
     config.rateLimit === false
       ? null
       : new AttemptLimiter(
@@ -209,6 +210,21 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       ),
     );
   });
+
+  const attempts =
+    perProcess &&
+    (config.rateLimit !== false &&
+    config.rateLimit?.shared !== false &&
+    adapter.reserveFailure &&
+    adapter.releaseFailure
+      ? sharedAttempts({
+          adapter: adapter as Required<Pick<KeyAdapter, 'reserveFailure' | 'releaseFailure'>>,
+          local: perProcess,
+          fromStore,
+          report: reportBackground,
+          monoMs,
+        })
+      : localAttempts(perProcess));
 
   const verifier = createVerifier({
     adapter,

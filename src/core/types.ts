@@ -379,9 +379,13 @@ export interface KeymintOptions<Actor = unknown> {
   /**
    * Abuse limit: after `failures` wrong secrets for one key id within `window` (default 10 per
    * `'1m'`), further attempts for that id answer `rate_limited` without hashing until the window
-   * ends. Per process. `false` turns it off.
+   * ends. `false` turns it off.
+   *
+   * Counted in the store, for the whole fleet, when the adapter can (`reserveFailure` and
+   * `releaseFailure`: the PostgreSQL, Redis and SQLite adapters); the window then runs on the
+   * store's clock. Per process otherwise (the memory adapter), or with `shared: false`.
    */
-  rateLimit?: false | { failures?: number; window?: TtlInput };
+  rateLimit?: false | { failures?: number; window?: TtlInput; shared?: boolean };
   /** How long last-used writes wait to be batched, in ms: 0 to 60,000. Default 1,000. */
   lastUsedDelayMs?: number;
   /**

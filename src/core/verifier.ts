@@ -4,7 +4,6 @@ import { safeCause } from './redact.js';
 import { KeymintError } from '../errors.js';
 import { readonlyDate } from '../internal/readonly-date.js';
 import { scopeSchema } from '../schemas.js';
-import type { AttemptLimiter } from './attempt-limiter.js';
 import { Busy, type HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
 import {
@@ -16,6 +15,7 @@ import {
 } from './key-format.js';
 import type { LastUsedWriter } from './last-used.js';
 import type { RoleSet } from './roles.js';
+import type { AttemptTicket, WrongSecrets } from './shared-attempts.js';
 import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
 import type { CachedKey, VerifyCache } from './verify-cache.js';
 
@@ -37,8 +37,8 @@ export interface VerifierParts {
   cache: VerifyCache | null;
   /** null for hashers marked `fast`. */
   limiter: HashLimiter | null;
-  /** null when `rateLimit: false`. */
-  attempts: AttemptLimiter | null;
+  /** null when `rateLimit: false`; counted in the store when the adapter can (`rateLimit.shared`). */
+  attempts: WrongSecrets | null;
   lastUsed: LastUsedWriter;
   lastUsedIntervalMs: number;
   /** Reports failures of background work (rehash) to the host. */
@@ -364,8 +364,14 @@ export function createVerifier(parts: VerifierParts) {
       // Whether the presented secret is the one a rotation replaced (never proven, never rehashed).
       let previous = false;
       if (!alreadyProven(record, digest)) {
-        const counted = attempts !== null && provenDigest(id) !== digest;
-        if (counted && !attempts.begin(id, parts.monoMs())) return { kind: 'rate_limited' };
+        let ticket: AttemptTicket | null = null;
+        if (attempts !== null && provenDigest(id) !== digest) {
+          const begun = await attempts.begin(id, parts.monoMs());
+          // The record was deleted since the read: nothing to hash.
+          if (begun === 'gone') return { kind: 'not_found' };
+          if (begun === null) return { kind: 'rate_limited' };
+          ticket = begun;
+        }
         const check = (hash: string) =>
           parts.fromHasher('verify a secret', () =>
             limiter
@@ -391,11 +397,11 @@ export function createVerifier(parts: VerifierParts) {
           }
         } catch (error) {
           // A hasher that fails says nothing about the secret: not a wrong guess.
-          if (counted) attempts.end(id, false, parts.monoMs());
+          if (ticket) attempts!.end(ticket, false, parts.monoMs());
           throw error;
         }
         const isBusy = matches instanceof Busy;
-        if (counted) attempts.end(id, matches !== true && !isBusy, parts.monoMs());
+        if (ticket) attempts!.end(ticket, matches !== true && !isBusy, parts.monoMs());
         if (isBusy) return { kind: 'busy', retryAfterMs: (matches as Busy).retryAfterMs };
         if (matches !== true) return { kind: 'wrong' };
         if (!previous) prove(id, digest, record.secretHash);

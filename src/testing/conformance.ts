@@ -3,6 +3,7 @@ import type { KeyAdapter, StoredApiKey } from '../adapter.js';
 import { generateKeyId } from '../core/key-format.js';
 import { KeymintError } from '../errors.js';
 import { changesGroups } from './groups/changes.js';
+import { failureGroups } from './groups/failures.js';
 import { lifeCycleGroup } from './groups/life-cycle.js';
 import { listingGroups } from './groups/listing.js';
 import { modifyGroups } from './groups/modify.js';
@@ -39,6 +40,7 @@ export const CONFORMANCE_GROUPS = [
   'rotation',
   'owners',
   'revoke by owner',
+  'failure counter',
 ] as const;
 
 /**
@@ -167,6 +169,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
     ...modifyGroups,
     rotation: rotationGroup,
     ...ownerGroups,
+    ...failureGroups,
   };
 
   describe(`keymint adapter conformance: ${options.name}`, () => {

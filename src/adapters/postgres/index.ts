@@ -49,6 +49,7 @@ import type {
 } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
 import { missingTable, outdatedTable } from '../../internal/sql.js';
+import { failureMethods } from './failures.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import { listByOwner, revokeByOwner } from './owners.js';
 import {
@@ -184,6 +185,8 @@ export function postgresAdapter(
     }
   }
 
+  const failures = failureMethods(pool, names, MODULE);
+
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
       try {
@@ -302,8 +305,10 @@ export function postgresAdapter(
       revokeByOwner(query, table, channel, scope, owner, at),
 
     async delete(id: string): Promise<boolean> {
+      // The key's wrong-secret window goes with it, in the same statement.
       const { rowCount } = await query(
-        `WITH gone AS (DELETE FROM ${table} WHERE id = $1 RETURNING id)
+        `WITH gone AS (DELETE FROM ${table} WHERE id = $1 RETURNING id),
+              dropped AS (DELETE FROM ${names.failuresTable} WHERE id IN (SELECT id FROM gone))
          SELECT pg_notify($2::text, gone.id) FROM gone`,
         [id, channel],
       );
@@ -324,8 +329,13 @@ export function postgresAdapter(
       const { rowCount } = await query(`DELETE FROM ${table} WHERE expires_at <= $1::timestamptz`, [
         timestamp(before),
       ]);
+      // Wrong-secret windows that have ended: the counter table stays small.
+      await failures.sweep();
       return rowCount ?? 0;
     },
+
+    reserveFailure: failures.reserveFailure,
+    releaseFailure: failures.releaseFailure,
 
     async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
       if (entries.length === 0) return;

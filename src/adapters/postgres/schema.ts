@@ -39,6 +39,12 @@ export interface PostgresNames {
   expiresIndex: string;
   /** The index of `list({ owner })` and `revokeByOwner`: (scope, owner, name). */
   ownerIndex: string;
+  /** The quoted, schema-qualified table of wrong-secret windows: `"auth"."api_keys_failures"`. */
+  failuresTable: string;
+  /** The same as people read it. */
+  failures: string;
+  /** Bare name of its index on `reset_at` (at most 62 bytes). */
+  failuresIndex: string;
 }
 
 const OPTIONS = ['table', 'schema'] as const;
@@ -65,6 +71,9 @@ export function postgresNames(options: unknown, caller: string): PostgresNames {
     uniqueName: `${table}_scope_name_key`,
     expiresIndex: `${table}_expires_at_idx`,
     ownerIndex: `${table}_scope_owner_name_idx`,
+    failuresTable: qualify(`${table}_failures`),
+    failures: schema === undefined ? `${table}_failures` : `${schema}.${table}_failures`,
+    failuresIndex: `${table}_failures_reset_at_idx`,
   };
 }
 
@@ -131,11 +140,34 @@ CREATE INDEX IF NOT EXISTS ${quote(names.ownerIndex)}
   ON ${names.table} (scope, owner, name);
 `;
 
+/**
+ * Step 5: the wrong-secret limit counted in the database (`reserveFailure`), one row per key id
+ * with a window: created only for ids that have a record, dropped by `delete()` with the key and
+ * by `deleteExpired()` once its window has ended (the index on `reset_at`). No foreign key, so
+ * that `TRUNCATE` of the keys table still works. UNLOGGED: counting writes no WAL; a crash
+ * empties the table, which ends every window early.
+ */
+const failuresSql = (
+  names: PostgresNames,
+) => `-- The wrong-secret limit (rateLimit) counted for every process: one window per key id.
+-- Times are epoch milliseconds on the database's clock.
+CREATE UNLOGGED TABLE IF NOT EXISTS ${names.failuresTable} (
+  id           text COLLATE "C" NOT NULL PRIMARY KEY,
+  window_start int8 NOT NULL,
+  reset_at     int8 NOT NULL,
+  failures     int4 NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ${quote(names.failuresIndex)}
+  ON ${names.failuresTable} (reset_at);
+`;
+
 /** Every step, in order. A step is never changed once released: a change is a new step. */
 export const SCHEMA_STEPS: readonly SchemaStep[] = Object.freeze([
   { version: 1, name: 'initial', sql: initialSql },
   { version: 2, name: 'rotation', sql: rotationSql },
   { version: 3, name: 'owners', sql: ownersSql },
+  // Step 4 is reserved for the usage limits.
+  { version: 5, name: 'failures', sql: failuresSql },
 ]);
 
 /** The file name a step ships under in `sql/postgres/`. */

@@ -37,6 +37,7 @@ import type {
   Subscription,
 } from '../../adapter.js';
 import { adapterOptions } from '../../internal/sql.js';
+import { failureMethods } from './failures.js';
 import { CHANGE_FIELDS, fromFields, toFields } from './records.js';
 import { runScript, SCRIPTS, type Script } from './scripts.js';
 import { resolveClient, resolvePrefix, resolveRetention } from './options.js';
@@ -189,6 +190,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
 
   const run = (script: Script, keys: string[], args: string[]) =>
     runScript(commands, script, keys, args);
+  const failures = failureMethods(commands, prefix);
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -366,6 +368,9 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
         if (!/^\d+$/.test(String(reply))) throw unexpected(reply, 'touch');
       }
     },
+
+    reserveFailure: failures.reserveFailure,
+    releaseFailure: failures.releaseFailure,
 
     async subscribe(
       listener: InvalidationListener,

@@ -174,11 +174,15 @@ end
 return written
 `;
 
-/** KEYS: record. ARGV: prefix, id, channel. Publishes the id when there was a record. */
+/**
+ * KEYS: record. ARGV: prefix, id, channel. Publishes the id when there was a record, and drops
+ * the key's wrong-secret window (`failures:<id>`) with it.
+ */
 const DELETE = `${UNINDEX}${PUBLISH_ID}
 local f = redis.call('HMGET', KEYS[1], 'scope', 'name', 'owner')
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 if f[1] and f[2] then unindex(ARGV[1], ARGV[2], f[1], f[2], f[3]) end
+redis.call('DEL', ARGV[1] .. 'failures:' .. ARGV[2])
 publish(ARGV[3], ARGV[2])
 return 1
 `;

@@ -44,6 +44,7 @@ import {
   type KeyRow,
 } from '../../internal/sql.js';
 import { changeFeed, type ChangeFeed } from './change-feed.js';
+import { failureMethods } from './failures.js';
 import { modifier } from './modify.js';
 import {
   checkDatabase,
@@ -167,6 +168,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   const modifyOnce = modifier({ prepare }, table);
   const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
   const feed = feedOf(db, table);
+  const failures = failureMethods(db, table);
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -262,8 +264,14 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     },
 
     async deleteExpired(before: Date): Promise<number> {
-      return Number(statement('deleteExpired').run(before.getTime()).changes);
+      const deleted = Number(statement('deleteExpired').run(before.getTime()).changes);
+      // Wrong-secret windows that have ended: the counter table stays small.
+      failures.sweep();
+      return deleted;
     },
+
+    reserveFailure: failures.reserveFailure,
+    releaseFailure: failures.releaseFailure,
 
     async countLive(scope: string, at: Date): Promise<number> {
       const row = statement('countLive').get(scope, at.getTime()) as { live: number | bigint };

@@ -1,15 +1,21 @@
 import { adapterOptions } from '../../internal/sql.js';
 import { checkDatabase, firstColumn, OPTIONS, type SqliteDatabase } from './database.js';
-import { SQLITE_SCHEMA_VERSION, tableOption, type SqliteAdapterOptions } from './schema.js';
+import { tableOption, type SqliteAdapterOptions } from './schema.js';
 import { migrationsTable, migrationsTableSql, recordStepSql, SQLITE_STEPS } from './steps.js';
 
-/** The highest version recorded, or 0 (no migrations table yet, or an empty one). */
-function recordedVersion(db: SqliteDatabase, table: string): number {
+/**
+ * Whether every known step is recorded (no migrations table yet: no). Each step by its number,
+ * not the highest one: steps may land out of order (a 6 recorded before a 4).
+ */
+function allRecorded(db: SqliteDatabase, table: string): boolean {
   try {
-    const row = db.prepare(`SELECT max("version") FROM "${migrationsTable(table)}"`).get();
-    return Number(firstColumn(row) ?? 0);
+    const versions = SQLITE_STEPS.map((step) => step.version).join(', ');
+    const row = db
+      .prepare(`SELECT count(*) FROM "${migrationsTable(table)}" WHERE "version" IN (${versions})`)
+      .get();
+    return Number(firstColumn(row) ?? 0) >= SQLITE_STEPS.length;
   } catch {
-    return 0;
+    return false;
   }
 }
 
@@ -47,7 +53,7 @@ function applySteps(db: SqliteDatabase, table: string): void {
 export function migrate(db: SqliteDatabase, options?: SqliteAdapterOptions): void {
   checkDatabase(db, 'migrate');
   const table = tableOption(adapterOptions<SqliteAdapterOptions>(options, 'migrate', OPTIONS));
-  if (recordedVersion(db, table) >= SQLITE_SCHEMA_VERSION) return;
+  if (allRecorded(db, table)) return;
   // Inside a transaction of the caller's, a savepoint: BEGIN would fail there.
   const nested = db.inTransaction === true;
   db.exec(nested ? 'SAVEPOINT keymint_migrate' : 'BEGIN IMMEDIATE');

@@ -17,7 +17,7 @@ export interface SqliteStep {
 export const CHANGE_LOG_KEEP_MS = 300_000;
 
 /** Now as epoch milliseconds, in SQL that every SQLite 3.37+ runs. */
-const NOW_MS = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`;
+export const NOW_MS = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`;
 
 /**
  * The columns of step 2 whose change alters what a key may do, or what verifyKey returns for it.
@@ -120,12 +120,32 @@ CREATE INDEX IF NOT EXISTS "${table}_scope_owner_name" ON "${table}" ("scope", "
 DROP TRIGGER IF EXISTS "${table}_changes_update";
 ${changeTriggersSql(table, WATCHED_COLUMNS_V4)}`;
 
+/**
+ * The wrong-secret limit (rateLimit) counted for every process on the file (`reserveFailure`):
+ * one window per key id, created only for ids that have a record, dropped with the key (the
+ * trigger) and by `deleteExpired()` once ended (the index on `reset_at`). Times are epoch ms.
+ */
+const failures = (table: string) => `CREATE TABLE IF NOT EXISTS "${table}_failures" (
+  "id" TEXT NOT NULL PRIMARY KEY,
+  "window_start" INTEGER NOT NULL,
+  "reset_at" INTEGER NOT NULL,
+  "failures" INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS "${table}_failures_reset_at" ON "${table}_failures" ("reset_at");
+CREATE TRIGGER IF NOT EXISTS "${table}_failures_delete" AFTER DELETE ON "${table}" FOR EACH ROW
+BEGIN
+  DELETE FROM "${table}_failures" WHERE "id" = OLD."id";
+END;
+`;
+
 /** Every step, in order. A new one goes at the end with the next version. */
 export const SQLITE_STEPS: readonly SqliteStep[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'change-log', sql: changeLog },
   { version: 3, name: 'rotation', sql: rotation },
   { version: 4, name: 'owners', sql: owners },
+  // Step 5 is reserved for the usage limits.
+  { version: 6, name: 'failures', sql: failures },
 ];
 
 /** The file a step ships as, under `sql/sqlite/`. */
