@@ -72,6 +72,12 @@ export interface StoredApiKey {
   previousSecretExpiresAt?: Date | null;
   /** When the secret was last rotated. */
   rotatedAt?: Date | null;
+  /**
+   * New in 0.3.0: the key's explicit, narrowed permissions in canonical order (sorted, no
+   * repeats); `null` = everything its role grants. Stored as given, returned as `null` (not
+   * absent) for records written before.
+   */
+  permissions?: string[] | null;
 }
 
 /**
@@ -141,6 +147,7 @@ export interface KeyChanges {
   previousSecretHash?: string | null;
   previousSecretExpiresAt?: Date | null;
   rotatedAt?: Date | null;
+  permissions?: string[] | null;
 }
 
 /**

@@ -29,6 +29,7 @@ describe('public types', () => {
       role?: string;
       metadata?: Record<string, unknown> | null;
       ttl?: string | number | null;
+      permissions?: readonly string[] | null;
     }>();
     expectTypeOf<Parameters<typeof keymint.rotateApiKey>[1]>().toEqualTypeOf<
       { gracePeriod?: string | number; ttl?: string | number | null } | undefined
@@ -95,6 +96,7 @@ describe('public types', () => {
       | 'metadata'
       | 'rotatedAt'
       | 'previousKeyExpiresAt'
+      | 'permissions'
     >();
   });
 

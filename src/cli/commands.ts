@@ -43,6 +43,7 @@ const REASONS: Record<VerifyFailureReason, string> = {
   revoked: 'the key was revoked',
   rotated: 'the key was rotated and its grace period is over: use the new key',
   insufficient_role: 'the key is valid but its role is below --role',
+  insufficient_permission: 'the key is valid but lacks one of the --permission given',
   rate_limited: 'too many wrong secrets for this key id lately; try again later',
   busy: 'too many keys being checked at once; nothing was decided, try again',
 };

@@ -34,6 +34,12 @@ export interface ApiKey {
    * period. `null` if never rotated.
    */
   readonly previousKeyExpiresAt: Date | null;
+  /**
+   * What the key may do, when the instance has a `permissions` map: its explicit list (set on
+   * create or update) within what its role grants now, or everything its role grants. Canonical
+   * order (sorted, no repeats). `null` when the instance has no `permissions` map.
+   */
+  readonly permissions: readonly string[] | null;
 }
 
 /**
@@ -47,6 +53,8 @@ export interface ApiKey {
  * - `rotated`: the key is the previous secret of a rotated key, and its grace period is over
  *   (only the secret replaced by the last rotation is recognised; older ones are `not_found`).
  * - `insufficient_role`: the key is valid but its role is below `options.role`.
+ * - `insufficient_permission`: the key is valid but does not hold every one of
+ *   `options.permissions` (docs/permissions.md).
  * - `rate_limited`: this key id had too many wrong secrets lately (`rateLimit` option); refused
  *   without hashing. A verification the cache answers is never rate limited.
  * - `busy`: the wait for a hash would be longer than `hashing.maxWait`, or the hashing queue
@@ -66,6 +74,7 @@ export type VerifyFailureReason =
   | 'revoked'
   | 'rotated'
   | 'insufficient_role'
+  | 'insufficient_permission'
   | 'rate_limited'
   | 'busy';
 
@@ -102,6 +111,13 @@ export interface VerifyOptions {
   role?: string;
   /** Only keys of this scope are valid; a key of another scope is `not_found`. */
   scope?: string;
+  /**
+   * Every one of these is required (a wildcard such as `dashboards:*` asks for the wildcard
+   * itself); a key without them all is `insufficient_permission`. Needs the instance's
+   * `permissions` map; a permission no role grants throws `INVALID_INPUT` (a typo must not
+   * silently deny).
+   */
+  permissions?: readonly string[];
 }
 
 /**
@@ -184,6 +200,12 @@ export interface CreateApiKeyInput {
   scope?: string;
   /** Any JSON object up to 8 KiB, returned with the record. */
   metadata?: Record<string, unknown> | null;
+  /**
+   * Narrows the key to these permissions, each granted by its role (`INVALID_INPUT` names the
+   * ones it does not grant). Default (or `null`): everything the role grants. Needs the
+   * instance's `permissions` map.
+   */
+  permissions?: readonly string[] | null;
 }
 
 /**
@@ -220,6 +242,12 @@ export interface UpdateApiKeyInput {
    * (never expires) only with `allowNonExpiring`.
    */
   ttl?: TtlInput | null;
+  /**
+   * A new explicit list, within the (new) role's grants; `null`: everything the role grants.
+   * Without it, a role change narrows the key's explicit list to the new role, and refuses
+   * (`INVALID_INPUT`) when nothing of it would be left: give `permissions` in the same patch.
+   */
+  permissions?: readonly string[] | null;
 }
 
 /**
@@ -369,6 +397,15 @@ export interface KeymintOptions<Actor = unknown> {
    * the same scope at the same instant. Default: no limit.
    */
   maxKeysPerScope?: number;
+  /**
+   * Fine-grained permissions under the roles (docs/permissions.md): each role's permission
+   * strings, written as Grafana's RBAC actions (`dashboards:read`; `dashboards:*` and `*` are
+   * wildcards). A role also holds every permission of the roles below it (Admin ⊇ Editor ⊇
+   * Viewer, as Grafana's basic roles); a role left out grants only what it inherits. Checked
+   * here: a malformed entry or an unknown role is `CONFIG`. Without it, keys have no permissions
+   * and passing any to a call is `INVALID_INPUT`.
+   */
+  permissions?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -389,6 +426,11 @@ export interface Keymint<Actor = unknown> {
    * `createApiKeyRoutes` refuses an instance without it, unless told `allowAnyActor: true`.
    */
   readonly checksPermissions: boolean;
+  /**
+   * Each role's effective permissions (its own and the lower roles', canonical order), or
+   * `null` without the `permissions` option.
+   */
+  readonly permissions: Readonly<Record<string, readonly string[]>> | null;
   /** Creates a key; see the README for the rules. */
   createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey>;
   /**

@@ -148,6 +148,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
       previousSecretHash: null,
       previousSecretExpiresAt: null,
       rotatedAt: null,
+      permissions: null,
       ...overrides,
     }),
     slowTimeout: options.slowTimeout ?? 120_000,

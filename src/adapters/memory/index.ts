@@ -51,6 +51,7 @@ function copy(record: StoredApiKey): StoredApiKey {
     previousSecretHash: record.previousSecretHash ?? null,
     previousSecretExpiresAt: copyDate(record.previousSecretExpiresAt),
     rotatedAt: copyDate(record.rotatedAt),
+    permissions: record.permissions ? [...record.permissions] : null,
   };
 }
 
@@ -69,6 +70,9 @@ function apply(record: StoredApiKey, changes: KeyChanges): void {
     record.previousSecretExpiresAt = copyDate(changes.previousSecretExpiresAt);
   }
   if (changes.rotatedAt !== undefined) record.rotatedAt = copyDate(changes.rotatedAt);
+  if (changes.permissions !== undefined) {
+    record.permissions = changes.permissions ? [...changes.permissions] : null;
+  }
 }
 
 const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;

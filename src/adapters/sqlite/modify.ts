@@ -21,6 +21,10 @@ const COLUMNS: Record<keyof KeyChanges, [column: string, store: (value: never) =
   previousSecretHash: ['previous_secret_hash', (value: string | null) => value],
   previousSecretExpiresAt: ['previous_secret_expires_at', ms],
   rotatedAt: ['rotated_at', ms],
+  permissions: [
+    'permissions',
+    (value: string[] | null) => (value === null ? null : JSON.stringify(value)),
+  ],
 };
 
 /**
