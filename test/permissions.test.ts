@@ -88,7 +88,7 @@ describe('permission strings', () => {
 describe('createKeymint({ permissions })', () => {
   it('a higher role holds every grant of the lower roles', () => {
     const { keymint } = withMap();
-    expect(keymint.permissions).toEqual({
+    expect(keymint.permissions?.grants).toEqual({
       Viewer: ['dashboards:read', 'folders:read'],
       Editor: [
         'annotations:*',
@@ -104,7 +104,7 @@ describe('createKeymint({ permissions })', () => {
 
   it('a role left out inherits only; role names match in any letter case', () => {
     const { keymint } = fastKeymint({ permissions: { viewer: ['dashboards:read'] } });
-    expect(keymint.permissions).toEqual({
+    expect(keymint.permissions?.grants).toEqual({
       Viewer: ['dashboards:read'],
       Editor: ['dashboards:read'],
       Admin: ['dashboards:read'],
@@ -175,7 +175,29 @@ describe('createApiKey({ permissions })', () => {
     expect(await keymint.listApiKeys()).toEqual([]);
   });
 
-  it('an unknown permission is refused even for an Admin holding *', async () => {
+  it('* grants everything but names nothing: a typo stays unknown', async () => {
+    const { keymint } = withMap();
+    expect(keymint.permissions?.known).toEqual([
+      '*',
+      'annotations:*',
+      'dashboards:create',
+      'dashboards:read',
+      'dashboards:write',
+      'folders:read',
+    ]);
+    const { key } = await keymint.createApiKey({ name: 'root', role: 'Admin', ttl: '1h' });
+    await expectCode(keymint.verifyKey(key, { permissions: ['dashbords:read'] }), 'INVALID_INPUT');
+    await expectCode(
+      keymint.createApiKey({ name: 'x', role: 'Admin', ttl: '1h', permissions: ['users:write'] }),
+      'INVALID_INPUT',
+    );
+    // Named under a resource wildcard: known.
+    expect((await keymint.verifyKey(key, { permissions: ['annotations:delete'] })).valid).toBe(
+      true,
+    );
+  });
+
+  it('an unknown permission is refused even for an Admin holding the wildcard over it', async () => {
     const { keymint } = fastKeymint({
       permissions: { Viewer: ['dashboards:read'], Admin: ['dashboards:*'] },
     });

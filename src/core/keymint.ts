@@ -265,7 +265,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     roles: roles.names,
     maxTtlSeconds,
     checksPermissions: options.authorize !== undefined,
-    permissions: permissions?.byRole ?? null,
+    permissions: permissions?.info ?? null,
     createApiKey: createOperation(parts),
     verifyKey: telemetry.instrumentVerify(verifier.verifyKey),
     getApiKey: manage.getApiKey,

@@ -217,7 +217,7 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
       // The form and the spelling now; what the (new) role grants once the record is read.
       if (parsed.permissions != null && parts.permissions) {
         checkPermissionList(
-          parts.permissions.byRole,
+          parts.permissions.known,
           parsed.permissions,
           'updateApiKey() permissions',
         );

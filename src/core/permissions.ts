@@ -89,15 +89,15 @@ export function holdsAll(grants: PermissionGrants, wanted: readonly string[]): b
   return true;
 }
 
-/** Whether `permission` is one the map speaks of: granted, under a wildcard grant, or over one. */
-export function isKnownPermission(
-  byRole: Readonly<Record<string, readonly string[]>>,
-  permission: string,
-): boolean {
-  for (const grants of Object.values(byRole)) {
-    for (const g of grants) if (covers(g, permission) || covers(permission, g)) return true;
-  }
-  return false;
+/**
+ * Whether `permission` is one the map names: granted as written, under a `resource:*` grant, or
+ * a wildcard over a grant. `*` grants everything but names nothing, so that a misspelt
+ * permission stays unknown when some role holds `*`.
+ */
+export function isKnownPermission(known: readonly string[], permission: string): boolean {
+  return known.some(
+    (g) => g === permission || (g !== '*' && (covers(g, permission) || covers(permission, g))),
+  );
 }
 
 /**
@@ -105,7 +105,7 @@ export function isKnownPermission(
  * `INVALID_INPUT` names the first malformed entry, or every unknown one.
  */
 export function checkPermissionList(
-  byRole: Readonly<Record<string, readonly string[]>>,
+  known: readonly string[],
   value: unknown,
   what: string,
 ): string[] {
@@ -129,7 +129,7 @@ export function checkPermissionList(
         `Invalid ${what}: ${echo(entry)} is not a permission: ${FORM}.`,
       );
     }
-    if (!isKnownPermission(byRole, entry)) unknown.push(entry);
+    if (!isKnownPermission(known, entry)) unknown.push(entry);
   }
   if (unknown.length > 0) {
     throw new KeymintError(
@@ -148,12 +148,35 @@ const isWellFormed = (value: unknown): value is string =>
 const list = (entries: readonly string[]) => entries.map((e) => JSON.stringify(e)).join(', ');
 
 /**
+ * What {@link Keymint.permissions} shows of the `permissions` option.
+ *
+ * @example
+ * ```ts
+ * const info: PermissionsInfo | null = keymint.permissions;
+ * console.log(info?.grants.Editor); // ['dashboards:read', 'dashboards:write']
+ * ```
+ */
+export interface PermissionsInfo {
+  /** Each role's effective grants: its own and the lower roles', canonical order. */
+  readonly grants: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Every permission the option names, sorted: what a call may ask for, with wildcards over
+   * them. `*` grants everything but names nothing.
+   */
+  readonly known: readonly string[];
+}
+
+/**
  * The instance's permissions map: each role's own grants from the `permissions` option, plus
  * everything the roles below it grant (Admin ⊇ Editor ⊇ Viewer, as Grafana's basic roles).
  */
 export class PermissionMap {
   /** Each role's effective grants, canonical and frozen; a role the option leaves out inherits only. */
   readonly byRole: Readonly<Record<string, readonly string[]>>;
+  /** Every permission the option names, sorted: what calls may ask for (and their wildcards). */
+  readonly known: readonly string[];
+  /** What `keymint.permissions` shows. */
+  readonly info: PermissionsInfo;
 
   constructor(
     private readonly roles: RoleSet,
@@ -193,6 +216,8 @@ export class PermissionMap {
       byRole[role] = Object.freeze([...inherited]);
     }
     this.byRole = Object.freeze(byRole);
+    this.known = Object.freeze([...new Set([...own.values()].flat())].sort());
+    this.info = Object.freeze({ grants: this.byRole, known: this.known });
   }
 
   /** The grants of a role (canonical spelling); none for a role the instance does not know. */
@@ -205,7 +230,7 @@ export class PermissionMap {
    * every entry the role does not grant.
    */
   narrow(role: string, value: unknown, what: string): string[] {
-    const wanted = checkPermissionList(this.byRole, value, what);
+    const wanted = checkPermissionList(this.known, value, what);
     const grants = this.grantsOf(role);
     const extra = uncoveredPermissions(wanted, grants);
     if (extra.length > 0) {

@@ -1,6 +1,7 @@
 import type { KeyAdapter } from '../adapter.js';
 import type { KeymintEvent } from './events.js';
 import type { Hasher } from './hasher.js';
+import type { PermissionsInfo } from './permissions.js';
 import type { TtlInput } from './ttl.js';
 
 /**
@@ -427,10 +428,10 @@ export interface Keymint<Actor = unknown> {
    */
   readonly checksPermissions: boolean;
   /**
-   * Each role's effective permissions (its own and the lower roles', canonical order), or
-   * `null` without the `permissions` option.
+   * The `permissions` option as the instance reads it: each role's effective grants (its own and
+   * the lower roles', canonical order) and every permission it names; `null` without it.
    */
-  readonly permissions: Readonly<Record<string, readonly string[]>> | null;
+  readonly permissions: PermissionsInfo | null;
   /** Creates a key; see the README for the rules. */
   createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey>;
   /**

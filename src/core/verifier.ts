@@ -258,7 +258,7 @@ export function createVerifier(parts: VerifierParts) {
       );
     }
     if (Array.isArray(value) && value.every((p) => knownWanted.has(p))) return value as string[];
-    const checked = checkPermissionList(parts.permissions.byRole, value, 'verifyKey() options');
+    const checked = checkPermissionList(parts.permissions.known, value, 'verifyKey() options');
     if (knownWanted.size > 1_000) knownWanted.clear();
     for (const p of checked) knownWanted.add(p);
     return checked;

@@ -66,7 +66,7 @@ function checkOptions<Req>(
       );
     }
     checked.permissions = Object.freeze([
-      ...checkPermissionList(keymint.permissions, permissions, 'requireApiKey() options'),
+      ...checkPermissionList(keymint.permissions.known, permissions, 'requireApiKey() options'),
     ]);
   }
   if (typeof scope === 'string') {
