@@ -14,6 +14,7 @@ import { requireApiKey as fastifyRequire } from '../src/http/fastify.js';
 import { requireApiKey as honoRequire, type ApiKeyVariables } from '../src/http/hono.js';
 import { authenticateRequest, toNodeListener, toResponse } from '../src/http/index.js';
 import { expectThrowsCode, fastKeymint } from './helpers.js';
+import { routesFixture } from './http-fixtures.js';
 
 const { keymint } = fastKeymint({
   permissions: { Viewer: ['dashboards:read'], Editor: ['dashboards:write'], Admin: ['*'] },
@@ -140,5 +141,59 @@ describe('requireApiKey({ permissions }) setup', () => {
         'INVALID_INPUT',
       );
     }
+  });
+});
+
+describe('createApiKeyRoutes(): permissions in the bodies and the list', () => {
+  const PERMISSIONS = { Viewer: ['dashboards:read'], Editor: ['dashboards:write'] };
+
+  it('POST narrows a key, GET lists its permissions, PATCH changes and resets them', async () => {
+    const { call, create, keymint } = routesFixture({ permissions: PERMISSIONS });
+    const { id, key } = await create({
+      name: 'ci',
+      role: 'Editor',
+      secondsToLive: 3600,
+      permissions: ['dashboards:read'],
+    });
+    expect((await keymint.verifyKey(key, { permissions: ['dashboards:write'] })).valid).toBe(false);
+    const listed = await call('GET', '/api/auth/keys');
+    expect(listed.body).toMatchObject([{ id, permissions: ['dashboards:read'] }]);
+    const patched = await call('PATCH', `/api/auth/keys/${id}`, {
+      json: { permissions: ['dashboards:write'] },
+    });
+    expect(patched.status).toBe(200);
+    expect(patched.body.permissions).toEqual(['dashboards:write']);
+    const reset = await call('PATCH', `/api/auth/keys/${id}`, { json: { permissions: null } });
+    expect(reset.body.permissions).toEqual(['dashboards:read', 'dashboards:write']);
+  });
+
+  it('answers 400 naming what the role does not grant, an unknown permission, or a bad shape', async () => {
+    const { call } = routesFixture({ permissions: PERMISSIONS });
+    const extra = await call('POST', '/api/auth/keys', {
+      json: { name: 'ci', role: 'Viewer', secondsToLive: 60, permissions: ['dashboards:write'] },
+    });
+    expect(extra.status).toBe(400);
+    expect(extra.body.message).toContain('the role Viewer does not grant "dashboards:write"');
+    const typo = await call('POST', '/api/auth/keys', {
+      json: { name: 'ci', role: 'Editor', secondsToLive: 60, permissions: ['dashbords:read'] },
+    });
+    expect(typo.status).toBe(400);
+    expect(typo.body.message).toContain('unknown permission "dashbords:read"');
+    const shape = await call('POST', '/api/auth/keys', {
+      json: { name: 'ci', role: 'Editor', secondsToLive: 60, permissions: 'dashboards:read' },
+    });
+    expect(shape.status).toBe(400);
+    expect((await call('GET', '/api/auth/keys')).body).toEqual([]);
+  });
+
+  it('without a permissions map, a body with permissions is 400 and lists carry none', async () => {
+    const { call, create } = routesFixture();
+    const refused = await call('POST', '/api/auth/keys', {
+      json: { name: 'ci', role: 'Editor', secondsToLive: 60, permissions: ['dashboards:read'] },
+    });
+    expect(refused.status).toBe(400);
+    await create({ name: 'ci', role: 'Editor', secondsToLive: 60 });
+    const [item] = (await call('GET', '/api/auth/keys')).body;
+    expect(item).not.toHaveProperty('permissions');
   });
 });

@@ -72,6 +72,8 @@ export interface ApiKeyListItem {
   lastUsedAt?: string;
   /** As Grafana's list reports it: `true` once the key is revoked (it then never verifies). */
   isRevoked: boolean;
+  /** The key's effective permissions, when the instance has a `permissions` map. */
+  permissions?: string[];
 }
 
 const PAGE = 1000;
@@ -84,6 +86,7 @@ function listItem(apiKey: ApiKey): ApiKeyListItem {
     ...(apiKey.expiresAt && { expiration: apiKey.expiresAt.toISOString() }),
     ...(apiKey.lastUsedAt && { lastUsedAt: apiKey.lastUsedAt.toISOString() }),
     isRevoked: apiKey.revokedAt !== null,
+    ...(apiKey.permissions && { permissions: [...apiKey.permissions] }),
   };
 }
 
@@ -211,7 +214,13 @@ export function createApiKeyRoutes<Actor>(
     const input = parseCreateBody(body.value, keymint.roles);
     if (!input.ok) return errorResponse(400, input.message);
     const { key, apiKey } = await keymint.createApiKey(
-      { name: input.name, role: input.role, ttl: input.ttl, scope },
+      {
+        name: input.name,
+        role: input.role,
+        ttl: input.ttl,
+        scope,
+        ...(input.permissions && { permissions: input.permissions }),
+      },
       context,
     );
     return json(200, { id: apiKey.id, name: apiKey.name, key });
