@@ -17,6 +17,8 @@ export interface RecordJson {
   /** When the secret replaced by the last rotation stops (stopped) verifying. */
   previousKeyExpiresAt: string | null;
   metadata: Readonly<Record<string, unknown>> | null;
+  /** The key's effective permissions; only with a permissions map (KEYMINT_PERMISSIONS). */
+  permissions?: string[];
 }
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
@@ -34,6 +36,8 @@ export function recordJson(apiKey: ApiKey): RecordJson {
     rotatedAt: iso(apiKey.rotatedAt),
     previousKeyExpiresAt: iso(apiKey.previousKeyExpiresAt),
     metadata: apiKey.metadata,
+    // Only with a permissions map (KEYMINT_PERMISSIONS): the key's effective permissions.
+    ...(apiKey.permissions && { permissions: [...apiKey.permissions] }),
   };
 }
 
