@@ -13,7 +13,14 @@ import {
   PERMISSION_PATTERN,
 } from '../src/core/permissions.js';
 import type { KeymintEvent, KeymintOptions } from '../src/index.js';
-import { expectCode, expectThrowsCode, fastKeymint, flush, SECOND } from './helpers.js';
+import {
+  expectCode,
+  expectThrowsCode,
+  fastKeymint,
+  flush,
+  SECOND,
+  storedRecord,
+} from './helpers.js';
 
 const PERMISSIONS = {
   Viewer: ['dashboards:read', 'folders:read'],
@@ -452,5 +459,28 @@ describe('verifyKey(key, { permissions })', () => {
       valid: false,
       reason: 'insufficient_permission',
     });
+  });
+});
+
+describe('memoryAdapter() and permissions', () => {
+  it('stores a copy of the list (null when absent) and modify() sets and clears it', async () => {
+    const adapter = memoryAdapter();
+    const list = ['dashboards:read'];
+    const record = storedRecord({ id: 'PERMS0000001', permissions: list });
+    await adapter.insert(record);
+    list.push('users:write');
+    const read = await adapter.findById(record.id);
+    expect(read?.permissions).toEqual(['dashboards:read']);
+    read?.permissions?.push('users:write');
+    expect((await adapter.findById(record.id))?.permissions).toEqual(['dashboards:read']);
+    const { permissions: _absent, ...old } = storedRecord({ id: 'PERMS0000002', name: 'old' });
+    await adapter.insert(old);
+    expect((await adapter.findById(old.id))?.permissions).toBeNull();
+    const set = await adapter.modify!(old.id, { permissions: ['folders:read'] });
+    expect(set.ok && set.record.permissions).toEqual(['folders:read']);
+    const cleared = await adapter.modify!(old.id, { permissions: null });
+    expect(cleared.ok && cleared.record.permissions).toBeNull();
+    const kept = await adapter.modify!(old.id, { name: 'renamed' });
+    expect(kept.ok && kept.record.permissions).toBeNull();
   });
 });
