@@ -81,9 +81,11 @@ export function grantsOf(list: readonly string[]): PermissionGrants {
 /** Whether the grants hold every one of `wanted`. */
 export function holdsAll(grants: PermissionGrants, wanted: readonly string[]): boolean {
   if (grants.all) return true;
-  outer: for (const w of wanted) {
-    if (grants.exact.has(w)) continue;
-    for (const prefix of grants.prefixes) if (w.startsWith(prefix)) continue outer;
+  const { exact, prefixes } = grants;
+  outer: for (let i = 0; i < wanted.length; i++) {
+    const w = wanted[i]!;
+    if (exact.has(w)) continue;
+    for (let j = 0; j < prefixes.length; j++) if (w.startsWith(prefixes[j]!)) continue outer;
     return false;
   }
   return true;

@@ -244,7 +244,15 @@ export function createVerifier(parts: VerifierParts) {
       permissions?: unknown;
     };
     const base = parseRoleAndScope(role, scope);
-    return permissions === undefined ? base : { ...base, permissions: checkWanted(permissions) };
+    if (permissions === undefined) return base;
+    return { minRank: base.minRank, scope: base.scope, permissions: checkWanted(permissions) };
+  }
+
+  /** Whether every entry is a permission already checked (the usual case: a route's list). */
+  function allKnown(value: unknown): value is readonly string[] {
+    if (!Array.isArray(value)) return false;
+    for (let i = 0; i < value.length; i++) if (!knownWanted.has(value[i])) return false;
+    return true;
   }
 
   /** Permission strings already checked against the map: hosts ask for the same few. */
@@ -257,7 +265,7 @@ export function createVerifier(parts: VerifierParts) {
         'Invalid verifyKey() options: permissions need the permissions option of createKeymint() (this instance has none).',
       );
     }
-    if (Array.isArray(value) && value.every((p) => knownWanted.has(p))) return value as string[];
+    if (allKnown(value)) return value;
     const checked = checkPermissionList(parts.permissions.known, value, 'verifyKey() options');
     if (knownWanted.size > 1_000) knownWanted.clear();
     for (const p of checked) knownWanted.add(p);
