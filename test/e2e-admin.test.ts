@@ -627,8 +627,13 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     await expect
       .poll(() => picker.getByRole('checkbox').evaluateAll((boxes) => boxes.length))
       .toBe(4);
+    await page.getByLabel('Name', { exact: true }).fill('e2e-narrow');
+    await page.getByLabel('Time to live', { exact: true }).fill('2h');
     await picker.getByLabel('dashboards:read', { exact: true }).uncheck();
-    const key = await createKey('e2e-narrow', 'Editor', '2h');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    const shown = page.getByLabel('API key for e2e-narrow', { exact: true });
+    await shown.waitFor();
+    const key = await shown.inputValue();
     await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
     expect(await permissionsOf('e2e-narrow')).toBe('dashboards:write, folders:read, folders:write');
     expect(await dashboards(key)).toEqual({
