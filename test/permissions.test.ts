@@ -484,3 +484,79 @@ describe('memoryAdapter() and permissions', () => {
     expect(kept.ok && kept.record.permissions).toBeNull();
   });
 });
+
+describe('a key never exceeds its role (property)', () => {
+  const pool = [
+    'dashboards:read',
+    'dashboards:write',
+    'dashboards:*',
+    'folders:read',
+    'annotations:*',
+    'annotations:create',
+    '*',
+    'users:write',
+    'Dashboards:read',
+    'dashboards',
+    '',
+  ];
+  const roles = ['Viewer', 'Editor', 'Admin'] as const;
+
+  it('create and update either refuse with INVALID_INPUT or leave a key within its role', async () => {
+    const { keymint, adapter } = withMap();
+    const grants = keymint.permissions!.grants;
+    // The stored list too, not only the effective one the core clamps on read.
+    const storedWithin = async (id: string) => {
+      const stored = await adapter.findById(id);
+      return stored!.permissions == null || within(stored!.role, stored!.permissions);
+    };
+    const within = (role: string, list: readonly string[] | null) =>
+      list !== null && list.every((p) => grants[role]!.some((g) => covers(g, p)));
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...roles),
+        fc.option(fc.array(fc.constantFrom(...pool), { maxLength: 4 })),
+        fc.array(
+          fc.record({
+            role: fc.option(fc.constantFrom(...roles), { nil: undefined }),
+            permissions: fc.option(
+              fc.option(fc.array(fc.constantFrom(...pool), { maxLength: 3 })),
+              {
+                nil: undefined,
+              },
+            ),
+          }),
+          { maxLength: 3 },
+        ),
+        async (role, permissions, patches) => {
+          let apiKey;
+          try {
+            ({ apiKey } = await keymint.createApiKey({
+              name: `k${n++}`,
+              role,
+              ttl: '1h',
+              ...(permissions !== null && { permissions }),
+            }));
+          } catch (error) {
+            expect((error as { code?: string }).code).toBe('INVALID_INPUT');
+            return;
+          }
+          expect(within(apiKey.role, apiKey.permissions)).toBe(true);
+          expect(await storedWithin(apiKey.id)).toBe(true);
+          for (const patch of patches) {
+            if (patch.role === undefined && patch.permissions === undefined) continue;
+            try {
+              apiKey = await keymint.updateApiKey(apiKey.id, patch);
+            } catch (error) {
+              expect((error as { code?: string }).code).toBe('INVALID_INPUT');
+            }
+            const now = await keymint.getApiKey(apiKey.id);
+            expect(within(now.role, now.permissions)).toBe(true);
+            expect(await storedWithin(now.id)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
