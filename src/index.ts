@@ -63,6 +63,7 @@ export type {
   LeakReport,
   ListApiKeysInput,
   PurgeExpiredInput,
+  RevokeApiKeysInput,
   RotateApiKeyOptions,
   RotatedApiKey,
   UpdateApiKeyInput,

@@ -629,7 +629,7 @@ describe('createApiKey() when insert throws after the store may have committed',
 });
 
 describe('createApiKey() returned record', () => {
-  it('is plain data with exactly id, name, role, scope, createdAt, expiresAt, lastUsedAt, revokedAt, metadata, rotatedAt, previousKeyExpiresAt, permissions', async () => {
+  it('is plain data with exactly id, name, role, scope, createdAt, expiresAt, lastUsedAt, revokedAt, metadata, rotatedAt, previousKeyExpiresAt, owner, permissions', async () => {
     const { keymint } = fastKeymint();
     const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     expect(Object.getPrototypeOf(apiKey)).toBe(Object.prototype);
@@ -647,6 +647,7 @@ describe('createApiKey() returned record', () => {
         'rotatedAt',
         'previousKeyExpiresAt',
         'permissions',
+        'owner',
       ].sort(),
     );
     expect(apiKey).toEqual({
@@ -662,6 +663,7 @@ describe('createApiKey() returned record', () => {
       rotatedAt: null,
       previousKeyExpiresAt: null,
       permissions: null,
+      owner: null,
     });
   });
 

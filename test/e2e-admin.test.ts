@@ -196,8 +196,8 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
 
   const rowOf = (name: string) =>
     page.getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
-  // Cells after the name: role, permissions, expires, last used, status.
-  const statusOf = (name: string) => rowOf(name).getByRole('cell').nth(4).textContent();
+  // Cells after the name: role, permissions, owner, expires, last used, status.
+  const statusOf = (name: string) => rowOf(name).getByRole('cell').nth(5).textContent();
   const permissionsOf = (name: string) => rowOf(name).getByRole('cell').nth(1).textContent();
   const activeElement = () =>
     page.evaluate(() => {

@@ -100,6 +100,7 @@ describe('public types', () => {
       | 'rotatedAt'
       | 'previousKeyExpiresAt'
       | 'permissions'
+      | 'owner'
     >();
   });
 

@@ -49,7 +49,7 @@ Run 'keymint <command> --help' for a command's options.
 `;
 
 const COMMAND_HELP: Record<CommandName, string> = {
-  create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>]
+  create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>] [--owner <owner>]
                      [--permission <permission>]...
 
 Creates a key. stdout gets the key alone, on one line, and nothing else; the details (id,
@@ -68,17 +68,19 @@ Options:
   --permission <p> Narrow the key to this permission of its role, for example
                    dashboards:read; repeat it for more. Default: all the role grants.
                    Needs KEYMINT_PERMISSIONS (the host's map)
-  --json           Print { id, name, role, scope, expiresAt, key } instead
+  --owner <owner>  The user or service account the key belongs to (an id of yours)
+  --json           Print { id, name, role, scope, expiresAt, key } instead (and owner when set)
 
 A new SQLite file is created readable and writable by its owner only (mode 0600).
 `,
-  list: `Usage: keymint list [--scope <scope>] [--include-expired]
+  list: `Usage: keymint list [--scope <scope>] [--owner <owner>] [--include-expired]
 
 Prints a scope's keys sorted by name: id, name, role, expiry, last use, revocation. Never a key
 or a hash.
 
 Options:
   --scope <scope>    Default: default
+  --owner <owner>    Only the keys of this owner
   --include-expired  Also list keys past their expiry
   --json             Print a JSON array of records instead
 `,
@@ -122,9 +124,11 @@ Options:
   --json         Print { id, name, role, scope, expiresAt, previousKeyExpiresAt, key }
 `,
   revoke: `Usage: keymint revoke <id>
+       keymint revoke --owner <owner> [--scope <scope>]
 
 Revokes a key: verify refuses it from now on. Revoking a revoked key changes nothing.
-With --json, prints the key's record.
+With --json, prints the key's record. With --owner, revokes every key of that owner in the
+scope (default: default) in one step, and prints how many (--json: { owner, scope, revoked }).
 `,
   delete: `Usage: keymint delete <id>
 

@@ -19,6 +19,8 @@ export interface RecordJson {
   metadata: Readonly<Record<string, unknown>> | null;
   /** The key's effective permissions; only with a permissions map (KEYMINT_PERMISSIONS). */
   permissions?: string[];
+  /** The user or service account the key belongs to, or null. */
+  owner: string | null;
 }
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
@@ -36,6 +38,7 @@ export function recordJson(apiKey: ApiKey): RecordJson {
     rotatedAt: iso(apiKey.rotatedAt),
     previousKeyExpiresAt: iso(apiKey.previousKeyExpiresAt),
     metadata: apiKey.metadata,
+    owner: apiKey.owner,
     // Only with a permissions map (KEYMINT_PERMISSIONS): the key's effective permissions.
     ...(apiKey.permissions && { permissions: [...apiKey.permissions] }),
   };

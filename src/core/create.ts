@@ -131,7 +131,10 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
     );
     const ttlSeconds = resolveTtl(parsed.ttl, parts);
     const scope = access.scopeFor(parsed.scope, context);
-    await access.check(context, 'apikeys:create', scope, { role });
+    await access.check(context, 'apikeys:create', scope, {
+      role,
+      ...(parsed.owner !== undefined && { owner: parsed.owner }),
+    });
 
     const createdAt = clock();
     // A full scope is refused before anything is hashed.
@@ -156,6 +159,7 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
         previousSecretHash: null,
         previousSecretExpiresAt: null,
         rotatedAt: null,
+        owner: parsed.owner ?? null,
         permissions,
       };
       let result: Awaited<ReturnType<KeyAdapter['insert']>>;

@@ -175,6 +175,7 @@ export function toApiKey(record: StoredApiKey, permissions: PermissionMap | null
       record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
     ),
     permissions: permissions ? permissions.effective(record.role, record.permissions) : null,
+    owner: record.owner ?? null,
   });
 }
 

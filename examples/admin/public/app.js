@@ -264,6 +264,9 @@ function row(key) {
     : key.permissions?.length
       ? key.permissions.join(', ')
       : 'None';
+  // Who the key belongs to (a user or service account id of the host), when it has an owner.
+  const owner = document.createElement('td');
+  owner.textContent = key.owner === undefined ? '—' : shown(key.owner);
   const state = statusOf(key);
   const badge = document.createElement('span');
   badge.className = `badge ${state.toLowerCase()}`;
@@ -284,6 +287,7 @@ function row(key) {
     name,
     role,
     permissions,
+    owner,
     dateCell(key.expiration, 'Never'),
     dateCell(key.lastUsedAt, 'Never'),
     stateCell,
