@@ -32,6 +32,7 @@ export {
 } from './core/hasher.js';
 export type { Argon2idOptions, Hasher } from './core/hasher.js';
 export { DEFAULT_ROLES } from './core/roles.js';
+export type { PermissionsInfo } from './core/permissions.js';
 export type { KeyEventBase, KeymintEvent, KeymintEventType } from './core/events.js';
 export { KeymintError, isKeymintError, KEYMINT_ERROR_CODES } from './errors.js';
 export type { KeymintErrorCode } from './errors.js';

@@ -191,8 +191,12 @@ export const createInputSchema = z.strictObject(
     scope: scopeSchema.optional(),
     metadata: metadataSchema.optional(),
     owner: ownerSchema.optional(),
+    // Checked against the instance's permissions map (src/core/permissions.ts).
+    permissions: z.unknown().optional(),
   },
-  notAnObject('createApiKey() takes an object: { name, role, ttl, scope?, metadata?, owner? }'),
+  notAnObject(
+    'createApiKey() takes an object: { name, role, ttl, scope?, metadata?, owner?, permissions? }',
+  ),
 );
 
 export const updateInputSchema = z.strictObject(
@@ -201,8 +205,11 @@ export const updateInputSchema = z.strictObject(
     role: z.unknown().optional(),
     metadata: metadataSchema.optional(),
     ttl: z.unknown().optional(),
+    permissions: z.unknown().optional(),
   },
-  notAnObject('updateApiKey() takes a patch object: { name?, role?, metadata?, ttl? }'),
+  notAnObject(
+    'updateApiKey() takes a patch object: { name?, role?, metadata?, ttl?, permissions? }',
+  ),
 );
 
 export const rotateOptionsSchema = z
@@ -374,6 +381,13 @@ export const optionsSchema = z.strictObject(
     lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
     storeTimeout: ttlOption.optional(),
     maxKeysPerScope: wholeNumber('maxKeysPerScope', 1, 10_000_000).optional(),
+    // Checked entry by entry by PermissionMap (src/core/permissions.ts), which names the bad one.
+    permissions: z
+      .record(z.string(), z.unknown(), {
+        error:
+          "permissions must be an object from role to permissions, for example { Viewer: ['dashboards:read'] }",
+      })
+      .optional(),
   },
   notAnObject('createKeymint() takes an options object with at least { adapter }'),
 );

@@ -197,6 +197,7 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
   const rowOf = (name: string) =>
     page.getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
   const statusOf = (name: string) => rowOf(name).locator('td.key-status').textContent();
+  const permissionsOf = (name: string) => rowOf(name).getByRole('cell').nth(1).textContent();
   const activeElement = () =>
     page.evaluate(() => {
       const element = (globalThis as unknown as PageGlobals).document.activeElement;
@@ -609,6 +610,48 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     expect(await hello(key)).toEqual({
       status: 200,
       body: { hello: 'e2e-edited', role: 'Viewer' },
+    });
+  });
+
+  it("narrows a key to part of its role's permissions, then gives them back in the edit dialog", async () => {
+    const dashboards = async (key: string) => {
+      const response = await fetch(`${base}/api/dashboards`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      return { status: response.status, body: (await response.json()) as unknown };
+    };
+    const picker = page.locator('#key-permissions');
+    await page.getByLabel('Role', { exact: true }).selectOption('Editor');
+    // The Editor's own permissions and the Viewer's it inherits, all checked.
+    await expect
+      .poll(() => picker.getByRole('checkbox').evaluateAll((boxes) => boxes.length))
+      .toBe(4);
+    await page.getByLabel('Name', { exact: true }).fill('e2e-narrow');
+    await page.getByLabel('Time to live', { exact: true }).fill('2h');
+    await picker.getByLabel('dashboards:read', { exact: true }).uncheck();
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    const shown = page.getByLabel('API key for e2e-narrow', { exact: true });
+    await shown.waitFor();
+    const key = await shown.inputValue();
+    await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
+    expect(await permissionsOf('e2e-narrow')).toBe('dashboards:write, folders:read, folders:write');
+    expect(await dashboards(key)).toEqual({
+      status: 403,
+      body: { message: 'Insufficient permissions for this API key' },
+    });
+
+    await rowOf('e2e-narrow').getByRole('button', { name: 'Edit e2e-narrow' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit e2e-narrow' });
+    await dialog.waitFor();
+    const read = dialog.getByLabel('dashboards:read', { exact: true });
+    expect(await read.isChecked()).toBe(false);
+    await read.check();
+    await dialog.getByRole('button', { name: 'Save', exact: true }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await expect.poll(() => permissionsOf('e2e-narrow')).toBe('All of Editor');
+    expect(await dashboards(key)).toEqual({
+      status: 200,
+      body: { dashboards: [], by: 'e2e-narrow' },
     });
   });
 

@@ -11,6 +11,9 @@ import {
   type KeymintErrorCode,
   type VerifyFailureReason,
   type VerifyResult,
+  type VerifyOptions,
+  type Keymint,
+  type PermissionsInfo,
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { isKeymintError } from '../src/errors.js';
@@ -29,6 +32,7 @@ describe('public types', () => {
       role?: string;
       metadata?: Record<string, unknown> | null;
       ttl?: string | number | null;
+      permissions?: readonly string[] | null;
     }>();
     expectTypeOf<Parameters<typeof keymint.rotateApiKey>[1]>().toEqualTypeOf<
       { gracePeriod?: string | number; ttl?: string | number | null } | undefined
@@ -95,6 +99,7 @@ describe('public types', () => {
       | 'metadata'
       | 'rotatedAt'
       | 'previousKeyExpiresAt'
+      | 'permissions'
       | 'owner'
     >();
   });
@@ -108,6 +113,16 @@ describe('public types', () => {
     expectTypeOf(keymint.listApiKeys)
       .parameter(1)
       .toEqualTypeOf<{ actor: User; scope?: string } | undefined>();
+  });
+
+  it('permissions: the options, the effective list and the instance map (issue 16)', () => {
+    expectTypeOf<VerifyOptions['permissions']>().toEqualTypeOf<readonly string[] | undefined>();
+    expectTypeOf<ApiKey['permissions']>().toEqualTypeOf<readonly string[] | null>();
+    expectTypeOf<VerifyFailureReason>().extract<'insufficient_permission'>().not.toBeNever();
+    expectTypeOf<Keymint['permissions']>().toEqualTypeOf<PermissionsInfo | null>();
+    expectTypeOf<PermissionsInfo['grants']>().toEqualTypeOf<
+      Readonly<Record<string, readonly string[]>>
+    >();
   });
 
   it('isKeymintError narrows to a coded error', () => {

@@ -10,6 +10,7 @@ const entry = (id: string, digest = `d-${id}`): CachedKey => ({
   apiKey: {} as CachedKey['apiKey'],
   valid: { valid: false, reason: 'not_found' },
   rank: 0,
+  grants: null,
   graceUntilMs: null,
   expiresAtMs: null,
   revoked: false,

@@ -48,6 +48,15 @@ const DEFAULT_TTL = '30d';
 /** A session ends after this long even if its admin key is still valid. */
 const SESSION_MS = 8 * 3_600_000;
 const COOKIE = 'keymint_session';
+/**
+ * Each role's permissions (docs/permissions.md); a role also holds the lower roles' ones. The page
+ * lets an Admin narrow a key to part of its role's permissions.
+ */
+const PERMISSIONS = {
+  Viewer: ['dashboards:read', 'folders:read'],
+  Editor: ['dashboards:write', 'folders:write'],
+  Admin: ['users:write'],
+};
 const SCOPE = 'default';
 
 // ---------------------------------------------------------------------------------------------
@@ -94,6 +103,7 @@ const keymint = createKeymint({
   authorize: ({ actor }) => actor.role === 'Admin', // only Admin keys manage keys
   actorRole: (actor) => actor.role, // an Admin key may create keys of any role
   onBackgroundError: (error) => logError('keymint background error', error),
+  permissions: PERMISSIONS,
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -347,6 +357,7 @@ async function sessionInfo(request) {
     keyId: actor.id,
     defaultTtl: DEFAULT_TTL,
     maxTtlSeconds: keymint.maxTtlSeconds,
+    permissions: keymint.permissions.grants,
   });
 }
 
@@ -357,6 +368,19 @@ async function hello(request) {
     return toResponse(auth);
   }
   return sendJson(200, { hello: auth.apiKey.name, role: auth.apiKey.role });
+}
+
+/** A route protected by a permission: 403 for a key without `dashboards:read`. */
+async function dashboards(request) {
+  const auth = await authenticateRequest(keymint, request, {
+    permissions: ['dashboards:read'],
+    scope: SCOPE,
+  });
+  if (!auth.ok) {
+    if (auth.cause) logError('key check failed', auth.cause);
+    return toResponse(auth);
+  }
+  return sendJson(200, { dashboards: [], by: auth.apiKey.name });
 }
 
 function only(method, request, run) {
@@ -392,6 +416,7 @@ async function handle(request) {
     return routes(request);
   }
   if (pathname === '/api/hello') return only('GET', request, hello);
+  if (pathname === '/api/dashboards') return only('GET', request, dashboards);
   if (pathname === '/session') {
     if (request.method === 'POST') return signIn(request);
     return only('GET', request, sessionInfo);

@@ -26,6 +26,7 @@ export const COMMANDS = {
       role: { type: 'string' },
       ttl: { type: 'string' },
       scope: { type: 'string' },
+      permission: { type: 'string', multiple: true },
       owner: { type: 'string' },
     },
     positionals: [],
@@ -39,7 +40,13 @@ export const COMMANDS = {
     positionals: [],
   },
   update: {
-    options: { name: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } },
+    options: {
+      name: { type: 'string' },
+      role: { type: 'string' },
+      ttl: { type: 'string' },
+      permission: { type: 'string', multiple: true },
+      'all-permissions': { type: 'boolean' },
+    },
     positionals: ['id'],
   },
   rotate: { options: { grace: { type: 'string' }, ttl: { type: 'string' } }, positionals: ['id'] },
@@ -49,7 +56,11 @@ export const COMMANDS = {
   },
   delete: { options: {}, positionals: ['id'] },
   verify: {
-    options: { role: { type: 'string' }, scope: { type: 'string' } },
+    options: {
+      role: { type: 'string' },
+      scope: { type: 'string' },
+      permission: { type: 'string', multiple: true },
+    },
     positionals: ['key?'],
   },
   purge: { options: { 'older-than': { type: 'string' } }, positionals: [] },
@@ -71,7 +82,7 @@ export type Invocation =
   | {
       kind: 'run';
       command: CommandName;
-      values: Readonly<Record<string, string | boolean | undefined>>;
+      values: Readonly<Record<string, string | boolean | readonly string[] | undefined>>;
       positionals: readonly string[];
     };
 
@@ -127,7 +138,8 @@ function refuseKeys(
 ): void {
   for (const [name, value] of Object.entries(values)) {
     // --db is checked with KEYMINT_DB, without the password of a URL (parseDbTarget).
-    if (name !== 'db' && typeof value === 'string' && looksLikeKey(value)) {
+    const strings = Array.isArray(value) ? value : [value];
+    if (name !== 'db' && strings.some((v) => typeof v === 'string' && looksLikeKey(v))) {
       throw new UsageError(
         `--${name} looks like an API key, so it is neither used nor repeated here. ${VERIFY_HINT}`,
         command,
@@ -217,7 +229,7 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     const missing = required[parsed.positionals.length]!.replace('...', '');
     throw new UsageError(`'${command}' needs <${missing}>.`, command);
   }
-  // No option is `multiple`, so every value is a string, a boolean or undefined.
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  // Only --permission is `multiple` (an array of strings); the others are strings or booleans.
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   return { kind: 'run', command, values, positionals: parsed.positionals };
 }

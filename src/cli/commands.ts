@@ -43,11 +43,18 @@ const REASONS: Record<VerifyFailureReason, string> = {
   revoked: 'the key was revoked',
   rotated: 'the key was rotated and its grace period is over: use the new key',
   insufficient_role: 'the key is valid but its role is below --role',
+  insufficient_permission: 'the key is valid but lacks one of the --permission given',
   rate_limited: 'too many wrong secrets for this key id lately; try again later',
   busy: 'too many keys being checked at once; nothing was decided, try again',
 };
 
 const PAGE = 1000;
+
+/** `--permission`, repeatable: the list, or undefined when not given. */
+const permissionsOf = (invocation: RunInvocation): string[] | undefined => {
+  const value = invocation.values.permission;
+  return Array.isArray(value) ? [...value] : undefined;
+};
 
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
@@ -62,6 +69,7 @@ async function create({ keymint, invocation, io }: CommandContext): Promise<numb
     // No --ttl asks for a key that never expires, which keymint refuses unless allowed.
     ttl: ttl ?? null,
     scope: text(invocation, 'scope'),
+    ...(permissionsOf(invocation) && { permissions: permissionsOf(invocation) }),
   });
   // Nothing half-written: each write is waited for, and a key that could not be delivered is
   // deleted, so that no valid key is left that nobody has.
@@ -83,6 +91,9 @@ async function create({ keymint, invocation, io }: CommandContext): Promise<numb
           `  scope    ${apiKey.scope}\n` +
           (apiKey.owner === null ? '' : `  owner    ${apiKey.owner}\n`) +
           `  expires  ${expires}\n` +
+          (apiKey.permissions
+            ? `  permits  ${apiKey.permissions.join(' ') || '(nothing)'}\n`
+            : '') +
           'This is the only time the key is shown: copy it now. keymint keeps only a hash.\n',
       );
       stream = 'stdout';
@@ -139,14 +150,21 @@ async function list({ keymint, invocation, io }: CommandContext): Promise<number
 }
 
 const describe = (apiKey: ApiKey, now: Date): string =>
-  `key ${apiKey.id} ("${apiKey.name}", role ${apiKey.role}, scope ${apiKey.scope}, expires ${readableExpiry(apiKey.expiresAt, now)})`;
+  `key ${apiKey.id} ("${apiKey.name}", role ${apiKey.role}, scope ${apiKey.scope}, expires ${readableExpiry(apiKey.expiresAt, now)}${apiKey.permissions ? `, permits ${apiKey.permissions.join(' ') || 'nothing'}` : ''})`;
 
 async function update({ keymint, invocation, io }: CommandContext): Promise<number> {
   const [name, role, ttl] = ['name', 'role', 'ttl'].map((option) => text(invocation, option));
+  const permissions = permissionsOf(invocation);
+  const all = invocation.values['all-permissions'] === true;
+  if (all && permissions) {
+    throw new UsageError('Give either --permission or --all-permissions, not both.', 'update');
+  }
   const apiKey = await keymint.updateApiKey(invocation.positionals[0]!, {
     ...(name !== undefined && { name }),
     ...(role !== undefined && { role }),
     ...(ttl !== undefined && { ttl }),
+    ...(permissions && { permissions }),
+    ...(all && { permissions: null }),
   });
   if (invocation.values.json) await printJson(io.stdout, recordJson(apiKey));
   else await printOut(io.stdout, `Updated ${describe(apiKey, new Date())}.\n`);
@@ -242,9 +260,11 @@ async function remove({ keymint, invocation, io }: CommandContext): Promise<numb
 }
 
 async function verify({ keymint, invocation, io, key }: CommandContext): Promise<number> {
+  const permissions = permissionsOf(invocation);
   const result = await keymint.verifyKey(key, {
     role: text(invocation, 'role'),
     scope: text(invocation, 'scope'),
+    ...(permissions && { permissions }),
   });
   if (invocation.values.json) {
     await printJson(
@@ -367,9 +387,13 @@ export async function prepare(invocation: RunInvocation, io: CliIo): Promise<{ k
     }
   }
   if (invocation.command === 'update') {
-    if (['name', 'role', 'ttl'].every((name) => text(invocation, name) === undefined)) {
+    if (
+      ['name', 'role', 'ttl'].every((name) => text(invocation, name) === undefined) &&
+      permissionsOf(invocation) === undefined &&
+      invocation.values['all-permissions'] !== true
+    ) {
       throw new UsageError(
-        "'update' needs at least one of --name <name>, --role <role>, --ttl <ttl>.",
+        "'update' needs at least one of --name <name>, --role <role>, --ttl <ttl>, --permission <permission>, --all-permissions.",
         'update',
       );
     }

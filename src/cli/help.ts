@@ -42,13 +42,15 @@ ${COMMON}
 ${EXIT_CODES}
 
 Environment: KEYMINT_DB (--db), KEYMINT_KEY (the key for verify), KEYMINT_DEBUG=1 (stack
-traces on failure).
+traces on failure), KEYMINT_PERMISSIONS (the host's permissions map, as JSON or the path of a
+JSON file: {"Viewer":["dashboards:read"],"Editor":["dashboards:write"]}; needed by --permission).
 
 Run 'keymint <command> --help' for a command's options.
 `;
 
 const COMMAND_HELP: Record<CommandName, string> = {
   create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>] [--owner <owner>]
+                     [--permission <permission>]...
 
 Creates a key. stdout gets the key alone, on one line, and nothing else; the details (id,
 name, role, scope, expiry) go to stderr. The key is shown this once: keymint keeps only a hash.
@@ -63,6 +65,9 @@ Options:
   --ttl <ttl>      A whole number and a unit: s, m, h, d, w or M (30 days), for example
                    12h or 1M; at most 30 days. Required: keys that never expire are refused.
   --scope <scope>  The tenant (Grafana's organisation). Default: default
+  --permission <p> Narrow the key to this permission of its role, for example
+                   dashboards:read; repeat it for more. Default: all the role grants.
+                   Needs KEYMINT_PERMISSIONS (the host's map)
   --owner <owner>  The user or service account the key belongs to (an id of yours)
   --json           Print { id, name, role, scope, expiresAt, key } instead (and owner when set)
 
@@ -80,6 +85,7 @@ Options:
   --json             Print a JSON array of records instead
 `,
   update: `Usage: keymint update <id> [--name <name>] [--role <role>] [--ttl <ttl>]
+                     [--permission <permission>]... [--all-permissions]
 
 Changes a key: its id, secret and history stay. At least one option. A revoked or expired key
 cannot be changed (REVOKED, EXPIRED: exit 3). Prints the changed key, never the key itself.
@@ -90,6 +96,9 @@ Options:
   --name <name>  A new name, unique within the key's scope
   --role <role>  Viewer, Editor or Admin (any letter case); the key verifies with it at once
   --ttl <ttl>    A new expiry counted from now, for example 30d; at most 30 days
+  --permission <p>   Replace the key's permissions with these (repeat it), within its role;
+                     a new --role alone narrows them to the new role. Needs KEYMINT_PERMISSIONS
+  --all-permissions  Let the key hold everything its role grants again
   --json         Print the key's record instead
 `,
   rotate: `Usage: keymint rotate <id> [--grace <ttl>] [--ttl <ttl>]
@@ -125,10 +134,11 @@ scope (default: default) in one step, and prints how many (--json: { owner, scop
 
 Deletes a key's record. Its name can then be used again. With --json, prints { id, deleted }.
 `,
-  verify: `Usage: keymint verify [<key> | -] [--role <role>] [--scope <scope>]
+  verify: `Usage: keymint verify [<key> | -] [--role <role>] [--scope <scope>] [--permission <p>]...
 
 Checks a key. Exit 0 when it is valid, 1 when it is not, with the reason: malformed,
-not_found, expired, revoked, rotated, insufficient_role, rate_limited or busy. The key is never printed.
+not_found, expired, revoked, rotated, insufficient_role, insufficient_permission, rate_limited
+or busy. The key is never printed.
 
 Where the key comes from, in this order:
   <key>            The argument. Avoid it: it lands in shell history and in ps.
@@ -141,6 +151,8 @@ Where the key comes from, in this order:
 Options:
   --role <role>    The minimum role; a key below it is insufficient_role
   --scope <scope>  Only keys of this scope are valid
+  --permission <p> Required permission (repeat it); a key without one is
+                   insufficient_permission. Needs KEYMINT_PERMISSIONS
   --json           Print { valid: true, apiKey } or { valid: false, reason }
 `,
   purge: `Usage: keymint purge [--older-than <ttl>]

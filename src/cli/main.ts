@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { createKeymint } from '../core/keymint.js';
 import { parseInvocation, type Invocation } from './args.js';
 import type { StoreCommand } from './commands.js';
 import { COMMAND_RUNNERS, prepare, printRules } from './commands.js';
 import { escapeUnshowable } from './escape.js';
-import { EXIT, reportFailure } from './failures.js';
+import { EXIT, reportFailure, UsageError } from './failures.js';
 import { helpText } from './help.js';
 import type { CliIo } from './io.js';
 import { printOut } from './output.js';
@@ -17,6 +19,32 @@ export { EXIT } from './failures.js';
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
+/**
+ * KEYMINT_PERMISSIONS: the host's permissions map (createKeymint's `permissions`), as JSON or as
+ * the path of a JSON file, so that --permission is checked against the same map as the server.
+ */
+function permissionsMap(io: CliIo): Record<string, string[]> | undefined {
+  const value = io.env.KEYMINT_PERMISSIONS;
+  if (value === undefined || value.trim() === '') return undefined;
+  let text = value;
+  if (!value.trim().startsWith('{')) {
+    try {
+      text = readFileSync(path.resolve(io.cwd, value), 'utf8');
+    } catch (error) {
+      throw new UsageError(
+        `KEYMINT_PERMISSIONS is neither a JSON object nor a readable file (${messageOf(error)}).`,
+      );
+    }
+  }
+  try {
+    return JSON.parse(text) as Record<string, string[]>;
+  } catch {
+    throw new UsageError(
+      'KEYMINT_PERMISSIONS must hold a JSON object from role to permissions, for example {"Viewer":["dashboards:read"]}.',
+    );
+  }
+}
+
 async function run(
   invocation: Extract<Invocation, { kind: 'run' }> & { command: StoreCommand },
   io: CliIo,
@@ -24,6 +52,7 @@ async function run(
   const db = invocation.values.db;
   const target = parseDbTarget(typeof db === 'string' ? db : io.env.KEYMINT_DB, io.cwd);
   const { key } = await prepare(invocation, io);
+  const permissions = permissionsMap(io);
   const store = await openStore(target, { create: invocation.command === 'create' });
   if (store.created) {
     const created = `Created the ${describeTarget(target)} (mode 0600: its owner only).\n`;
@@ -37,6 +66,7 @@ async function run(
       adapter: store.adapter,
       cache: false,
       onBackgroundError: warn,
+      ...(permissions && { permissions }),
       // scan --prefix: the keys it finds are verified (and revoked) with their own prefix.
       ...(typeof invocation.values.prefix === 'string' && { prefix: invocation.values.prefix }),
     });

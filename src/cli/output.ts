@@ -17,6 +17,8 @@ export interface RecordJson {
   /** When the secret replaced by the last rotation stops (stopped) verifying. */
   previousKeyExpiresAt: string | null;
   metadata: Readonly<Record<string, unknown>> | null;
+  /** The key's effective permissions; only with a permissions map (KEYMINT_PERMISSIONS). */
+  permissions?: string[];
   /** The user or service account the key belongs to, or null. */
   owner: string | null;
 }
@@ -37,6 +39,8 @@ export function recordJson(apiKey: ApiKey): RecordJson {
     previousKeyExpiresAt: iso(apiKey.previousKeyExpiresAt),
     metadata: apiKey.metadata,
     owner: apiKey.owner,
+    // Only with a permissions map (KEYMINT_PERMISSIONS): the key's effective permissions.
+    ...(apiKey.permissions && { permissions: [...apiKey.permissions] }),
   };
 }
 

@@ -15,6 +15,7 @@ import {
   type TtlRules,
 } from './parse.js';
 import { nameTaken } from './manage.js';
+import type { PermissionMap } from './permissions.js';
 import type { RoleSet } from './roles.js';
 import type { ScopeCap } from './scope-cap.js';
 import type { CallContext, CreateApiKeyInput, CreatedApiKey } from './types.js';
@@ -27,6 +28,8 @@ export interface CreateParts<Actor> extends TtlRules {
   hasher: Hasher;
   limiter: HashLimiter | null;
   roles: RoleSet;
+  /** The `permissions` option, or null without it. */
+  permissions: PermissionMap | null;
   prefix: string;
   access: Access<Actor>;
   clock: () => Date;
@@ -82,6 +85,26 @@ export async function holdsHash(
   }
 }
 
+/**
+ * A key's explicit list as given to create or update: `null` (everything the role grants) when
+ * absent or null, else narrowed to the role (INVALID_INPUT naming what it does not grant).
+ */
+export function keyPermissions(
+  map: PermissionMap | null,
+  role: string,
+  value: unknown,
+  operation: string,
+): string[] | null {
+  if (value === undefined) return null;
+  if (!map) {
+    throw new KeymintError(
+      'INVALID_INPUT',
+      `Invalid ${operation} input: permissions need the permissions option of createKeymint() (this instance has none).`,
+    );
+  }
+  return value === null ? null : map.narrow(role, value, `${operation} permissions`);
+}
+
 /** `createApiKey`, over the instance's parts. */
 export function createOperation<Actor>(parts: CreateParts<Actor>) {
   const { adapter, roles, prefix, access, clock, cap } = parts;
@@ -91,7 +114,7 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
       role: record.role,
       expiresAt: record.expiresAt,
     });
-    return { key, apiKey: toApiKey(record) };
+    return { key, apiKey: toApiKey(record, parts.permissions) };
   };
 
   return async function createApiKey(
@@ -100,6 +123,12 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
   ): Promise<CreatedApiKey> {
     const parsed = parseWith(createInputSchema, input, 'INVALID_INPUT', 'createApiKey() input');
     const role = roles.require(parsed.role);
+    const permissions = keyPermissions(
+      parts.permissions,
+      role,
+      parsed.permissions,
+      'createApiKey()',
+    );
     const ttlSeconds = resolveTtl(parsed.ttl, parts);
     const scope = access.scopeFor(parsed.scope, context);
     await access.check(context, 'apikeys:create', scope, {
@@ -131,7 +160,7 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
         previousSecretExpiresAt: null,
         rotatedAt: null,
         owner: parsed.owner ?? null,
-        permissions: null,
+        permissions,
       };
       let result: Awaited<ReturnType<KeyAdapter['insert']>>;
       try {

@@ -27,8 +27,9 @@ export interface KeyEventBase<Actor = unknown> {
  * `type`.
  *
  * - `key.created`: `role`, `expiresAt`.
- * - `key.updated`: `changes`, each changed field (`name`, `role`, `expiresAt`, `metadata`) with
- *   its value before and after (`updateApiKey`).
+ * - `key.updated`: `changes`, each changed field (`name`, `role`, `expiresAt`, `metadata`,
+ *   `permissions`: the stored explicit list, `null` for all the role grants) with its value
+ *   before and after (`updateApiKey`).
  * - `key.rotated`: the new `expiresAt` and `previousSecretExpiresAt`, when the old secret stops
  *   working (`rotateApiKey`; the id stays).
  * - `key.revoked`: `revokedAt`.
@@ -65,7 +66,7 @@ export type KeymintEvent<Actor = unknown> =
       readonly changes: Readonly<
         Partial<
           Record<
-            'name' | 'role' | 'expiresAt' | 'metadata',
+            'name' | 'role' | 'expiresAt' | 'metadata' | 'permissions',
             { readonly from: unknown; readonly to: unknown }
           >
         >

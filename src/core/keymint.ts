@@ -24,6 +24,7 @@ import { revokeRecord } from './manage.js';
 import { createTelemetry } from './telemetry.js';
 import { VerifyCache } from './verify-cache.js';
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
+import { PermissionMap } from './permissions.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import { monotonicFor } from '../internal/monotonic.js';
 import type { Keymint, KeymintOptions } from './types.js';
@@ -121,6 +122,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   const adapter: KeyAdapter = boundAdapter(config.adapter, storeTimeoutMs);
   const cap = scopeCap(adapter, config.maxKeysPerScope);
   const roles = new RoleSet(config.roles ?? DEFAULT_ROLES);
+  const permissions = config.permissions ? new PermissionMap(roles, config.permissions) : null;
   const maxTtlSeconds = resolveMaxTtl(config.maxTtl);
   const lastUsedIntervalMs = parseInterval(config.lastUsedInterval) * 1000;
   const prefix = config.prefix ?? 'km';
@@ -230,6 +232,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     adapter,
     hasher,
     roles,
+    permissions,
     prefix,
     allowNonExpiring,
     nowMs,
@@ -262,6 +265,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     hasher,
     limiter,
     roles,
+    permissions,
     prefix,
     maxTtlSeconds,
     allowNonExpiring,
@@ -279,6 +283,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     roles: roles.names,
     maxTtlSeconds,
     checksPermissions: options.authorize !== undefined,
+    permissions: permissions?.info ?? null,
     createApiKey: createOperation(parts),
     verifyKey: telemetry.instrumentVerify(verifier.verifyKey),
     getApiKey: manage.getApiKey,
@@ -296,6 +301,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       revoke: (record) => revokeRecord(parts, record, undefined),
       fromStore,
       events: parts.events,
+      permissions,
     }),
 
     async close(): Promise<void> {

@@ -2,6 +2,7 @@ import type { KeyAdapter, StoredApiKey } from '../adapter.js';
 import { KeymintError } from '../errors.js';
 import type { Events } from './events.js';
 import { parseKey } from './key-format.js';
+import type { PermissionMap } from './permissions.js';
 import { toApiKey } from './verifier.js';
 import type { ApiKey, LeakReport, LeakedKeyResult, VerifyResult } from './types.js';
 
@@ -14,6 +15,7 @@ export interface LeakParts<Actor> {
   revoke: (record: StoredApiKey) => Promise<ApiKey>;
   fromStore: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
   events: Events<Actor>;
+  permissions: PermissionMap | null;
 }
 
 const text = (value: unknown, max: number): string | null =>
@@ -46,7 +48,7 @@ export function createLeakReporter<Actor>(parts: LeakParts<Actor>) {
     const record = await parts.fromStore('findById', () => parts.adapter.findById(id));
     if (!record) return { truePositive: false };
     const revoke = result.valid && report.revoke !== false;
-    const apiKey = revoke ? await parts.revoke(record) : toApiKey(record);
+    const apiKey = revoke ? await parts.revoke(record) : toApiKey(record, parts.permissions);
     parts.events.key(record, undefined, {
       type: 'key.leaked',
       url: text(report.url, 2_048),

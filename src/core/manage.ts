@@ -12,6 +12,8 @@ import {
   resolveTtl,
   type TtlRules,
 } from './parse.js';
+import { keyPermissions } from './create.js';
+import { checkPermissionList, intersectPermissions, type PermissionMap } from './permissions.js';
 import type { RoleSet } from './roles.js';
 import { HOW_TO, parseTtlWithMax } from './ttl.js';
 import type {
@@ -31,6 +33,8 @@ const MAX_PURGE_AGE_SECONDS = 100 * 365 * 86_400;
 export interface ManageParts<Actor> extends TtlRules {
   adapter: KeyAdapter;
   roles: RoleSet;
+  /** The `permissions` option, or null without it. */
+  permissions: PermissionMap | null;
   access: Access<Actor>;
   clock: () => Date;
   /** Drops a key from this instance's verify cache (and its lookups in flight). */
@@ -39,14 +43,14 @@ export interface ManageParts<Actor> extends TtlRules {
   events: Events<Actor>;
 }
 
-const CHANGED = ['name', 'role', 'expiresAt', 'metadata'] as const;
+const CHANGED = ['name', 'role', 'expiresAt', 'metadata', 'permissions'] as const;
 
 /** What an update changed, field by field (dates and JSON compared by value). */
 function changesOf(before: StoredApiKey, after: StoredApiKey) {
   const changes: Partial<Record<(typeof CHANGED)[number], { from: unknown; to: unknown }>> = {};
   for (const field of CHANGED) {
-    const from = before[field];
-    const to = after[field];
+    const from = before[field] ?? null;
+    const to = after[field] ?? null;
     if (JSON.stringify(from) !== JSON.stringify(to)) changes[field] = { from, to };
   }
   return changes;
@@ -65,7 +69,7 @@ export async function revokeRecord<Actor>(
   if (record.revokedAt) {
     // Revoked elsewhere (perhaps by a process that could not push it): forget it here too.
     forget(record.id);
-    return toApiKey(record);
+    return toApiKey(record, parts.permissions);
   }
   let updated: StoredApiKey | null;
   try {
@@ -78,7 +82,7 @@ export async function revokeRecord<Actor>(
   if (updated.revokedAt) {
     parts.events.key(updated, context, { type: 'key.revoked', revokedAt: updated.revokedAt });
   }
-  return toApiKey(updated);
+  return toApiKey(updated, parts.permissions);
 }
 
 function parseOlderThan(value: unknown): number {
@@ -141,6 +145,30 @@ export const unexpectedRefusal = (result: ModifyResult) =>
     )}).`,
   );
 
+/**
+ * The explicit list an update stores: the patch's, narrowed to the (new) role; without one, a
+ * role change narrows the stored list to the new role (refused when nothing would be left, so
+ * that a key never loses its permissions without being asked to). `undefined`: unchanged.
+ */
+function nextPermissions(
+  map: PermissionMap | null,
+  record: StoredApiKey,
+  role: string | undefined,
+  value: unknown,
+): string[] | null | undefined {
+  if (value !== undefined) return keyPermissions(map, role ?? record.role, value, 'updateApiKey()');
+  const stored = record.permissions;
+  if (!map || role === undefined || role === record.role || stored == null) return undefined;
+  const narrowed = intersectPermissions(stored, map.grantsOf(role));
+  if (narrowed.length === 0 && stored.length > 0) {
+    throw new KeymintError(
+      'INVALID_INPUT',
+      `Invalid updateApiKey() patch: the role ${role} grants none of the key's permissions (${stored.map((p) => JSON.stringify(p)).join(', ')}); give permissions in the same patch (a list within ${role}, [] for none, or null for everything ${role} grants).`,
+    );
+  }
+  return narrowed.join('\n') === stored.join('\n') ? undefined : narrowed;
+}
+
 /** get, list, update, revoke, delete and purge, over the instance's parts. */
 export function manageOperations<Actor>(parts: ManageParts<Actor>) {
   const { adapter, roles, access, clock, forget } = parts;
@@ -152,7 +180,7 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         keyId: record.id,
         owner: record.owner,
       });
-      return toApiKey(record);
+      return toApiKey(record, parts.permissions);
     },
 
     async listApiKeys(input?: ListApiKeysInput, context?: CallContext<Actor>): Promise<ApiKey[]> {
@@ -169,7 +197,7 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
           ...(parsed.includeExpired !== true && { activeAt: clock() }),
         }),
       );
-      return records.map(toApiKey);
+      return records.map((record) => toApiKey(record, parts.permissions));
     },
 
     async updateApiKey(
@@ -182,11 +210,20 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         parsed.name === undefined &&
         parsed.role === undefined &&
         parsed.metadata === undefined &&
-        parsed.ttl === undefined
+        parsed.ttl === undefined &&
+        parsed.permissions === undefined
       ) {
         throw new KeymintError(
           'INVALID_INPUT',
-          'Invalid updateApiKey() patch: give at least one of name, role, metadata, ttl.',
+          'Invalid updateApiKey() patch: give at least one of name, role, metadata, ttl, permissions.',
+        );
+      }
+      // The form and the spelling now; what the (new) role grants once the record is read.
+      if (parsed.permissions != null && parts.permissions) {
+        checkPermissionList(
+          parts.permissions.known,
+          parsed.permissions,
+          'updateApiKey() permissions',
         );
       }
       const role = parsed.role === undefined ? undefined : roles.require(parsed.role);
@@ -200,11 +237,13 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
       });
       const at = clock();
       requireActive(record, at.getTime(), 'updated');
+      const permissions = nextPermissions(parts.permissions, record, role, parsed.permissions);
       const changes: KeyChanges = {
         ...(parsed.name !== undefined && { name: parsed.name }),
         ...(role !== undefined && { role }),
         ...(parsed.metadata !== undefined && { metadata: parsed.metadata }),
         ...(ttlSeconds !== undefined && { ttlSeconds, expiresAt: expiryFrom(at, ttlSeconds) }),
+        ...(permissions !== undefined && { permissions }),
       };
       let result: ModifyResult;
       try {
@@ -218,7 +257,7 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
           type: 'key.updated',
           changes: changesOf(record, result.record),
         });
-        return toApiKey(result.record);
+        return toApiKey(result.record, parts.permissions);
       }
       switch (result.reason) {
         case 'not_found':

@@ -61,7 +61,7 @@ export function rotateOperation<Actor>(parts: RotateParts<Actor>) {
       expiresAt: record.expiresAt,
       previousSecretExpiresAt: record.previousSecretExpiresAt ?? null,
     });
-    return { key, apiKey: toApiKey(record) };
+    return { key, apiKey: toApiKey(record, parts.permissions) };
   };
 
   /** The stored record when it holds this hash (the rotation landed, its answer was lost). */

@@ -1,6 +1,7 @@
 import type { KeyAdapter } from '../adapter.js';
 import type { KeymintEvent } from './events.js';
 import type { Hasher } from './hasher.js';
+import type { PermissionsInfo } from './permissions.js';
 import type { TtlInput } from './ttl.js';
 
 /**
@@ -34,6 +35,12 @@ export interface ApiKey {
    * period. `null` if never rotated.
    */
   readonly previousKeyExpiresAt: Date | null;
+  /**
+   * What the key may do, when the instance has a `permissions` map: its explicit list (set on
+   * create or update) within what its role grants now, or everything its role grants. Canonical
+   * order (sorted, no repeats). `null` when the instance has no `permissions` map.
+   */
+  readonly permissions: readonly string[] | null;
   /** The user or service account the key belongs to (given at create), or `null`. */
   readonly owner: string | null;
 }
@@ -49,6 +56,8 @@ export interface ApiKey {
  * - `rotated`: the key is the previous secret of a rotated key, and its grace period is over
  *   (only the secret replaced by the last rotation is recognised; older ones are `not_found`).
  * - `insufficient_role`: the key is valid but its role is below `options.role`.
+ * - `insufficient_permission`: the key is valid but does not hold every one of
+ *   `options.permissions` (docs/permissions.md).
  * - `rate_limited`: this key id had too many wrong secrets lately (`rateLimit` option); refused
  *   without hashing. A verification the cache answers is never rate limited.
  * - `busy`: the wait for a hash would be longer than `hashing.maxWait`, or the hashing queue
@@ -68,6 +77,7 @@ export type VerifyFailureReason =
   | 'revoked'
   | 'rotated'
   | 'insufficient_role'
+  | 'insufficient_permission'
   | 'rate_limited'
   | 'busy';
 
@@ -104,6 +114,13 @@ export interface VerifyOptions {
   role?: string;
   /** Only keys of this scope are valid; a key of another scope is `not_found`. */
   scope?: string;
+  /**
+   * Every one of these is required (a wildcard such as `dashboards:*` asks for the wildcard
+   * itself); a key without them all is `insufficient_permission`. Needs the instance's
+   * `permissions` map; a permission no role grants throws `INVALID_INPUT` (a typo must not
+   * silently deny).
+   */
+  permissions?: readonly string[];
 }
 
 /**
@@ -194,6 +211,12 @@ export interface CreateApiKeyInput {
   /** Any JSON object up to 8 KiB, returned with the record. */
   metadata?: Record<string, unknown> | null;
   /**
+   * Narrows the key to these permissions, each granted by its role (`INVALID_INPUT` names the
+   * ones it does not grant). Default (or `null`): everything the role grants. Needs the
+   * instance's `permissions` map.
+   */
+  permissions?: readonly string[] | null;
+  /**
    * The user or service account the key belongs to: an opaque id of the host's, 1 to 190
    * characters, the same character rules as `scope`. Set at create only.
    */
@@ -234,6 +257,12 @@ export interface UpdateApiKeyInput {
    * (never expires) only with `allowNonExpiring`.
    */
   ttl?: TtlInput | null;
+  /**
+   * A new explicit list, within the (new) role's grants; `null`: everything the role grants.
+   * Without it, a role change narrows the key's explicit list to the new role, and refuses
+   * (`INVALID_INPUT`) when nothing of it would be left: give `permissions` in the same patch.
+   */
+  permissions?: readonly string[] | null;
 }
 
 /**
@@ -404,6 +433,15 @@ export interface KeymintOptions<Actor = unknown> {
    * the same scope at the same instant. Default: no limit.
    */
   maxKeysPerScope?: number;
+  /**
+   * Fine-grained permissions under the roles (docs/permissions.md): each role's permission
+   * strings, written as Grafana's RBAC actions (`dashboards:read`; `dashboards:*` and `*` are
+   * wildcards). A role also holds every permission of the roles below it (Admin ⊇ Editor ⊇
+   * Viewer, as Grafana's basic roles); a role left out grants only what it inherits. Checked
+   * here: a malformed entry or an unknown role is `CONFIG`. Without it, keys have no permissions
+   * and passing any to a call is `INVALID_INPUT`.
+   */
+  permissions?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -424,6 +462,11 @@ export interface Keymint<Actor = unknown> {
    * `createApiKeyRoutes` refuses an instance without it, unless told `allowAnyActor: true`.
    */
   readonly checksPermissions: boolean;
+  /**
+   * The `permissions` option as the instance reads it: each role's effective grants (its own and
+   * the lower roles', canonical order) and every permission it names; `null` without it.
+   */
+  readonly permissions: PermissionsInfo | null;
   /** Creates a key; see the README for the rules. */
   createApiKey(input: CreateApiKeyInput, context?: CallContext<Actor>): Promise<CreatedApiKey>;
   /**

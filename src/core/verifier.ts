@@ -14,6 +14,7 @@ import {
   type ParsedKey,
 } from './key-format.js';
 import type { LastUsedWriter } from './last-used.js';
+import { checkPermissionList, grantsOf, holdsAll, type PermissionMap } from './permissions.js';
 import type { RoleSet } from './roles.js';
 import type { AttemptTicket, WrongSecrets } from './shared-attempts.js';
 import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
@@ -24,6 +25,8 @@ export interface VerifierParts {
   adapter: KeyAdapter;
   hasher: Hasher;
   roles: RoleSet;
+  /** The `permissions` option, or null without it. */
+  permissions: PermissionMap | null;
   prefix: string;
   allowNonExpiring: boolean;
   /** The instance's wall clock in epoch ms (validated): for a key's own `expiresAt` only. */
@@ -82,6 +85,8 @@ type KeyView = CachedKey;
 interface ParsedOptions {
   minRank: number;
   scope: string | undefined;
+  /** Checked against the permissions map; undefined when not asked. */
+  permissions?: readonly string[];
 }
 
 /** Proofs kept without a cache (the wrong-secret limit's owner pass); with one, its maxEntries. */
@@ -99,6 +104,7 @@ const results = {
   rotated: Object.freeze({ valid: false, reason: 'rotated' }),
   expired: Object.freeze({ valid: false, reason: 'expired' }),
   insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
+  insufficient_permission: Object.freeze({ valid: false, reason: 'insufficient_permission' }),
 } as const satisfies Record<string, VerifyResult>;
 
 const busy = (retryAfterMs: number): VerifyResult =>
@@ -135,7 +141,9 @@ function isReadable(record: StoredApiKey, id: string): boolean {
     isDateOrNull(record.lastUsedAt) &&
     (record.previousSecretHash == null || typeof record.previousSecretHash === 'string') &&
     isDateOrAbsent(record.previousSecretExpiresAt) &&
-    isDateOrAbsent(record.rotatedAt)
+    isDateOrAbsent(record.rotatedAt) &&
+    (record.permissions == null ||
+      (Array.isArray(record.permissions) && record.permissions.every((p) => typeof p === 'string')))
   );
 }
 
@@ -151,7 +159,7 @@ function deepFreeze<T>(value: T): T {
  * The public view of a stored record: a fresh, deeply frozen plain object without `secretHash`,
  * with read-only dates. Frozen all the way down because verifications share it through the cache.
  */
-export function toApiKey(record: StoredApiKey): ApiKey {
+export function toApiKey(record: StoredApiKey, permissions: PermissionMap | null): ApiKey {
   return Object.freeze({
     id: record.id,
     name: record.name,
@@ -166,6 +174,7 @@ export function toApiKey(record: StoredApiKey): ApiKey {
     previousKeyExpiresAt: readonlyDate(
       record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
     ),
+    permissions: permissions ? permissions.effective(record.role, record.permissions) : null,
     owner: record.owner ?? null,
   });
 }
@@ -223,14 +232,48 @@ export function createVerifier(parts: VerifierParts) {
       );
     }
     for (const name in options) {
-      if (name !== 'role' && name !== 'scope') {
+      if (name !== 'role' && name !== 'scope' && name !== 'permissions') {
         throw new KeymintError(
           'INVALID_INPUT',
-          `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role and scope.`,
+          `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role, scope and permissions.`,
         );
       }
     }
-    const { role, scope } = options as { role?: unknown; scope?: unknown };
+    const { role, scope, permissions } = options as {
+      role?: unknown;
+      scope?: unknown;
+      permissions?: unknown;
+    };
+    const base = parseRoleAndScope(role, scope);
+    if (permissions === undefined) return base;
+    return { minRank: base.minRank, scope: base.scope, permissions: checkWanted(permissions) };
+  }
+
+  /** Whether every entry is a permission already checked (the usual case: a route's list). */
+  function allKnown(value: unknown): value is readonly string[] {
+    if (!Array.isArray(value)) return false;
+    for (let i = 0; i < value.length; i++) if (!knownWanted.has(value[i])) return false;
+    return true;
+  }
+
+  /** Permission strings already checked against the map: hosts ask for the same few. */
+  const knownWanted = new Set<string>();
+
+  function checkWanted(value: unknown): readonly string[] {
+    if (!parts.permissions) {
+      throw new KeymintError(
+        'INVALID_INPUT',
+        'Invalid verifyKey() options: permissions need the permissions option of createKeymint() (this instance has none).',
+      );
+    }
+    if (allKnown(value)) return value;
+    const checked = checkPermissionList(parts.permissions.known, value, 'verifyKey() options');
+    if (knownWanted.size > 1_000) knownWanted.clear();
+    for (const p of checked) knownWanted.add(p);
+    return checked;
+  }
+
+  function parseRoleAndScope(role: unknown, scope: unknown): ParsedOptions {
     const known = parsedMemo.get(role)?.get(scope);
     if (known) return known;
     if (role !== undefined && typeof role !== 'string') {
@@ -276,6 +319,9 @@ export function createVerifier(parts: VerifierParts) {
     if (view.graceUntilMs !== null && nowMs >= view.graceUntilMs) return results.rotated;
     if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
     if (options.minRank >= 0 && view.rank < options.minRank) return results.insufficient_role;
+    if (options.permissions && !(view.grants && holdsAll(view.grants, options.permissions))) {
+      return results.insufficient_permission;
+    }
     return view.valid;
   }
 
@@ -406,7 +452,7 @@ export function createVerifier(parts: VerifierParts) {
         if (matches !== true) return { kind: 'wrong' };
         if (!previous) prove(id, digest, record.secretHash);
       }
-      const apiKey = toApiKey(record);
+      const apiKey = toApiKey(record, parts.permissions);
       const view: KeyView = {
         id: record.id,
         digest,
@@ -414,6 +460,7 @@ export function createVerifier(parts: VerifierParts) {
         apiKey,
         valid: Object.freeze({ valid: true, apiKey }),
         rank: roles.rankOf(record.role),
+        grants: apiKey.permissions ? grantsOf(apiKey.permissions) : null,
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
         graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,

@@ -1,3 +1,4 @@
+import type { PermissionGrants } from './permissions.js';
 import type { ApiKey, VerifyResult } from './types.js';
 
 const MAX_TRACKED_INVALIDATIONS = 10_000;
@@ -12,6 +13,8 @@ export interface CachedKey {
   readonly valid: VerifyResult;
   /** Role rank and times as numbers, so a hit compares numbers only. */
   readonly rank: number;
+  /** The key's effective permissions, ready to check; null without a permissions map. */
+  readonly grants: PermissionGrants | null;
   readonly expiresAtMs: number | null;
   readonly revoked: boolean;
   /**

@@ -75,6 +75,11 @@ const FAILURES: Record<VerifyFailureReason, AuthenticationFailure> = {
   revoked: { ok: false, status: 401, message: 'Revoked API key', headers: challenge },
   rotated: { ok: false, status: 401, message: 'Rotated API key', headers: challenge },
   insufficient_role: { ok: false, status: 403, message: 'Insufficient role for this API key' },
+  insufficient_permission: {
+    ok: false,
+    status: 403,
+    message: 'Insufficient permissions for this API key',
+  },
   rate_limited: {
     ok: false,
     status: 429,
@@ -148,6 +153,7 @@ export function readApiKey(authorization: string | null | undefined): string | n
  * | 401 | `Expired API key` / `Revoked API key` | the correct key, expired or revoked |
  * | 401 | `Rotated API key` | the key's old secret after `rotateApiKey()` and its grace period |
  * | 403 | `Insufficient role for this API key` | below `options.role` |
+ * | 403 | `Insufficient permissions for this API key` | without every one of `options.permissions` |
  * | 429 | (with `Retry-After: 60`) | too many wrong secrets for this key id lately |
  * | 503 | (with `Retry-After`) | hashing busy (`Retry-After` from the estimated wait), or the store failed (`cause` set) |
  * | 500 | `Internal server error` | the hasher failed (`cause` set) |

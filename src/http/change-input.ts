@@ -1,5 +1,6 @@
 import type { RotateApiKeyOptions, UpdateApiKeyInput } from '../core/types.js';
 import type { TtlInput } from '../core/ttl.js';
+import { isPermissionList, PERMISSIONS_TYPE } from './create-input.js';
 import { MESSAGES } from './responses.js';
 
 /**
@@ -20,6 +21,11 @@ export interface UpdateApiKeyBody {
   secondsToLive?: number | null;
   /** A time to live from now such as `'12h'`, instead of `secondsToLive`. */
   ttl?: TtlInput | null;
+  /**
+   * A new explicit list within the (new) role; unlike the other fields, `null` is a change: the
+   * key then holds everything its role grants. Absent: kept (narrowed on a role change).
+   */
+  permissions?: string[] | null;
 }
 
 /**
@@ -62,7 +68,7 @@ export function parseUpdateBody(
       message: 'The request body must be a JSON object: { "name", "role", "secondsToLive" }',
     };
   }
-  const { name, role, secondsToLive, ttl } = fields;
+  const { name, role, secondsToLive, ttl, permissions } = fields;
   const patch: UpdateApiKeyInput = {};
   if (isSet(name)) {
     if (typeof name !== 'string') return { ok: false, message: 'name must be a string' };
@@ -91,10 +97,17 @@ export function parseUpdateBody(
   } else if (isSet(secondsToLive)) {
     patch.ttl = secondsToLive === 0 ? null : (secondsToLive as number);
   }
+  if (permissions !== undefined) {
+    if (permissions !== null && !isPermissionList(permissions)) {
+      return { ok: false, message: PERMISSIONS_TYPE };
+    }
+    patch.permissions = permissions;
+  }
   if (Object.keys(patch).length === 0) {
     return {
       ok: false,
-      message: 'Nothing to change: give at least one of name, role, ttl or secondsToLive',
+      message:
+        'Nothing to change: give at least one of name, role, ttl, secondsToLive or permissions',
     };
   }
   return { ok: true, value: patch };

@@ -18,10 +18,21 @@ export interface CreateApiKeyBody {
   secondsToLive?: number;
   /** A time to live such as `'12h'` or `'1M'`, instead of `secondsToLive`. */
   ttl?: TtlInput;
+  /** Narrows the key to these permissions of its role (docs/permissions.md); default all of them. */
+  permissions?: string[] | null;
 }
 
 export type ParsedCreateBody =
-  { ok: true; name: string; role: string; ttl: TtlInput | null } | { ok: false; message: string };
+  | { ok: true; name: string; role: string; ttl: TtlInput | null; permissions?: string[] }
+  | { ok: false; message: string };
+
+/** The shape of a `permissions` field; keymint checks the strings against its map. */
+export function isPermissionList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((entry) => typeof entry === 'string');
+}
+
+export const PERMISSIONS_TYPE =
+  'permissions must be an array of permission strings, for example ["dashboards:read"]';
 
 const isSet = (value: unknown) => value !== undefined && value !== null;
 
@@ -33,7 +44,7 @@ export function parseCreateBody(body: unknown, roles: readonly string[]): Parsed
       message: 'The request body must be a JSON object: { "name", "role", "secondsToLive" }',
     };
   }
-  const { name, role, secondsToLive, ttl } = body as Record<string, unknown>;
+  const { name, role, secondsToLive, ttl, permissions } = body as Record<string, unknown>;
   if (typeof name !== 'string') {
     return { ok: false, message: 'name is required and must be a string' };
   }
@@ -55,6 +66,15 @@ export function parseCreateBody(body: unknown, roles: readonly string[]): Parsed
   if (isSet(seconds) && isSet(ttl)) {
     return { ok: false, message: 'Give either secondsToLive or ttl, not both' };
   }
+  if (isSet(permissions) && !isPermissionList(permissions)) {
+    return { ok: false, message: PERMISSIONS_TYPE };
+  }
   const chosen = isSet(seconds) ? seconds : ttl;
-  return { ok: true, name, role: role as string, ttl: isSet(chosen) ? (chosen as TtlInput) : null };
+  return {
+    ok: true,
+    name,
+    role: role as string,
+    ttl: isSet(chosen) ? (chosen as TtlInput) : null,
+    ...(isSet(permissions) && { permissions: permissions as string[] }),
+  };
 }

@@ -105,6 +105,12 @@ export interface RequireApiKeyOptions<Req extends ExpressRequestLike = ExpressRe
   /** The minimum role, one of the instance's roles; a key below it gets `403`. */
   role?: string;
   /**
+   * Permissions the key must all hold (docs/permissions.md); a key without one of them gets
+   * `403 Insufficient permissions for this API key`. Needs an instance made with the
+   * `permissions` option; an unknown permission throws `INVALID_INPUT` at setup.
+   */
+  permissions?: readonly string[];
+  /**
    * Only keys of this scope (tenant) are valid; a key of another scope is an unknown key (`401`).
    * A function of the request picks the scope per request, for example from `req.params`; a
    * value no key can have (empty, `'*'`, over 190 characters) is answered `401` too. A function

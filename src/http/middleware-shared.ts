@@ -1,5 +1,6 @@
 import { KeymintError } from '../errors.js';
 import type { Keymint } from '../core/types.js';
+import { checkPermissionList } from '../core/permissions.js';
 import { RoleSet } from '../core/roles.js';
 import { scopeSchema } from '../schemas.js';
 import { verifyFrom, type AuthenticationResult } from './authenticate.js';
@@ -9,17 +10,20 @@ export { nodeHeaderValues, webHeaderValues } from './key-headers.js';
 export type { HeaderValues } from './key-headers.js';
 
 /** What the framework middlewares need of a keymint instance. */
-export type MiddlewareKeymint = Pick<Keymint<never>, 'verifyKey' | 'roles'>;
+export type MiddlewareKeymint = Pick<Keymint<never>, 'verifyKey' | 'roles'> &
+  Partial<Pick<Keymint<never>, 'permissions'>>;
 
 /** The options every `requireApiKey()` takes; `Req` is the framework's request (or context). */
 export interface MiddlewareOptions<Req> {
   role?: string;
+  /** Every one is required; a key without them all gets `403 Insufficient permissions for this API key`. */
+  permissions?: readonly string[];
   scope?: string | ((request: Req) => string | Promise<string>);
   onError?: (error: unknown, request: Req) => void;
   headers?: readonly string[];
 }
 
-const OPTION_NAMES = new Set(['role', 'scope', 'onError', 'headers']);
+const OPTION_NAMES = new Set(['role', 'permissions', 'scope', 'onError', 'headers']);
 
 function invalid(message: string): KeymintError {
   return new KeymintError('INVALID_INPUT', `Invalid requireApiKey() options: ${message}.`);
@@ -35,22 +39,35 @@ function checkOptions<Req>(
 ): MiddlewareOptions<Req> & { headers: readonly string[] } {
   if (options === undefined) return { headers: checkKeyHeaders(undefined) };
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalid('requireApiKey() takes an object: { role?, scope?, onError?, headers? }');
+    throw invalid(
+      'requireApiKey() takes an object: { role?, permissions?, scope?, onError?, headers? }',
+    );
   }
   for (const name of Object.keys(options)) {
     if (!OPTION_NAMES.has(name)) {
       throw invalid(
-        `unknown option ${JSON.stringify(name)}; the options are role, scope, onError and headers`,
+        `unknown option ${JSON.stringify(name)}; the options are role, permissions, scope, onError and headers`,
       );
     }
   }
-  const { role, scope, onError, headers } = options as Record<string, unknown>;
+  const { role, permissions, scope, onError, headers } = options as Record<string, unknown>;
   const checked: MiddlewareOptions<Req> & { headers: readonly string[] } = {
     headers: checkKeyHeaders(headers),
   };
   if (role !== undefined) {
     if (typeof role !== 'string') throw invalid('role must be a string');
     checked.role = new RoleSet(keymint.roles).require(role, 'minimum role');
+  }
+  if (permissions !== undefined) {
+    // Checked here, once: an unknown permission would otherwise fail every request.
+    if (!keymint.permissions) {
+      throw invalid(
+        'permissions need a keymint instance made with the permissions option of createKeymint()',
+      );
+    }
+    checked.permissions = Object.freeze([
+      ...checkPermissionList(keymint.permissions.known, permissions, 'requireApiKey() options'),
+    ]);
   }
   if (typeof scope === 'string') {
     const parsed = scopeSchema.safeParse(scope);
@@ -83,7 +100,7 @@ export function createKeyCheck<Req>(
   if (typeof keymint?.verifyKey !== 'function' || !Array.isArray(keymint.roles)) {
     throw new KeymintError('CONFIG', 'requireApiKey() needs a keymint instance (createKeymint()).');
   }
-  const { role, scope, onError, headers } = checkOptions<Req>(keymint, options);
+  const { role, permissions, scope, onError, headers } = checkOptions<Req>(keymint, options);
   const report = (error: unknown, request: Req) => {
     try {
       onError?.(error, request);
@@ -109,6 +126,7 @@ export function createKeyCheck<Req>(
     }
     const result = await verifyFrom(keymint, values, headers, {
       ...(role !== undefined && { role }),
+      ...(permissions !== undefined && { permissions }),
       ...(requestScope !== undefined && { scope: requestScope }),
     });
     if (!result.ok && result.cause !== undefined) report(result.cause, request);

@@ -86,6 +86,8 @@ export interface ApiKeyListItem {
   lastUsedAt?: string;
   /** As Grafana's list reports it: `true` once the key is revoked (it then never verifies). */
   isRevoked: boolean;
+  /** The key's effective permissions, when the instance has a `permissions` map. */
+  permissions?: string[];
   /** The user or service account the key belongs to; absent for a key without an owner. */
   owner?: string;
 }
@@ -100,6 +102,7 @@ function listItem(apiKey: ApiKey): ApiKeyListItem {
     ...(apiKey.expiresAt && { expiration: apiKey.expiresAt.toISOString() }),
     ...(apiKey.lastUsedAt && { lastUsedAt: apiKey.lastUsedAt.toISOString() }),
     isRevoked: apiKey.revokedAt !== null,
+    ...(apiKey.permissions && { permissions: [...apiKey.permissions] }),
     ...(apiKey.owner !== null && { owner: apiKey.owner }),
   };
 }
@@ -243,7 +246,13 @@ export function createApiKeyRoutes<Actor>(
     const input = parseCreateBody(body.value, keymint.roles);
     if (!input.ok) return errorResponse(400, input.message);
     const { key, apiKey } = await keymint.createApiKey(
-      { name: input.name, role: input.role, ttl: input.ttl, scope },
+      {
+        name: input.name,
+        role: input.role,
+        ttl: input.ttl,
+        scope,
+        ...(input.permissions && { permissions: input.permissions }),
+      },
       context,
     );
     return json(200, { id: apiKey.id, name: apiKey.name, key });

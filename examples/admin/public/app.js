@@ -48,7 +48,10 @@ const rotateError = $('rotate-error');
 /** The longest grace period keymint allows: 7 days. */
 const MAX_GRACE_SECONDS = 7 * 86_400;
 
-/** What GET /session said: { name, keyId, defaultTtl, maxTtlSeconds }, or null. */
+/**
+ * What GET /session said: { name, keyId, defaultTtl, maxTtlSeconds, permissions }, or null;
+ * `permissions` is each role's grants.
+ */
 let session = null;
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +124,7 @@ async function showAdmin() {
   $('account-name').textContent = shown(session.name);
   $('key-ttl-default').textContent = `Empty: ${session.defaultTtl}.`;
   checkTtl();
+  showPermissions($('key-permissions'), roleSelect.value, null);
   await asAdmin(loadKeys);
 }
 
@@ -174,6 +178,37 @@ $('sign-out').addEventListener('click', async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Permissions: one checkbox per permission of the chosen role
+
+const grantsOf = (role) => session?.permissions?.[role] ?? [];
+
+/** Shows the role's permissions in `fieldset`, checked when in `checked` (all when null). */
+function showPermissions(fieldset, role, checked) {
+  const choices = fieldset.querySelector('.choices');
+  const boxes = grantsOf(role).map((permission, i) => {
+    const id = `${fieldset.id}-${i}`;
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.id = id;
+    box.value = permission;
+    box.checked = checked === null || checked.includes(permission);
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    label.textContent = permission;
+    const choice = document.createElement('span');
+    choice.append(box, ' ', label);
+    return choice;
+  });
+  choices.replaceChildren(...boxes);
+}
+
+/** The checked permissions, or null when all of the role's are (the key then follows its role). */
+function chosenPermissions(fieldset, role) {
+  const checked = [...fieldset.querySelectorAll('input:checked')].map((box) => box.value);
+  return checked.length === grantsOf(role).length ? null : checked;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The key list
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -221,6 +256,14 @@ function row(key) {
   }
   const role = document.createElement('td');
   role.textContent = key.role;
+  const permissions = document.createElement('td');
+  permissions.className = 'permission-list';
+  const all = key.permissions?.join(' ') === grantsOf(key.role).join(' ');
+  permissions.textContent = all
+    ? `All of ${key.role}`
+    : key.permissions?.length
+      ? key.permissions.join(', ')
+      : 'None';
   // Who the key belongs to (a user or service account id of the host), when it has an owner.
   const owner = document.createElement('td');
   owner.textContent = key.owner === undefined ? '—' : shown(key.owner);
@@ -244,6 +287,7 @@ function row(key) {
   tr.append(
     name,
     role,
+    permissions,
     owner,
     dateCell(key.expiration, 'Never'),
     dateCell(key.lastUsedAt, 'Never'),
@@ -346,6 +390,7 @@ function openEdit(key, button) {
   $('edit-title').textContent = `Edit ${shown(key.name)}`;
   editName.value = key.name;
   editRole.value = key.role;
+  showPermissions($('edit-permissions'), key.role, key.permissions ?? null);
   editError.textContent = '';
   editName.removeAttribute('aria-invalid');
   editDialog.showModal();
@@ -368,6 +413,14 @@ editForm.addEventListener('submit', async (event) => {
   const patch = {};
   if (name !== key.name) patch.name = name;
   if (editRole.value !== key.role) patch.role = editRole.value;
+  const permissions = chosenPermissions($('edit-permissions'), editRole.value);
+  const held = (key.permissions ?? []).join(' ');
+  const heldAll = held === grantsOf(key.role).join(' ');
+  // All checked: the key follows its role, which a key holding all of its role already does.
+  // A list: sent with a new role (the server would narrow on its own), or when it changed.
+  const changed =
+    permissions === null ? !heldAll : Boolean(patch.role) || permissions.join(' ') !== held;
+  if (changed) patch.permissions = permissions;
   if (Object.keys(patch).length === 0) {
     closeDialog(editDialog);
     say(`Nothing to change for ${shown(key.name)}.`);
@@ -494,6 +547,15 @@ function checkTtl() {
 }
 
 ttlInput.addEventListener('input', checkTtl);
+roleSelect.addEventListener('change', () =>
+  showPermissions($('key-permissions'), roleSelect.value, null),
+);
+editRole.addEventListener('change', () => {
+  // Keep what is still granted under the new role; all of it when nothing would be left.
+  const kept = [...$('edit-permissions').querySelectorAll('input:checked')].map((b) => b.value);
+  const left = kept.filter((p) => grantsOf(editRole.value).includes(p));
+  showPermissions($('edit-permissions'), editRole.value, left.length ? left : null);
+});
 
 createForm.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -511,14 +573,21 @@ createForm.addEventListener('submit', async (event) => {
   }
   nameInput.removeAttribute('aria-invalid');
   const ttl = ttlInput.value.trim() || session.defaultTtl;
+  const permissions = chosenPermissions($('key-permissions'), roleSelect.value);
   addButton.disabled = true;
   try {
     await asAdmin(async () => {
       const created = await api('/api/auth/keys', {
         method: 'POST',
-        body: { name, role: roleSelect.value, ttl },
+        body: {
+          name,
+          role: roleSelect.value,
+          ttl,
+          ...(permissions !== null && { permissions }),
+        },
       });
       createForm.reset();
+      showPermissions($('key-permissions'), roleSelect.value, null);
       showCreatedKey(created);
       say(`Created ${shown(created.name)}. Copy its key now: it will not be shown again.`);
       await loadKeys();
