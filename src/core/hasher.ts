@@ -1,5 +1,7 @@
+import * as crypto from 'node:crypto';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { KeymintError } from '../errors.js';
+import { attachTwin, VERIFY_SYNC } from '../internal/sync-twin.js';
 
 /**
  * How secrets are stored. `hash` turns a secret into the string an adapter keeps; `verify`
@@ -207,20 +209,63 @@ export function hmacSha256Hasher(secret: string | Uint8Array): Hasher {
     );
   }
   const PREFIX = 'hmac-sha256:';
-  const digest = (value: string) => createHmac('sha256', keyBytes).update(value, 'utf8').digest();
-  return {
+  const digest = hmacSha256(keyBytes);
+  const verifySync = (hash: string, value: string): boolean => {
+    if (!hash.startsWith(PREFIX)) return false;
+    const stored = Buffer.from(hash.slice(PREFIX.length), 'base64url');
+    const actual = digest(value);
+    return stored.length === actual.length && timingSafeEqual(stored, actual);
+  };
+  const hasher: Hasher = {
     fast: true,
     async hash(value) {
       return PREFIX + digest(value).toString('base64url');
     },
     async verify(hash, value) {
-      if (!hash.startsWith(PREFIX)) return false;
-      const stored = Buffer.from(hash.slice(PREFIX.length), 'base64url');
-      const actual = digest(value);
-      return stored.length === actual.length && timingSafeEqual(stored, actual);
+      return verifySync(hash, value);
     },
     needsRehash(hash) {
       return !hash.startsWith(PREFIX);
     },
+  };
+  // keymint's verification calls it directly: no promise, no deadline (it is CPU work only).
+  return attachTwin(hasher, VERIFY_SYNC, 'verify', verifySync);
+}
+
+const BLOCK = 64;
+/** Values up to this many UTF-8 bytes are hashed in a buffer kept for the purpose. */
+const SCRATCH = 256;
+
+/**
+ * HMAC-SHA-256 (RFC 2104) with the key's inner and outer pads computed once: two one-shot
+ * SHA-256 calls per message instead of an Hmac object that imports the key again each time.
+ * Before Node 20.12 (no `crypto.hash`), Node's Hmac.
+ */
+export function hmacSha256(keyBytes: Buffer): (value: string) => Buffer {
+  if (typeof crypto.hash !== 'function') {
+    return (value) => createHmac('sha256', keyBytes).update(value, 'utf8').digest();
+  }
+  const hash = crypto.hash as (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer;
+  const key = Buffer.alloc(BLOCK);
+  (keyBytes.length > BLOCK ? hash('sha256', keyBytes, 'buffer') : keyBytes).copy(key);
+  const inner = Buffer.allocUnsafe(BLOCK + SCRATCH);
+  const outer = Buffer.allocUnsafe(BLOCK + 32);
+  for (let i = 0; i < BLOCK; i++) {
+    inner[i] = key[i]! ^ 0x36;
+    outer[i] = key[i]! ^ 0x5c;
+  }
+  key.fill(0);
+  return (value) => {
+    let message = inner;
+    if (value.length * 3 > SCRATCH && Buffer.byteLength(value, 'utf8') > SCRATCH) {
+      message = Buffer.allocUnsafe(BLOCK + Buffer.byteLength(value, 'utf8'));
+      inner.copy(message, 0, 0, BLOCK);
+    }
+    const end = BLOCK + message.write(value, BLOCK, 'utf8');
+    const innerDigest = hash('sha256', message.subarray(0, end), 'buffer');
+    // The secret does not stay behind in the buffer.
+    message.fill(0, BLOCK, end);
+    innerDigest.copy(outer, BLOCK);
+    return hash('sha256', outer, 'buffer');
   };
 }

@@ -42,7 +42,9 @@ import {
   rowToRecord,
   type KeyRow,
 } from '../../internal/sql.js';
+import { attachTwin, FIND_BY_ID_SYNC } from '../../internal/sync-twin.js';
 import { changeFeed, type ChangeFeed } from './change-feed.js';
+import { rowReader } from './find.js';
 import { modifier } from './modify.js';
 import {
   checkDatabase,
@@ -158,8 +160,9 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   const modifyOnce = modifier({ prepare }, table);
   const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
   const feed = feedOf(db, table);
+  const find = rowReader(() => statement('find'));
 
-  return {
+  const adapter = {
     async insert(record: StoredApiKey): Promise<InsertResult> {
       try {
         statement('insert').run({
@@ -188,7 +191,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     },
 
     async findById(id: string): Promise<StoredApiKey | null> {
-      return read(statement('find').get(id));
+      return find(id);
     },
 
     async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
@@ -253,4 +256,6 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
       return Number(row.live);
     },
   } satisfies KeyAdapter;
+  // better-sqlite3 answers synchronously: verification calls the lookup without a promise.
+  return attachTwin(adapter, FIND_BY_ID_SYNC, 'findById', find);
 }
