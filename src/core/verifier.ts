@@ -228,12 +228,12 @@ export function createVerifier(parts: VerifierParts) {
         throw new KeymintError(
           'HASHER_FAILURE',
           'The hasher failed to verify a secret; see the cause.',
-          {
-            cause: error,
-          },
+          { cause: error },
         );
       }
     });
+  /** A lookup that runs to its end without waiting: a synchronous store and hasher. */
+  const synchronous = findByIdSync !== undefined && verifyNow !== undefined;
 
   /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
   const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
@@ -512,7 +512,12 @@ export function createVerifier(parts: VerifierParts) {
     }
     const arrivedAt = parts.monoMs();
     const joined = flights.get(digest);
-    let outcome = await (joined ?? startFlight(presented, digest, arrivedAt)).promise;
+    // With a synchronous store and hasher a lookup ends before anyone could join it: no flight.
+    let outcome = await (joined
+      ? joined.promise
+      : synchronous
+        ? lookup(presented, digest)
+        : startFlight(presented, digest, arrivedAt).promise);
     // A flight begun before this call (a refresh ahead, say) may carry a read from before a
     // revoke: its answer holds only within the freshness bound counted from its start, as a
     // cache entry would. Past that, this caller reads the store itself.

@@ -253,6 +253,16 @@ end
 return live
 `;
 
+/**
+ * KEYS: record. The record's hash as one JSON text (its flat field/value list), or nil when
+ * there is none: one bulk string to read back instead of a reply item per field and value.
+ */
+const FIND = `
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+return cjson.encode(fields)
+`;
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -270,6 +280,7 @@ export const SCRIPTS = Object.freeze({
   list: script(LIST),
   purge: script(PURGE),
   countLive: script(COUNT_LIVE),
+  find: script(FIND),
 });
 
 /** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */
@@ -278,7 +289,7 @@ export interface ScriptRunner {
   eval(lua: string, numkeys: number, ...args: string[]): Promise<unknown>;
 }
 
-const isNoScript = (error: unknown) =>
+export const isNoScript = (error: unknown) =>
   error instanceof Error && error.message.startsWith('NOSCRIPT');
 
 /**
