@@ -225,6 +225,14 @@ ${targetLines.join('\n')}
   the hashing concurrency. The note also gives the same number of verifications run straight
   through argon2, concurrency at a time, in the same round: what the machine actually allows.
   The OWASP row is the same herd, smaller, with \`ARGON2ID_OWASP_PARAMETERS\`.
+- **cold path** (bench/cold-path.mjs): one child process per store, \`cache: false\`,
+  hmacSha256Hasher, 32 concurrent callers going round 2,000 keys; in ${QUICK ? 3 : 9} alternating
+  rounds of ${QUICK ? 250 : 600} ms, keymint's verifyKey and the plain lookup by id through the
+  same client (PostgreSQL: \`SELECT * FROM <table> WHERE id = $1\` on the same pg.Pool; SQLite:
+  a prepared \`SELECT * ... WHERE id = ?\` on the same Database; Redis: HGETALL on the same ioredis
+  client). The ratio column is keymint's rate over the plain lookup's (median of the rounds'
+  ratios); the target is at least 0.8. The note also gives this process's CPU time per operation
+  of each side.
 - **Keys are presented as a server receives them**: flat strings decoded from bytes, as Node's
   HTTP parser produces, for every row including the floor and the peers. The string that
   \`createApiKey\` returns is built by concatenation (a V8 "cons" string), and V8 reads the
