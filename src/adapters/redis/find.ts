@@ -8,7 +8,7 @@ const isReply = (error: unknown) => error instanceof Error && error.name === 'Re
 
 /**
  * Verification's read of one record: the `find` script, which returns the hash as one JSON text
- * (ioredis then decodes one bulk string instead of two per field), or HGETALL. A server that
+ * (ioredis then decodes one bulk string instead of two per field, and JSON.parse makes the object), or HGETALL. A server that
  * refuses the script (one without Lua's cjson, say) while HGETALL works gets HGETALL from then on.
  */
 export function recordReader(

@@ -254,13 +254,15 @@ return live
 `;
 
 /**
- * KEYS: record. The record's hash as one JSON text (its flat field/value list), or nil when
- * there is none: one bulk string to read back instead of a reply item per field and value.
+ * KEYS: record. The record's hash as one JSON object text, or nil when there is none: one bulk
+ * string to read back instead of a reply item per field and value.
  */
 const FIND = `
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return false end
-return cjson.encode(fields)
+local record = {}
+for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
+return cjson.encode(record)
 `;
 
 export interface Script {
