@@ -188,6 +188,7 @@ export function toApiKey(record: StoredApiKey): ApiKey {
     previousKeyExpiresAt: readonlyDate(
       record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
     ),
+    owner: record.owner ?? null,
   });
 }
 

@@ -24,6 +24,8 @@ const KNOWN = [
   'previous_secret_hash',
   'previous_secret_expires_at',
   'rotated_at',
+  'owner',
+  'permissions',
 ] as const;
 
 /** Where each column of a statement's result sits. */
@@ -90,6 +92,8 @@ export function rowReader(prepared: () => SqliteStatement): (id: string) => Stor
       previous_secret_hash: v[at[11]!],
       previous_secret_expires_at: v[at[12]!],
       rotated_at: v[at[13]!],
+      owner: v[at[14]!],
+      permissions: v[at[15]!],
     };
     for (let i = 0; i < others.length; i++) row[others[i]!.name] = v[others[i]!.index];
     return rowToRecord(row as unknown as KeyRow);
