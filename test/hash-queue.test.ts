@@ -89,6 +89,41 @@ describe('hashing.maxWait', () => {
     },
   );
 
+  it('before its first hash finishes, a fresh instance refuses nothing below the cap, however long that hash has been running', async () => {
+    // A burst takes the event loop a while to take in; no completion is seen meanwhile, so the
+    // first hash's running time says nothing of a hash and must not stand in for the mean.
+    const made = fastKeymint();
+    const keys: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      keys.push(
+        (await made.keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' })).key,
+      );
+    }
+    const slow = clockedHasher(made.clock);
+    const { keymint } = fastKeymint({
+      adapter: made.adapter,
+      hasher: slow.hasher,
+      now: made.clock.now,
+      cache: false,
+      hashing: { concurrency: 1, maxWait: '1s' },
+    });
+    const release = slow.hold();
+    const first = keymint.verifyKey(keys[0]!);
+    await flush();
+    made.clock.advance(60_000);
+    const rest = keys.slice(1).map((key) => keymint.verifyKey(key));
+    await flush();
+    release();
+    expect((await first).valid).toBe(true);
+    expect((await Promise.all(rest)).map((r) => r.valid)).toEqual(keys.slice(1).map(() => true));
+    // Measured now (100 ms a hash): the estimate applies again, 29 × 100 ms ahead > 1 s.
+    const release2 = slow.hold();
+    const again = keys.map((key) => keymint.verifyKey(key));
+    await flush();
+    release2();
+    expect((await Promise.all(again)).some((r) => !r.valid && r.reason === 'busy')).toBe(true);
+  });
+
   it('a queue under maxWait is never refused, however many wait (below the cap)', async () => {
     const { keymint, slow, keys } = await herd({ maxWait: '10s' });
     const release = slow.hold();

@@ -313,6 +313,38 @@ describe('hmacSha256Hasher()', () => {
     await expect(hasher.verify(`hmac-sha256:${'!'.repeat(43)}`, SECRET)).resolves.toBe(false);
   });
 
+  it('verify() is false for an undecodable stored hash right after a match: nothing of the earlier compare carries over', async () => {
+    // The compare reuses its buffers: a hash that decodes to fewer bytes must not meet the last one's.
+    const stored = await hasher.hash(SECRET);
+    expect(await hasher.verify(stored, SECRET)).toBe(true);
+    for (const broken of ['!'.repeat(43), `${'!'.repeat(42)}A`, `${stored.slice(12, 54)}!`]) {
+      expect(await hasher.verify(`hmac-sha256:${broken}`, SECRET)).toBe(false);
+      expect(await hasher.verify(stored, SECRET)).toBe(true);
+    }
+  });
+
+  it('matches node:crypto HMAC-SHA-256 for keys shorter than, as long as and longer than the 64-byte block, and messages past its kept buffer', async () => {
+    const { createHmac } = await import('node:crypto');
+    for (const keyLength of [32, 63, 64, 65, 200]) {
+      const key = Buffer.alloc(keyLength, keyLength);
+      const keyed = hmacSha256Hasher(key);
+      for (const message of [
+        '',
+        SECRET,
+        'ключ-🔑',
+        'x'.repeat(85),
+        'é'.repeat(200),
+        'y'.repeat(5000),
+      ]) {
+        const expected = createHmac('sha256', key).update(message, 'utf8').digest('base64url');
+        const hash = await keyed.hash(message);
+        expect(hash).toBe(`hmac-sha256:${expected}`);
+        expect(await keyed.verify(hash, message)).toBe(true);
+        expect(await keyed.verify(hash, `${message}.`)).toBe(false);
+      }
+    }
+  });
+
   it('verify() is false, without throwing, for an argon2 hash', async () => {
     const argon2Hash = await argon2idHasher(SMALL).hash(SECRET);
     await expect(hasher.verify(argon2Hash, SECRET)).resolves.toBe(false);

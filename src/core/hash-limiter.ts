@@ -37,8 +37,9 @@ export interface HashLimiterOptions {
  * `concurrency`, would exceed `maxWaitMs`; when its id already holds its places; or when
  * `maxQueue` tasks already wait and its scope holds its share (otherwise the scope holding the
  * most gives up its newest waiting task, which gets {@link Busy}). Until a first task has
- * finished there is no average: the time the first task has been running so far stands in for
- * it (a lower bound), so a fresh process takes a burst up to the cap.
+ * finished there is no average, and only the cap applies: a fresh process takes a burst up to
+ * the cap. (The time the first task has been running is no lower bound of a hash: while a burst
+ * arrives, the event loop sees no completion, so that time grows with the burst, not the hash.)
  */
 export class HashLimiter {
   private running = 0;
@@ -49,8 +50,6 @@ export class HashLimiter {
   /** Moving average of task durations in ms; meaningful once `measured`. */
   private meanMs = 0;
   private measured = false;
-  /** When the first task started: before any finishes, a lower bound of the mean. */
-  private firstStartedAt: number | undefined;
 
   readonly concurrency: number;
   readonly maxQueue: number;
@@ -69,10 +68,9 @@ export class HashLimiter {
     return this.line.size;
   }
 
-  /** The mean task duration in ms the estimate uses (0: nothing to go by yet). */
+  /** The mean task duration in ms the estimate uses (0: nothing measured yet). */
   meanTaskMs(): number {
-    if (this.measured) return this.meanMs;
-    return this.firstStartedAt === undefined ? 0 : Math.max(0, this.now() - this.firstStartedAt);
+    return this.measured ? this.meanMs : 0;
   }
 
   /**
@@ -102,7 +100,6 @@ export class HashLimiter {
       if (!started) return this.busy(this.estimateWaitMs(own));
     }
     const startedAt = this.now();
-    this.firstStartedAt ??= startedAt;
     try {
       return await task();
     } finally {

@@ -1,5 +1,7 @@
+import * as crypto from 'node:crypto';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { KeymintError } from '../errors.js';
+import { attachTwin, VERIFY_SYNC } from '../internal/sync-twin.js';
 
 /**
  * How secrets are stored. `hash` turns a secret into the string an adapter keeps; `verify`
@@ -207,20 +209,79 @@ export function hmacSha256Hasher(secret: string | Uint8Array): Hasher {
     );
   }
   const PREFIX = 'hmac-sha256:';
-  const digest = (value: string) => createHmac('sha256', keyBytes).update(value, 'utf8').digest();
-  return {
+  const digest = hmacSha256(keyBytes);
+  // Both sides of the compare, kept for the purpose: no allocation per verification.
+  const stored = Buffer.alloc(DIGEST);
+  const actual = Buffer.alloc(DIGEST);
+  const verifySync = (hash: string, value: string): boolean => {
+    if (!hash.startsWith(PREFIX)) return false;
+    const encoded = hash.slice(PREFIX.length);
+    // Every byte of `stored` written anew, or no match: nothing of an earlier compare counts.
+    if (Buffer.byteLength(encoded, 'base64url') !== DIGEST) return false;
+    if (stored.write(encoded, 0, DIGEST, 'base64url') !== DIGEST) return false;
+    actual.write(digest(value, 'binary'), 0, DIGEST, 'latin1');
+    return timingSafeEqual(stored, actual);
+  };
+  const hasher: Hasher = {
     fast: true,
     async hash(value) {
-      return PREFIX + digest(value).toString('base64url');
+      return PREFIX + digest(value, 'base64url');
     },
     async verify(hash, value) {
-      if (!hash.startsWith(PREFIX)) return false;
-      const stored = Buffer.from(hash.slice(PREFIX.length), 'base64url');
-      const actual = digest(value);
-      return stored.length === actual.length && timingSafeEqual(stored, actual);
+      return verifySync(hash, value);
     },
     needsRehash(hash) {
       return !hash.startsWith(PREFIX);
     },
+  };
+  // keymint's verification calls it directly: no promise, no deadline (it is CPU work only).
+  return attachTwin(hasher, VERIFY_SYNC, 'verify', verifySync);
+}
+
+const BLOCK = 64;
+const DIGEST = 32;
+/** Values up to this many UTF-8 bytes are hashed in a buffer kept for the purpose. */
+const SCRATCH = 256;
+
+type OneShot = (algorithm: string, data: Uint8Array, encoding: 'binary' | 'base64url') => string;
+
+/**
+ * HMAC-SHA-256 (RFC 2104) with the key's inner and outer pads computed once: two one-shot
+ * SHA-256 calls per message, into buffers kept for the purpose, instead of an Hmac object that
+ * takes the key again each time. Before Node 20.12 (no `crypto.hash`), Node's Hmac.
+ */
+export function hmacSha256(
+  keyBytes: Buffer,
+): (value: string, encoding: 'binary' | 'base64url') => string {
+  if (typeof crypto.hash !== 'function') {
+    return (value, encoding) =>
+      createHmac('sha256', keyBytes).update(value, 'utf8').digest(encoding);
+  }
+  const hash = crypto.hash as OneShot;
+  const key = Buffer.alloc(BLOCK);
+  if (keyBytes.length > BLOCK) key.write(hash('sha256', keyBytes, 'binary'), 'latin1');
+  else keyBytes.copy(key);
+  const inner = Buffer.allocUnsafe(BLOCK + SCRATCH);
+  const outer = Buffer.allocUnsafe(BLOCK + DIGEST);
+  for (let i = 0; i < BLOCK; i++) {
+    inner[i] = key[i]! ^ 0x36;
+    outer[i] = key[i]! ^ 0x5c;
+  }
+  key.fill(0);
+  /** `inner` cut at each message length met so far: no view made per call. */
+  const views: Buffer[] = [];
+  return (value, encoding) => {
+    let message = inner;
+    if (value.length * 3 > SCRATCH && Buffer.byteLength(value, 'utf8') > SCRATCH) {
+      message = Buffer.allocUnsafe(BLOCK + Buffer.byteLength(value, 'utf8'));
+      inner.copy(message, 0, 0, BLOCK);
+    }
+    const end = BLOCK + message.write(value, BLOCK, 'utf8');
+    const view = message === inner ? (views[end] ??= inner.subarray(0, end)) : message;
+    const innerDigest = hash('sha256', view, 'binary');
+    // The secret does not stay behind in the buffer.
+    message.fill(0, BLOCK, end);
+    outer.write(innerDigest, BLOCK, DIGEST, 'latin1');
+    return hash('sha256', outer, encoding);
   };
 }

@@ -27,6 +27,7 @@ import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { PermissionMap } from './permissions.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
 import { monotonicFor } from '../internal/monotonic.js';
+import { FIND_BY_ID_SYNC, twinOf, VERIFY_SYNC } from '../internal/sync-twin.js';
 import type { Keymint, KeymintOptions } from './types.js';
 
 /** hashing.maxWait: a fresh instance takes 1,000 keys at once on 2 cores (docs/performance.md). */
@@ -245,6 +246,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     report: reportBackground,
     fromStore,
     fromHasher,
+    findByIdSync: twinOf(config.adapter, FIND_BY_ID_SYNC, 'findById'),
+    verifySync: twinOf(config.hasher ?? {}, VERIFY_SYNC, 'verify'),
   });
 
   // The adapter holds only a weak listener on the cache, which verifyKey itself holds: the push

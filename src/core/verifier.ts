@@ -49,6 +49,13 @@ export interface VerifierParts {
   /** Turns a store or hasher throw into a fail-closed KeymintError. */
   fromStore: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
   fromHasher: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+  /**
+   * The adapter's synchronous `findById` (SQLite, memory), called without a promise or a
+   * deadline: a synchronous call returns before any timer could fire.
+   */
+  findByIdSync?: ((id: string) => StoredApiKey | null) | undefined;
+  /** The hasher's synchronous `verify` (HMAC), for hashers that need no hashing queue. */
+  verifySync?: ((hash: string, secret: string) => boolean) | undefined;
 }
 
 /** The outcome of one store lookup plus hash, shared by every caller of a single flight. */
@@ -125,6 +132,21 @@ const isDateOrNull = (value: unknown) =>
 
 /** The fields added in 0.2.0 may be absent (an adapter written for 0.1.0): read as null. */
 const isDateOrAbsent = (value: unknown) => value === undefined || isDateOrNull(value);
+
+/** A synchronous findById; a throw fails closed like any store failure. */
+function findNow(find: (id: string) => StoredApiKey | null, id: string): StoredApiKey | null {
+  try {
+    return find(id);
+  } catch (error) {
+    throw new KeymintError(
+      'STORE_FAILURE',
+      'The key store failed during findById; see the cause.',
+      {
+        cause: error,
+      },
+    );
+  }
+}
 
 /** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
 function isReadable(record: StoredApiKey, id: string): boolean {
@@ -204,6 +226,24 @@ export function createVerifier(parts: VerifierParts) {
   /** Entries a refresh was started for: at most one per entry, even when it fails. */
   const refreshed = new WeakSet<KeyView>();
   const refreshMs = cache ? cache.ttlMs * REFRESH_FRACTION : 0;
+  const { findByIdSync } = parts;
+  // A synchronous verify is called directly only where no hashing queue applies.
+  const verifySync = limiter ? undefined : parts.verifySync;
+  const verifyNow =
+    verifySync &&
+    ((hash: string, secret: string): boolean => {
+      try {
+        return verifySync(hash, secret);
+      } catch (error) {
+        throw new KeymintError(
+          'HASHER_FAILURE',
+          'The hasher failed to verify a secret; see the cause.',
+          { cause: error },
+        );
+      }
+    });
+  /** A lookup that runs to its end without waiting: a synchronous store and hasher. */
+  const synchronous = findByIdSync !== undefined && verifyNow !== undefined;
 
   /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
   const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
@@ -395,7 +435,9 @@ export function createVerifier(parts: VerifierParts) {
     try {
       // The freshness bound counts from the read, not from the end of the hash.
       const readAt = parts.monoMs();
-      const record = await parts.fromStore('findById', () => adapter.findById(id));
+      const record = findByIdSync
+        ? findNow(findByIdSync, id)
+        : await parts.fromStore('findById', () => adapter.findById(id));
       if (!record) return { kind: 'not_found' };
       if (!isReadable(record, id)) {
         throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
@@ -432,13 +474,17 @@ export function createVerifier(parts: VerifierParts) {
           );
         let matches: unknown;
         try {
-          matches = await check(record.secretHash);
+          matches = verifyNow
+            ? verifyNow(record.secretHash, presented.secret)
+            : await check(record.secretHash);
           if (
             matches !== true &&
             !(matches instanceof Busy) &&
             typeof record.previousSecretHash === 'string'
           ) {
-            matches = await check(record.previousSecretHash);
+            matches = verifyNow
+              ? verifyNow(record.previousSecretHash, presented.secret)
+              : await check(record.previousSecretHash);
             previous = matches === true;
           }
         } catch (error) {
@@ -520,7 +566,12 @@ export function createVerifier(parts: VerifierParts) {
     }
     const arrivedAt = parts.monoMs();
     const joined = flights.get(digest);
-    let outcome = await (joined ?? startFlight(presented, digest, arrivedAt)).promise;
+    // With a synchronous store and hasher a lookup ends before anyone could join it: no flight.
+    let outcome = await (joined
+      ? joined.promise
+      : synchronous
+        ? lookup(presented, digest)
+        : startFlight(presented, digest, arrivedAt).promise);
     // A flight begun before this call (a refresh ahead, say) may carry a read from before a
     // revoke: its answer holds only within the freshness bound counted from its start, as a
     // cache entry would. Past that, this caller reads the store itself.

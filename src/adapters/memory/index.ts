@@ -32,6 +32,7 @@ import type {
   Subscription,
 } from '../../adapter.js';
 import { compareCodePoints } from '../../internal/compare.js';
+import { attachTwin, FIND_BY_ID_SYNC } from '../../internal/sync-twin.js';
 import { localChannel } from '../../internal/local-channel.js';
 
 const copyDate = (date: Date | null | undefined) => (date ? new Date(date.getTime()) : null);
@@ -100,7 +101,12 @@ export function memoryAdapter(): KeyAdapter {
       record.lastUsedAt = new Date(lastUsed);
   }
 
-  return {
+  const find = (id: string): StoredApiKey | null => {
+    const record = byId.get(id);
+    return record ? copy(record) : null;
+  };
+
+  const adapter = {
     async insert(record: StoredApiKey): Promise<InsertResult> {
       if (byId.has(record.id)) return { ok: false, conflict: 'id' };
       const nk = nameKey(record.scope, record.name);
@@ -111,8 +117,7 @@ export function memoryAdapter(): KeyAdapter {
     },
 
     async findById(id: string): Promise<StoredApiKey | null> {
-      const record = byId.get(id);
-      return record ? copy(record) : null;
+      return find(id);
     },
 
     async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
@@ -216,4 +221,6 @@ export function memoryAdapter(): KeyAdapter {
     subscribe: (listener: InvalidationListener): Promise<Subscription> =>
       channel.subscribe(listener),
   } satisfies KeyAdapter;
+  // Verification calls the lookup without a promise (src/internal/sync-twin.ts).
+  return attachTwin(adapter, FIND_BY_ID_SYNC, 'findById', find);
 }

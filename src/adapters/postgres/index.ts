@@ -52,6 +52,7 @@ import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { failureMethods } from './failures.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import { listByOwner, revokeByOwner } from './owners.js';
+import { preparedStatement } from './prepared.js';
 import {
   CHANGE_COLUMNS,
   COLUMNS,
@@ -63,6 +64,7 @@ import {
 import {
   migrationSql,
   postgresNames,
+  preparedOption,
   SCHEMA_STEPS,
   schemaSql,
   stepFileName,
@@ -98,6 +100,16 @@ function checkPool(pool: unknown, fn: string): void {
       `${fn}() needs a pg Pool (or Client): new pg.Pool({ connectionString }) from 'pg'.`,
     );
   }
+}
+
+/**
+ * A pg `Pool` or `Client` (whose `query` takes pg's `{ name, text, values }` config), as opposed
+ * to a wrapper that may take the text alone.
+ */
+function isPgQueryable(pool: unknown): boolean {
+  if (isClientFactory(pool)) return true;
+  const client = pool as { connectionParameters?: unknown; connection?: unknown } | null;
+  return typeof client?.connectionParameters === 'object' && typeof client.connection === 'object';
 }
 
 const sqlState = (error: unknown): unknown =>
@@ -173,9 +185,15 @@ export function postgresAdapter(
   const channel = channelName(names.display);
   const subscribable = isClientFactory(pool) ? pool : undefined;
 
-  async function query(text: string, values: unknown[]) {
+  async function query(
+    text: string | { name: string; text: string; values: unknown[] },
+    values?: unknown[],
+  ) {
     try {
-      return await pool.query(text, values);
+      // A named query is sent only to a pg Pool or Client, which take pg's query config object.
+      return await (
+        pool.query as (q: unknown, v?: unknown[]) => ReturnType<PostgresQueryable['query']>
+      )(text, values);
     } catch (error) {
       // 42P01 = undefined_table.
       if (sqlState(error) === '42P01') throw missingTable(names.display, MODULE, error);
@@ -186,6 +204,13 @@ export function postgresAdapter(
   }
 
   const failures = failureMethods(pool, names, MODULE);
+  // Verification's one query, prepared once per connection (a pg Pool or Client only: other
+  // queryables take the text alone).
+  const find = preparedStatement(
+    query,
+    `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
+    preparedOption(options) && isPgQueryable(pool),
+  );
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -205,7 +230,7 @@ export function postgresAdapter(
     },
 
     async findById(id: string): Promise<StoredApiKey | null> {
-      const { rows } = await query(`SELECT ${COLUMNS} FROM ${table} WHERE id = $1`, [id]);
+      const { rows } = await find([id]);
       return rows[0] === undefined ? null : fromRow(rows[0]);
     },
 

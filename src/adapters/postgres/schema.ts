@@ -1,3 +1,4 @@
+import { KeymintError } from '../../errors.js';
 import { adapterOptions, DEFAULT_TABLE, identifierOption } from '../../internal/sql.js';
 
 /**
@@ -19,6 +20,15 @@ export interface PostgresAdapterOptions {
    * finds it through the connection's `search_path` (normally `public`).
    */
   schema?: string;
+  /**
+   * Whether verification's lookup by id runs as a named prepared statement, which PostgreSQL
+   * parses and plans once per connection instead of on every call. Default `true` (with a pg
+   * `Pool` or `Client`). Turn it off behind a pooler in transaction mode that does not support
+   * prepared statements (PgBouncer before 1.21, or with `max_prepared_statements = 0`); when such
+   * a pooler loses a statement, the adapter also falls back to unnamed statements by itself.
+   * `migrate` and the other functions ignore it.
+   */
+  preparedStatements?: boolean;
 }
 
 /** The SQL names derived from the options: quoted for SQL, or bare where PostgreSQL reports them. */
@@ -47,7 +57,17 @@ export interface PostgresNames {
   failuresIndex: string;
 }
 
-const OPTIONS = ['table', 'schema'] as const;
+const OPTIONS = ['table', 'schema', 'preparedStatements'] as const;
+
+/** The `preparedStatements` option (CONFIG unless a boolean or absent). */
+export function preparedOption(options: PostgresAdapterOptions | undefined): boolean {
+  const value = options?.preparedStatements;
+  if (value === undefined) return true;
+  if (typeof value !== 'boolean') {
+    throw new KeymintError('CONFIG', 'postgresAdapter() preparedStatements must be true or false.');
+  }
+  return value;
+}
 
 /** Identifiers are checked against a strict pattern first, so quoting cannot be escaped. */
 const quote = (identifier: string) => `"${identifier}"`;

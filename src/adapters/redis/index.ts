@@ -39,6 +39,7 @@ import type {
 import { adapterOptions } from '../../internal/sql.js';
 import { failureMethods } from './failures.js';
 import { CHANGE_FIELDS, fromFields, toFields } from './records.js';
+import { recordReader } from './find.js';
 import { runScript, SCRIPTS, type Script } from './scripts.js';
 import { resolveClient, resolvePrefix, resolveRetention } from './options.js';
 import { subscriberFactory } from './connections.js';
@@ -191,6 +192,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
   const run = (script: Script, keys: string[], args: string[]) =>
     runScript(commands, script, keys, args);
   const failures = failureMethods(commands, prefix);
+  const find = recordReader(commands);
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -226,7 +228,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
     },
 
     async findById(id: string): Promise<StoredApiKey | null> {
-      return fromFields(await commands.hgetall(recordKey(id)));
+      return find(recordKey(id));
     },
 
     async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {

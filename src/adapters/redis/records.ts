@@ -56,17 +56,33 @@ export function toFields(record: StoredApiKey): string[] {
   return fields;
 }
 
-/** A hash as a plain object, from a script's flat field/value array or from HGETALL. */
-function entries(reply: unknown): Map<string, string> {
-  const map = new Map<string, string>();
+/**
+ * A hash's fields, from a script's flat field/value array, a Map (RESP3), or the object ioredis's
+ * HGETALL makes (used as it is: verification reads a record per call).
+ */
+function fieldsOf(reply: unknown): Record<string, unknown> {
   if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), String(reply[i + 1]));
-  } else if (reply instanceof Map) {
-    for (const [field, value] of reply) map.set(String(field), String(value));
-  } else if (reply !== null && typeof reply === 'object') {
-    for (const [field, value] of Object.entries(reply)) map.set(field, String(value));
+    const fields: Record<string, unknown> = Object.create(null);
+    for (let i = 0; i + 1 < reply.length; i += 2) fields[String(reply[i])] = reply[i + 1];
+    return fields;
   }
-  return map;
+  if (reply instanceof Map) {
+    const fields: Record<string, unknown> = Object.create(null);
+    for (const [field, value] of reply) fields[String(field)] = value;
+    return fields;
+  }
+  return reply !== null && typeof reply === 'object' ? (reply as Record<string, unknown>) : {};
+}
+
+function isEmpty(fields: Record<string, unknown>): boolean {
+  for (const field in fields) if (Object.hasOwn(fields, field)) return false;
+  return true;
+}
+
+/** A field's value as text; undefined when the hash lacks it (never a prototype's property). */
+function text(fields: Record<string, unknown>, field: string): string | undefined {
+  const value = fields[field];
+  return value === undefined || !Object.hasOwn(fields, field) ? undefined : String(value);
 }
 
 function date(value: string | undefined, field: string, id: string): Date | null {
@@ -79,37 +95,35 @@ function date(value: string | undefined, field: string, id: string): Date | null
 
 /** A hash read back as a fresh record; null for an empty (missing) hash. Throws on a broken one. */
 export function fromFields(reply: unknown): StoredApiKey | null {
-  const map = entries(reply);
-  if (map.size === 0) return null;
-  const id = map.get('id') ?? '?';
-  const missing = REQUIRED.filter((field) => !map.has(field));
+  const fields = fieldsOf(reply);
+  if (isEmpty(fields)) return null;
+  const get = (field: string) => text(fields, field);
+  const id = get('id') ?? '?';
+  const missing = REQUIRED.filter((field) => get(field) === undefined);
   if (missing.length > 0) {
     throw new Error(
       `The Redis record of key ${id} lacks ${missing.join(', ')}: not a keymint record.`,
     );
   }
+  const ttlSeconds = get('ttlSeconds');
   return {
     id,
-    name: map.get('name')!,
-    role: map.get('role')!,
-    scope: map.get('scope')!,
-    secretHash: map.get('secretHash')!,
-    createdAt: date(map.get('createdAt'), 'createdAt', id)!,
-    expiresAt: date(map.get('expiresAt'), 'expiresAt', id),
-    lastUsedAt: date(map.get('lastUsedAt'), 'lastUsedAt', id),
-    revokedAt: date(map.get('revokedAt'), 'revokedAt', id),
-    metadata: toMetadata(map.get('metadata')),
+    name: get('name')!,
+    role: get('role')!,
+    scope: get('scope')!,
+    secretHash: get('secretHash')!,
+    createdAt: date(get('createdAt'), 'createdAt', id)!,
+    expiresAt: date(get('expiresAt'), 'expiresAt', id),
+    lastUsedAt: date(get('lastUsedAt'), 'lastUsedAt', id),
+    revokedAt: date(get('revokedAt'), 'revokedAt', id),
+    metadata: toMetadata(get('metadata')),
     // Absent in records written before 0.2.0: read as null.
-    ttlSeconds: map.has('ttlSeconds') ? Number(map.get('ttlSeconds')) : null,
-    previousSecretHash: map.get('previousSecretHash') ?? null,
-    previousSecretExpiresAt: date(
-      map.get('previousSecretExpiresAt'),
-      'previousSecretExpiresAt',
-      id,
-    ),
-    rotatedAt: date(map.get('rotatedAt'), 'rotatedAt', id),
+    ttlSeconds: ttlSeconds === undefined ? null : Number(ttlSeconds),
+    previousSecretHash: get('previousSecretHash') ?? null,
+    previousSecretExpiresAt: date(get('previousSecretExpiresAt'), 'previousSecretExpiresAt', id),
+    rotatedAt: date(get('rotatedAt'), 'rotatedAt', id),
     // Absent in records written before 0.3.0, and for keys without an owner or a narrowed list.
-    owner: map.get('owner') ?? null,
-    permissions: toPermissions(map.get('permissions')),
+    owner: get('owner') ?? null,
+    permissions: toPermissions(get('permissions')),
   };
 }

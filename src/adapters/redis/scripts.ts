@@ -299,6 +299,18 @@ for _, id in ipairs(revoked) do publish(channel, id) end
 return revoked
 `;
 
+/**
+ * KEYS: record. The record's hash as one JSON object text, or nil when there is none: one bulk
+ * string to read back instead of a reply item per field and value.
+ */
+const FIND = `
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+local record = {}
+for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
+return cjson.encode(record)
+`;
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -317,6 +329,7 @@ export const SCRIPTS = Object.freeze({
   purge: script(PURGE),
   countLive: script(COUNT_LIVE),
   revokeOwner: script(REVOKE_OWNER),
+  find: script(FIND),
 });
 
 /** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */
@@ -325,7 +338,7 @@ export interface ScriptRunner {
   eval(lua: string, numkeys: number, ...args: string[]): Promise<unknown>;
 }
 
-const isNoScript = (error: unknown) =>
+export const isNoScript = (error: unknown) =>
   error instanceof Error && error.message.startsWith('NOSCRIPT');
 
 /**

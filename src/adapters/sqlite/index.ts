@@ -43,8 +43,10 @@ import {
   rowToRecord,
   type KeyRow,
 } from '../../internal/sql.js';
+import { attachTwin, FIND_BY_ID_SYNC } from '../../internal/sync-twin.js';
 import { changeFeed, type ChangeFeed } from './change-feed.js';
 import { failureMethods } from './failures.js';
+import { rowReader } from './find.js';
 import { modifier } from './modify.js';
 import {
   checkDatabase,
@@ -169,8 +171,9 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   const read = (row: unknown) => (row ? rowToRecord(row as KeyRow) : null);
   const feed = feedOf(db, table);
   const failures = failureMethods(db, table);
+  const find = rowReader(() => statement('find'));
 
-  return {
+  const adapter = {
     async insert(record: StoredApiKey): Promise<InsertResult> {
       try {
         statement('insert').run({
@@ -201,7 +204,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     },
 
     async findById(id: string): Promise<StoredApiKey | null> {
-      return read(statement('find').get(id));
+      return find(id);
     },
 
     async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
@@ -278,4 +281,6 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
       return Number(row.live);
     },
   } satisfies KeyAdapter;
+  // better-sqlite3 answers synchronously: verification calls the lookup without a promise.
+  return attachTwin(adapter, FIND_BY_ID_SYNC, 'findById', find);
 }
