@@ -1,4 +1,4 @@
--- keymint API keys for PostgreSQL, schema version 2, as postgresSchema() from
+-- keymint API keys for PostgreSQL, schema version 3, as postgresSchema() from
 -- 'keymint/adapters/postgres' writes it (pass { table, schema } there for other names): every
 -- step of sql/postgres/ in order, and the table that records them. Safe to run more than once.
 -- COLLATE "C" keeps list() in code point order.
@@ -28,6 +28,13 @@ ALTER TABLE "keymint_api_keys"
   ADD COLUMN IF NOT EXISTS previous_secret_hash       text,
   ADD COLUMN IF NOT EXISTS previous_secret_expires_at timestamptz,
   ADD COLUMN IF NOT EXISTS rotated_at                 timestamptz;
+-- The key's owner (an opaque user or service-account id) and its narrowed permissions (a JSON
+-- array; NULL is everything the role grants). Rows written before keep NULL in both.
+ALTER TABLE "keymint_api_keys"
+  ADD COLUMN IF NOT EXISTS owner       text COLLATE "C",
+  ADD COLUMN IF NOT EXISTS permissions jsonb;
+CREATE INDEX IF NOT EXISTS "keymint_api_keys_scope_owner_name_idx"
+  ON "keymint_api_keys" (scope, owner, name);
 CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
   version    integer     NOT NULL PRIMARY KEY,
   name       text        NOT NULL,
@@ -35,3 +42,4 @@ CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
 );
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (1, 'initial') ON CONFLICT (version) DO NOTHING;
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (2, 'rotation') ON CONFLICT (version) DO NOTHING;
+INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (3, 'owners') ON CONFLICT (version) DO NOTHING;

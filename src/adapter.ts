@@ -72,6 +72,17 @@ export interface StoredApiKey {
   previousSecretExpiresAt?: Date | null;
   /** When the secret was last rotated. */
   rotatedAt?: Date | null;
+  /**
+   * New in 0.3.0, like the four above (absent reads as `null`): the opaque id (1 to 190
+   * characters, checked by the core) of the user or service account the key belongs to. Set at
+   * create only; {@link ListQuery.owner} and {@link KeyAdapter.revokeByOwner} select by it.
+   */
+  owner?: string | null;
+  /**
+   * The key's explicit, narrowed list of permissions in canonical order, stored as JSON; `null`
+   * means everything its role grants.
+   */
+  permissions?: string[] | null;
 }
 
 /**
@@ -102,6 +113,11 @@ export interface ListQuery {
   after?: string;
   /** When set, only keys with no expiry or with `expiresAt` later than this instant. */
   activeAt?: Date;
+  /**
+   * When set, only this owner's keys of the scope, in the same order and paging. The SQL
+   * adapters answer it from an index on `(scope, owner, name)`.
+   */
+  owner?: string;
 }
 
 /**
@@ -141,6 +157,8 @@ export interface KeyChanges {
   previousSecretHash?: string | null;
   previousSecretExpiresAt?: Date | null;
   rotatedAt?: Date | null;
+  /** The key's narrowed permissions (JSON), or `null` for everything its role grants. */
+  permissions?: string[] | null;
 }
 
 /**
@@ -245,6 +263,14 @@ export interface KeyAdapter {
    * `maxKeysPerScope` option. One query; it need not lock anything.
    */
   countLive?(scope: string, at: Date): Promise<number>;
+  /**
+   * Optional, needed by `revokeApiKeys({ owner })` (which throws `CONFIG` without it): in one
+   * atomic step, sets `revokedAt = at` on every not-yet-revoked record of `owner` in `scope`,
+   * and returns their ids (in any order; an empty array when there were none). An adapter that
+   * has `subscribe` publishes each id, in the same statement, transaction or script as the
+   * change, as it does for one revocation.
+   */
+  revokeByOwner?(scope: string, owner: string, at: Date): Promise<string[]>;
 }
 
 /**

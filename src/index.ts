@@ -62,6 +62,7 @@ export type {
   LeakReport,
   ListApiKeysInput,
   PurgeExpiredInput,
+  RevokeApiKeysInput,
   RotateApiKeyOptions,
   RotatedApiKey,
   UpdateApiKeyInput,

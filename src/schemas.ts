@@ -143,6 +143,18 @@ export const scopeSchema = z
   // purgeExpired() asks authorize() with scope '*' (every scope): no tenant may be called that.
   .refine((value) => value !== '*', "scope '*' is reserved: it stands for every scope");
 
+/**
+ * The owner of a key (a user or service-account id of the host), taken as given: 1 to 190
+ * characters, the same character rules as a scope.
+ */
+export const ownerSchema = z
+  .string({ error: 'owner must be a string' })
+  .min(1, 'owner must not be empty')
+  .refine(wellFormed, 'owner must be valid Unicode')
+  .refine((value) => [...value].length <= 190, 'owner must be at most 190 characters')
+  .refine((value) => !CONTROL.test(value), 'owner must not contain control characters')
+  .superRefine(visibleText('owner'));
+
 const METADATA_MAX_BYTES = 8_192;
 
 /** True when every string (key or value) in a JSON value is storable everywhere: no U+0000, no lone surrogate. */
@@ -178,8 +190,9 @@ export const createInputSchema = z.strictObject(
     ttl: z.unknown().optional(),
     scope: scopeSchema.optional(),
     metadata: metadataSchema.optional(),
+    owner: ownerSchema.optional(),
   },
-  notAnObject('createApiKey() takes an object: { name, role, ttl, scope?, metadata? }'),
+  notAnObject('createApiKey() takes an object: { name, role, ttl, scope?, metadata?, owner? }'),
 );
 
 export const updateInputSchema = z.strictObject(
@@ -203,6 +216,7 @@ export const listInputSchema = z
   .strictObject(
     {
       scope: scopeSchema.optional(),
+      owner: ownerSchema.optional(),
       includeExpired: z.boolean({ error: 'includeExpired must be true or false' }).optional(),
       limit: z
         .number({ error: 'limit must be a number' })
@@ -219,7 +233,9 @@ export const listInputSchema = z
         .refine((value) => !CONTROL.test(value), 'after must not contain control characters')
         .optional(),
     },
-    notAnObject('listApiKeys() takes an object: { scope?, includeExpired?, limit?, after? }'),
+    notAnObject(
+      'listApiKeys() takes an object: { scope?, owner?, includeExpired?, limit?, after? }',
+    ),
   )
   .optional();
 
@@ -239,6 +255,11 @@ export const purgeInputSchema = z
     notAnObject('purgeExpired() takes an object: { olderThan? }'),
   )
   .optional();
+
+export const revokeOwnerInputSchema = z.strictObject(
+  { owner: ownerSchema, scope: scopeSchema.optional() },
+  notAnObject('revokeApiKeys() takes an object: { owner, scope? }'),
+);
 
 export const contextSchema = z
   .object({ actor: z.unknown() }, { error: 'the context must be an object: { actor }' })

@@ -88,6 +88,22 @@ const TARGETS = {
     'rotation',
     'lets the old key verify during the grace period and answers rotated from its end',
   ],
+  'owner-ignored': [
+    'owners',
+    'lists only one owner of one scope, in code point order, page by page over many keys',
+  ],
+  'no-permissions-change': [
+    'owners',
+    'modify() sets, replaces and clears permissions, and keeps the owner',
+  ],
+  'revoke-any-scope': [
+    'revoke by owner',
+    'revokes every live key of that owner in that scope, returns their ids, touches nothing else',
+  ],
+  'no-publish-on-revoke-owner': [
+    'revoke by owner',
+    'publishes every revoked id to subscribers, within a second',
+  ],
 } as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
 
 const CORRECT = ['correct', 'unmutated copy'] as const;

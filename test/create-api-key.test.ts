@@ -629,7 +629,7 @@ describe('createApiKey() when insert throws after the store may have committed',
 });
 
 describe('createApiKey() returned record', () => {
-  it('is plain data with exactly id, name, role, scope, createdAt, expiresAt, lastUsedAt, revokedAt, metadata, rotatedAt, previousKeyExpiresAt', async () => {
+  it('is plain data with exactly id, name, role, scope, createdAt, expiresAt, lastUsedAt, revokedAt, metadata, rotatedAt, previousKeyExpiresAt, owner', async () => {
     const { keymint } = fastKeymint();
     const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
     expect(Object.getPrototypeOf(apiKey)).toBe(Object.prototype);
@@ -646,6 +646,7 @@ describe('createApiKey() returned record', () => {
         'scope',
         'rotatedAt',
         'previousKeyExpiresAt',
+        'owner',
       ].sort(),
     );
     expect(apiKey).toEqual({
@@ -660,6 +661,7 @@ describe('createApiKey() returned record', () => {
       metadata: null,
       rotatedAt: null,
       previousKeyExpiresAt: null,
+      owner: null,
     });
   });
 

@@ -154,6 +154,8 @@ export function storedRecord(overrides: Partial<StoredApiKey> = {}): StoredApiKe
     previousSecretHash: null,
     previousSecretExpiresAt: null,
     rotatedAt: null,
+    owner: null,
+    permissions: null,
     ...overrides,
   };
 }

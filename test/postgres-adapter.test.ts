@@ -145,6 +145,8 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
         column('previous_secret_hash', 'text', true, null),
         column('previous_secret_expires_at', tz, true, null),
         column('rotated_at', tz, true, null),
+        column('owner', 'text', true, 'C'),
+        column('permissions', 'jsonb', true, null),
       ]);
 
       const { rows: indexes } = await pool.query(
@@ -165,6 +167,10 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
         {
           indexname: 'keymint_api_keys_scope_name_key',
           indexdef: `CREATE UNIQUE INDEX keymint_api_keys_scope_name_key ${on} (scope, name)`,
+        },
+        {
+          indexname: 'keymint_api_keys_scope_owner_name_idx',
+          indexdef: `CREATE INDEX keymint_api_keys_scope_owner_name_idx ${on} (scope, owner, name)`,
         },
       ]);
 

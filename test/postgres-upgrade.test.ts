@@ -103,7 +103,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     await Promise.all(pools.map((p) => p.end()));
   });
 
-  it('upgrades a 0.1.0 table with keys in it: versions 1 and 2, new columns, rows kept', async () => {
+  it('upgrades a 0.1.0 table with keys in it: versions 1 to 3, new columns, rows kept', async () => {
     const { schema, keys } = await legacyDatabase();
     expect(
       (await pool.query('SELECT to_regclass($1) AS t', [`"${schema}".keymint_api_keys_migrations`]))
@@ -117,6 +117,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     expect((await versionsOf(schema)).map(({ version, name }) => ({ version, name }))).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'rotation' },
+      { version: 3, name: 'owners' },
     ]);
     expect(await columnsOf(schema)).toEqual([
       'id',
@@ -133,6 +134,8 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       'previous_secret_hash',
       'previous_secret_expires_at',
       'rotated_at',
+      'owner',
+      'permissions',
     ]);
     const after = (await pool.query(`SELECT * FROM "${schema}".keymint_api_keys ORDER BY id`)).rows;
     expect(after).toEqual(
@@ -142,6 +145,8 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         previous_secret_hash: null,
         previous_secret_expires_at: null,
         rotated_at: null,
+        owner: null,
+        permissions: null,
       })),
     );
     const adapter = postgresAdapter(pool, { schema });
@@ -152,6 +157,8 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         previousSecretHash: null,
         previousSecretExpiresAt: null,
         rotatedAt: null,
+        owner: null,
+        permissions: null,
       });
     }
   });
@@ -207,6 +214,53 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     await keymint.close();
   });
 
+  it('upgrades a table at version 2 with keys in it: owners and permissions, the owner index', async () => {
+    const schema = randomSchema('keymint_v2');
+    schemas.push(schema);
+    await pool.query(`CREATE SCHEMA "${schema}"`);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`SET search_path TO "${schema}"`);
+      for (const step of postgresSteps().slice(0, 2)) await client.query(step.sql);
+      await client.query(`CREATE TABLE keymint_api_keys_migrations (
+        version integer NOT NULL PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+        INSERT INTO keymint_api_keys_migrations (version, name) VALUES (1, 'initial'), (2, 'rotation')`);
+    } finally {
+      await client.end();
+    }
+    const keys = await legacyKeys(Date.now());
+    for (const { record } of Object.values(keys)) await insertLegacy(pool, schema, record);
+    // Five connections at once, as several processes starting together would.
+    const racers = Array.from({ length: 5 }, () => open({ max: 1 }));
+    await Promise.all(racers.map((p) => migrate(p, { schema })));
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
+    const { rows } = await pool.query(
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'keymint_api_keys_scope_owner_name_idx'`,
+      [schema],
+    );
+    expect(rows[0].indexdef).toContain('(scope, owner, name)');
+    const adapter = postgresAdapter(pool, { schema });
+    expect(await adapter.findById(keys.active.record.id)).toMatchObject({
+      name: 'deploy',
+      owner: null,
+      permissions: null,
+    });
+    const keymint = createKeymint({ adapter, hasher: LEGACY_HASHER });
+    const owned = await keymint.createApiKey({
+      name: 'owned',
+      role: 'Viewer',
+      ttl: '1h',
+      owner: 'u1',
+    });
+    expect((await keymint.listApiKeys({ owner: 'u1' })).map((k) => k.id)).toEqual([
+      owned.apiKey.id,
+    ]);
+    expect(await keymint.revokeApiKeys({ owner: 'u1' })).toBe(1);
+    expect((await keymint.verifyKey(keys.active.key)).valid).toBe(true);
+    await keymint.close();
+  });
+
   it('before migrate(), fails closed with STORE_FAILURE whose cause says to run migrate()', async () => {
     const { schema, keys } = await legacyDatabase();
     const keymint = createKeymint({
@@ -236,7 +290,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const { schema, keys } = await legacyDatabase();
       const racers = Array.from({ length: 5 }, () => open({ max: 1 }));
       await Promise.all(racers.map((p) => migrate(p, { schema })));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
       const adapter = postgresAdapter(pool, { schema });
       expect((await adapter.findById(keys.active.record.id))?.name).toBe('deploy');
       await Promise.all(racers.map((p) => p.end()));
@@ -259,7 +313,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     // The lock went with the transaction: the next migrate() runs, and upgrades.
     await pool.query(`DROP TABLE "${schema}".keymint_api_keys_migrations`);
     await migrate(pool, { schema });
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
   });
 
   it('takes a table set up with the shipped step files by hand: migrate() records it, changes nothing', async () => {
@@ -277,14 +331,18 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     const columns = await columnsOf(schema);
     await migrate(pool, { schema });
     expect(await columnsOf(schema)).toEqual(columns);
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
   });
 
   describe('the shipped SQL', () => {
     it('ships each step as sql/postgres/NNNN-<name>.sql, equal to postgresSteps()', () => {
       const steps = postgresSteps();
-      expect(steps.map((step) => step.file)).toEqual(['0001-initial.sql', '0002-rotation.sql']);
-      expect(steps.map((step) => step.version)).toEqual([1, 2]);
+      expect(steps.map((step) => step.file)).toEqual([
+        '0001-initial.sql',
+        '0002-rotation.sql',
+        '0003-owners.sql',
+      ]);
+      expect(steps.map((step) => step.version)).toEqual([1, 2, 3]);
       for (const step of steps) expect(shipped(`postgres/${step.file}`)).toBe(step.sql);
       expect(postgresSteps({ schema: 'auth' })[1]!.sql).toContain(
         'ALTER TABLE "auth"."keymint_api_keys"',
@@ -303,7 +361,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const schema = randomSchema('keymint_whole');
       schemas.push(schema);
       await pool.query(postgresSchema({ schema }));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3]);
       const columns = await columnsOf(schema);
       await migrate(pool, { schema });
       expect(await columnsOf(schema)).toEqual(columns);

@@ -80,8 +80,13 @@ describeWithServer(
           previousSecretHash: null,
           previousSecretExpiresAt: null,
           rotatedAt: null,
+          owner: null,
+          permissions: null,
         });
       }
+      // No owner: no owner listing finds them, and revoking an owner's keys leaves them alone.
+      expect(await adapter.list({ scope: 'default', limit: 10, owner: 'deploy' })).toEqual([]);
+      expect(await adapter.revokeByOwner!('default', 'deploy', new Date())).toEqual([]);
       expect((await adapter.list({ scope: 'default', limit: 10 })).map((r) => r.name)).toEqual([
         'deploy',
         'forever',

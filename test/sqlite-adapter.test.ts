@@ -76,6 +76,8 @@ describe('sqlite migrate()', () => {
       { name: 'previous_secret_hash', type: 'TEXT', pk: 0, notnull: 0 },
       { name: 'previous_secret_expires_at', type: 'INTEGER', pk: 0, notnull: 0 },
       { name: 'rotated_at', type: 'INTEGER', pk: 0, notnull: 0 },
+      { name: 'owner', type: 'TEXT', pk: 0, notnull: 0 },
+      { name: 'permissions', type: 'TEXT', pk: 0, notnull: 0 },
     ]);
     const indexes = db
       .prepare(
@@ -85,6 +87,7 @@ describe('sqlite migrate()', () => {
     expect(indexes).toEqual([
       { name: 'keymint_api_keys_expires_at', unique: 0, partial: 1 },
       { name: 'keymint_api_keys_scope_name', unique: 1, partial: 0 },
+      { name: 'keymint_api_keys_scope_owner_name', unique: 0, partial: 0 },
       { name: 'sqlite_autoindex_keymint_api_keys_1', unique: 1, partial: 0 },
     ]);
     const scopeName = db

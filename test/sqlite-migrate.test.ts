@@ -47,13 +47,16 @@ const CURRENT = [
   { version: 1, name: 'initial' },
   { version: 2, name: 'change-log' },
   { version: 3, name: 'rotation' },
+  { version: 4, name: 'owners' },
 ];
-/** The columns step 3 adds, as a 0.1.0 row reads after the upgrade. */
+/** The columns steps 3 and 4 add, as a 0.1.0 row reads after the upgrade. */
 const NEW_COLUMNS = {
   ttl_seconds: null,
   previous_secret_hash: null,
   previous_secret_expires_at: null,
   rotated_at: null,
+  owner: null,
+  permissions: null,
 };
 
 const hasher = hmacSha256Hasher(HMAC_SECRET);
@@ -84,6 +87,7 @@ describe('sqlite schema steps', () => {
       [1, '0001-initial.sql'],
       [2, '0002-change-log.sql'],
       [3, '0003-rotation.sql'],
+      [4, '0004-owners.sql'],
     ]);
     expect(readdirSync(new URL('../sql/sqlite/', import.meta.url)).sort()).toEqual(
       steps.map((s) => s.file),
@@ -226,6 +230,43 @@ describe('sqlite migrate() upgrades', () => {
     db.close();
   });
 
+  it('upgrades a file at version 3 (rotation, no owners) in place, with its keys', async () => {
+    const db = new Database(newFile());
+    for (const step of sqliteSteps().slice(0, 3)) db.exec(step.sql);
+    db.exec(
+      `CREATE TABLE keymint_api_keys_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT;
+       INSERT INTO keymint_api_keys_migrations VALUES (1, 'initial', 0), (2, 'change-log', 0), (3, 'rotation', 0)`,
+    );
+    const old = [await v010Key(db, 'v3-a', 'Editor'), await v010Key(db, 'v3-b', 'Viewer')];
+    const before = db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all();
+    migrate(db);
+    expect(versions(db)).toEqual(CURRENT);
+    expect(db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all()).toEqual(
+      before.map((row) => ({ ...(row as object), owner: null, permissions: null })),
+    );
+    const keymint = fast(db);
+    for (const { key } of old) {
+      expect(await keymint.verifyKey(key)).toMatchObject({ valid: true, apiKey: { owner: null } });
+    }
+    const adapter = sqliteAdapter(db);
+    const { apiKey } = await keymint.createApiKey({
+      name: 'owned',
+      role: 'Viewer',
+      ttl: '1h',
+      owner: 'user-1',
+    });
+    expect(
+      (await adapter.list({ scope: 'default', limit: 10, owner: 'user-1' })).map((r) => r.id),
+    ).toEqual([apiKey.id]);
+    // A change of permissions is logged for the other processes, as a role change is.
+    await adapter.modify!(apiKey.id, { permissions: ['dashboards:read'] });
+    expect(db.prepare('SELECT key_id FROM keymint_api_keys_changes').all()).toEqual([
+      { key_id: apiKey.id },
+    ]);
+    expect((await adapter.findById(apiKey.id))!.permissions).toEqual(['dashboards:read']);
+    db.close();
+  });
+
   it('rolls the whole upgrade back when a step fails: the table stays at 0.1.0', async () => {
     const db = v010Database();
     const { key } = await v010Key(db, 'kept', 'Editor');
@@ -338,11 +379,12 @@ describe('sqlite change log', () => {
     return { db, changes };
   }
 
-  it('logs revoke, delete and changes of role, expiry, scope, name or metadata, by any writer', async () => {
+  it('logs revoke, delete and changes of role, expiry, scope, name, metadata, permissions or owner, by any writer', async () => {
     const { db, changes } = logged();
     const keymint = fast(db);
     const ids = [];
-    for (const name of ['revoke', 'delete', 'role', 'expiry', 'scope', 'name', 'metadata']) {
+    const names = ['revoke', 'delete', 'role', 'expiry', 'scope', 'name', 'metadata'];
+    for (const name of [...names, 'permissions', 'owner']) {
       ids.push((await keymint.createApiKey({ name, role: 'Editor', ttl: '1h' })).apiKey.id);
     }
     expect(changes()).toEqual([]);
@@ -355,6 +397,8 @@ describe('sqlite change log', () => {
     set("scope = 'other'", ids[4]!);
     set("name = 'renamed'", ids[5]!);
     set(`metadata = '{"a":1}'`, ids[6]!);
+    set(`permissions = '["dashboards:read"]'`, ids[7]!);
+    set("owner = 'someone else'", ids[8]!);
     expect(changes()).toEqual(ids);
     db.close();
   });

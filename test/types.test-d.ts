@@ -95,6 +95,7 @@ describe('public types', () => {
       | 'metadata'
       | 'rotatedAt'
       | 'previousKeyExpiresAt'
+      | 'owner'
     >();
   });
 

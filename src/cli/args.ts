@@ -26,11 +26,16 @@ export const COMMANDS = {
       role: { type: 'string' },
       ttl: { type: 'string' },
       scope: { type: 'string' },
+      owner: { type: 'string' },
     },
     positionals: [],
   },
   list: {
-    options: { scope: { type: 'string' }, 'include-expired': { type: 'boolean' } },
+    options: {
+      scope: { type: 'string' },
+      owner: { type: 'string' },
+      'include-expired': { type: 'boolean' },
+    },
     positionals: [],
   },
   update: {
@@ -38,7 +43,10 @@ export const COMMANDS = {
     positionals: ['id'],
   },
   rotate: { options: { grace: { type: 'string' }, ttl: { type: 'string' } }, positionals: ['id'] },
-  revoke: { options: {}, positionals: ['id'] },
+  revoke: {
+    options: { owner: { type: 'string' }, scope: { type: 'string' } },
+    positionals: ['id?'],
+  },
   delete: { options: {}, positionals: ['id'] },
   verify: {
     options: { role: { type: 'string' }, scope: { type: 'string' } },
@@ -193,6 +201,18 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     throw new UsageError(`'${command}' ${takes}; got an extra argument${shown}.`, command);
   }
   refuseKeys(command, parsed.values, parsed.positionals);
+  // revoke takes a key's <id> or --owner: exactly one of them.
+  if (
+    command === 'revoke' &&
+    (parsed.values.owner === undefined) === (parsed.positionals.length === 0)
+  ) {
+    throw new UsageError(
+      parsed.positionals.length === 0
+        ? "'revoke' needs <id> (or --owner <owner> for every key of an owner)."
+        : "'revoke' takes a key's <id> or --owner <owner>, not both.",
+      command,
+    );
+  }
   if (parsed.positionals.length < required.length) {
     const missing = required[parsed.positionals.length]!.replace('...', '');
     throw new UsageError(`'${command}' needs <${missing}>.`, command);

@@ -54,7 +54,9 @@ const messageOf = (error: unknown): string =>
 
 async function create({ keymint, invocation, io }: CommandContext): Promise<number> {
   const ttl = text(invocation, 'ttl');
+  const owner = text(invocation, 'owner');
   const { key, apiKey } = await keymint.createApiKey({
+    ...(owner !== undefined && { owner }),
     name: text(invocation, 'name')!,
     role: text(invocation, 'role')!,
     // No --ttl asks for a key that never expires, which keymint refuses unless allowed.
@@ -66,9 +68,11 @@ async function create({ keymint, invocation, io }: CommandContext): Promise<numb
   let stream = 'stdout';
   try {
     if (invocation.values.json) {
-      const { id, name, role, scope } = apiKey;
+      const { id, name, role, scope, owner } = apiKey;
       const expiresAt = apiKey.expiresAt?.toISOString() ?? null;
-      await deliver(io.stdout, `${JSON.stringify({ id, name, role, scope, expiresAt, key })}\n`);
+      // The owner only when set: scripts written for 0.2.0 read the same six fields.
+      const line = { id, name, role, scope, ...(owner !== null && { owner }), expiresAt, key };
+      await deliver(io.stdout, `${JSON.stringify(line)}\n`);
     } else {
       const expires = apiKey.expiresAt ? readableDate(apiKey.expiresAt) : 'never';
       stream = 'stderr';
@@ -76,7 +80,9 @@ async function create({ keymint, invocation, io }: CommandContext): Promise<numb
         io.stderr,
         `Created API key "${apiKey.name}"\n` +
           `  id       ${apiKey.id}\n  role     ${apiKey.role}\n` +
-          `  scope    ${apiKey.scope}\n  expires  ${expires}\n` +
+          `  scope    ${apiKey.scope}\n` +
+          (apiKey.owner === null ? '' : `  owner    ${apiKey.owner}\n`) +
+          `  expires  ${expires}\n` +
           'This is the only time the key is shown: copy it now. keymint keeps only a hash.\n',
       );
       stream = 'stdout';
@@ -109,17 +115,25 @@ async function withdraw(
 
 async function list({ keymint, invocation, io }: CommandContext): Promise<number> {
   const scope = text(invocation, 'scope');
+  const owner = text(invocation, 'owner');
   const includeExpired = invocation.values['include-expired'] === true;
   const keys = [];
   for (let after: string | undefined; ;) {
-    const page = await keymint.listApiKeys({ scope, includeExpired, limit: PAGE, after });
+    const page = await keymint.listApiKeys({
+      scope,
+      ...(owner !== undefined && { owner }),
+      includeExpired,
+      limit: PAGE,
+      after,
+    });
     keys.push(...page);
     if (page.length < PAGE) break;
     after = page.at(-1)!.name;
   }
   if (invocation.values.json) await printJson(io.stdout, keys.map(recordJson));
   else if (keys.length === 0) {
-    io.stderr.write(escapeUnshowable(`No keys in scope "${scope ?? 'default'}".\n`));
+    const whose = owner === undefined ? '' : ` owned by "${owner}"`;
+    io.stderr.write(escapeUnshowable(`No keys${whose} in scope "${scope ?? 'default'}".\n`));
   } else await printOut(io.stdout, keyTable(keys, new Date()));
   return EXIT.OK;
 }
@@ -190,7 +204,25 @@ async function rotate({ keymint, invocation, io }: CommandContext): Promise<numb
 }
 
 async function revoke({ keymint, invocation, io }: CommandContext): Promise<number> {
-  const apiKey = await keymint.revokeApiKey(invocation.positionals[0]!);
+  const owner = text(invocation, 'owner');
+  const id = invocation.positionals[0];
+  if (owner !== undefined) {
+    const scope = text(invocation, 'scope');
+    const count = await keymint.revokeApiKeys({ owner, ...(scope !== undefined && { scope }) });
+    const shown = scope ?? 'default';
+    if (invocation.values.json) await printJson(io.stdout, { owner, scope: shown, revoked: count });
+    else {
+      await printOut(
+        io.stdout,
+        `Revoked ${count} key${count === 1 ? '' : 's'} of owner "${owner}" in scope "${shown}".\n`,
+      );
+    }
+    return EXIT.OK;
+  }
+  if (text(invocation, 'scope') !== undefined) {
+    throw new UsageError('--scope goes with --owner: a key id names its scope already.', 'revoke');
+  }
+  const apiKey = await keymint.revokeApiKey(id!);
   if (invocation.values.json) await printJson(io.stdout, recordJson(apiKey));
   else {
     await printOut(

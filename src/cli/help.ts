@@ -48,7 +48,7 @@ Run 'keymint <command> --help' for a command's options.
 `;
 
 const COMMAND_HELP: Record<CommandName, string> = {
-  create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>]
+  create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>] [--owner <owner>]
 
 Creates a key. stdout gets the key alone, on one line, and nothing else; the details (id,
 name, role, scope, expiry) go to stderr. The key is shown this once: keymint keeps only a hash.
@@ -63,17 +63,19 @@ Options:
   --ttl <ttl>      A whole number and a unit: s, m, h, d, w or M (30 days), for example
                    12h or 1M; at most 30 days. Required: keys that never expire are refused.
   --scope <scope>  The tenant (Grafana's organisation). Default: default
-  --json           Print { id, name, role, scope, expiresAt, key } instead
+  --owner <owner>  The user or service account the key belongs to (an id of yours)
+  --json           Print { id, name, role, scope, expiresAt, key } instead (and owner when set)
 
 A new SQLite file is created readable and writable by its owner only (mode 0600).
 `,
-  list: `Usage: keymint list [--scope <scope>] [--include-expired]
+  list: `Usage: keymint list [--scope <scope>] [--owner <owner>] [--include-expired]
 
 Prints a scope's keys sorted by name: id, name, role, expiry, last use, revocation. Never a key
 or a hash.
 
 Options:
   --scope <scope>    Default: default
+  --owner <owner>    Only the keys of this owner
   --include-expired  Also list keys past their expiry
   --json             Print a JSON array of records instead
 `,
@@ -113,9 +115,11 @@ Options:
   --json         Print { id, name, role, scope, expiresAt, previousKeyExpiresAt, key }
 `,
   revoke: `Usage: keymint revoke <id>
+       keymint revoke --owner <owner> [--scope <scope>]
 
 Revokes a key: verify refuses it from now on. Revoking a revoked key changes nothing.
-With --json, prints the key's record.
+With --json, prints the key's record. With --owner, revokes every key of that owner in the
+scope (default: default) in one step, and prints how many (--json: { owner, scope, revoked }).
 `,
   delete: `Usage: keymint delete <id>
 

@@ -17,6 +17,8 @@ export interface RecordJson {
   /** When the secret replaced by the last rotation stops (stopped) verifying. */
   previousKeyExpiresAt: string | null;
   metadata: Readonly<Record<string, unknown>> | null;
+  /** The user or service account the key belongs to, or null. */
+  owner: string | null;
 }
 
 const iso = (date: Date | null): string | null => (date ? date.toISOString() : null);
@@ -34,6 +36,7 @@ export function recordJson(apiKey: ApiKey): RecordJson {
     rotatedAt: iso(apiKey.rotatedAt),
     previousKeyExpiresAt: iso(apiKey.previousKeyExpiresAt),
     metadata: apiKey.metadata,
+    owner: apiKey.owner,
   };
 }
 

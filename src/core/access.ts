@@ -20,7 +20,7 @@ export interface Access<Actor> {
     context: CallContext<Actor> | undefined,
     action: ApiKeyAction,
     scope: string,
-    extra?: { role?: string; keyId?: string },
+    extra?: { role?: string; keyId?: string; owner?: string | null },
     refusal?: string,
   ): Promise<void>;
   /** `context.scope`, checked: undefined, or a string (read once, as a getter may throw). */
@@ -83,7 +83,9 @@ export function createAccess<Actor>(
         );
       }
       const actor = parsed.actor as Actor;
-      if (authorize && (await authorize({ actor, action, scope, ...extra })) !== true) {
+      const { owner, ...rest } = extra;
+      const request = { actor, action, scope, ...rest, ...(owner != null && { owner }) };
+      if (authorize && (await authorize(request)) !== true) {
         throw new KeymintError(
           'FORBIDDEN',
           `Not allowed to ${action.slice(8)} API keys in scope ${JSON.stringify(scope)}.`,

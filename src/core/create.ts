@@ -102,7 +102,10 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
     const role = roles.require(parsed.role);
     const ttlSeconds = resolveTtl(parsed.ttl, parts);
     const scope = access.scopeFor(parsed.scope, context);
-    await access.check(context, 'apikeys:create', scope, { role });
+    await access.check(context, 'apikeys:create', scope, {
+      role,
+      ...(parsed.owner !== undefined && { owner: parsed.owner }),
+    });
 
     const createdAt = clock();
     // A full scope is refused before anything is hashed.
@@ -127,6 +130,8 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
         previousSecretHash: null,
         previousSecretExpiresAt: null,
         rotatedAt: null,
+        owner: parsed.owner ?? null,
+        permissions: null,
       };
       let result: Awaited<ReturnType<KeyAdapter['insert']>>;
       try {

@@ -12,6 +12,7 @@ import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
 import { startInvalidation, weakListener } from './invalidation.js';
 import { manageOperations } from './manage.js';
+import { ownerOperations } from './owners.js';
 import { fromHasher, fromStore, isZero, parseWith } from './parse.js';
 import { rotateOperation } from './rotate.js';
 import { ScopeCap } from './scope-cap.js';
@@ -256,6 +257,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   };
   const telemetry = createTelemetry({ cache, limiter });
   const manage = manageOperations(parts);
+  const owners = ownerOperations(parts);
 
   const instance: Keymint<Actor> = {
     roles: roles.names,
@@ -268,6 +270,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     updateApiKey: manage.updateApiKey,
     rotateApiKey: rotateOperation(parts),
     revokeApiKey: manage.revokeApiKey,
+    revokeApiKeys: owners.revokeApiKeys,
     deleteApiKey: manage.deleteApiKey,
     purgeExpired: manage.purgeExpired,
     reportLeakedKey: createLeakReporter({
@@ -298,6 +301,7 @@ const MANAGEMENT_METHODS = [
   'updateApiKey',
   'rotateApiKey',
   'revokeApiKey',
+  'revokeApiKeys',
   'deleteApiKey',
   'purgeExpired',
   'reportLeakedKey',

@@ -148,7 +148,10 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
   return {
     async getApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await access.find(id, context);
-      await access.check(context, 'apikeys:read', record.scope, { keyId: record.id });
+      await access.check(context, 'apikeys:read', record.scope, {
+        keyId: record.id,
+        owner: record.owner,
+      });
       return toApiKey(record);
     },
 
@@ -156,10 +159,11 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
       const parsed =
         parseWith(listInputSchema, input, 'INVALID_INPUT', 'listApiKeys() input') ?? {};
       const scope = access.scopeFor(parsed.scope, context);
-      await access.check(context, 'apikeys:read', scope);
+      await access.check(context, 'apikeys:read', scope, { owner: parsed.owner });
       const records = await fromStore('list', () =>
         adapter.list({
           scope,
+          ...(parsed.owner !== undefined && { owner: parsed.owner }),
           limit: parsed.limit ?? DEFAULT_LIST_LIMIT,
           ...(parsed.after !== undefined && { after: parsed.after }),
           ...(parsed.includeExpired !== true && { activeAt: clock() }),
@@ -192,6 +196,7 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
       await access.check(context, 'apikeys:write', record.scope, {
         ...(role !== undefined && { role }),
         keyId: record.id,
+        owner: record.owner,
       });
       const at = clock();
       requireActive(record, at.getTime(), 'updated');
@@ -229,13 +234,19 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
 
     async revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey> {
       const record = await access.find(id, context, forget);
-      await access.check(context, 'apikeys:delete', record.scope, { keyId: record.id });
+      await access.check(context, 'apikeys:delete', record.scope, {
+        keyId: record.id,
+        owner: record.owner,
+      });
       return revokeRecord(parts, record, context);
     },
 
     async deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void> {
       const record = await access.find(id, context, forget);
-      await access.check(context, 'apikeys:delete', record.scope, { keyId: record.id });
+      await access.check(context, 'apikeys:delete', record.scope, {
+        keyId: record.id,
+        owner: record.owner,
+      });
       let deleted: boolean;
       try {
         deleted = await fromStore('delete', () => adapter.delete(record.id));

@@ -90,7 +90,7 @@ export function rotateOperation<Actor>(parts: RotateParts<Actor>) {
       context,
       'apikeys:write',
       record.scope,
-      { role: record.role, keyId: record.id },
+      { role: record.role, keyId: record.id, owner: record.owner },
       'Cannot rotate a key whose role is higher than your own role.',
     );
     const { key, secret } = formatKey(prefix, record.id);

@@ -34,6 +34,8 @@ export interface ApiKey {
    * period. `null` if never rotated.
    */
   readonly previousKeyExpiresAt: Date | null;
+  /** The user or service account the key belongs to (given at create), or `null`. */
+  readonly owner: string | null;
 }
 
 /**
@@ -137,6 +139,13 @@ export interface AuthorizeRequest<Actor = unknown> {
   role?: string;
   /** The key acted on (get, update, rotate, revoke, delete). */
   keyId?: string;
+  /**
+   * The owner of the key acted on where known: the stored owner of an existing key, the owner
+   * of the key to create, or the owner a list or `revokeApiKeys` selects. Absent for keys
+   * without an owner. A host lets users manage only their own keys by comparing it with the
+   * actor.
+   */
+  owner?: string;
 }
 
 /**
@@ -184,6 +193,11 @@ export interface CreateApiKeyInput {
   scope?: string;
   /** Any JSON object up to 8 KiB, returned with the record. */
   metadata?: Record<string, unknown> | null;
+  /**
+   * The user or service account the key belongs to: an opaque id of the host's, 1 to 190
+   * characters, the same character rules as `scope`. Set at create only.
+   */
+  owner?: string;
 }
 
 /**
@@ -265,12 +279,29 @@ export type RotatedApiKey = CreatedApiKey;
 export interface ListApiKeysInput {
   /** Default `'default'`. */
   scope?: string;
+  /** Only this owner's keys (sorted and paged as usual). */
+  owner?: string;
   /** Include keys past their expiry. Default `false`. */
   includeExpired?: boolean;
   /** 1 to 1000. Default 100. */
   limit?: number;
   /** The last name of the previous page. */
   after?: string;
+}
+
+/**
+ * Input of {@link Keymint.revokeApiKeys}.
+ *
+ * @example
+ * ```ts
+ * const input: RevokeApiKeysInput = { owner: 'user-42', scope: 'org-1' };
+ * ```
+ */
+export interface RevokeApiKeysInput {
+  /** Whose keys to revoke. */
+  owner: string;
+  /** Default: the context's scope, else `'default'`. */
+  scope?: string;
 }
 
 /**
@@ -426,6 +457,14 @@ export interface Keymint<Actor = unknown> {
   ): Promise<RotatedApiKey>;
   /** Marks a key revoked (idempotent) and returns its record. */
   revokeApiKey(id: string, context?: CallContext<Actor>): Promise<ApiKey>;
+  /**
+   * Revokes every key of one owner in a scope (default: the context's scope, else `'default'`)
+   * in one atomic step of the store, for example when a person leaves, and returns how many
+   * keys it revoked (already revoked ones are not counted). Each emits `key.revoked`, and the
+   * revocations reach every instance's verify cache. `authorize` is asked `apikeys:delete` with
+   * the `owner`. Throws `CONFIG` for an adapter without `revokeByOwner`.
+   */
+  revokeApiKeys(input: RevokeApiKeysInput, context?: CallContext<Actor>): Promise<number>;
   /** Deletes a key; its name becomes free again. */
   deleteApiKey(id: string, context?: CallContext<Actor>): Promise<void>;
   /**

@@ -166,6 +166,7 @@ export function toApiKey(record: StoredApiKey): ApiKey {
     previousKeyExpiresAt: readonlyDate(
       record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
     ),
+    owner: record.owner ?? null,
   });
 }
 

@@ -50,6 +50,7 @@
  */
 export { createApiKeyRoutes } from './routes.js';
 export type { ApiKeyListItem, ApiKeyRoutes, ApiKeyRoutesOptions } from './routes.js';
+export type { ServiceAccounts, ServiceAccountTokenItem } from './service-accounts.js';
 export type { CreateApiKeyBody } from './create-input.js';
 export type { RotateApiKeyBody, UpdateApiKeyBody } from './change-input.js';
 export type { ErrorBody } from './responses.js';

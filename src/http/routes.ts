@@ -5,6 +5,13 @@ import { parseCreateBody } from './create-input.js';
 import { parseRotateBody, parseUpdateBody } from './change-input.js';
 import { BAD_PATH_MESSAGE, isAmbiguousPath } from './request-path.js';
 import { errorResponse, fromError, json, MESSAGES } from './responses.js';
+import {
+  matchServiceAccounts,
+  SERVICE_ACCOUNT_MESSAGES,
+  SERVICE_ACCOUNT_METHODS,
+  serviceAccountHandler,
+  type ServiceAccounts,
+} from './service-accounts.js';
 
 /**
  * Options of {@link createApiKeyRoutes}.
@@ -41,6 +48,13 @@ export interface ApiKeyRoutesOptions<Actor> {
    * response never carries. Default: nothing is reported.
    */
   onError?: (error: unknown, request: Request) => void;
+  /**
+   * Turns on Grafana's service-account token routes under `/api/serviceaccounts/:id/tokens`,
+   * where `:id` is the owner of the tokens. `role(id, actor)` is the host's: the role the
+   * account's tokens get, or `null` for an account that does not exist (or that the actor may
+   * not see), answered `404`.
+   */
+  serviceAccounts?: ServiceAccounts<Actor>;
 }
 
 /**
@@ -72,6 +86,8 @@ export interface ApiKeyListItem {
   lastUsedAt?: string;
   /** As Grafana's list reports it: `true` once the key is revoked (it then never verifies). */
   isRevoked: boolean;
+  /** The user or service account the key belongs to; absent for a key without an owner. */
+  owner?: string;
 }
 
 const PAGE = 1000;
@@ -84,6 +100,7 @@ function listItem(apiKey: ApiKey): ApiKeyListItem {
     ...(apiKey.expiresAt && { expiration: apiKey.expiresAt.toISOString() }),
     ...(apiKey.lastUsedAt && { lastUsedAt: apiKey.lastUsedAt.toISOString() }),
     isRevoked: apiKey.revokedAt !== null,
+    ...(apiKey.owner !== null && { owner: apiKey.owner }),
   };
 }
 
@@ -204,6 +221,21 @@ export function createApiKeyRoutes<Actor>(
   const scopeOf = options.scopeOf ?? (() => 'default');
   const basePath = checkBasePath(options.basePath);
   const maxBodyBytes = checkLimit(options.maxBodyBytes, 'maxBodyBytes');
+  const serviceAccounts =
+    options.serviceAccounts === undefined
+      ? undefined
+      : serviceAccountHandler(keymint, options.serviceAccounts, maxBodyBytes);
+
+  /** The signed-in actor and its scope, or the 401 answer. */
+  async function signedIn(request: Request) {
+    const actor = await authenticate(request);
+    if (actor === null || actor === undefined) return null;
+    const scope = await scopeOf(actor);
+    if (typeof scope !== 'string') {
+      throw new KeymintError('CONFIG', 'scopeOf() must return a string.');
+    }
+    return { actor, scope };
+  }
 
   async function create(request: Request, scope: string, context: CallContext<Actor>) {
     const body = await readJsonBody(request, maxBodyBytes);
@@ -273,18 +305,26 @@ export function createApiKeyRoutes<Actor>(
     // `new Request()` has already resolved dot segments and backslashes, so only the encoded
     // forms it keeps (%2e, %2f, %5c) can be seen here; toNodeListener refuses the rest.
     if (isAmbiguousPath(url.pathname)) return errorResponse(400, BAD_PATH_MESSAGE);
+    const account = serviceAccounts && matchServiceAccounts(url.pathname);
+    if (account === 'bad-id') return errorResponse(400, SERVICE_ACCOUNT_MESSAGES.invalidAccountId);
+    if (account && serviceAccounts) {
+      const methods = SERVICE_ACCOUNT_METHODS[account.kind];
+      if (!methods.includes(request.method)) {
+        return errorResponse(405, MESSAGES.methodNotAllowed, { allow: methods.join(', ') });
+      }
+      const who = await signedIn(request);
+      if (!who) return errorResponse(401, MESSAGES.unauthorized);
+      return serviceAccounts(request, account, who.actor, who.scope);
+    }
     const target = match(url.pathname, basePath);
     if (!target) return errorResponse(404, MESSAGES.notFound);
     const allowed = ALLOWED[target.kind];
     if (!allowed.includes(request.method)) {
       return errorResponse(405, MESSAGES.methodNotAllowed, { allow: allowed.join(', ') });
     }
-    const actor = await authenticate(request);
-    if (actor === null || actor === undefined) return errorResponse(401, MESSAGES.unauthorized);
-    const scope = await scopeOf(actor);
-    if (typeof scope !== 'string') {
-      throw new KeymintError('CONFIG', 'scopeOf() must return a string.');
-    }
+    const who = await signedIn(request);
+    if (!who) return errorResponse(401, MESSAGES.unauthorized);
+    const { actor, scope } = who;
     const context: CallContext<Actor> = { actor };
     if (target.kind === 'item') {
       return request.method === 'PATCH'

@@ -95,7 +95,21 @@ export interface KeyRow {
   previous_secret_hash?: unknown;
   previous_secret_expires_at?: unknown;
   rotated_at?: unknown;
+  /** Absent in a table before schema step owners (0.3.0). */
+  owner?: unknown;
+  permissions?: unknown;
 }
+
+/** Stored permissions (JSON text, or an array a driver already parsed) as an array or null. */
+export function toPermissions(value: unknown): string[] | null {
+  if (value === null || value === undefined) return null;
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  return Array.isArray(parsed) ? parsed.map(String) : null;
+}
+
+/** Permissions as JSON text for a TEXT or jsonb column (null for null or absent). */
+export const permissionsText = (permissions: readonly string[] | null | undefined) =>
+  permissions === null || permissions === undefined ? null : JSON.stringify(permissions);
 
 export function rowToRecord(row: KeyRow): StoredApiKey {
   return {
@@ -115,5 +129,7 @@ export function rowToRecord(row: KeyRow): StoredApiKey {
       typeof row.previous_secret_hash === 'string' ? row.previous_secret_hash : null,
     previousSecretExpiresAt: toDate(row.previous_secret_expires_at),
     rotatedAt: toDate(row.rotated_at),
+    owner: typeof row.owner === 'string' ? row.owner : null,
+    permissions: toPermissions(row.permissions),
   };
 }

@@ -8,6 +8,7 @@ import { listingGroups } from './groups/listing.js';
 import { modifyGroups } from './groups/modify.js';
 import { optionalGroups } from './groups/optional.js';
 import { recordGroups } from './groups/records.js';
+import { ownerGroups } from './groups/owners.js';
 import { rotationGroup } from './groups/rotation.js';
 
 /**
@@ -36,6 +37,8 @@ export const CONFORMANCE_GROUPS = [
   'count live',
   'modify',
   'rotation',
+  'owners',
+  'revoke by owner',
 ] as const;
 
 /**
@@ -148,6 +151,8 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
       previousSecretHash: null,
       previousSecretExpiresAt: null,
       rotatedAt: null,
+      owner: null,
+      permissions: null,
       ...overrides,
     }),
     slowTimeout: options.slowTimeout ?? 120_000,
@@ -161,6 +166,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
     ...optionalGroups,
     ...modifyGroups,
     rotation: rotationGroup,
+    ...ownerGroups,
   };
 
   describe(`keymint adapter conformance: ${options.name}`, () => {

@@ -221,6 +221,9 @@ function row(key) {
   }
   const role = document.createElement('td');
   role.textContent = key.role;
+  // Who the key belongs to (a user or service account id of the host), when it has an owner.
+  const owner = document.createElement('td');
+  owner.textContent = key.owner === undefined ? '—' : shown(key.owner);
   const state = statusOf(key);
   const badge = document.createElement('span');
   badge.className = `badge ${state.toLowerCase()}`;
@@ -240,6 +243,7 @@ function row(key) {
   tr.append(
     name,
     role,
+    owner,
     dateCell(key.expiration, 'Never'),
     dateCell(key.lastUsedAt, 'Never'),
     stateCell,

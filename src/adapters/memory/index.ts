@@ -51,6 +51,8 @@ function copy(record: StoredApiKey): StoredApiKey {
     previousSecretHash: record.previousSecretHash ?? null,
     previousSecretExpiresAt: copyDate(record.previousSecretExpiresAt),
     rotatedAt: copyDate(record.rotatedAt),
+    owner: record.owner ?? null,
+    permissions: record.permissions ? [...record.permissions] : null,
   };
 }
 
@@ -69,6 +71,9 @@ function apply(record: StoredApiKey, changes: KeyChanges): void {
     record.previousSecretExpiresAt = copyDate(changes.previousSecretExpiresAt);
   }
   if (changes.rotatedAt !== undefined) record.rotatedAt = copyDate(changes.rotatedAt);
+  if (changes.permissions !== undefined) {
+    record.permissions = changes.permissions ? [...changes.permissions] : null;
+  }
 }
 
 const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
@@ -110,11 +115,12 @@ export function memoryAdapter(): KeyAdapter {
       return record ? copy(record) : null;
     },
 
-    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+    async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
       const active = activeAt?.getTime();
       const matches: StoredApiKey[] = [];
       for (const record of byId.values()) {
         if (record.scope !== scope) continue;
+        if (owner !== undefined && record.owner !== owner) continue;
         if (after !== undefined && compareCodePoints(record.name, after) <= 0) continue;
         if (active !== undefined && record.expiresAt && record.expiresAt.getTime() <= active)
           continue;
@@ -165,6 +171,17 @@ export function memoryAdapter(): KeyAdapter {
       apply(record, changes);
       channel.publish(id);
       return { ok: true, record: copy(record) };
+    },
+
+    async revokeByOwner(scope: string, owner: string, at: Date): Promise<string[]> {
+      const ids: string[] = [];
+      for (const record of byId.values()) {
+        if (record.scope !== scope || record.owner !== owner || record.revokedAt) continue;
+        record.revokedAt = new Date(at.getTime());
+        ids.push(record.id);
+      }
+      for (const id of ids) channel.publish(id);
+      return ids;
     },
 
     async delete(id: string): Promise<boolean> {

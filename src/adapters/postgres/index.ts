@@ -50,6 +50,7 @@ import type {
 import { KeymintError } from '../../errors.js';
 import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
+import { listByOwner, revokeByOwner } from './owners.js';
 import {
   CHANGE_COLUMNS,
   COLUMNS,
@@ -188,7 +189,7 @@ export function postgresAdapter(
       try {
         await query(
           `INSERT INTO ${table} (${INSERT_COLUMNS})
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14)`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14, $15, $16::jsonb)`,
           insertValues(record),
         );
         return { ok: true };
@@ -205,7 +206,9 @@ export function postgresAdapter(
       return rows[0] === undefined ? null : fromRow(rows[0]);
     },
 
-    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+    async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
+      if (owner !== undefined)
+        return listByOwner(query, table, { scope, limit, after, activeAt, owner });
       const { rows } = await query(
         `SELECT ${COLUMNS} FROM ${table}
           WHERE scope = $1
@@ -294,6 +297,9 @@ export function postgresAdapter(
       // Without a condition, only a row that was not there yet when the change ran is left.
       return { ok: false, reason: condition?.secretHash === undefined ? 'not_found' : 'secret' };
     },
+
+    revokeByOwner: (scope: string, owner: string, at: Date): Promise<string[]> =>
+      revokeByOwner(query, table, channel, scope, owner, at),
 
     async delete(id: string): Promise<boolean> {
       const { rowCount } = await query(

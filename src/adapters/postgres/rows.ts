@@ -1,5 +1,5 @@
 import type { StoredApiKey } from '../../adapter.js';
-import { toDate, toMetadata } from '../../internal/sql.js';
+import { permissionsText, toDate, toMetadata, toPermissions } from '../../internal/sql.js';
 
 /**
  * Timestamps are read as epoch milliseconds (int8, which pg returns as a string), so records do not
@@ -23,12 +23,14 @@ export const COLUMNS = [
   'previous_secret_hash',
   epochMs('previous_secret_expires_at'),
   epochMs('rotated_at'),
+  'owner',
+  'permissions',
 ].join(', ');
 
 /** The column names in INSERT order, matching `insertValues`. */
 export const INSERT_COLUMNS =
   'id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata, ' +
-  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at';
+  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions';
 
 /** A row of `COLUMNS` as a fresh record: pg builds new objects for every result. */
 export function fromRow(row: unknown): StoredApiKey {
@@ -49,6 +51,8 @@ export function fromRow(row: unknown): StoredApiKey {
     previousSecretHash: (r.previous_secret_hash as string | null | undefined) ?? null,
     previousSecretExpiresAt: toDate(r.previous_secret_expires_at),
     rotatedAt: toDate(r.rotated_at),
+    owner: (r.owner as string | null | undefined) ?? null,
+    permissions: toPermissions(r.permissions),
   };
 }
 
@@ -88,6 +92,8 @@ export function insertValues(record: StoredApiKey): unknown[] {
     record.previousSecretHash ?? null,
     timestamp(record.previousSecretExpiresAt),
     timestamp(record.rotatedAt),
+    record.owner ?? null,
+    permissionsText(record.permissions),
   ];
 }
 
@@ -110,4 +116,5 @@ export const CHANGE_COLUMNS = {
     (v: unknown) => timestamp(v as Date | null),
   ],
   rotatedAt: ['rotated_at', 'timestamptz', (v: unknown) => timestamp(v as Date | null)],
+  permissions: ['permissions', 'jsonb', (v: unknown) => permissionsText(v as string[] | null)],
 } as const;

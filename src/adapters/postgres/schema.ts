@@ -37,6 +37,8 @@ export interface PostgresNames {
   primaryKey: string;
   uniqueName: string;
   expiresIndex: string;
+  /** The index of `list({ owner })` and `revokeByOwner`: (scope, owner, name). */
+  ownerIndex: string;
 }
 
 const OPTIONS = ['table', 'schema'] as const;
@@ -62,6 +64,7 @@ export function postgresNames(options: unknown, caller: string): PostgresNames {
     primaryKey: `${table}_pkey`,
     uniqueName: `${table}_scope_name_key`,
     expiresIndex: `${table}_expires_at_idx`,
+    ownerIndex: `${table}_scope_owner_name_idx`,
   };
 }
 
@@ -112,10 +115,27 @@ ALTER TABLE ${names.table}
   ADD COLUMN IF NOT EXISTS rotated_at                 timestamptz;
 `;
 
+/**
+ * Step 3: who a key belongs to (set at create only) and its narrowed permissions. Nullable
+ * columns without a default (no table rewrite): older rows have no owner and every permission of
+ * their role. The index serves `list({ owner })` in name order and `revokeByOwner`.
+ */
+const ownersSql = (
+  names: PostgresNames,
+) => `-- The key's owner (an opaque user or service-account id) and its narrowed permissions (a JSON
+-- array; NULL is everything the role grants). Rows written before keep NULL in both.
+ALTER TABLE ${names.table}
+  ADD COLUMN IF NOT EXISTS owner       text COLLATE "C",
+  ADD COLUMN IF NOT EXISTS permissions jsonb;
+CREATE INDEX IF NOT EXISTS ${quote(names.ownerIndex)}
+  ON ${names.table} (scope, owner, name);
+`;
+
 /** Every step, in order. A step is never changed once released: a change is a new step. */
 export const SCHEMA_STEPS: readonly SchemaStep[] = Object.freeze([
   { version: 1, name: 'initial', sql: initialSql },
   { version: 2, name: 'rotation', sql: rotationSql },
+  { version: 3, name: 'owners', sql: ownersSql },
 ]);
 
 /** The file name a step ships under in `sql/postgres/`. */

@@ -99,7 +99,8 @@ const unexpected = (reply: unknown, operation: string) =>
  * **Layout** (every key starts with `prefix`): `key:<id>` is a hash of the record's fields (dates
  * as epoch milliseconds, absent when null; metadata as JSON); `names:<scope>` is a hash from name
  * to id, the uniqueness index; `order:<scope>` is a sorted set of the scope's names (all scores 0,
- * read by lex range, which is UTF-8 byte order and so code point order); `expiry` is a sorted set
+ * read by lex range, which is UTF-8 byte order and so code point order); `owner:<scope> NUL
+ * <owner>` is the same for one owner's keys (`list({ owner })`, `revokeByOwner`); `expiry` is a sorted set
  * of expiring records by `expiresAt`, for `deleteExpired`. Records are written and removed with
  * their index entries in one Lua script (EVALSHA, with EVAL when the server lacks the script).
  *
@@ -181,6 +182,8 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
   // ioredis puts its keyPrefix before KEYS; the keys a script builds need it spelled out.
   const scriptPrefix = keyPrefix + prefix;
   const recordKey = (id: string) => `${prefix}key:${id}`;
+  // Neither a scope nor an owner may hold NUL (the core refuses control characters).
+  const ownerKey = (scope: string, owner: string) => `${prefix}owner:${scope}\u0000${owner}`;
   // ioredis never prefixes channels: the scripts and the subscriber spell out the full name.
   const channel = `${scriptPrefix}invalidate`;
 
@@ -198,6 +201,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
           `${prefix}names:${record.scope}`,
           `${prefix}order:${record.scope}`,
           `${prefix}expiry`,
+          ...(record.owner ? [ownerKey(record.scope, record.owner)] : []),
         ],
         [
           scriptPrefix,
@@ -223,19 +227,23 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
       return fromFields(await commands.hgetall(recordKey(id)));
     },
 
-    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+    async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
       const records: StoredApiKey[] = [];
       let min = after === undefined ? '-' : `(${after}`;
       for (;;) {
         const reply = await run(
           SCRIPTS.list,
-          [`${prefix}order:${scope}`, `${prefix}names:${scope}`],
+          [
+            owner === undefined ? `${prefix}order:${scope}` : ownerKey(scope, owner),
+            `${prefix}names:${scope}`,
+          ],
           [
             scriptPrefix,
             min,
             String(limit - records.length),
             activeAt ? String(activeAt.getTime()) : '',
             String(LIST_BUDGET),
+            owner ?? '',
           ],
         );
         if (!Array.isArray(reply) || !Array.isArray(reply[2])) throw unexpected(reply, 'list');
@@ -309,6 +317,16 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
         );
       }
       throw unexpected(reply, 'modify');
+    },
+
+    async revokeByOwner(scope: string, owner: string, at: Date): Promise<string[]> {
+      const reply = await run(
+        SCRIPTS.revokeOwner,
+        [ownerKey(scope, owner), `${prefix}names:${scope}`],
+        [scriptPrefix, String(at.getTime()), channel, owner],
+      );
+      if (!Array.isArray(reply)) throw unexpected(reply, 'revoke by owner');
+      return reply.map(String);
     },
 
     async delete(id: string): Promise<boolean> {

@@ -1,5 +1,5 @@
 import type { StoredApiKey } from '../../adapter.js';
-import { toDate, toMetadata } from '../../internal/sql.js';
+import { toDate, toMetadata, toPermissions } from '../../internal/sql.js';
 
 const REQUIRED = ['id', 'name', 'role', 'scope', 'secretHash', 'createdAt'] as const;
 const OPTIONAL_DATES = [
@@ -23,6 +23,7 @@ export const CHANGE_FIELDS = {
   previousSecretHash: (v: unknown) => v as string,
   previousSecretExpiresAt: (v: unknown) => String((v as Date).getTime()),
   rotatedAt: (v: unknown) => String((v as Date).getTime()),
+  permissions: (v: unknown) => JSON.stringify(v),
 } as const;
 
 /** A record as the field/value list of its hash: dates as epoch ms, absent fields for null. */
@@ -50,6 +51,8 @@ export function toFields(record: StoredApiKey): string[] {
     fields.push('ttlSeconds', String(record.ttlSeconds));
   }
   if (record.previousSecretHash) fields.push('previousSecretHash', record.previousSecretHash);
+  if (record.owner) fields.push('owner', record.owner);
+  if (record.permissions) fields.push('permissions', JSON.stringify(record.permissions));
   return fields;
 }
 
@@ -105,5 +108,8 @@ export function fromFields(reply: unknown): StoredApiKey | null {
       id,
     ),
     rotatedAt: date(map.get('rotatedAt'), 'rotatedAt', id),
+    // Absent in records written before 0.3.0, and for keys without an owner or a narrowed list.
+    owner: map.get('owner') ?? null,
+    permissions: toPermissions(map.get('permissions')),
   };
 }

@@ -5,11 +5,12 @@ import { createHash } from 'node:crypto';
 // The expiry set's members are `id NUL scope NUL name`; the core never lets NUL into either.
 
 const UNINDEX = `
-local function unindex(p, id, scope, name)
+local function unindex(p, id, scope, name, owner)
   local names = p .. 'names:' .. scope
   if redis.call('HGET', names, name) == id then
     redis.call('HDEL', names, name)
     redis.call('ZREM', p .. 'order:' .. scope, name)
+    if owner then redis.call('ZREM', p .. 'owner:' .. scope .. '\\0' .. owner, name) end
   end
   redis.call('ZREM', p .. 'expiry', id .. '\\0' .. scope .. '\\0' .. name)
 end
@@ -29,7 +30,8 @@ end
 `;
 
 /**
- * KEYS: record, names, order, expiry. ARGV: prefix, id, name, dropAt ('' for none), expiresAt,
+ * KEYS: record, names, order, expiry, and the owner's set (`owner:<scope> NUL <owner>`, a sorted
+ * set of names like `order:`) when the record has an owner. ARGV: prefix, id, name, dropAt ('' for none), expiresAt,
  * member, fields… Returns 'ok', 'id' or 'name' (a conflict), or 'gone' when dropAt is already
  * past by the server's clock: then it writes nothing, as PEXPIREAT would drop the record at once.
  */
@@ -54,6 +56,7 @@ if ARGV[4] ~= '' then
 end
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
 redis.call('ZADD', KEYS[3], 0, ARGV[3])
+if KEYS[5] then redis.call('ZADD', KEYS[5], 0, ARGV[3]) end
 if ARGV[5] ~= '' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6]) end
 return 'ok'
 `;
@@ -92,7 +95,7 @@ return redis.call('HGETALL', KEYS[1])
 const MODIFY = `${PUBLISH_ID}
 local p, id, channel = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'not_found' end
-local f = redis.call('HMGET', KEYS[1], 'revokedAt', 'secretHash', 'scope', 'name', 'expiresAt')
+local f = redis.call('HMGET', KEYS[1], 'revokedAt', 'secretHash', 'scope', 'name', 'expiresAt', 'owner')
 if f[1] then return 'revoked' end
 if ARGV[4] == '1' and f[2] ~= ARGV[5] then return 'secret' end
 local scope, oldName, oldExpires = f[3], f[4], f[5]
@@ -134,6 +137,11 @@ if newName ~= oldName then
   end
   redis.call('HSET', names, newName, id)
   redis.call('ZADD', order, 0, newName)
+  if f[6] then
+    local owned = p .. 'owner:' .. scope .. '\\0' .. f[6]
+    redis.call('ZREM', owned, oldName)
+    redis.call('ZADD', owned, 0, newName)
+  end
 end
 if newName ~= oldName or expiresChanged then
   redis.call('ZREM', p .. 'expiry', id .. '\0' .. scope .. '\0' .. oldName)
@@ -168,21 +176,23 @@ return written
 
 /** KEYS: record. ARGV: prefix, id, channel. Publishes the id when there was a record. */
 const DELETE = `${UNINDEX}${PUBLISH_ID}
-local f = redis.call('HMGET', KEYS[1], 'scope', 'name')
+local f = redis.call('HMGET', KEYS[1], 'scope', 'name', 'owner')
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-if f[1] and f[2] then unindex(ARGV[1], ARGV[2], f[1], f[2]) end
+if f[1] and f[2] then unindex(ARGV[1], ARGV[2], f[1], f[2], f[3]) end
 publish(ARGV[3], ARGV[2])
 return 1
 `;
 
 /**
- * KEYS: order, names. ARGV: prefix, lex min ('-' or '(' .. after), limit, activeAt ('' for
- * none), how many names to look at in this call. Returns { more, last name, records }: `more` is
+ * KEYS: order (or one owner's set), names. ARGV: prefix, lex min ('-' or '(' .. after), limit,
+ * activeAt ('' for none), how many names to look at in this call, the owner ('' for every key;
+ * a record of another owner is a stale entry of the owner's set, and is removed from it). Returns { more, last name, records }: `more` is
  * 1 when the budget ran out before the page was full.
  */
 const LIST = `
 local p, min, limit, budget = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
 local active = ARGV[4] ~= '' and tonumber(ARGV[4]) or nil
+local owner = ARGV[6] ~= '' and ARGV[6] or nil
 local out, seen, last = {}, 0, ''
 while #out < limit and seen < budget do
   local batch = redis.call('ZRANGEBYLEX', KEYS[1], min, '+', 'LIMIT', 0, math.min(budget - seen, 200))
@@ -197,7 +207,17 @@ while #out < limit and seen < budget do
       redis.call('ZREM', KEYS[1], name)
     else
       local keep = true
-      if active then
+      if owner then
+        local held = false
+        for i = 1, #fields, 2 do
+          if fields[i] == 'owner' then held = fields[i + 1] == owner end
+        end
+        if not held then
+          keep = false
+          redis.call('ZREM', KEYS[1], name)
+        end
+      end
+      if keep and active then
         for i = 1, #fields, 2 do
           if fields[i] == 'expiresAt' then keep = tonumber(fields[i + 1]) > active end
         end
@@ -223,12 +243,12 @@ for _, member in ipairs(members) do
   local b = string.find(member, '\\0', a + 1, true)
   local id, scope, name = string.sub(member, 1, a - 1), string.sub(member, a + 1, b - 1), string.sub(member, b + 1)
   local key = p .. 'key:' .. id
-  local f = redis.call('HMGET', key, 'scope', 'name', 'expiresAt')
+  local f = redis.call('HMGET', key, 'scope', 'name', 'expiresAt', 'owner')
   local same = f[1] == scope and f[2] == name
   if same and f[3] and tonumber(f[3]) <= before then
     redis.call('DEL', key)
     deleted = deleted + 1
-    unindex(p, id, scope, name)
+    unindex(p, id, scope, name, f[4])
   elseif same then
     redis.call('ZREM', KEYS[1], member)
   else
@@ -253,6 +273,28 @@ end
 return live
 `;
 
+/**
+ * KEYS: the owner's set, names. ARGV: prefix, at (epoch ms), channel, owner. Revokes every
+ * record of the owner's set that still has this owner and no revokedAt (HSETNX, as UPDATE),
+ * publishes each id, and returns them; removes stale entries (no record, or another owner's).
+ */
+const REVOKE_OWNER = `${PUBLISH_ID}
+local p, at, channel, owner = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local revoked = {}
+for _, name in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local id = redis.call('HGET', KEYS[2], name)
+  local f = id and redis.call('HMGET', p .. 'key:' .. id, 'owner', 'revokedAt') or {}
+  if f[1] ~= owner then
+    redis.call('ZREM', KEYS[1], name)
+  elseif not f[2] then
+    redis.call('HSET', p .. 'key:' .. id, 'revokedAt', at)
+    revoked[#revoked + 1] = id
+  end
+end
+for _, id in ipairs(revoked) do publish(channel, id) end
+return revoked
+`;
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -270,6 +312,7 @@ export const SCRIPTS = Object.freeze({
   list: script(LIST),
   purge: script(PURGE),
   countLive: script(COUNT_LIVE),
+  revokeOwner: script(REVOKE_OWNER),
 });
 
 /** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */

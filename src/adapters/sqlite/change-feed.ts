@@ -19,6 +19,8 @@ const MAX_BATCH = 1_000;
 export interface ChangeFeed {
   /** After this connection changed `id`: delivers what the log holds now, or `id` if it cannot. */
   wrote(id: string): void;
+  /** `wrote` for many ids changed by one statement: one read of the log for all of them. */
+  wroteMany(ids: readonly string[]): void;
   subscribe(listener: InvalidationListener): Promise<Subscription>;
 }
 
@@ -140,6 +142,20 @@ export function changeFeed(db: SqliteDatabase, table: string): ChangeFeed {
         // The next tick reads the log; this process's own listeners hear of it now.
       }
       if (!ids.includes(id)) each((listener) => listener.invalidate(id));
+    },
+
+    wroteMany(changed) {
+      if (listeners.size === 0 || changed.length === 0) return;
+      let ids: string[] = [];
+      try {
+        ids = withoutWaiting(drain);
+      } catch {
+        // As in wrote().
+      }
+      const delivered = new Set(ids);
+      for (const id of changed) {
+        if (!delivered.has(id)) each((listener) => listener.invalidate(id));
+      }
     },
 
     async subscribe(listener) {

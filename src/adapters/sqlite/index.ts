@@ -39,6 +39,7 @@ import {
   adapterOptions,
   missingTable,
   outdatedTable,
+  permissionsText,
   rowToRecord,
   type KeyRow,
 } from '../../internal/sql.js';
@@ -111,14 +112,22 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   const t = `"${table}"`;
   const sql = {
     insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata,
-        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at)
+        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions)
       VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata,
-        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt)`,
+        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt, @owner, @permissions)`,
     find: `SELECT * FROM ${t} WHERE id = ?`,
     list: `SELECT * FROM ${t} WHERE scope = @scope
       AND (@after IS NULL OR name > @after)
       AND (@activeAt IS NULL OR expires_at IS NULL OR expires_at > @activeAt)
       ORDER BY name LIMIT @limit`,
+    // Its own statement, so that the planner takes the (scope, owner, name) index.
+    listByOwner: `SELECT * FROM ${t} WHERE scope = @scope AND owner = @owner
+      AND (@after IS NULL OR name > @after)
+      AND (@activeAt IS NULL OR expires_at IS NULL OR expires_at > @activeAt)
+      ORDER BY scope, owner, name LIMIT @limit`,
+    // One statement: the change-log trigger logs every row it revokes, in its transaction.
+    revokeByOwner: `UPDATE ${t} SET revoked_at = @at
+      WHERE scope = @scope AND owner = @owner AND revoked_at IS NULL RETURNING id`,
     // Two-argument MAX() is NULL when either side is: the COALESCEs keep whichever is set.
     update: `UPDATE ${t} SET last_used_at = MAX(COALESCE(last_used_at, @lastUsedAt), COALESCE(@lastUsedAt, last_used_at)),
       revoked_at = COALESCE(revoked_at, @revokedAt), secret_hash = COALESCE(@secretHash, secret_hash)
@@ -177,6 +186,8 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           previousSecretHash: record.previousSecretHash ?? null,
           previousSecretExpiresAt: ms(record.previousSecretExpiresAt),
           rotatedAt: ms(record.rotatedAt),
+          owner: record.owner ?? null,
+          permissions: permissionsText(record.permissions),
         });
         return { ok: true };
       } catch (error) {
@@ -191,14 +202,20 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
       return read(statement('find').get(id));
     },
 
-    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
-      const rows = statement('list').all({
-        scope,
-        limit,
-        after: after ?? null,
-        activeAt: ms(activeAt),
-      });
+    async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
+      const params = { scope, limit, after: after ?? null, activeAt: ms(activeAt) };
+      const rows =
+        owner === undefined
+          ? statement('list').all(params)
+          : statement('listByOwner').all({ ...params, owner });
       return rows.map((row) => rowToRecord(row as KeyRow));
+    },
+
+    async revokeByOwner(scope: string, owner: string, at: Date): Promise<string[]> {
+      const rows = statement('revokeByOwner').all({ scope, owner, at: at.getTime() });
+      const ids = rows.map((row) => (row as { id: string }).id);
+      feed.wroteMany(ids);
+      return ids;
     },
 
     async update(id: string, patch: KeyPatch): Promise<StoredApiKey | null> {

@@ -1,5 +1,5 @@
 import type { KeyChanges, ModifyCondition, ModifyResult, StoredApiKey } from '../../adapter.js';
-import { rowToRecord, type KeyRow } from '../../internal/sql.js';
+import { permissionsText, rowToRecord, type KeyRow } from '../../internal/sql.js';
 
 /** The part of better-sqlite3 `modify` needs (see `SqliteDatabase`). */
 interface Prepares {
@@ -21,6 +21,7 @@ const COLUMNS: Record<keyof KeyChanges, [column: string, store: (value: never) =
   previousSecretHash: ['previous_secret_hash', (value: string | null) => value],
   previousSecretExpiresAt: ['previous_secret_expires_at', ms],
   rotatedAt: ['rotated_at', ms],
+  permissions: ['permissions', (value: string[] | null) => permissionsText(value)],
 };
 
 /**

@@ -102,11 +102,30 @@ ALTER TABLE "${table}" ADD COLUMN "rotated_at" INTEGER;
 DROP TRIGGER IF EXISTS "${table}_changes_update";
 ${changeTriggersSql(table, WATCHED_COLUMNS_V3)}`;
 
+/**
+ * The columns step 4 adds to the watched ones: a key's narrowed permissions, and its owner (set
+ * at create only by keymint, but a change by hand must reach the caches that return it).
+ */
+export const WATCHED_COLUMNS_V4 = [...WATCHED_COLUMNS_V3, 'owner', 'permissions'];
+
+/**
+ * Who a key belongs to (`owner`, set at create only) and its narrowed permissions (JSON text).
+ * Rows written before keep NULL in both: no owner, everything the role grants. The index answers
+ * `list({ owner })` and `revokeByOwner` in name order; the update trigger is made again so that a
+ * change of permissions reaches every process.
+ */
+const owners = (table: string) => `ALTER TABLE "${table}" ADD COLUMN "owner" TEXT;
+ALTER TABLE "${table}" ADD COLUMN "permissions" TEXT;
+CREATE INDEX IF NOT EXISTS "${table}_scope_owner_name" ON "${table}" ("scope", "owner", "name");
+DROP TRIGGER IF EXISTS "${table}_changes_update";
+${changeTriggersSql(table, WATCHED_COLUMNS_V4)}`;
+
 /** Every step, in order. A new one goes at the end with the next version. */
 export const SQLITE_STEPS: readonly SqliteStep[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'change-log', sql: changeLog },
   { version: 3, name: 'rotation', sql: rotation },
+  { version: 4, name: 'owners', sql: owners },
 ];
 
 /** The file a step ships as, under `sql/sqlite/`. */
