@@ -1,4 +1,4 @@
--- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version 1, as mysqlSchema() from
+-- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version 2, as mysqlSchema() from
 -- 'keymint/adapters/mysql' writes it (pass { table, database } there for other names): every
 -- step of sql/mysql/ in order, and the table that records them. Safe to run more than once.
 CREATE TABLE IF NOT EXISTS `keymint_api_keys` (
@@ -27,9 +27,14 @@ CREATE TABLE IF NOT EXISTS `keymint_api_keys_changes` (
   PRIMARY KEY (seq),
   KEY `keymint_api_keys_changes_at` (changed_at)
 ) ENGINE=InnoDB;
+ALTER TABLE `keymint_api_keys`
+  ADD COLUMN owner       VARBINARY(760) NULL,
+  ADD COLUMN permissions LONGTEXT       CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  ADD KEY `keymint_api_keys_scope_owner_name` (scope, owner, name);
 CREATE TABLE IF NOT EXISTS `keymint_api_keys_migrations` (
   version    INT         NOT NULL PRIMARY KEY,
   name       VARCHAR(64) NOT NULL,
   applied_at DATETIME(3) NOT NULL
 ) ENGINE=InnoDB;
 INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (1, 'initial', UTC_TIMESTAMP(3));
+INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (2, 'owners', UTC_TIMESTAMP(3));

@@ -99,6 +99,8 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
         ['previous_secret_hash', 'varbinary(1024)', 'YES', null],
         ['previous_secret_expires_at', 'datetime(3)', 'YES', null],
         ['rotated_at', 'datetime(3)', 'YES', null],
+        ['owner', 'varbinary(760)', 'YES', null],
+        ['permissions', 'longtext', 'YES', 'utf8mb4_bin'],
       ]);
       const tables = await rowsOf(
         `SELECT table_name AS t, engine AS e FROM information_schema.tables
@@ -121,6 +123,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
       expect(indexes.map((i) => [i.i, i.c, Number(i.u)])).toEqual([
         ['keymint_api_keys_expires_at', 'expires_at', 1],
         ['keymint_api_keys_scope_name', 'scope,name', 0],
+        ['keymint_api_keys_scope_owner_name', 'scope,owner,name', 1],
         ['PRIMARY', 'id', 0],
       ]);
       const versions = await rowsOf(
@@ -190,6 +193,31 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
       expect(sql).toContain('UNIQUE KEY `ApiKeys_scope_name` (scope, name)');
       expect(mysqlSchema()).not.toContain('CREATE DATABASE');
     });
+  });
+
+  it('upgrades a table of step 1 with its rows, and lists an owner through the (scope, owner, name) index', async () => {
+    const table = 'upgraded_keys';
+    const names = { database, table };
+    for (const statement of mysqlSteps(names)[0]!
+      .sql.replace(/^--.*\n/, '')
+      .split(';\n')) {
+      if (statement.trim()) await pool.query(statement);
+    }
+    await pool.query(
+      `INSERT INTO \`${database}\`.${table} (id, scope, name, role, secret_hash, created_at)
+       VALUES ('OLD000000001', 'default', 'old', 'Editor', 'h', '2026-01-01 00:00:00.000')`,
+    );
+    await migrate(pool, names);
+    await migrate(pool, names);
+    const adapter = mysqlAdapter(pool, names);
+    expect(await adapter.findById('OLD000000001')).toMatchObject({
+      owner: null,
+      permissions: null,
+    });
+    const [plan] = (await pool.query(
+      `EXPLAIN SELECT id FROM \`${database}\`.${table} WHERE scope = CAST('default' AS BINARY) AND owner = CAST('u1' AS BINARY) ORDER BY name`,
+    )) as [{ key: string | null }[], unknown];
+    expect(plan[0]!.key).toBe(`${table}_scope_owner_name`);
   });
 
   describe('options', () => {

@@ -304,9 +304,14 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
       return find(run, id);
     },
 
-    async list({ scope, limit, after, activeAt }: ListQuery): Promise<StoredApiKey[]> {
+    async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
       const values: unknown[] = [scope];
       let where = 'scope = CAST(? AS BINARY)';
+      if (owner !== undefined) {
+        // The (scope, owner, name) index answers it, in name order.
+        where += ' AND owner = CAST(? AS BINARY)';
+        values.push(owner);
+      }
       if (after !== undefined) {
         where += ' AND name > CAST(? AS BINARY)';
         values.push(after);
@@ -457,6 +462,37 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
       }
     },
 
+    async revokeByOwner(scope: string, owner: string, at: Date): Promise<string[]> {
+      const when = datetime(at);
+      const ids = await transaction(async (runIn) => {
+        // Lock the owner's live rows, then revoke exactly those and log each.
+        const rows = await rowsOf(
+          runIn(
+            `SELECT id FROM ${table}
+              WHERE scope = CAST(? AS BINARY) AND owner = CAST(? AS BINARY) AND revoked_at IS NULL
+              ORDER BY id FOR UPDATE`,
+            [scope, owner],
+          ),
+        );
+        const found = rows.map((row) => text(row.id));
+        for (let i = 0; i < found.length; i += 500) {
+          const batch = found.slice(i, i + 500);
+          const marks = batch.map(() => '?').join(', ');
+          await runIn(
+            `UPDATE ${table} SET revoked_at = ${AT} WHERE id IN (${marks}) AND revoked_at IS NULL`,
+            [when, ...batch],
+          );
+          await runIn(
+            `INSERT INTO ${names.changes} (key_id, changed_at) VALUES ${batch.map(() => '(?, UTC_TIMESTAMP(3))').join(', ')}`,
+            batch,
+          );
+        }
+        return { commit: true, value: found };
+      });
+      for (const id of ids) feed.wrote(id);
+      return ids;
+    },
+
     subscribe(listener: InvalidationListener, options?: SubscribeOptions): Promise<Subscription> {
       return feed.subscribe(listener, options?.signal);
     },
@@ -514,7 +550,15 @@ async function applySteps(run: (sql: string) => Promise<unknown>, names: MysqlNa
   );
   for (const step of MYSQL_STEPS) {
     if (applied.has(step.version)) continue;
-    for (const statement of step.statements(names)) await run(statement);
+    for (const statement of step.statements(names)) {
+      try {
+        await run(statement);
+      } catch (error) {
+        // A step's ALTER that applied before a crash cut the step short: already done.
+        const code = errorCode(error);
+        if (code !== 'ER_DUP_FIELDNAME' && code !== 'ER_DUP_KEYNAME') throw error;
+      }
+    }
     await run(recordStepSql(names, step));
   }
 }

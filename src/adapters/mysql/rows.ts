@@ -24,15 +24,17 @@ export const COLUMNS = [
   'previous_secret_hash',
   epochMs('previous_secret_expires_at'),
   epochMs('rotated_at'),
+  'owner',
+  'permissions',
 ].join(', ');
 
 /** The column names in INSERT order, matching `insertValues`. */
 export const INSERT_COLUMNS =
   'id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata, ' +
-  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at';
+  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions';
 
 /** `?` placeholders for INSERT_COLUMNS. */
-export const INSERT_PLACEHOLDERS = Array.from({ length: 14 }, () => '?').join(', ');
+export const INSERT_PLACEHOLDERS = Array.from({ length: 16 }, () => '?').join(', ');
 
 /** VARBINARY columns come back as Buffers (UTF-8 bytes); text columns as strings. */
 export function text(value: unknown): string {
@@ -61,6 +63,8 @@ export function fromRow(row: unknown): StoredApiKey {
     previousSecretHash: nullableText(r.previous_secret_hash),
     previousSecretExpiresAt: toDate(r.previous_secret_expires_at),
     rotatedAt: toDate(r.rotated_at),
+    owner: nullableText(r.owner),
+    permissions: permissionsOf(nullableText(r.permissions)),
   };
 }
 
@@ -86,6 +90,12 @@ export function datetime(date: Date | null | undefined): string | null {
   );
 }
 
+/** Permissions as JSON text (null for null or absent), and back. */
+export const permissionsText = (permissions: readonly string[] | null | undefined) =>
+  permissions === null || permissions === undefined ? null : JSON.stringify(permissions);
+const permissionsOf = (value: string | null): string[] | null =>
+  value === null ? null : (JSON.parse(value) as string[]);
+
 /** Metadata as JSON text (null for null or absent). */
 export const jsonText = (metadata: Record<string, unknown> | null | undefined) =>
   metadata === null || metadata === undefined ? null : JSON.stringify(metadata);
@@ -107,6 +117,8 @@ export function insertValues(record: StoredApiKey): unknown[] {
     record.previousSecretHash ?? null,
     datetime(record.previousSecretExpiresAt),
     datetime(record.rotatedAt),
+    record.owner ?? null,
+    permissionsText(record.permissions),
   ];
 }
 
@@ -127,4 +139,5 @@ export const CHANGE_COLUMNS: Record<
   previousSecretHash: ['previous_secret_hash', '?', (v) => v],
   previousSecretExpiresAt: ['previous_secret_expires_at', AT, (v) => datetime(v as Date | null)],
   rotatedAt: ['rotated_at', AT, (v) => datetime(v as Date | null)],
+  permissions: ['permissions', '?', (v) => permissionsText(v as string[] | null)],
 };

@@ -36,6 +36,7 @@ export interface MysqlNames {
   uniqueName: string;
   expiresIndex: string;
   changesIndex: string;
+  ownerIndex: string;
 }
 
 const OPTIONS = ['table', 'database'] as const;
@@ -61,6 +62,7 @@ export function mysqlNames(options: unknown, caller: string): MysqlNames {
     uniqueName: `${table}_scope_name`,
     expiresIndex: `${table}_expires_at`,
     changesIndex: `${table}_changes_at`,
+    ownerIndex: `${table}_scope_owner_name`,
   };
 }
 
@@ -113,9 +115,24 @@ const initialStatements = (names: MysqlNames) => [
 ) ENGINE=InnoDB`,
 ];
 
+/**
+ * Step 2: the key's owner (an opaque user or service-account id, VARBINARY like names) and its
+ * narrowed permissions (a JSON array; NULL is everything the role grants), with the index that
+ * lists and revokes one owner's keys. One ALTER, which InnoDB applies whole or not at all; run
+ * again after it applied, its duplicate column is taken as done (MySQL 8 has no ADD COLUMN IF
+ * NOT EXISTS).
+ */
+const ownersStatements = (names: MysqlNames) => [
+  `ALTER TABLE ${names.table}
+  ADD COLUMN owner       VARBINARY(760) NULL,
+  ADD COLUMN permissions LONGTEXT       CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
+  ADD KEY ${quote(names.ownerIndex)} (scope, owner, name)`,
+];
+
 /** Every step, in order. A step is never changed once released: a change is a new step. */
 export const MYSQL_STEPS: readonly MysqlStep[] = Object.freeze([
   { version: 1, name: 'initial', statements: initialStatements },
+  { version: 2, name: 'owners', statements: ownersStatements },
 ]);
 
 /** The file name a step ships under in `sql/mysql/`. */
