@@ -437,6 +437,27 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
       }
     });
 
+    it('delivers each id of a revokeByOwner() from another pool within a second', async () => {
+      const writer = await freshTable('owner_feed_keys');
+      const reader = mysqlAdapter(open(), { database, table: 'owner_feed_keys' });
+      const seen: string[] = [];
+      const subscription = await reader.subscribe!({
+        invalidate: (id) => seen.push(id),
+        reset() {},
+      });
+      try {
+        const mine = [rec({ owner: 'u1' }), rec({ owner: 'u1' })];
+        const other = rec({ owner: 'u2' });
+        for (const r of [...mine, other]) await writer.insert(r);
+        const ids = await writer.revokeByOwner!('default', 'u1', new Date());
+        expect([...ids].sort()).toEqual(mine.map((r) => r.id).sort());
+        await waitFor(() => mine.every((r) => seen.includes(r.id)), 'both revocations', 1_000);
+        expect(seen).not.toContain(other.id);
+      } finally {
+        await subscription.close();
+      }
+    });
+
     it('delivers a change whose transaction commits after a later one (a hole in the sequence)', async () => {
       const writer = await freshTable('hole_keys');
       const reader = mysqlAdapter(open(), { database, table: 'hole_keys' });
