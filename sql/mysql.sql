@@ -1,6 +1,7 @@
 -- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version 2, as mysqlSchema() from
 -- 'keymint/adapters/mysql' writes it (pass { table, database } there for other names): every
--- step of sql/mysql/ in order, and the table that records them. Safe to run more than once.
+-- step of sql/mysql/ in order, and the table that records them. For a new database: run it
+-- once (a second run stops at step 2's ALTER, whose columns exist); migrate() is idempotent.
 CREATE TABLE IF NOT EXISTS `keymint_api_keys` (
   id                         VARBINARY(255)  NOT NULL,
   scope                      VARBINARY(760)  NOT NULL,

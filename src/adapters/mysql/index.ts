@@ -567,7 +567,8 @@ async function applySteps(run: (sql: string) => Promise<unknown>, names: MysqlNa
  * The whole current schema as SQL text, for your own migration tool on a new database: every
  * step of {@link mysqlSteps} in order, then `<table>_migrations` with a row for each, so that
  * {@link migrate} later finds them applied. For the default options it is the file
- * `keymint/sql/mysql.sql` shipped in the package. Idempotent (`IF NOT EXISTS`, `INSERT IGNORE`).
+ * `keymint/sql/mysql.sql` shipped in the package. Run it once, on a new database: a second run
+ * stops at the ALTER of step 2, whose columns exist ({@link migrate} is the idempotent way).
  * Several statements: run it with the `mysql` client, or on a connection with
  * `multipleStatements: true`.
  *
@@ -599,7 +600,7 @@ export interface MysqlSchemaStep {
   name: string;
   /** The file the package ships it as, under `keymint/sql/mysql/` (for the default names). */
   file: string;
-  /** The step's SQL for the names of `options`: statements ending in `;`, each idempotent. */
+  /** The step's SQL for the names of `options`: statements ending in `;`. */
   sql: string;
 }
 

@@ -74,8 +74,8 @@ export interface MysqlStep {
   name: string;
   /**
    * The step's statements for these names, each run on its own (MySQL commits DDL at once, so a
-   * step cannot be one transaction). Every statement is idempotent, so that a step cut short by
-   * a crash can run again.
+   * step cannot be one transaction). Every statement is idempotent, or one ALTER whose duplicate
+   * column `migrate()` takes as applied, so that a step cut short by a crash can run again.
    */
   statements: (names: MysqlNames) => string[];
 }
@@ -171,7 +171,8 @@ export function schemaSql(names: MysqlNames): string {
       : [`CREATE DATABASE IF NOT EXISTS ${names.database} CHARACTER SET utf8mb4`];
   return `-- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version ${last.version}, as mysqlSchema() from
 -- 'keymint/adapters/mysql' writes it (pass { table, database } there for other names): every
--- step of sql/mysql/ in order, and the table that records them. Safe to run more than once.
+-- step of sql/mysql/ in order, and the table that records them. For a new database: run it
+-- once (a second run stops at step 2's ALTER, whose columns exist); migrate() is idempotent.
 ${script([
   ...createDatabase,
   ...MYSQL_STEPS.flatMap((step) => step.statements(names)),
