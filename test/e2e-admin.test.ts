@@ -196,7 +196,7 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
 
   const rowOf = (name: string) =>
     page.getByRole('row').filter({ has: page.getByRole('rowheader', { name, exact: true }) });
-  const statusOf = (name: string) => rowOf(name).getByRole('cell').nth(3).textContent();
+  const statusOf = (name: string) => rowOf(name).locator('td.key-status').textContent();
   const activeElement = () =>
     page.evaluate(() => {
       const element = (globalThis as unknown as PageGlobals).document.activeElement;

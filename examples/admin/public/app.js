@@ -229,6 +229,7 @@ function row(key) {
   badge.className = `badge ${state.toLowerCase()}`;
   badge.textContent = state;
   const stateCell = document.createElement('td');
+  stateCell.className = 'key-status';
   stateCell.append(badge);
   const actions = document.createElement('td');
   const buttons = document.createElement('div');
