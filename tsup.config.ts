@@ -7,6 +7,7 @@ export const entry = {
   'adapters/memory': 'src/adapters/memory/index.ts',
   'adapters/sqlite': 'src/adapters/sqlite/index.ts',
   'adapters/postgres': 'src/adapters/postgres/index.ts',
+  'adapters/mysql': 'src/adapters/mysql/index.ts',
   'adapters/redis': 'src/adapters/redis/index.ts',
   http: 'src/http/index.ts',
   express: 'src/http/express.ts',
@@ -37,6 +38,7 @@ export default defineConfig([
     external: [
       'better-sqlite3',
       'pg',
+      'mysql2',
       'ioredis',
       'vitest',
       'fastify',
@@ -56,7 +58,7 @@ export default defineConfig([
     platform: 'node',
     splitting: false,
     noExternal: ['nanoid'],
-    external: ['better-sqlite3', 'pg', 'ioredis', 'argon2'],
+    external: ['better-sqlite3', 'pg', 'mysql2', 'ioredis', 'argon2'],
     banner: { js: '#!/usr/bin/env node' },
   },
 ]);

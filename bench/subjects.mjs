@@ -15,6 +15,7 @@ import { randomBase62 } from './key-format.mjs';
 
 export const POSTGRES_ENV = 'KEYMINT_TEST_POSTGRES_URL';
 export const REDIS_ENV = 'KEYMINT_TEST_REDIS_URL';
+export const MYSQL_ENV = 'KEYMINT_TEST_MYSQL_URL';
 
 /** The cache of every measured instance, unless a row turns it off: keymint's defaults. */
 export const CACHE = { ttl: '30s', maxEntries: 10_000 };
@@ -139,6 +140,52 @@ async function postgres(cleanup, url) {
   const adapter = postgresAdapter(pool, { table });
   const subject = await instance(cleanup, adapter, { hasher: hmac(), cache: CACHE });
   return verifying(subject, 'pg.Pool over loopback');
+}
+
+/** A mysql2 pool and a migrated table of its own, dropped at the end. */
+async function mysqlTable(cleanup, url) {
+  const { default: mysql } = await import('mysql2/promise');
+  const { migrate, mysqlAdapter } = await import('keymint/adapters/mysql');
+  const pool = mysql.createPool({ uri: url, connectTimeout: 5_000, connectionLimit: 10 });
+  cleanup.add(() => pool.end());
+  const table = `keymint_bench_${unique()}`;
+  await migrate(pool, { table });
+  cleanup.add(() =>
+    pool.query(`DROP TABLE IF EXISTS \`${table}\`, \`${table}_changes\`, \`${table}_migrations\``),
+  );
+  return { pool, table, adapter: mysqlAdapter(pool, { table }) };
+}
+
+/** keymint over MariaDB: `cache: false` makes every verify a primary-key read (the cold path). */
+async function mysqlVerify(cleanup, url, cold) {
+  const { adapter } = await mysqlTable(cleanup, url);
+  const subject = await instance(cleanup, adapter, { hasher: hmac(), cache: cold ? false : CACHE });
+  return verifying(
+    subject,
+    cold
+      ? 'cache: false; every verify reads the row through a mysql2 pool over loopback'
+      : 'mysql2 pool over loopback',
+  );
+}
+
+/** The raw read the cold MariaDB row makes, through the same kind of pool: its floor. */
+async function mysqlRaw(cleanup, url) {
+  const { pool, table } = await mysqlTable(cleanup, url);
+  const { keymint, key } = await instance(
+    cleanup,
+    (await import('keymint/adapters/mysql')).mysqlAdapter(pool, { table }),
+    { hasher: hmac(), cache: false },
+  );
+  const [{ id }] = await keymint.listApiKeys();
+  const sql = `SELECT id, scope, name, role, secret_hash, expires_at, revoked_at FROM \`${table}\` WHERE id = ?`;
+  void key;
+  return {
+    call: async () => (await pool.query(sql, [id]))[0],
+    check: (rows) => {
+      if (rows.length !== 1) throw new Error('raw MariaDB select: no row');
+    },
+    note: `mysql2 ${versionOf('mysql2')}: pool.query of one row by primary key, no keymint`,
+  };
 }
 
 async function redis(cleanup, url) {
@@ -290,6 +337,27 @@ export const SUBJECTS = [
     group: 'keymint',
     env: POSTGRES_ENV,
     make: postgres,
+  },
+  {
+    id: 'warm-mysql',
+    name: 'verifyKey warm, hmac, MariaDB',
+    group: 'keymint',
+    env: MYSQL_ENV,
+    make: (cleanup, url) => mysqlVerify(cleanup, url, false),
+  },
+  {
+    id: 'cold-mysql',
+    name: 'verifyKey cold, hmac, MariaDB',
+    group: 'keymint',
+    env: MYSQL_ENV,
+    make: (cleanup, url) => mysqlVerify(cleanup, url, true),
+  },
+  {
+    id: 'raw-mysql',
+    name: 'raw SELECT by id, mysql2 pool, MariaDB',
+    group: 'floor',
+    env: MYSQL_ENV,
+    make: mysqlRaw,
   },
   {
     id: 'warm-redis',

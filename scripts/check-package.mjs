@@ -28,7 +28,12 @@ try {
   }
   // node10 resolution predates "exports"; subpaths there are out of scope (Node >= 20 only).
   // keymint/testing is ESM-only (vitest cannot be require()d); the .sql files are not modules.
-  const notModules = ['./sql/sqlite.sql', './sql/sqlite/*', './sql/postgres.sql'];
+  const notModules = [
+    './sql/sqlite.sql',
+    './sql/sqlite/*',
+    './sql/postgres.sql',
+    './sql/mysql.sql',
+  ];
   run('npx', [
     '--no-install',
     'attw',
@@ -103,6 +108,8 @@ for (const name of ['sqlite', 'postgres']) {
   const sql = readFileSync(require.resolve('keymint/sql/' + name + '.sql'), 'utf8');
   if (!/CREATE TABLE IF NOT EXISTS "keymint_api_keys"/.test(sql)) throw new Error('keymint/sql/' + name + '.sql is not the schema');
 }
+if (!/CREATE TABLE IF NOT EXISTS \x60keymint_api_keys\x60/.test(readFileSync(require.resolve('keymint/sql/mysql.sql'), 'utf8'))) throw new Error('keymint/sql/mysql.sql is not the schema');
+if (!readFileSync(require.resolve('keymint/sql/mysql/0001-initial.sql'), 'utf8').startsWith('-- keymint MySQL / MariaDB schema, step 1')) throw new Error('keymint/sql/mysql/0001-initial.sql is not a schema step');
 for (const step of ['0001-initial', '0002-change-log']) {
   const sql = readFileSync(require.resolve('keymint/sql/sqlite/' + step + '.sql'), 'utf8');
   if (!sql.startsWith('-- keymint SQLite schema, step ')) throw new Error('keymint/sql/sqlite/' + step + '.sql is not a schema step');

@@ -1,14 +1,16 @@
 #!/usr/bin/env node
-// Throwaway PostgreSQL and Redis servers on 127.0.0.1 for the tests: each in its own temp dir, on a
-// free port, without durability (fsync off, no RDB/AOF), removed again by stop().
+// Throwaway PostgreSQL, Redis and MariaDB servers on 127.0.0.1 for the tests: each in its own temp
+// dir, on a free port, without durability (fsync off, no RDB/AOF, no binlog, no flush at commit),
+// removed again by stop(). MariaDB (or MySQL's mysqld) is optional: without its binaries the
+// commands below start the other two, and the MySQL tests are skipped (failing under CI=true).
 //
-//   node scripts/services.mjs                      start both, print `export KEYMINT_TEST_*_URL=...`
+//   node scripts/services.mjs                      start them, print `export KEYMINT_TEST_*_URL=...`
 //                                                  lines, stay up until SIGINT/SIGTERM
-//   node scripts/services.mjs run -- <command...>  start both, run the command with the URLs in its
-//                                                  environment, stop both, exit with its exit code
+//   node scripts/services.mjs run -- <command...>  start them, run the command with the URLs in its
+//                                                  environment, stop them, exit with its exit code
 //   node scripts/services.mjs check                which binaries are found (exit 1 if one is not)
 //
-// test/global-setup.ts uses startPostgres() and startRedis() from here. Only node: builtins, so
+// test/global-setup.ts uses startPostgres(), startRedis() and startMysql() from here. Only node: builtins, so
 // that it also runs before `npm ci`. PostgreSQL refuses to run as root: as root, initdb and pg_ctl
 // run as the `postgres` system user (created by Debian's postgresql package) via runuser.
 import { execFileSync, spawn } from 'node:child_process';
@@ -21,7 +23,7 @@ import {
   rmSync,
   statSync,
 } from 'node:fs';
-import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +39,7 @@ const PORT_ATTEMPTS = 3;
 export const ENV = {
   postgres: 'KEYMINT_TEST_POSTGRES_URL',
   redis: 'KEYMINT_TEST_REDIS_URL',
+  mysql: 'KEYMINT_TEST_MYSQL_URL',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -106,11 +109,26 @@ export function hasRedis() {
   return !withheld('redis') && findRedisServer() !== undefined;
 }
 
+const SBIN = ['/usr/sbin', '/sbin', '/usr/local/sbin', '/usr/local/mysql/bin'];
+
+/** mariadbd (or mysqld) and mariadb-install-db (or mysql_install_db), or undefined. */
+export function findMysqlBinaries() {
+  const server = findExecutable('mariadbd', SBIN) ?? findExecutable('mysqld', SBIN);
+  const install =
+    findExecutable('mariadb-install-db', SBIN) ?? findExecutable('mysql_install_db', SBIN);
+  return server && install ? { server, install } : undefined;
+}
+
+/** True when startMysql() can find its binaries (and KEYMINT_TEST_WITHOUT does not name it). */
+export function hasMysql() {
+  return !withheld('mysql') && findMysqlBinaries() !== undefined;
+}
+
 export class MissingBinaryError extends Error {
   constructor(what, debianPackage) {
     super(
       `${what} not found. Install it (Debian/Ubuntu: apt-get install ${debianPackage}), ` +
-        `or point the tests at a running server with ${debianPackage === 'postgresql' ? ENV.postgres : ENV.redis}.`,
+        `or point the tests at a running server with ${{ postgresql: ENV.postgres, 'redis-server': ENV.redis }[debianPackage] ?? ENV.mysql}.`,
     );
     this.name = 'MissingBinaryError';
     this.code = 'ENOBIN';
@@ -606,20 +624,210 @@ export async function startRedis({ port: fixedPort } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// MariaDB (or MySQL)
+
+const MYSQL_USER = 'keymint';
+const MYSQL_DATABASE = 'keymint';
+/**
+ * The throwaway server's time zone: deliberately not UTC (and with a half-hour offset), so that
+ * every test that stores a timestamp runs where a time-zone mistake would show.
+ */
+export const MYSQL_TIME_ZONE = '+05:30';
+
+/**
+ * Resolves true when a MySQL server on 127.0.0.1:port sends its greeting (protocol 10), false when
+ * it refuses (an error packet, a closed or refused connection, or no answer within `timeoutMs`).
+ */
+export function mysqlGreets(port, { host = HOST, timeoutMs = 1_000 } = {}) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    let buffer = Buffer.alloc(0);
+    const done = (value) => {
+      socket.destroy();
+      resolve(value);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('end', () => done(false));
+    socket.on('data', (chunk) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      // 3 bytes of length, 1 of sequence, then the payload: 10 is the handshake, 0xff an error.
+      if (buffer.length >= 5) done(buffer[4] === 10);
+    });
+  });
+}
+
+/**
+ * The options every start of a throwaway server uses (also a restart with the same data dir):
+ * loopback TCP on `port`, the socket and logs in `dir`, no durability, utf8mb4 with a collation
+ * that is not binary (so that the adapter's own collations are what makes names compare by code
+ * point) and a time zone that is not UTC. `extra` adds or overrides options.
+ */
+export function mysqlServerArgs({ dataDir, dir, port }, extra = []) {
+  return [
+    '--no-defaults',
+    `--datadir=${dataDir}`,
+    `--port=${port}`,
+    `--bind-address=${HOST}`,
+    '--skip-networking=0',
+    `--socket=${path.join(dir, 'mysqld.sock')}`,
+    `--pid-file=${path.join(dir, 'mysqld.pid')}`,
+    `--log-error=${path.join(dir, 'mysqld.log')}`,
+    '--skip-name-resolve',
+    '--skip-log-bin',
+    '--innodb-flush-log-at-trx-commit=0',
+    '--innodb-doublewrite=0',
+    '--innodb-buffer-pool-size=64M',
+    '--innodb-log-file-size=32M',
+    '--max-connections=300',
+    '--character-set-server=utf8mb4',
+    '--collation-server=utf8mb4_unicode_ci',
+    `--default-time-zone=${MYSQL_TIME_ZONE}`,
+    // mariadbd runs as root only when told so.
+    ...(isRoot() ? ['--user=root'] : []),
+    ...extra,
+  ];
+}
+
+/**
+ * Spawns mariadbd with `args` (in its own process group, not waited for) and resolves once it
+ * greets on `port`; rejects with 'port' in the message's `reason` when the port was taken.
+ */
+export async function runMysqld(server, args, { port, logFile, timeoutS = STARTUP_TIMEOUT_S }) {
+  const child = spawn(server, args, { detached: true, stdio: 'ignore' });
+  child.unref();
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  child.once('error', () => (exited = true));
+  const deadline = Date.now() + timeoutS * 1000;
+  for (;;) {
+    if (await mysqlGreets(port, { timeoutMs: 500 })) return child.pid;
+    const log = await readFile(logFile, 'utf8').catch(() => '');
+    const portTaken = /Can't start server: Bind on TCP\/IP port|Address already in use/i.test(log);
+    if (exited || portTaken || Date.now() > deadline) {
+      killQuietly(child.pid, 'SIGKILL');
+      await waitForExit(child.pid, 5_000);
+      const error = new Error(
+        `mariadbd on ${HOST}:${port} ${exited ? 'exited' : portTaken ? 'could not bind its port' : `did not answer within ${timeoutS}s`}.\n${await logTail(logFile)}`,
+      );
+      error.reason = portTaken ? 'port' : exited ? 'died' : 'timeout';
+      throw error;
+    }
+    await sleep(25);
+  }
+}
+
+/**
+ * Starts a throwaway MariaDB (or MySQL) server on 127.0.0.1: a fresh data dir from
+ * mariadb-install-db, user `keymint` (no password, every privilege, from 127.0.0.1 only) and
+ * database `keymint`, time zone +05:30. Resolves once it greets on its port (about a second).
+ *
+ * @param {{ port?: number }} [options] a fixed port; by default a free one is picked
+ * @returns {Promise<{ kind: 'mysql', url: string, host: string, port: number, user: string,
+ *   database: string, pid: number | undefined, dir: string, dataDir: string, logFile: string,
+ *   serverBinary: string, args: string[], stop: () => Promise<void> }>}
+ */
+export async function startMysql({ port: fixedPort } = {}) {
+  const binaries = findMysqlBinaries();
+  if (!binaries) {
+    throw new MissingBinaryError(
+      `MariaDB server binaries (mariadbd or mysqld, mariadb-install-db; looked on PATH and in ${SBIN.join(', ')})`,
+      'mariadb-server',
+    );
+  }
+  const { dir, cleanup } = await makeTempDir('keymint-mysql-');
+  const dataDir = path.join(dir, 'data');
+  const logFile = path.join(dir, 'mysqld.log');
+  const initFile = path.join(dir, 'init.sql');
+  cleanup.pidFile = path.join(dir, 'mysqld.pid');
+  const removeDir = async () => {
+    cleanup.forget();
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  };
+  let port;
+  let pid;
+  let args;
+  try {
+    // prettier-ignore
+    await run(binaries.install, [
+      '--no-defaults', `--datadir=${dataDir}`, '--skip-test-db', '--skip-name-resolve',
+      '--auth-root-authentication-method=normal', ...(isRoot() ? ['--user=root'] : []),
+    ], { cwd: dir, label: 'mariadb-install-db' });
+    // Run once at start-up, before the server accepts connections: no client binary needed.
+    await writeFile(
+      initFile,
+      `CREATE DATABASE IF NOT EXISTS ${MYSQL_DATABASE} CHARACTER SET utf8mb4;\n` +
+        `CREATE USER IF NOT EXISTS '${MYSQL_USER}'@'${HOST}';\n` +
+        `GRANT ALL PRIVILEGES ON *.* TO '${MYSQL_USER}'@'${HOST}' WITH GRANT OPTION;\n`,
+    );
+    for (let attempt = 1; ; attempt++) {
+      port = fixedPort ?? (await freePort());
+      args = mysqlServerArgs({ dataDir, dir, port });
+      try {
+        pid = await runMysqld(binaries.server, [...args, `--init-file=${initFile}`], {
+          port,
+          logFile,
+        });
+        break;
+      } catch (error) {
+        if (error.reason === 'port' && fixedPort === undefined && attempt < PORT_ATTEMPTS) {
+          continue;
+        }
+        throw error;
+      }
+    }
+    cleanup.pid = pid;
+    cleanup.signal = 'SIGKILL';
+  } catch (error) {
+    await removeDir();
+    throw error;
+  }
+
+  let stopping;
+  return {
+    kind: 'mysql',
+    url: `mysql://${MYSQL_USER}@${HOST}:${port}/${MYSQL_DATABASE}`,
+    host: HOST,
+    port,
+    user: MYSQL_USER,
+    database: MYSQL_DATABASE,
+    pid,
+    dir,
+    dataDir,
+    logFile,
+    serverBinary: binaries.server,
+    args,
+    /** Stops the server (SIGTERM: a normal shutdown) and removes its temp dir. Idempotent. */
+    stop() {
+      stopping ??= stopServer({
+        pid,
+        ask: async () => killQuietly(pid, 'SIGTERM'),
+        signal: 'SIGKILL',
+        removeDir,
+      });
+      return stopping;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Both
 
 /**
- * Starts PostgreSQL and Redis (each unless disabled) side by side. On failure, whatever did start
- * is stopped again. `stop()` stops both; safe to call more than once.
+ * Starts PostgreSQL, Redis and MariaDB (each unless disabled; MariaDB by default only when its
+ * binaries are installed) side by side. On failure, whatever did start is stopped again. `stop()`
+ * stops them all; safe to call more than once.
  *
- * @param {{ postgres?: boolean, redis?: boolean }} [options]
+ * @param {{ postgres?: boolean, redis?: boolean, mysql?: boolean }} [options]
  * @returns {Promise<{ postgresUrl: string | undefined, redisUrl: string | undefined,
- *   postgres: object | undefined, redis: object | undefined, stop: () => Promise<void> }>}
+ *   mysqlUrl: string | undefined, postgres: object | undefined, redis: object | undefined,
+ *   mysql: object | undefined, stop: () => Promise<void> }>}
  */
-export async function startServices({ postgres = true, redis = true } = {}) {
+export async function startServices({ postgres = true, redis = true, mysql = hasMysql() } = {}) {
   const results = await Promise.allSettled([
     postgres ? startPostgres() : Promise.resolve(undefined),
     redis ? startRedis() : Promise.resolve(undefined),
+    mysql ? startMysql() : Promise.resolve(undefined),
   ]);
   const started = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
@@ -628,15 +836,17 @@ export async function startServices({ postgres = true, redis = true } = {}) {
     if (failures.length === 1) throw failures[0];
     throw new AggregateError(failures, failures.map((error) => error.message).join('\n'));
   }
-  const [pgServer, redisServer] = results.map((r) =>
+  const [pgServer, redisServer, mysqlServer] = results.map((r) =>
     r.status === 'fulfilled' ? r.value : undefined,
   );
   let stopping;
   return {
     postgresUrl: pgServer?.url,
     redisUrl: redisServer?.url,
+    mysqlUrl: mysqlServer?.url,
     postgres: pgServer,
     redis: redisServer,
+    mysql: mysqlServer,
     stop() {
       stopping ??= Promise.all(started.map((server) => server.stop())).then(() => {});
       return stopping;
@@ -648,16 +858,19 @@ export async function startServices({ postgres = true, redis = true } = {}) {
 // CLI
 
 const USAGE = `Usage:
-  node scripts/services.mjs                      start PostgreSQL and Redis, print export lines,
-                                                 stay up until Ctrl-C (SIGINT) or SIGTERM
-  node scripts/services.mjs run -- <command...>  start both, run the command with
-                                                 ${ENV.postgres} and ${ENV.redis} set,
-                                                 stop both, exit with the command's exit code
+  node scripts/services.mjs                      start PostgreSQL, Redis and MariaDB (when
+                                                 installed), print export lines, stay up until
+                                                 Ctrl-C (SIGINT) or SIGTERM
+  node scripts/services.mjs run -- <command...>  start them, run the command with
+                                                 ${ENV.postgres}, ${ENV.redis} and
+                                                 ${ENV.mysql} set, stop them, exit with the
+                                                 command's exit code
   node scripts/services.mjs check                say which binaries are found; exit 1 if any is
                                                  missing`;
 
 function exportLines(services) {
-  return `export ${ENV.postgres}=${services.postgresUrl}\nexport ${ENV.redis}=${services.redisUrl}\n`;
+  const mysql = services.mysqlUrl ? `export ${ENV.mysql}=${services.mysqlUrl}\n` : '';
+  return `export ${ENV.postgres}=${services.postgresUrl}\nexport ${ENV.redis}=${services.redisUrl}\n${mysql}`;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -693,7 +906,7 @@ async function startForCli() {
   }
   cli.starting = false;
   if (cli.signal) {
-    process.stderr.write(`services: ${cli.signal} during startup, stopping PostgreSQL and Redis\n`);
+    process.stderr.write(`services: ${cli.signal} during startup, stopping the servers\n`);
     await services.stop();
     process.exit(signalExitCode(cli.signal));
   }
@@ -707,20 +920,20 @@ async function serve() {
   cli.onSignal = async (signal) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`services: ${signal}, stopping PostgreSQL and Redis\n`);
+    process.stderr.write(`services: ${signal}, stopping the servers\n`);
     await services.stop();
     process.exit(0);
   };
   process.stdout.write(exportLines(services));
   process.stderr.write(
-    `services: PostgreSQL and Redis are up on ${HOST} (started in ${seconds}s). In another shell,\n` +
-      `  run the two export lines above, then npm test. Ctrl-C here stops and removes both.\n`,
+    `services: the servers are up on ${HOST} (started in ${seconds}s). In another shell,\n` +
+      `  run the export lines above, then npm test. Ctrl-C here stops and removes them.\n`,
   );
   // Stay up until a signal.
   setInterval(() => {}, 1 << 30);
 }
 
-/** `check`: the binaries found (with versions), or what to install; exit code 0 when both are. */
+/** `check`: the binaries found (with versions), or what to install; exit code 0 when all three are. */
 function check() {
   const version = (file) => {
     try {
@@ -731,6 +944,7 @@ function check() {
   };
   const pgBinDir = findPostgresBinDir();
   const redisServer = findRedisServer();
+  const mysqlBinaries = findMysqlBinaries();
   const lines = [
     pgBinDir
       ? `services: ${version(path.join(pgBinDir, 'postgres'))} in ${pgBinDir}`
@@ -738,9 +952,12 @@ function check() {
     redisServer
       ? `services: ${version(redisServer)} at ${redisServer}`
       : 'services: redis-server not found: install Debian package redis-server',
+    mysqlBinaries
+      ? `services: ${version(mysqlBinaries.server)} at ${mysqlBinaries.server}`
+      : 'services: mariadbd (or mysqld) and mariadb-install-db not found: install Debian package mariadb-server',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  process.exit(pgBinDir && redisServer ? 0 : 1);
+  process.exit(pgBinDir && redisServer && mysqlBinaries ? 0 : 1);
 }
 
 async function runCommand(argv) {
@@ -751,12 +968,18 @@ async function runCommand(argv) {
   }
   const { services, seconds } = await startForCli();
   process.stderr.write(
-    `services: PostgreSQL ${services.postgresUrl} and Redis ${services.redisUrl} ` +
-      `(started in ${seconds}s); running: ${command.join(' ')}\n`,
+    `services: PostgreSQL ${services.postgresUrl}, Redis ${services.redisUrl} and ` +
+      `MariaDB ${services.mysqlUrl ?? '(not installed)'} (started in ${seconds}s); ` +
+      `running: ${command.join(' ')}\n`,
   );
   const child = spawn(command[0], command.slice(1), {
     stdio: 'inherit',
-    env: { ...process.env, [ENV.postgres]: services.postgresUrl, [ENV.redis]: services.redisUrl },
+    env: {
+      ...process.env,
+      [ENV.postgres]: services.postgresUrl,
+      [ENV.redis]: services.redisUrl,
+      ...(services.mysqlUrl && { [ENV.mysql]: services.mysqlUrl }),
+    },
   });
   // Signals are passed on to the command (from a terminal, its process group gets them anyway);
   // the servers are stopped once it has exited.

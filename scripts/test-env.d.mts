@@ -1,5 +1,5 @@
 // Types of scripts/test-env.mjs, for the TypeScript tests that import it.
-export type Withholdable = 'postgres' | 'redis' | 'chromium' | 'bun' | 'deno';
+export type Withholdable = 'postgres' | 'redis' | 'mysql' | 'chromium' | 'bun' | 'deno';
 export declare function isCI(env?: Readonly<Record<string, string | undefined>>): boolean;
 export declare function withheld(
   what: Withholdable,

@@ -9,7 +9,7 @@ export function isCI(env = process.env) {
 }
 
 /**
- * True when KEYMINT_TEST_WITHOUT (a comma-separated list of postgres, redis,
+ * True when KEYMINT_TEST_WITHOUT (a comma-separated list of postgres, redis, mysql,
  * chromium, bun, deno) names `what`: the
  * tests then behave as on a machine without it (skipped locally, failing under CI=true), even when
  * it is installed or its KEYMINT_TEST_*_URL is set. That is how the skip path itself is tested.

@@ -58,6 +58,7 @@ describe('API documentation', () => {
       './adapters/memory',
       './adapters/sqlite',
       './adapters/postgres',
+      './adapters/mysql',
       './adapters/redis',
       './http',
       './express',

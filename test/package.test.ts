@@ -50,6 +50,8 @@ describe('package.json exports', () => {
     expect(pkg.exports['./sql/sqlite/*']).toBe('./sql/sqlite/*');
     expect(pkg.exports['./sql/postgres.sql']).toBe('./sql/postgres.sql');
     expect(pkg.exports['./sql/postgres/*.sql']).toBe('./sql/postgres/*.sql');
+    expect(pkg.exports['./sql/mysql.sql']).toBe('./sql/mysql.sql');
+    expect(pkg.exports['./sql/mysql/*.sql']).toBe('./sql/mysql/*.sql');
     expect((pkg as { files?: string[] }).files).toContain('sql');
   });
 
@@ -65,7 +67,7 @@ describe('package.json exports', () => {
   });
 });
 
-const DRIVERS = ['pg', 'better-sqlite3', 'ioredis', 'vitest'];
+const DRIVERS = ['pg', 'mysql2', 'better-sqlite3', 'ioredis', 'vitest'];
 
 /** Runtime (not `import type`) module specifiers of a source file. */
 function runtimeImports(file: string): string[] {
@@ -131,6 +133,7 @@ describe('what each entry point loads', () => {
   it.each([
     'src/adapters/sqlite/index.ts',
     'src/adapters/postgres/index.ts',
+    'src/adapters/mysql/index.ts',
     'src/adapters/redis/index.ts',
   ])('%s imports its driver for types only: the user passes the client in', (file) => {
     const { packages } = reachable(file);

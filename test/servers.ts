@@ -1,5 +1,5 @@
 // What the tests need from the machine, and what they do without it. Servers: test/global-setup.ts
-// starts throwaway PostgreSQL and Redis when the binaries are installed (or takes the URLs below
+// starts throwaway PostgreSQL, Redis and MariaDB when the binaries are installed (or takes the URLs below
 // from the environment). Without what a group needs, its body is not even collected: one
 // placeholder test is skipped locally with the reason as its note (test/skip-reporter.ts prints the
 // reasons after the run), and fails under CI=true: never a silent skip in CI.
@@ -12,17 +12,23 @@ declare module 'vitest' {
   export interface ProvidedContext {
     postgresUrl: string | undefined;
     redisUrl: string | undefined;
+    mysqlUrl: string | undefined;
   }
 }
 
-export type ServerKind = 'postgres' | 'redis';
+export type ServerKind = 'postgres' | 'redis' | 'mysql';
 
 export const SERVER_ENV: Record<ServerKind, string> = {
   postgres: 'KEYMINT_TEST_POSTGRES_URL',
   redis: 'KEYMINT_TEST_REDIS_URL',
+  mysql: 'KEYMINT_TEST_MYSQL_URL',
 };
 
-const PACKAGE: Record<ServerKind, string> = { postgres: 'postgresql', redis: 'redis-server' };
+const PACKAGE: Record<ServerKind, string> = {
+  postgres: 'postgresql',
+  redis: 'redis-server',
+  mysql: 'mariadb-server',
+};
 
 /** What a group of tests needs from the machine. */
 export interface Need {
@@ -56,7 +62,8 @@ export function serverUrl(kind: ServerKind): string | undefined {
   if (withheld(kind)) return undefined;
   const fromEnv = process.env[SERVER_ENV[kind]];
   if (fromEnv) return fromEnv;
-  return (kind === 'postgres' ? inject('postgresUrl') : inject('redisUrl')) || undefined;
+  const injected = { postgres: 'postgresUrl', redis: 'redisUrl', mysql: 'mysqlUrl' } as const;
+  return inject(injected[kind]) || undefined;
 }
 
 /** The need for a server of `kind` (the URL tests get), with how to get one when missing. */

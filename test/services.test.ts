@@ -2,6 +2,7 @@
 // startRedis() for tests that start (and stop) their own server.
 import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { loadServices } from './global-setup.js';
@@ -38,6 +39,50 @@ describeWithServer('redis', 'the Redis server for the tests', (url) => {
       await client.quit();
     }
   });
+});
+
+describeWithServer('mysql', 'the MariaDB server for the tests', (url) => {
+  it('accepts a connection and SELECT 1, with utf8mb4 and InnoDB', async () => {
+    const connection = await mysql.createConnection({ uri: url });
+    try {
+      const [rows] = await connection.query(
+        'SELECT 1 AS one, @@character_set_server AS charset, @@default_storage_engine AS engine',
+      );
+      expect(rows).toEqual([{ one: 1, charset: 'utf8mb4', engine: 'InnoDB' }]);
+    } finally {
+      await connection.end();
+    }
+  });
+});
+
+const mysqlBinaries = {
+  what: 'mariadbd (startMysql() starts one)',
+  missing: services.hasMysql() ? undefined : "install Debian's mariadb-server",
+};
+describeWith(mysqlBinaries, 'startMysql() from scripts/services.mjs', () => {
+  it('starts a server on loopback in a time zone that is not UTC, and stop() removes its dir', async () => {
+    const startedAt = Date.now();
+    const server = await services.startMysql();
+    const seconds = (Date.now() - startedAt) / 1000;
+    try {
+      expect(server.url).toBe(`mysql://keymint@127.0.0.1:${server.port}/keymint`);
+      // Seconds, not minutes: the whole CI run stays well under 15 minutes.
+      expect(seconds).toBeLessThan(30);
+      const connection = await mysql.createConnection({ uri: server.url });
+      try {
+        const [rows] = await connection.query(
+          'SELECT @@global.time_zone AS tz, @@bind_address AS bind, DATABASE() AS db',
+        );
+        expect(rows).toEqual([{ tz: '+05:30', bind: '127.0.0.1', db: 'keymint' }]);
+      } finally {
+        await connection.end();
+      }
+    } finally {
+      await server.stop();
+    }
+    await server.stop();
+    expect(existsSync(server.dir)).toBe(false);
+  }, 60_000);
 });
 
 // Needs redis-server itself, not just a URL.

@@ -1,4 +1,4 @@
-// The skip path itself: a local run without PostgreSQL, Redis and Chromium skips their groups
+// The skip path itself: a local run without PostgreSQL, Redis, MariaDB and Chromium skips their groups
 // without collecting their bodies, prints why after the summary (test/skip-reporter.ts) and
 // passes; the same run under CI=true fails and says what is missing. KEYMINT_TEST_WITHOUT
 // (scripts/test-env.mjs) withholds them from a nested vitest run, as on a machine without them.
@@ -9,7 +9,12 @@ import { isCI } from './servers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const VITEST = fileURLToPath(new URL('../node_modules/vitest/vitest.mjs', import.meta.url));
-const FILES = ['test/cli-postgres.test.ts', 'test/cli-redis.test.ts', 'test/e2e-admin.test.ts'];
+const FILES = [
+  'test/cli-postgres.test.ts',
+  'test/cli-redis.test.ts',
+  'test/mysql-processes.test.ts',
+  'test/e2e-admin.test.ts',
+];
 
 /** A nested `vitest run` of FILES with everything they need withheld; CI as given. */
 function nestedRun(ci: string | undefined): Promise<{ code: number | null; output: string }> {
@@ -19,7 +24,7 @@ function nestedRun(ci: string | undefined): Promise<{ code: number | null; outpu
     if (value === undefined || /^(VITEST|KEYMINT_TEST_|CI$)/.test(name)) continue;
     env[name] = value;
   }
-  Object.assign(env, { KEYMINT_TEST_WITHOUT: 'postgres,redis,chromium', NO_COLOR: '1' });
+  Object.assign(env, { KEYMINT_TEST_WITHOUT: 'postgres,redis,mysql,chromium', NO_COLOR: '1' });
   if (ci !== undefined) env.CI = ci;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [VITEST, 'run', '--coverage.enabled=false', ...FILES], {
@@ -67,15 +72,18 @@ describe('a run without PostgreSQL, Redis and Chromium', () => {
     expect(summary).toMatch(
       /needs a redis server: install Debian's redis-server .* or set KEYMINT_TEST_REDIS_URL\n\s+- test\/cli-redis\.test\.ts › keymint --db redis:\/\/\n/,
     );
+    expect(summary).toMatch(
+      /needs a mysql server: install Debian's mariadb-server .* or set KEYMINT_TEST_MYSQL_URL\n\s+- test\/mysql-processes\.test\.ts › mysqlAdapter\(\) across processes\n/,
+    );
     expect(summary).toMatch(/needs Chromium: none at .*\n\s+- test\/e2e-admin\.test\.ts › /);
   }, 120_000);
 
   it('fails under CI=true, saying what each group needs', async () => {
     const { code, output } = await nestedRun('true');
     expect(code, output).toBe(1);
-    for (const what of ['a postgres server', 'a redis server', 'Chromium']) {
+    for (const what of ['a postgres server', 'a redis server', 'a mysql server', 'Chromium']) {
       expect(output).toContain(`Under CI=true nothing is skipped, and this group needs ${what}: `);
     }
-    expect(output).toMatch(/Tests\s+3 failed \(3\)/);
+    expect(output).toMatch(/Tests\s+4 failed \(4\)/);
   }, 120_000);
 });
