@@ -70,6 +70,8 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
 
   describeAdapterConformance({
     name: 'mysql',
+    // No store-side wrong-secret counter yet: keymint counts wrong secrets per process on MySQL.
+    skip: ['failure counter'],
     createAdapter: async () => {
       await pool.query(`TRUNCATE \`${database}\`.keymint_api_keys`);
       return mysqlAdapter(pool, { database });
