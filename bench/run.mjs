@@ -17,7 +17,7 @@ import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
 
 const { values: args } = parseArgs({
-  // --only herd: just the herd rows (bench/herd.mjs).
+  // --only herd: just the herd rows (bench/herd.mjs); --only otel: the OTel row (bench/otel.mjs).
   options: { quick: { type: 'boolean' }, write: { type: 'boolean' }, only: { type: 'string' } },
 });
 const QUICK = args.quick === true || process.env.BENCH_QUICK === '1';
@@ -44,7 +44,16 @@ try {
     return { id, name, group, skipped: 'skipped: no server' };
   });
   const measured = subjects.filter((s) => !s.skipped);
-  if (args.only !== undefined && args.only !== 'herd') throw new Error('--only takes: herd');
+  if (args.only !== undefined && !['herd', 'otel'].includes(args.only)) {
+    throw new Error('--only takes: herd, otel');
+  }
+  if (args.only === 'otel') {
+    log('warm verify with @opentelemetry/api and no SDK, against without it (bench/otel.mjs)');
+    const otel = await otelScenario({ quick: QUICK });
+    for (const row of otel.rows) console.log(row);
+    for (const t of otel.targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
+    process.exit(otel.targets.some((t) => t.status === 'FAIL') ? 1 : 0);
+  }
   if (args.only === 'herd') {
     log('herd rows only');
     const herd = herdRows(await herdScenario({ quick: QUICK }));
