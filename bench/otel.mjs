@@ -1,6 +1,7 @@
 // Bench row: warm verifyKey with @opentelemetry/api installed and no SDK registered, against the
 // same without the API (hidden by bench/otel-hide.cjs). Each side runs in its own process, in
-// alternating rounds; the figure is the median ratio, target >= 0.95.
+// alternating rounds; each side reports its best of 5 windows, the figure is the median ratio of
+// the rounds, target >= 0.95.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,13 +16,19 @@ const { key } = await keymint.createApiKey({ name: 'bench', role: 'Viewer', ttl:
 await keymint.verifyKey(key);
 const ms = Number(process.env.OTEL_BENCH_MS);
 for (let i = 0; i < 20_000; i++) await keymint.verifyKey(key);
-let n = 0;
-const start = performance.now();
-while (performance.now() - start < ms) {
-  for (let i = 0; i < 1_000; i++) await keymint.verifyKey(key);
-  n += 1_000;
+// The best of 5 windows: on a shared machine, a window another process slowed down is dropped,
+// on both sides alike.
+let best = 0;
+for (let window = 0; window < 5; window++) {
+  let n = 0;
+  const start = performance.now();
+  while (performance.now() - start < ms / 5) {
+    for (let i = 0; i < 1_000; i++) await keymint.verifyKey(key);
+    n += 1_000;
+  }
+  best = Math.max(best, n / ((performance.now() - start) / 1000));
 }
-process.stdout.write(String(n / ((performance.now() - start) / 1000)));
+process.stdout.write(String(best));
 await keymint.close();
 `;
 
@@ -45,8 +52,8 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 
 /** `{ rows, targets }` in the shape bench/run.mjs prints. */
 export async function otelScenario({ quick = false } = {}) {
-  const rounds = quick ? 3 : 5;
-  const ms = quick ? 400 : 1_000;
+  const rounds = quick ? 5 : 9;
+  const ms = quick ? 500 : 1_000;
   const ratios = [];
   const withApi = [];
   const without = [];

@@ -18,7 +18,8 @@ import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
 
 const { values: args } = parseArgs({
-  // --only herd|cold-path: just that section's rows (bench/herd.mjs, bench/cold-path.mjs).
+  // --only herd|cold-path|otel: just that section's rows (bench/herd.mjs, bench/cold-path.mjs,
+  // bench/otel.mjs).
   options: { quick: { type: 'boolean' }, write: { type: 'boolean' }, only: { type: 'string' } },
 });
 const QUICK = args.quick === true || process.env.BENCH_QUICK === '1';
@@ -52,13 +53,20 @@ try {
     return { id, name, group, skipped: 'skipped: no server' };
   });
   const measured = subjects.filter((s) => !s.skipped);
+  if (args.only === 'otel') {
+    log('warm verify with @opentelemetry/api and no SDK, against without it (bench/otel.mjs)');
+    const otel = await otelScenario({ quick: QUICK });
+    for (const row of otel.rows) console.log(row);
+    for (const t of otel.targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
+    process.exit(otel.targets.some((t) => t.status === 'FAIL') ? 1 : 0);
+  }
   const sections = {
     herd: async () => herdRows(await herdScenario({ quick: QUICK })),
     'cold-path': () => coldPathScenario({ quick: QUICK, skip: noServer }),
   };
   if (args.only !== undefined) {
     const section = sections[args.only];
-    if (!section) throw new Error(`--only takes: ${Object.keys(sections).join(', ')}`);
+    if (!section) throw new Error(`--only takes: ${[...Object.keys(sections), 'otel'].join(', ')}`);
     log(`${args.only} rows only`);
     const { rows, targets } = await section();
     console.log(`\n${textTable(rows)}`);

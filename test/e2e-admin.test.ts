@@ -220,6 +220,33 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     return shown.inputValue();
   }
 
+  const AUDIT_FILE = () => path.join(dir!, 'keymint.db.audit.jsonl');
+  /** The audit log section's rows, newest first, by column. */
+  const auditRows = () =>
+    page
+      .getByRole('table', { name: 'Audit log' })
+      .locator('tbody tr')
+      .evaluateAll((rows) =>
+        rows.map((row) => {
+          const [, type, keyId, name, by, changes] = [
+            ...(row as unknown as { children: Iterable<PageElement> }).children,
+          ].map((cell) => cell.textContent ?? '');
+          return { type, keyId, name, by, changes };
+        }),
+      );
+  /** The lines of the audit file, oldest first. */
+  const auditFileEntries = () =>
+    readFileSync(AUDIT_FILE(), 'utf8')
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const keyIdOf = (name: string) =>
+    page.evaluate(async (wanted) => {
+      const response = await fetch('/api/auth/keys?includeExpired=true');
+      const keys = (await response.json()) as { id: string; name: string }[];
+      return keys.find((key) => key.name === wanted)?.id;
+    }, name);
+
   async function confirmIn(title: string, button: string): Promise<void> {
     const dialog = page.getByRole('dialog', { name: title });
     await dialog.waitFor();
@@ -410,6 +437,7 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     const other = await startExampleServer(['--db', fresh, '--port', '0'], { cwd: dir! });
     try {
       expect((statSync(fresh).mode & 0o777).toString(8)).toBe('600');
+      expect((statSync(`${fresh}.audit.jsonl`).mode & 0o777).toString(8)).toBe('600');
     } finally {
       expect(await other.stop()).toEqual({ code: 0, signal: null });
     }
@@ -560,6 +588,34 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     expect(await hello(e2eKey)).toEqual({ status: 401, body: { message: 'Revoked API key' } });
   });
 
+  it('lists the create and the revoke in the audit log, newest first, with who did them', async () => {
+    const id = await keyIdOf('e2e-key');
+    const adminId = await keyIdOf('admin');
+    await expect
+      .poll(async () => (await auditRows()).filter((entry) => entry.name === 'e2e-key'))
+      .toMatchObject([
+        {
+          type: 'key.revoked',
+          keyId: id,
+          by: 'admin',
+          changes: expect.stringMatching(/^revoked /),
+        },
+        {
+          type: 'key.created',
+          keyId: id,
+          by: 'admin',
+          changes: expect.stringMatching(/^role Editor, expires /),
+        },
+      ]);
+    // The same two, appended to <db>.audit.jsonl: the admin key's id and name, never a key.
+    const lines = auditFileEntries().filter((entry) => entry.keyId === id);
+    expect(lines).toMatchObject([
+      { type: 'key.created', name: 'e2e-key', role: 'Editor', actor: { keyId: adminId } },
+      { type: 'key.revoked', name: 'e2e-key', actor: { keyId: adminId, name: 'admin' } },
+    ]);
+    expect(Date.parse(lines[1]!.revokedAt as string)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
   it('creates a key with the default time to live, and deletes it after confirmation', async () => {
     const before = Date.now();
     const viewerKey = await createKey('e2e-viewer', 'Viewer', '');
@@ -655,6 +711,18 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
     });
   });
 
+  it('lists an edit in the audit log with each change, from and to', async () => {
+    await page.getByRole('button', { name: 'Refresh', exact: true }).click();
+    const rows = await auditRows();
+    expect(rows.find((entry) => entry.name === 'e2e-edited')).toMatchObject({
+      type: 'key.updated',
+      by: 'admin',
+      changes: 'name: e2e-edit → e2e-edited; role: Editor → Viewer',
+    });
+    // A deleted key stays in the log.
+    expect(rows.find((entry) => entry.name === 'e2e-viewer')?.type).toBe('key.deleted');
+  });
+
   it('rotates a key with a grace period: the new key is shown once, the old one works until the grace ends', async () => {
     const oldKey = await createKey('e2e-rotate', 'Editor', '2h');
     await page.getByRole('button', { name: 'I have copied it, hide the key' }).click();
@@ -743,5 +811,22 @@ describeWithChromium('the example admin page (examples/admin) in Chromium', () =
       expect(log).not.toContain(key.slice(key.lastIndexOf('_') + 1));
     }
     expect(log).not.toMatch(/km_[0-9A-Za-z]{12}_/);
+  });
+
+  it('appended every event of the run to <db>.audit.jsonl, one JSON line each, never a key', () => {
+    const text = readFileSync(AUDIT_FILE(), 'utf8');
+    expect(text).not.toMatch(/km_[0-9A-Za-z]{12}_/);
+    expect(text).not.toMatch(/hash/i); // (previousSecretExpiresAt is a date)
+    for (const key of [adminKey, e2eKey]) expect(text).not.toContain(key.slice(-34));
+    const entries = auditFileEntries();
+    expect(new Set(entries.map((entry) => entry.type))).toEqual(
+      new Set(['key.created', 'key.revoked', 'key.deleted', 'key.updated', 'key.rotated']),
+    );
+    for (const entry of entries) {
+      expect(Object.keys(entry)).toEqual(expect.arrayContaining(['type', 'at', 'keyId', 'name']));
+      expect(entry.actor).toMatchObject({ name: 'admin' });
+    }
+    // The admin revoked its own key last: the final line.
+    expect(entries.at(-1)).toMatchObject({ type: 'key.revoked', name: 'admin' });
   });
 });

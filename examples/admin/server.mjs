@@ -28,6 +28,7 @@ import {
   toNodeListener,
   toResponse,
 } from 'keymint/http';
+import { openAuditLog } from './audit-log.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -94,6 +95,12 @@ try {
 const db = new Database(dbFile);
 migrate(db);
 
+// The audit log: every event keymint emits (created, updated, rotated, revoked, deleted...),
+// appended to `<db>.audit.jsonl` (audit-log.mjs). Never a key or a hash.
+const auditLog = await openAuditLog(`${dbFile}.audit.jsonl`, {
+  onError: (error) => logError('audit log write failed', error),
+});
+
 /** The server itself, as the actor of its own reads (the session check); never a client. */
 const SERVER = Object.freeze({ name: '(server)', role: 'Admin' });
 
@@ -104,6 +111,7 @@ const keymint = createKeymint({
   actorRole: (actor) => actor.role, // an Admin key may create keys of any role
   onBackgroundError: (error) => logError('keymint background error', error),
   permissions: PERMISSIONS,
+  onEvent: (event) => auditLog.record(event),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -210,6 +218,7 @@ const PAGES = {
   '/index.html': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/style.css': ['style.css', 'text/css; charset=utf-8'],
+  '/audit.js': ['audit.js', 'text/javascript; charset=utf-8'],
 };
 // dist/ttl.js imports its chunks as `./chunk-XXXX.js`: serve it and what it imports, nothing else.
 const TTL_FILE = fileURLToPath(import.meta.resolve('keymint/ttl'));
@@ -383,6 +392,16 @@ async function dashboards(request) {
   return sendJson(200, { dashboards: [], by: auth.apiKey.name });
 }
 
+/** The audit log for the signed-in admin, newest first: `?limit=` 1..500 (default 100). */
+async function auditEvents(request) {
+  if (!(await sessionActor(request))) return message(401, 'Sign in first');
+  const limitText = new URL(request.url).searchParams.get('limit') ?? '100';
+  if (!/^\d{1,3}$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > 500) {
+    return message(400, 'limit must be a whole number from 1 to 500');
+  }
+  return sendJson(200, auditLog.recent(Number(limitText)));
+}
+
 function only(method, request, run) {
   if (request.method === method || (method === 'GET' && request.method === 'HEAD')) {
     return run(request);
@@ -417,6 +436,7 @@ async function handle(request) {
   }
   if (pathname === '/api/hello') return only('GET', request, hello);
   if (pathname === '/api/dashboards') return only('GET', request, dashboards);
+  if (pathname === '/api/audit') return only('GET', request, auditEvents);
   if (pathname === '/session') {
     if (request.method === 'POST') return signIn(request);
     return only('GET', request, sessionInfo);
@@ -467,6 +487,8 @@ async function stop(signal) {
   sessions.clear();
   try {
     await keymint.close(); // writes queued last-used times
+    await new Promise((resolve) => setImmediate(resolve)); // events of the last operations
+    await auditLog.flush();
   } finally {
     db.close();
   }

@@ -3,6 +3,7 @@
 // keymint's own TTL parser, in its browser build, checks the Time to live field as it is typed.
 // A new key lives only in the DOM of its one-time display: never in storage or the URL.
 import { isKeymintError, parseTtl } from '/vendor/keymint/ttl.js';
+import { clearAuditLog, loadAuditLog } from '/audit.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -110,6 +111,7 @@ function showSignIn(message = '') {
   for (const dialog of [editDialog, rotateDialog, confirmDialog]) if (dialog.open) dialog.close();
   removeCreatedKey();
   keysBody.replaceChildren();
+  clearAuditLog();
   adminArea.hidden = true;
   account.hidden = true;
   signInSection.hidden = false;
@@ -301,6 +303,7 @@ async function loadKeys() {
   const keys = await api('/api/auth/keys?includeExpired=true');
   keysBody.replaceChildren(...keys.map(row));
   $('no-keys').hidden = keys.length > 0;
+  await loadAuditLog();
 }
 
 /** Asks with the native <dialog>; resolves true for Confirm, false for Cancel or Escape. */
