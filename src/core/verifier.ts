@@ -17,7 +17,7 @@ import {
 import type { LastUsedWriter } from './last-used.js';
 import type { RoleSet } from './roles.js';
 import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
-import type { CachedKey, VerifyCache } from './verify-cache.js';
+import { CachedKey, type VerifyCache } from './verify-cache.js';
 
 /** What verification needs from its instance; built once by createKeymint. */
 export interface VerifierParts {
@@ -268,14 +268,18 @@ export function createVerifier(parts: VerifierParts) {
   const isExpired = (expiresAtMs: number | null, nowMs: number) =>
     expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= expiresAtMs;
 
-  function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
+  function verdict(
+    view: KeyView,
+    options: ParsedOptions,
+    nowMs: number,
+    retain: boolean,
+  ): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
-    if (view.revoked) return results.revoked;
     // The previous secret of a rotated key: valid until its grace period ends.
     if (view.graceUntilMs !== null && nowMs >= view.graceUntilMs) return results.rotated;
     if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
     if (options.minRank >= 0 && view.rank < options.minRank) return results.insufficient_role;
-    return view.valid;
+    return view.result(retain);
   }
 
   /** `lastUsedMs` is on the monotonic clock; the time written is the wall clock's. */
@@ -315,9 +319,10 @@ export function createVerifier(parts: VerifierParts) {
         return result.ok ? result.record : null;
       });
       // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
-      const proof = proven.get(record.id);
+      const proof = proofOf(record.id);
       if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
-        proven.set(record.id, { digest: proof.digest, secretHash: hashed });
+        if (proof instanceof CachedKey) proof.secretHash = hashed;
+        else proven.set(record.id, { digest: proof.digest, secretHash: hashed });
       }
     })()
       .catch(parts.report)
@@ -325,12 +330,15 @@ export function createVerifier(parts: VerifierParts) {
   }
 
   function prove(id: string, digest: string, secretHash: string): void {
+    // With the cache on, its entries are the proofs (kept past their freshness bound).
+    if (cache) return;
     proven.delete(id);
     if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
     proven.set(id, { digest, secretHash });
   }
 
-  const provenDigest = (id: string): string | undefined => proven.get(id)?.digest;
+  const proofOf = (id: string): Proof | undefined => (cache ? cache.proof(id) : proven.get(id));
+  const provenDigest = (id: string): string | undefined => proofOf(id)?.digest;
 
   /**
    * Whether this process already proved this very key against this very stored hash. Only with
@@ -338,7 +346,7 @@ export function createVerifier(parts: VerifierParts) {
    */
   function alreadyProven(record: StoredApiKey, digest: string): boolean {
     if (!cache) return false;
-    const proof = proven.get(record.id);
+    const proof = cache.proof(record.id);
     return proof !== undefined && proof.digest === digest && proof.secretHash === record.secretHash;
   }
 
@@ -399,24 +407,29 @@ export function createVerifier(parts: VerifierParts) {
         if (matches !== true) return { kind: 'wrong' };
         if (!previous) prove(id, digest, record.secretHash);
       }
-      const apiKey = toApiKey(record);
-      const view: KeyView = {
-        id: record.id,
+      const view = new CachedKey(
+        record.id,
         digest,
-        scope: record.scope,
-        apiKey,
-        valid: Object.freeze({ valid: true, apiKey }),
-        rank: roles.rankOf(record.role),
-        expiresAtMs: record.expiresAt?.getTime() ?? null,
-        revoked: record.revokedAt !== null,
-        graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
-        freshUntil: readAt + (cache?.ttlMs ?? 0),
+        previous ? record.previousSecretHash! : record.secretHash,
+        record.scope,
+        roles.rankOf(record.role),
+        record.expiresAt?.getTime() ?? null,
+        previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
+        readAt + (cache?.ttlMs ?? 0),
         // The stored last-used time, moved onto the monotonic clock (never into its future).
-        lastUsedMs: record.lastUsedAt
-          ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
-          : -Infinity,
-        hot: false,
-      };
+        record.lastUsedAt ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime()) : -Infinity,
+        {
+          name: record.name,
+          role: record.role,
+          metadata: deepFreeze(record.metadata),
+          createdAtMs: record.createdAt.getTime(),
+          lastUsedAtMs: record.lastUsedAt?.getTime() ?? null,
+          rotatedAtMs: record.rotatedAt?.getTime() ?? null,
+          previousKeyExpiresAtMs: record.previousSecretHash
+            ? (record.previousSecretExpiresAt?.getTime() ?? null)
+            : null,
+        },
+      );
       cache?.fill(token, view);
       if (!previous) maybeRehash(record, presented.secret);
       return { kind: 'match', view };
@@ -442,15 +455,16 @@ export function createVerifier(parts: VerifierParts) {
     // Garbage of the wrong shape costs a few comparisons.
     if (!hasShape(key)) return MALFORMED;
     let digest: string | undefined;
-    if (cache?.hasId(key.slice(idStart, idEnd))) {
+    const id = cache === null ? '' : key.slice(idStart, idEnd);
+    if (cache?.hasId(id)) {
       // This id verified lately: almost always the same key again. Its digest is all a hit
       // takes (the very string a full verification accepted), so the checksum waits for a miss.
       digest = sha256(key);
       const mono = parts.monoMs();
-      const hit = cache.get(digest, mono);
+      const hit = cache.get(id, digest, mono);
       if (hit) {
         const at = parts.nowMs();
-        const result = verdict(hit, parsedOptions, at);
+        const result = verdict(hit, parsedOptions, at, true);
         if (result.valid) touch(hit, mono, at);
         if (mono >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
         return result;
@@ -487,7 +501,7 @@ export function createVerifier(parts: VerifierParts) {
     }
     if (outcome.kind !== 'match') return refusal(outcome);
     const at = parts.nowMs();
-    const result = verdict(outcome.view, parsedOptions, at);
+    const result = verdict(outcome.view, parsedOptions, at, false);
     if (result.valid) touch(outcome.view, parts.monoMs(), at);
     return result;
   }
