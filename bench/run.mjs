@@ -12,6 +12,8 @@ import { buildRows, machine, markdownTable, svgChart, textTable } from './report
 import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
 import { herdRows, herdScenario } from './herd.mjs';
 import { otelScenario } from './otel.mjs';
+import { memoryRows, memoryScenario } from './memory.mjs';
+import { steadyStateRows, steadyStateScenario } from './steady-state.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
 import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
@@ -44,7 +46,21 @@ try {
     return { id, name, group, skipped: 'skipped: no server' };
   });
   const measured = subjects.filter((s) => !s.skipped);
-  if (args.only !== undefined && args.only !== 'herd') throw new Error('--only takes: herd');
+  // --only memory / steady: just that section (bench/memory.mjs, bench/steady-state.mjs).
+  const sections = {
+    memory: async () => memoryRows(await memoryScenario({ quick: QUICK })),
+    steady: async () => steadyStateRows(await steadyStateScenario({ quick: QUICK })),
+  };
+  if (args.only !== undefined && args.only !== 'herd' && !(args.only in sections)) {
+    throw new Error(`--only takes: herd, ${Object.keys(sections).join(', ')}`);
+  }
+  if (args.only in sections) {
+    log(`${args.only} rows only`);
+    const section = await sections[args.only]();
+    for (const line of section.lines) console.log(line);
+    for (const t of section.targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
+    process.exit(0);
+  }
   if (args.only === 'herd') {
     log('herd rows only');
     const herd = herdRows(await herdScenario({ quick: QUICK }));
@@ -106,6 +122,13 @@ try {
   log('warm verify with @opentelemetry/api and no SDK, against without it (bench/otel.mjs)');
   const otel = await otelScenario({ quick: QUICK });
   targets.push(...otel.targets);
+  const extraLines = [];
+  for (const [name, run] of Object.entries(sections)) {
+    log(`${name} rows (bench/${name === 'steady' ? 'steady-state' : name}.mjs)`);
+    const section = await run();
+    extraLines.push(...section.lines);
+    targets.push(...section.targets);
+  }
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =
@@ -114,6 +137,7 @@ try {
   console.log(`\n${header}\n`);
   console.log(textTable(rows));
   for (const row of otel.rows) console.log(row);
+  for (const line of extraLines) console.log(line);
   const failed = targets.filter((t) => t.status === 'FAIL');
   console.log(
     `\ntargets: ${targets.length - failed.length}/${targets.length} met` +
