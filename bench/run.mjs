@@ -14,6 +14,7 @@ import { herdRows, herdScenario } from './herd.mjs';
 import { otelScenario } from './otel.mjs';
 import { memoryRows, memoryScenario } from './memory.mjs';
 import { steadyStateRows, steadyStateScenario } from './steady-state.mjs';
+import { httpRows, httpScenario } from './http.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
 import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
@@ -46,10 +47,12 @@ try {
     return { id, name, group, skipped: 'skipped: no server' };
   });
   const measured = subjects.filter((s) => !s.skipped);
-  // --only memory / steady: just that section (bench/memory.mjs, bench/steady-state.mjs).
+  // --only memory / steady / http: just that section (bench/memory.mjs, bench/steady-state.mjs,
+  // bench/http.mjs).
   const sections = {
     memory: async () => memoryRows(await memoryScenario({ quick: QUICK })),
     steady: async () => steadyStateRows(await steadyStateScenario({ quick: QUICK })),
+    http: async () => httpRows(await httpScenario({ quick: QUICK })),
   };
   if (args.only !== undefined && args.only !== 'herd' && !(args.only in sections)) {
     throw new Error(`--only takes: herd, ${Object.keys(sections).join(', ')}`);
