@@ -178,8 +178,12 @@ export const createInputSchema = z.strictObject(
     ttl: z.unknown().optional(),
     scope: scopeSchema.optional(),
     metadata: metadataSchema.optional(),
+    rateLimit: z.unknown().optional(),
+    credits: z.unknown().optional(),
   },
-  notAnObject('createApiKey() takes an object: { name, role, ttl, scope?, metadata? }'),
+  notAnObject(
+    'createApiKey() takes an object: { name, role, ttl, scope?, metadata?, rateLimit?, credits? }',
+  ),
 );
 
 export const updateInputSchema = z.strictObject(
@@ -188,8 +192,12 @@ export const updateInputSchema = z.strictObject(
     role: z.unknown().optional(),
     metadata: metadataSchema.optional(),
     ttl: z.unknown().optional(),
+    rateLimit: z.unknown().optional(),
+    credits: z.unknown().optional(),
   },
-  notAnObject('updateApiKey() takes a patch object: { name?, role?, metadata?, ttl? }'),
+  notAnObject(
+    'updateApiKey() takes a patch object: { name?, role?, metadata?, ttl?, rateLimit?, credits? }',
+  ),
 );
 
 export const rotateOptionsSchema = z
@@ -349,6 +357,7 @@ export const optionsSchema = z.strictObject(
         },
       )
       .optional(),
+    rateLimits: z.unknown().optional(),
     lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
     storeTimeout: ttlOption.optional(),
     maxKeysPerScope: wholeNumber('maxKeysPerScope', 1, 10_000_000).optional(),

@@ -29,6 +29,8 @@ describe('public types', () => {
       role?: string;
       metadata?: Record<string, unknown> | null;
       ttl?: string | number | null;
+      rateLimit?: { limit: number; window: string | number } | null;
+      credits?: { remaining: number; refill?: { amount: number; interval: string | number } } | null;
     }>();
     expectTypeOf<Parameters<typeof keymint.rotateApiKey>[1]>().toEqualTypeOf<
       { gracePeriod?: string | number; ttl?: string | number | null } | undefined
@@ -85,6 +87,7 @@ describe('public types', () => {
     expectTypeOf<ApiKey>().not.toHaveProperty('key');
     expectTypeOf<keyof ApiKey>().toEqualTypeOf<
       | 'id'
+      | 'limits'
       | 'name'
       | 'role'
       | 'scope'

@@ -15,6 +15,7 @@ import {
   type TtlRules,
 } from './parse.js';
 import { nameTaken } from './manage.js';
+import { mergeLimits, requireUsage } from './limits.js';
 import type { RoleSet } from './roles.js';
 import type { ScopeCap } from './scope-cap.js';
 import type { CallContext, CreateApiKeyInput, CreatedApiKey } from './types.js';
@@ -105,6 +106,13 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
     await access.check(context, 'apikeys:create', scope, { role });
 
     const createdAt = clock();
+    const limits = mergeLimits(
+      null,
+      parsed.rateLimit as never,
+      parsed.credits as never,
+      createdAt.getTime(),
+    );
+    if (limits) requireUsage(adapter, 'A key with rateLimit or credits');
     // A full scope is refused before anything is hashed.
     await cap?.check(scope, createdAt);
     const expiresAt = expiryFrom(createdAt, ttlSeconds);
@@ -127,6 +135,7 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
         previousSecretHash: null,
         previousSecretExpiresAt: null,
         rotatedAt: null,
+        limits,
       };
       let result: Awaited<ReturnType<KeyAdapter['insert']>>;
       try {

@@ -50,6 +50,7 @@ const STORE_METHODS = [
   'touchMany',
   'countLive',
   'modify',
+  'consumeUsage',
 ] as const;
 
 /**

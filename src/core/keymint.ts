@@ -16,6 +16,7 @@ import { fromHasher, fromStore, isZero, parseWith } from './parse.js';
 import { rotateOperation } from './rotate.js';
 import { ScopeCap } from './scope-cap.js';
 import { createVerifier } from './verifier.js';
+import { parseRoleDefaults, requireUsage } from './limits.js';
 import { createEvents } from './events.js';
 import { createLeakReporter } from './leaks.js';
 import { revokeRecord } from './manage.js';
@@ -178,6 +179,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           ) * 1000,
         );
 
+  const rateDefaults = parseRoleDefaults(options.rateLimits, roles);
+  if (rateDefaults.size > 0) requireUsage(adapter, 'The rateLimits option');
+
   function clock(): Date {
     const date = now();
     if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
@@ -220,6 +224,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     cache,
     limiter,
     attempts,
+    rateDefaults,
     lastUsed,
     lastUsedIntervalMs,
     report: reportBackground,
@@ -273,7 +278,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     reportLeakedKey: createLeakReporter({
       prefix,
       adapter,
-      verifyKey: (key) => verifier.verifyKey(key),
+      verifyKey: (key) => verifier.checkKey(key),
       revoke: (record) => revokeRecord(parts, record, undefined),
       fromStore,
       events: parts.events,

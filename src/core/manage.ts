@@ -13,6 +13,7 @@ import {
   type TtlRules,
 } from './parse.js';
 import type { RoleSet } from './roles.js';
+import { mergeLimits, requireUsage } from './limits.js';
 import { HOW_TO, parseTtlWithMax } from './ttl.js';
 import type {
   ApiKey,
@@ -39,7 +40,7 @@ export interface ManageParts<Actor> extends TtlRules {
   events: Events<Actor>;
 }
 
-const CHANGED = ['name', 'role', 'expiresAt', 'metadata'] as const;
+const CHANGED = ['name', 'role', 'expiresAt', 'metadata', 'limits'] as const;
 
 /** What an update changed, field by field (dates and JSON compared by value). */
 function changesOf(before: StoredApiKey, after: StoredApiKey) {
@@ -178,13 +179,18 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         parsed.name === undefined &&
         parsed.role === undefined &&
         parsed.metadata === undefined &&
-        parsed.ttl === undefined
+        parsed.ttl === undefined &&
+        parsed.rateLimit === undefined &&
+        parsed.credits === undefined
       ) {
         throw new KeymintError(
           'INVALID_INPUT',
-          'Invalid updateApiKey() patch: give at least one of name, role, metadata, ttl.',
+          'Invalid updateApiKey() patch: give at least one of name, role, metadata, ttl, rateLimit, credits.',
         );
       }
+      const changesLimits = parsed.rateLimit !== undefined || parsed.credits !== undefined;
+      // Checked before any read: bad limits fail as bad input whatever the key.
+      if (changesLimits) mergeLimits(null, parsed.rateLimit as never, parsed.credits as never, 0);
       const role = parsed.role === undefined ? undefined : roles.require(parsed.role);
       const ttlSeconds = parsed.ttl === undefined ? undefined : resolveTtl(parsed.ttl, parts);
       const modify = modifyOf(adapter, 'updateApiKey');
@@ -201,6 +207,15 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         ...(parsed.metadata !== undefined && { metadata: parsed.metadata }),
         ...(ttlSeconds !== undefined && { ttlSeconds, expiresAt: expiryFrom(at, ttlSeconds) }),
       };
+      if (changesLimits) {
+        changes.limits = mergeLimits(
+          record.limits,
+          parsed.rateLimit as never,
+          parsed.credits as never,
+          at.getTime(),
+        );
+        if (changes.limits) requireUsage(adapter, 'A key with rateLimit or credits');
+      }
       let result: ModifyResult;
       try {
         result = await fromStore('modify', () => modify(record.id, changes));

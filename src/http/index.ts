@@ -53,7 +53,7 @@ export type { ApiKeyListItem, ApiKeyRoutes, ApiKeyRoutesOptions } from './routes
 export type { CreateApiKeyBody } from './create-input.js';
 export type { RotateApiKeyBody, UpdateApiKeyBody } from './change-input.js';
 export type { ErrorBody } from './responses.js';
-export { authenticateRequest, readApiKey, toResponse } from './authenticate.js';
+export { authenticateRequest, rateLimitHeaders, readApiKey, toResponse } from './authenticate.js';
 export type {
   AuthenticateRequestOptions,
   AuthenticationFailure,

@@ -29,8 +29,12 @@ import type {
   ModifyCondition,
   ModifyResult,
   StoredApiKey,
+  StoredLimits,
   Subscription,
+  UsageOutcome,
+  UsageRequest,
 } from '../../adapter.js';
+import { applyUsage, type UsageState } from '../../internal/usage.js';
 import { compareCodePoints } from '../../internal/compare.js';
 import { localChannel } from '../../internal/local-channel.js';
 
@@ -51,6 +55,9 @@ function copy(record: StoredApiKey): StoredApiKey {
     previousSecretHash: record.previousSecretHash ?? null,
     previousSecretExpiresAt: copyDate(record.previousSecretExpiresAt),
     rotatedAt: copyDate(record.rotatedAt),
+    limits: copyMetadata(
+      record.limits as Record<string, unknown> | null | undefined,
+    ) as StoredLimits | null,
   };
 }
 
@@ -69,6 +76,11 @@ function apply(record: StoredApiKey, changes: KeyChanges): void {
     record.previousSecretExpiresAt = copyDate(changes.previousSecretExpiresAt);
   }
   if (changes.rotatedAt !== undefined) record.rotatedAt = copyDate(changes.rotatedAt);
+  if (changes.limits !== undefined) {
+    record.limits = copyMetadata(
+      changes.limits as Record<string, unknown> | null,
+    ) as StoredLimits | null;
+  }
 }
 
 const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
@@ -89,6 +101,7 @@ export function memoryAdapter(): KeyAdapter {
   const byId = new Map<string, StoredApiKey>();
   const idByName = new Map<string, string>();
   const channel = localChannel();
+  const usage = new Map<string, UsageState>();
 
   function touch(record: StoredApiKey, lastUsed: number): void {
     if (!(record.lastUsedAt && record.lastUsedAt.getTime() >= lastUsed))
@@ -194,6 +207,12 @@ export function memoryAdapter(): KeyAdapter {
         const record = byId.get(id);
         if (record) touch(record, lastUsedAt.getTime());
       }
+    },
+
+    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      const [state, outcome] = applyUsage(usage.get(id), request);
+      usage.set(id, state);
+      return outcome;
     },
 
     subscribe: (listener: InvalidationListener): Promise<Subscription> =>

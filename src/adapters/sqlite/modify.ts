@@ -21,6 +21,7 @@ const COLUMNS: Record<keyof KeyChanges, [column: string, store: (value: never) =
   previousSecretHash: ['previous_secret_hash', (value: string | null) => value],
   previousSecretExpiresAt: ['previous_secret_expires_at', ms],
   rotatedAt: ['rotated_at', ms],
+  limits: ['limits', (value: object | null) => (value === null ? null : JSON.stringify(value))],
 };
 
 /**
