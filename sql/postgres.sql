@@ -1,4 +1,4 @@
--- keymint API keys for PostgreSQL, schema version 2, as postgresSchema() from
+-- keymint API keys for PostgreSQL, schema version 4, as postgresSchema() from
 -- 'keymint/adapters/postgres' writes it (pass { table, schema } there for other names): every
 -- step of sql/postgres/ in order, and the table that records them. Safe to run more than once.
 -- COLLATE "C" keeps list() in code point order.
@@ -28,6 +28,19 @@ ALTER TABLE "keymint_api_keys"
   ADD COLUMN IF NOT EXISTS previous_secret_hash       text,
   ADD COLUMN IF NOT EXISTS previous_secret_expires_at timestamptz,
   ADD COLUMN IF NOT EXISTS rotated_at                 timestamptz;
+-- A key's own rate limit and credits (JSON); NULL for none.
+ALTER TABLE "keymint_api_keys" ADD COLUMN IF NOT EXISTS limits jsonb;
+
+-- Usage counters: the rate-limit window and its count, the credit balance and its refill period.
+CREATE TABLE IF NOT EXISTS "keymint_api_keys_usage" (
+  id             text COLLATE "C" NOT NULL PRIMARY KEY,
+  window_start   int8,
+  count          int8 NOT NULL,
+  credits_set    int8,
+  credits_period int8,
+  remaining      int8,
+  ok             int2 NOT NULL
+);
 CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
   version    integer     NOT NULL PRIMARY KEY,
   name       text        NOT NULL,
@@ -35,3 +48,4 @@ CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
 );
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (1, 'initial') ON CONFLICT (version) DO NOTHING;
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (2, 'rotation') ON CONFLICT (version) DO NOTHING;
+INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (4, 'usage') ON CONFLICT (version) DO NOTHING;

@@ -88,6 +88,18 @@ const TARGETS = {
     'rotation',
     'lets the old key verify during the grace period and answers rotated from its end',
   ],
+  'racy-usage': [
+    'rate limit',
+    'lets exactly limit of 500 concurrent counts through in one window, then starts over in the next',
+  ],
+  'no-refill': [
+    'credits',
+    'refills to the amount in a later period, and starts again from fresh when set again',
+  ],
+  'spend-on-refusal': [
+    'credits',
+    'counts a rate limit and credits together: a refusal by either spends neither',
+  ],
 } as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
 
 const CORRECT = ['correct', 'unmutated copy'] as const;

@@ -646,6 +646,7 @@ describe('createApiKey() returned record', () => {
         'scope',
         'rotatedAt',
         'previousKeyExpiresAt',
+        'limits',
       ].sort(),
     );
     expect(apiKey).toEqual({
@@ -659,6 +660,7 @@ describe('createApiKey() returned record', () => {
       revokedAt: null,
       metadata: null,
       rotatedAt: null,
+      limits: null,
       previousKeyExpiresAt: null,
     });
   });

@@ -154,6 +154,7 @@ export function storedRecord(overrides: Partial<StoredApiKey> = {}): StoredApiKe
     previousSecretHash: null,
     previousSecretExpiresAt: null,
     rotatedAt: null,
+    limits: null,
     ...overrides,
   };
 }

@@ -43,8 +43,9 @@ const REASONS: Record<VerifyFailureReason, string> = {
   revoked: 'the key was revoked',
   rotated: 'the key was rotated and its grace period is over: use the new key',
   insufficient_role: 'the key is valid but its role is below --role',
-  rate_limited: 'the key\'s rate limit is used up, or too many wrong secrets lately; try again later',
-  usage_exceeded: 'the key\'s credits are spent',
+  rate_limited:
+    "the key's rate limit is used up, or too many wrong secrets lately; try again later",
+  usage_exceeded: "the key's credits are spent",
   busy: 'too many keys being checked at once; nothing was decided, try again',
 };
 

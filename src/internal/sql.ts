@@ -95,6 +95,7 @@ export interface KeyRow {
   previous_secret_hash?: unknown;
   previous_secret_expires_at?: unknown;
   rotated_at?: unknown;
+  limits?: unknown;
 }
 
 export function rowToRecord(row: KeyRow): StoredApiKey {
@@ -115,5 +116,6 @@ export function rowToRecord(row: KeyRow): StoredApiKey {
       typeof row.previous_secret_hash === 'string' ? row.previous_secret_hash : null,
     previousSecretExpiresAt: toDate(row.previous_secret_expires_at),
     rotatedAt: toDate(row.rotated_at),
+    limits: toMetadata(row.limits) as StoredApiKey['limits'],
   };
 }

@@ -9,6 +9,7 @@ import { modifyGroups } from './groups/modify.js';
 import { optionalGroups } from './groups/optional.js';
 import { recordGroups } from './groups/records.js';
 import { rotationGroup } from './groups/rotation.js';
+import { usageGroups } from './groups/usage.js';
 
 /**
  * The groups of {@link describeAdapterConformance}, each a vitest `describe` that `skip` can
@@ -36,6 +37,8 @@ export const CONFORMANCE_GROUPS = [
   'count live',
   'modify',
   'rotation',
+  'rate limit',
+  'credits',
 ] as const;
 
 /**
@@ -148,6 +151,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
       previousSecretHash: null,
       previousSecretExpiresAt: null,
       rotatedAt: null,
+      limits: null,
       ...overrides,
     }),
     slowTimeout: options.slowTimeout ?? 120_000,
@@ -161,6 +165,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
     ...optionalGroups,
     ...modifyGroups,
     rotation: rotationGroup,
+    ...usageGroups,
   };
 
   describe(`keymint adapter conformance: ${options.name}`, () => {

@@ -44,11 +44,14 @@ import type {
   ModifyCondition,
   ModifyResult,
   StoredApiKey,
+  UsageOutcome,
+  UsageRequest,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
 import { missingTable, outdatedTable } from '../../internal/sql.js';
+import { usageOutcome, usageParams, usageStatement } from '../../internal/usage-sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import {
   CHANGE_COLUMNS,
@@ -100,6 +103,8 @@ function checkPool(pool: unknown, fn: string): void {
 
 const sqlState = (error: unknown): unknown =>
   typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+
+const USAGE_PARAMS = ['id', 'ws', 'lim', 'cset', 'period', 'fresh', 'refill', 'cost'] as const;
 
 /**
  * Creates a {@link KeyAdapter} over a `pg` pool. Bad options throw a `KeymintError` with code
@@ -171,6 +176,10 @@ export function postgresAdapter(
   const channel = channelName(names.display);
   const subscribable = isClientFactory(pool) ? pool : undefined;
 
+  const usageSql = usageStatement(names.usageTable, (name) =>
+    name === 'id' ? '$1' : `$${USAGE_PARAMS.indexOf(name as never) + 1}::int8`,
+  );
+
   async function query(text: string, values: unknown[]) {
     try {
       return await pool.query(text, values);
@@ -188,7 +197,7 @@ export function postgresAdapter(
       try {
         await query(
           `INSERT INTO ${table} (${INSERT_COLUMNS})
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14)`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14, $15::jsonb)`,
           insertValues(record),
         );
         return { ok: true };
@@ -319,6 +328,15 @@ export function postgresAdapter(
         timestamp(before),
       ]);
       return rowCount ?? 0;
+    },
+
+    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      const params = usageParams(id, request);
+      const { rows } = await query(
+        usageSql,
+        USAGE_PARAMS.map((name) => params[name]),
+      );
+      return usageOutcome(rows[0]);
     },
 
     async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {

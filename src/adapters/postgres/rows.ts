@@ -23,12 +23,13 @@ export const COLUMNS = [
   'previous_secret_hash',
   epochMs('previous_secret_expires_at'),
   epochMs('rotated_at'),
+  'limits',
 ].join(', ');
 
 /** The column names in INSERT order, matching `insertValues`. */
 export const INSERT_COLUMNS =
   'id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata, ' +
-  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at';
+  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, limits';
 
 /** A row of `COLUMNS` as a fresh record: pg builds new objects for every result. */
 export function fromRow(row: unknown): StoredApiKey {
@@ -49,6 +50,7 @@ export function fromRow(row: unknown): StoredApiKey {
     previousSecretHash: (r.previous_secret_hash as string | null | undefined) ?? null,
     previousSecretExpiresAt: toDate(r.previous_secret_expires_at),
     rotatedAt: toDate(r.rotated_at),
+    limits: toMetadata(r.limits) as StoredApiKey['limits'],
   };
 }
 
@@ -88,6 +90,7 @@ export function insertValues(record: StoredApiKey): unknown[] {
     record.previousSecretHash ?? null,
     timestamp(record.previousSecretExpiresAt),
     timestamp(record.rotatedAt),
+    jsonText(record.limits as Record<string, unknown> | null | undefined),
   ];
 }
 
@@ -110,4 +113,5 @@ export const CHANGE_COLUMNS = {
     (v: unknown) => timestamp(v as Date | null),
   ],
   rotatedAt: ['rotated_at', 'timestamptz', (v: unknown) => timestamp(v as Date | null)],
+  limits: ['limits', 'jsonb', (v: unknown) => jsonText(v as Record<string, unknown> | null)],
 } as const;

@@ -29,6 +29,8 @@ export interface PostgresNames {
   display: string;
   /** The quoted schema, when one was given. */
   schema: string | undefined;
+  /** The quoted, schema-qualified table of usage counters: `"auth"."api_keys_usage"`. */
+  usageTable: string;
   /** The quoted, schema-qualified table of applied schema versions: `"auth"."api_keys_migrations"`. */
   migrationsTable: string;
   /** The same as people read it. */
@@ -55,6 +57,7 @@ export function postgresNames(options: unknown, caller: string): PostgresNames {
   return {
     table: qualify(table),
     migrationsTable: qualify(`${table}_migrations`),
+    usageTable: qualify(`${table}_usage`),
     migrations: schema === undefined ? `${table}_migrations` : `${schema}.${table}_migrations`,
     display: schema === undefined ? table : `${schema}.${table}`,
     schema: schema === undefined ? undefined : quote(schema),
@@ -112,10 +115,33 @@ ALTER TABLE ${names.table}
   ADD COLUMN IF NOT EXISTS rotated_at                 timestamptz;
 `;
 
+/**
+ * Step 4 (issue 17; step 3 is reserved for owners): a key's own usage limits, and the counters
+ * `consumeUsage` keeps apart from the record, one row per key, written by one upsert per
+ * verification.
+ */
+const usageSql = (
+  names: PostgresNames,
+) => `-- A key's own rate limit and credits (JSON); NULL for none.
+ALTER TABLE ${names.table} ADD COLUMN IF NOT EXISTS limits jsonb;
+
+-- Usage counters: the rate-limit window and its count, the credit balance and its refill period.
+CREATE TABLE IF NOT EXISTS ${names.usageTable} (
+  id             text COLLATE "C" NOT NULL PRIMARY KEY,
+  window_start   int8,
+  count          int8 NOT NULL,
+  credits_set    int8,
+  credits_period int8,
+  remaining      int8,
+  ok             int2 NOT NULL
+);
+`;
+
 /** Every step, in order. A step is never changed once released: a change is a new step. */
 export const SCHEMA_STEPS: readonly SchemaStep[] = Object.freeze([
   { version: 1, name: 'initial', sql: initialSql },
   { version: 2, name: 'rotation', sql: rotationSql },
+  { version: 4, name: 'usage', sql: usageSql },
 ]);
 
 /** The file name a step ships under in `sql/postgres/`. */

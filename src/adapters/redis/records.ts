@@ -23,6 +23,7 @@ export const CHANGE_FIELDS = {
   previousSecretHash: (v: unknown) => v as string,
   previousSecretExpiresAt: (v: unknown) => String((v as Date).getTime()),
   rotatedAt: (v: unknown) => String((v as Date).getTime()),
+  limits: (v: unknown) => JSON.stringify(v),
 } as const;
 
 /** A record as the field/value list of its hash: dates as epoch ms, absent fields for null. */
@@ -50,6 +51,7 @@ export function toFields(record: StoredApiKey): string[] {
     fields.push('ttlSeconds', String(record.ttlSeconds));
   }
   if (record.previousSecretHash) fields.push('previousSecretHash', record.previousSecretHash);
+  if (record.limits) fields.push('limits', JSON.stringify(record.limits));
   return fields;
 }
 
@@ -105,5 +107,6 @@ export function fromFields(reply: unknown): StoredApiKey | null {
       id,
     ),
     rotatedAt: date(map.get('rotatedAt'), 'rotatedAt', id),
+    limits: toMetadata(map.get('limits')) as StoredApiKey['limits'],
   };
 }

@@ -34,7 +34,10 @@ import type {
   StoredApiKey,
   SubscribeOptions,
   Subscription,
+  UsageOutcome,
+  UsageRequest,
 } from '../../adapter.js';
+import { usageOutcome, usageParams, usageStatement } from '../../internal/usage-sql.js';
 import {
   adapterOptions,
   missingTable,
@@ -111,9 +114,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   const t = `"${table}"`;
   const sql = {
     insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata,
-        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at)
+        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, limits)
       VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata,
-        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt)`,
+        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt, @limits)`,
+    consumeUsage: usageStatement(`"${table}_usage"`, (name) => `@${name}`),
     find: `SELECT * FROM ${t} WHERE id = ?`,
     list: `SELECT * FROM ${t} WHERE scope = @scope
       AND (@after IS NULL OR name > @after)
@@ -177,6 +181,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           previousSecretHash: record.previousSecretHash ?? null,
           previousSecretExpiresAt: ms(record.previousSecretExpiresAt),
           rotatedAt: ms(record.rotatedAt),
+          limits: record.limits ? JSON.stringify(record.limits) : null,
         });
         return { ok: true };
       } catch (error) {
@@ -246,6 +251,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
 
     async deleteExpired(before: Date): Promise<number> {
       return Number(statement('deleteExpired').run(before.getTime()).changes);
+    },
+
+    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      return usageOutcome(statement('consumeUsage').get(usageParams(id, request)));
     },
 
     async countLive(scope: string, at: Date): Promise<number> {
