@@ -145,6 +145,7 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
         column('previous_secret_hash', 'text', true, null),
         column('previous_secret_expires_at', tz, true, null),
         column('rotated_at', tz, true, null),
+        column('limits', 'jsonb', true, null),
       ]);
 
       const { rows: indexes } = await pool.query(

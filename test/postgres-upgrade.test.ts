@@ -133,6 +133,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       'previous_secret_hash',
       'previous_secret_expires_at',
       'rotated_at',
+      'limits',
     ]);
     const after = (await pool.query(`SELECT * FROM "${schema}".keymint_api_keys ORDER BY id`)).rows;
     expect(after).toEqual(
@@ -142,6 +143,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         previous_secret_hash: null,
         previous_secret_expires_at: null,
         rotated_at: null,
+        limits: null,
       })),
     );
     const adapter = postgresAdapter(pool, { schema });
@@ -236,7 +238,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const { schema, keys } = await legacyDatabase();
       const racers = Array.from({ length: 5 }, () => open({ max: 1 }));
       await Promise.all(racers.map((p) => migrate(p, { schema })));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 4]);
       const adapter = postgresAdapter(pool, { schema });
       expect((await adapter.findById(keys.active.record.id))?.name).toBe('deploy');
       await Promise.all(racers.map((p) => p.end()));
@@ -259,7 +261,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     // The lock went with the transaction: the next migrate() runs, and upgrades.
     await pool.query(`DROP TABLE "${schema}".keymint_api_keys_migrations`);
     await migrate(pool, { schema });
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 4]);
   });
 
   it('takes a table set up with the shipped step files by hand: migrate() records it, changes nothing', async () => {
@@ -277,14 +279,14 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     const columns = await columnsOf(schema);
     await migrate(pool, { schema });
     expect(await columnsOf(schema)).toEqual(columns);
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 4]);
   });
 
   describe('the shipped SQL', () => {
     it('ships each step as sql/postgres/NNNN-<name>.sql, equal to postgresSteps()', () => {
       const steps = postgresSteps();
-      expect(steps.map((step) => step.file)).toEqual(['0001-initial.sql', '0002-rotation.sql']);
-      expect(steps.map((step) => step.version)).toEqual([1, 2]);
+      expect(steps.map((step) => step.file)).toEqual(['0001-initial.sql', '0002-rotation.sql', '0004-usage.sql']);
+      expect(steps.map((step) => step.version)).toEqual([1, 2, 4]);
       for (const step of steps) expect(shipped(`postgres/${step.file}`)).toBe(step.sql);
       expect(postgresSteps({ schema: 'auth' })[1]!.sql).toContain(
         'ALTER TABLE "auth"."keymint_api_keys"',
@@ -303,7 +305,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const schema = randomSchema('keymint_whole');
       schemas.push(schema);
       await pool.query(postgresSchema({ schema }));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 4]);
       const columns = await columnsOf(schema);
       await migrate(pool, { schema });
       expect(await columnsOf(schema)).toEqual(columns);

@@ -76,6 +76,7 @@ describe('sqlite migrate()', () => {
       { name: 'previous_secret_hash', type: 'TEXT', pk: 0, notnull: 0 },
       { name: 'previous_secret_expires_at', type: 'INTEGER', pk: 0, notnull: 0 },
       { name: 'rotated_at', type: 'INTEGER', pk: 0, notnull: 0 },
+      { name: 'limits', type: 'TEXT', pk: 0, notnull: 0 },
     ]);
     const indexes = db
       .prepare(
@@ -103,6 +104,7 @@ describe('sqlite migrate()', () => {
       { name: 'keymint_api_keys' },
       { name: 'keymint_api_keys_changes' },
       { name: 'keymint_api_keys_migrations' },
+      { name: 'keymint_api_keys_usage' },
       { name: 'sqlite_sequence' },
     ];
     expect(tables()).toEqual(ours);

@@ -47,6 +47,7 @@ const CURRENT = [
   { version: 1, name: 'initial' },
   { version: 2, name: 'change-log' },
   { version: 3, name: 'rotation' },
+  { version: 5, name: 'usage' },
 ];
 /** The columns step 3 adds, as a 0.1.0 row reads after the upgrade. */
 const NEW_COLUMNS = {
@@ -54,6 +55,7 @@ const NEW_COLUMNS = {
   previous_secret_hash: null,
   previous_secret_expires_at: null,
   rotated_at: null,
+  limits: null,
 };
 
 const hasher = hmacSha256Hasher(HMAC_SECRET);
@@ -84,6 +86,7 @@ describe('sqlite schema steps', () => {
       [1, '0001-initial.sql'],
       [2, '0002-change-log.sql'],
       [3, '0003-rotation.sql'],
+      [5, '0005-usage.sql'],
     ]);
     expect(readdirSync(new URL('../sql/sqlite/', import.meta.url)).sort()).toEqual(
       steps.map((s) => s.file),
