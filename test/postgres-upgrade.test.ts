@@ -117,6 +117,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     expect((await versionsOf(schema)).map(({ version, name }) => ({ version, name }))).toEqual([
       { version: 1, name: 'initial' },
       { version: 2, name: 'rotation' },
+      { version: 4, name: 'usage' },
     ]);
     expect(await columnsOf(schema)).toEqual([
       'id',
@@ -285,7 +286,11 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
   describe('the shipped SQL', () => {
     it('ships each step as sql/postgres/NNNN-<name>.sql, equal to postgresSteps()', () => {
       const steps = postgresSteps();
-      expect(steps.map((step) => step.file)).toEqual(['0001-initial.sql', '0002-rotation.sql', '0004-usage.sql']);
+      expect(steps.map((step) => step.file)).toEqual([
+        '0001-initial.sql',
+        '0002-rotation.sql',
+        '0004-usage.sql',
+      ]);
       expect(steps.map((step) => step.version)).toEqual([1, 2, 4]);
       for (const step of steps) expect(shipped(`postgres/${step.file}`)).toBe(step.sql);
       expect(postgresSteps({ schema: 'auth' })[1]!.sql).toContain(

@@ -30,7 +30,10 @@ describe('public types', () => {
       metadata?: Record<string, unknown> | null;
       ttl?: string | number | null;
       rateLimit?: { limit: number; window: string | number } | null;
-      credits?: { remaining: number; refill?: { amount: number; interval: string | number } } | null;
+      credits?: {
+        remaining: number;
+        refill?: { amount: number; interval: string | number };
+      } | null;
     }>();
     expectTypeOf<Parameters<typeof keymint.rotateApiKey>[1]>().toEqualTypeOf<
       { gracePeriod?: string | number; ttl?: string | number | null } | undefined
