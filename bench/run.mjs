@@ -12,6 +12,7 @@ import { buildRows, machine, markdownTable, svgChart, textTable } from './report
 import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs';
 import { herdRows, herdScenario } from './herd.mjs';
 import { otelScenario } from './otel.mjs';
+import { limitsScenario } from './limits.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
 import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
@@ -44,7 +45,16 @@ try {
     return { id, name, group, skipped: 'skipped: no server' };
   });
   const measured = subjects.filter((s) => !s.skipped);
-  if (args.only !== undefined && args.only !== 'herd') throw new Error('--only takes: herd');
+  if (args.only !== undefined && args.only !== 'herd' && args.only !== 'limits') {
+    throw new Error('--only takes: herd, limits');
+  }
+  if (args.only === 'limits') {
+    log('per-key rate limit rows only (bench/limits.mjs)');
+    const limits = await limitsScenario({ quick: QUICK });
+    for (const row of limits.rows) console.log(row);
+    for (const t of limits.targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
+    process.exit(0);
+  }
   if (args.only === 'herd') {
     log('herd rows only');
     const herd = herdRows(await herdScenario({ quick: QUICK }));
@@ -106,6 +116,9 @@ try {
   log('warm verify with @opentelemetry/api and no SDK, against without it (bench/otel.mjs)');
   const otel = await otelScenario({ quick: QUICK });
   targets.push(...otel.targets);
+  log('warm verify with a per-key rate limit vs a raw round trip (bench/limits.mjs)');
+  const limits = await limitsScenario({ quick: QUICK });
+  targets.push(...limits.targets);
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =
@@ -114,6 +127,7 @@ try {
   console.log(`\n${header}\n`);
   console.log(textTable(rows));
   for (const row of otel.rows) console.log(row);
+  for (const row of limits.rows) console.log(row);
   const failed = targets.filter((t) => t.status === 'FAIL');
   console.log(
     `\ntargets: ${targets.length - failed.length}/${targets.length} met` +
