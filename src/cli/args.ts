@@ -26,6 +26,8 @@ export const COMMANDS = {
       role: { type: 'string' },
       ttl: { type: 'string' },
       scope: { type: 'string' },
+      'rate-limit': { type: 'string' },
+      credits: { type: 'string' },
     },
     positionals: [],
   },

@@ -54,6 +54,28 @@ const PAGE = 1000;
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
+/** `--rate-limit 100/1m` and `--credits 1000`, as createApiKey input (which checks them). */
+function limitsOf(invocation: RunInvocation) {
+  const rate = text(invocation, 'rate-limit');
+  const credits = text(invocation, 'credits');
+  const limits: { rateLimit?: { limit: number; window: string }; credits?: { remaining: number } } =
+    {};
+  if (rate !== undefined) {
+    const match = /^(\d+)\/(\S+)$/.exec(rate.trim());
+    if (!match) {
+      throw new UsageError(`--rate-limit takes <limit>/<window>, for example 100/1m.`, 'create');
+    }
+    limits.rateLimit = { limit: Number(match[1]), window: match[2]! };
+  }
+  if (credits !== undefined) {
+    if (!/^\d+$/.test(credits.trim())) {
+      throw new UsageError('--credits takes a whole number, for example 1000.', 'create');
+    }
+    limits.credits = { remaining: Number(credits) };
+  }
+  return limits;
+}
+
 async function create({ keymint, invocation, io }: CommandContext): Promise<number> {
   const ttl = text(invocation, 'ttl');
   const { key, apiKey } = await keymint.createApiKey({
@@ -62,6 +84,7 @@ async function create({ keymint, invocation, io }: CommandContext): Promise<numb
     // No --ttl asks for a key that never expires, which keymint refuses unless allowed.
     ttl: ttl ?? null,
     scope: text(invocation, 'scope'),
+    ...limitsOf(invocation),
   });
   // Nothing half-written: each write is waited for, and a key that could not be delivered is
   // deleted, so that no valid key is left that nobody has.

@@ -49,6 +49,7 @@ Run 'keymint <command> --help' for a command's options.
 
 const COMMAND_HELP: Record<CommandName, string> = {
   create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>]
+       [--rate-limit <limit>/<window>] [--credits <n>]
 
 Creates a key. stdout gets the key alone, on one line, and nothing else; the details (id,
 name, role, scope, expiry) go to stderr. The key is shown this once: keymint keeps only a hash.
@@ -63,6 +64,9 @@ Options:
   --ttl <ttl>      A whole number and a unit: s, m, h, d, w or M (30 days), for example
                    12h or 1M; at most 30 days. Required: keys that never expire are refused.
   --scope <scope>  The tenant (Grafana's organisation). Default: default
+  --rate-limit <limit>/<window>
+                   At most <limit> verifications per window, for example 100/1m
+  --credits <n>    Credits the key spends, one per verification (docs/limits.md)
   --json           Print { id, name, role, scope, expiresAt, key } instead
 
 A new SQLite file is created readable and writable by its owner only (mode 0600).
