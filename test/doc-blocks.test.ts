@@ -53,7 +53,9 @@ const fileName = (block: DocBlock, index: number) =>
 
 // Inside node_modules, so that `express`, `better-sqlite3`, ... resolve from the repository's
 // node_modules; `keymint` is a symlink to the repository itself, resolved through its "exports".
-const workDir = path.join(root, 'node_modules', '.keymint-doc-blocks');
+// The folder is named after the process, so that two checkouts sharing one node_modules (git
+// worktrees with a symlinked node_modules) or two runs at once never remove each other's files.
+const workDir = path.join(root, 'node_modules', `.keymint-doc-blocks-${process.pid}`);
 
 interface Prepared {
   block: DocBlock;
