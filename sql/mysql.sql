@@ -1,4 +1,4 @@
--- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version 2, as mysqlSchema() from
+-- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version 3, as mysqlSchema() from
 -- 'keymint/adapters/mysql' writes it (pass { table, database } there for other names): every
 -- step of sql/mysql/ in order, and the table that records them. For a new database: run it
 -- once (a second run stops at step 2's ALTER, whose columns exist); migrate() is idempotent.
@@ -32,6 +32,14 @@ ALTER TABLE `keymint_api_keys`
   ADD COLUMN owner       VARBINARY(760) NULL,
   ADD COLUMN permissions LONGTEXT       CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL,
   ADD KEY `keymint_api_keys_scope_owner_name` (scope, owner, name);
+CREATE TABLE IF NOT EXISTS `keymint_api_keys_failures` (
+  id           VARBINARY(255) NOT NULL,
+  window_start BIGINT         NOT NULL,
+  reset_at     BIGINT         NOT NULL,
+  failures     INT            NOT NULL,
+  PRIMARY KEY (id),
+  KEY `keymint_api_keys_failures_reset_at` (reset_at)
+) ENGINE=InnoDB;
 CREATE TABLE IF NOT EXISTS `keymint_api_keys_migrations` (
   version    INT         NOT NULL PRIMARY KEY,
   name       VARCHAR(64) NOT NULL,
@@ -39,3 +47,4 @@ CREATE TABLE IF NOT EXISTS `keymint_api_keys_migrations` (
 ) ENGINE=InnoDB;
 INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (1, 'initial', UTC_TIMESTAMP(3));
 INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (2, 'owners', UTC_TIMESTAMP(3));
+INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (3, 'failures', UTC_TIMESTAMP(3));

@@ -1,5 +1,5 @@
 // The wrong-secret limit counted in the store (issue 17): three real processes sharing
-// PostgreSQL, Redis or SQLite attack one key id with wrong secrets at the same moment, while
+// PostgreSQL, Redis, SQLite or MySQL/MariaDB attack one key id with wrong secrets at the same moment, while
 // the key's owner keeps verifying in each. Counted in the store, the fleet hashes the limit per
 // window, not three times it; counted per process (rateLimit.shared: false), each process hashes
 // its own budget. The owner's key, verified by each process before the attack, keeps working.
@@ -9,14 +9,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyAdapter } from '../src/adapter.js';
+import { migrate as migrateMysql, mysqlAdapter } from '../src/adapters/mysql/index.js';
 import { migrate as migratePostgres, postgresAdapter } from '../src/adapters/postgres/index.js';
 import { redisAdapter } from '../src/adapters/redis/index.js';
 import { migrate as migrateSqlite, sqliteAdapter } from '../src/adapters/sqlite/index.js';
 import { createKeymint, hmacSha256Hasher } from '../src/index.js';
 import { bundleFixture, runOnce, type Bundle } from './fixtures/children.js';
+import { dropDatabases, openPool as openMysqlPool, randomDatabase } from './fixtures/mysql.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
 import { HMAC_SECRET } from './helpers.js';
 import { describeWithServer } from './servers.js';
@@ -43,7 +46,7 @@ afterAll(() => bundle?.remove());
 
 /** A store the children share: where it is, and an adapter over it for this process. */
 interface Shared {
-  store: 'postgres' | 'redis' | 'sqlite';
+  store: 'postgres' | 'redis' | 'sqlite' | 'mysql';
   target: string;
   namespace: string;
   adapter: KeyAdapter;
@@ -182,5 +185,27 @@ describe('the fleet-wide wrong-secret limit on SQLite (one file)', () => {
   fleetTests(
     () => ({ store: 'sqlite', target: file, namespace: '', adapter: sqliteAdapter(db) }),
     'SQLite',
+  );
+});
+
+describeWithServer('mysql', 'the fleet-wide wrong-secret limit on MySQL/MariaDB', (url) => {
+  let pool: mysql.Pool;
+  const database = randomDatabase('keymint_fleet');
+  beforeAll(async () => {
+    pool = openMysqlPool(url);
+    await migrateMysql(pool, { database });
+  });
+  afterAll(async () => {
+    await dropDatabases(pool, [database]);
+    await pool.end();
+  });
+  fleetTests(
+    () => ({
+      store: 'mysql',
+      target: url,
+      namespace: database,
+      adapter: mysqlAdapter(pool, { database }),
+    }),
+    'MySQL/MariaDB',
   );
 });

@@ -12,6 +12,7 @@ import {
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { createKeymint, hmacSha256Hasher, KeymintError, type KeyAdapter } from '../src/index.js';
 import { compareCodePoints } from '../src/internal/compare.js';
+import { failureGroups } from '../src/testing/groups/failures.js';
 import { describeAdapterConformance } from '../src/testing/index.js';
 import { dropDatabases, openPool, randomDatabase } from './fixtures/mysql.js';
 import { expectCode, expectThrowsCode, HMAC_SECRET, rejectionOf, storedRecord } from './helpers.js';
@@ -70,8 +71,6 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
 
   describeAdapterConformance({
     name: 'mysql',
-    // No store-side wrong-secret counter yet: keymint counts wrong secrets per process on MySQL.
-    skip: ['failure counter'],
     createAdapter: async () => {
       await pool.query(`TRUNCATE \`${database}\`.keymint_api_keys`);
       return mysqlAdapter(pool, { database });
@@ -112,6 +111,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
       expect(tables.map((t) => [t.t, t.e])).toEqual([
         ['keymint_api_keys', 'InnoDB'],
         ['keymint_api_keys_changes', 'InnoDB'],
+        ['keymint_api_keys_failures', 'InnoDB'],
         ['keymint_api_keys_migrations', 'InnoDB'],
       ]);
       const indexes = await rowsOf(
@@ -153,7 +153,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
           `SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ?`,
           [target],
         );
-        expect(Number(row!.n)).toBe(3);
+        expect(Number(row!.n)).toBe(4);
         const versions = await rowsOf(
           `SELECT version FROM \`${target}\`.keymint_api_keys_migrations`,
         );
@@ -220,6 +220,122 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
       `EXPLAIN SELECT id FROM \`${database}\`.${table} WHERE scope = CAST('default' AS BINARY) AND owner = CAST('u1' AS BINARY) ORDER BY name`,
     )) as [{ key: string | null }[], unknown];
     expect(plan[0]!.key).toBe(`${table}_scope_owner_name`);
+  });
+
+  it('upgrades a table of step 2 with its rows to the failure counter, three pools at once', async () => {
+    const table = 'counted_keys';
+    const names = { database, table };
+    const [initial, owners] = mysqlSteps(names);
+    for (const step of [initial!, owners!]) {
+      for (const statement of step.sql.replace(/^--.*\n/, '').split(';\n')) {
+        if (statement.trim()) await pool.query(statement);
+      }
+    }
+    await pool.query(
+      `CREATE TABLE \`${database}\`.${table}_migrations (version INT NOT NULL PRIMARY KEY,
+         name VARCHAR(64) NOT NULL, applied_at DATETIME(3) NOT NULL) ENGINE=InnoDB`,
+    );
+    await pool.query(
+      `INSERT INTO \`${database}\`.${table}_migrations VALUES (1, 'initial', UTC_TIMESTAMP(3)), (2, 'owners', UTC_TIMESTAMP(3))`,
+    );
+    const old = rec({ owner: 'u1' });
+    const before = mysqlAdapter(pool, names);
+    await before.insert(old);
+    // Not upgraded yet: the counter says which table is missing and how to add it.
+    const missing = (await rejectionOf(before.reserveFailure!(old.id, 3, 60_000))) as Error;
+    expect(missing.message).toContain(`${table}_failures does not exist`);
+    expect(missing.message).toContain('migrate()');
+    const racing = [open({ connectionLimit: 1 }), open({ connectionLimit: 1 }), open()];
+    await Promise.all(racing.map((p) => migrate(p, names)));
+    const versions = await rowsOf(
+      `SELECT version FROM \`${database}\`.${table}_migrations ORDER BY version`,
+    );
+    expect(versions.map((v) => Number(v.version))).toEqual([1, 2, 3]);
+    const adapter = mysqlAdapter(pool, names);
+    expect(await adapter.findById(old.id)).toEqual(old);
+    expect(await adapter.reserveFailure!(old.id, 1, 60_000)).toMatchObject({ ok: true });
+    expect(await adapter.reserveFailure!(old.id, 1, 60_000)).toMatchObject({ ok: false });
+  });
+
+  describe('the wrong-secret counter', () => {
+    it('counts exactly across three pools at once, and deleteExpired() sweeps only ended windows', async () => {
+      const table = 'failure_keys';
+      const adapter = await freshTable(table);
+      const others = [open(), open()].map((p) => mysqlAdapter(p, { database, table }));
+      const [a, b] = [rec(), rec()];
+      await adapter.insert(a);
+      await adapter.insert(b);
+      const answers = await Promise.all(
+        [adapter, ...others].flatMap((x) =>
+          Array.from({ length: 20 }, () => x.reserveFailure!(a.id, 7, 60_000)),
+        ),
+      );
+      expect(answers.filter((r) => r?.ok === true)).toHaveLength(7);
+      expect(
+        new Set(answers.filter((r) => r?.ok).map((r) => (r as { window: number }).window)).size,
+      ).toBe(1);
+      // Given back in parallel from the three pools: never below nothing.
+      const window = (answers.find((r) => r?.ok) as { window: number }).window;
+      await Promise.all(
+        [adapter, ...others].flatMap((x) => [1, 2, 3].map(() => x.releaseFailure!(a.id, window))),
+      );
+      const [row] = await rowsOf(
+        `SELECT failures, reset_at FROM \`${database}\`.${table}_failures WHERE id = ?`,
+        [a.id],
+      );
+      expect(Number(row!.failures)).toBe(0);
+      expect(Number(row!.reset_at)).toBe(0); // every place given back: the window has ended
+      expect(await adapter.reserveFailure!(b.id, 2, 200)).toMatchObject({ ok: true });
+      expect(await adapter.deleteExpired(new Date())).toBe(0);
+      // a's window ended (all given back); b's is still open.
+      let left = await rowsOf(`SELECT id FROM \`${database}\`.${table}_failures`);
+      expect(left.map((r) => String(r.id))).toEqual([b.id]);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      await adapter.deleteExpired(new Date());
+      left = await rowsOf(`SELECT id FROM \`${database}\`.${table}_failures`);
+      expect(left).toEqual([]);
+    });
+
+    it('reads the same window under any session time zone', async () => {
+      const table = 'zoned_failure_keys';
+      await migrate(pool, { database, table });
+      const west = mysqlAdapter(open({}, ["SET time_zone = '-07:00'"]), { database, table });
+      const east = mysqlAdapter(open({}, ["SET time_zone = '+09:45'"]), { database, table });
+      const a = rec();
+      await west.insert(a);
+      const first = (await west.reserveFailure!(a.id, 5, 60_000)) as { window: number };
+      expect(Math.abs(first.window - Date.now())).toBeLessThan(60_000);
+      expect(await east.reserveFailure!(a.id, 5, 60_000)).toEqual({
+        ok: true,
+        window: first.window,
+      });
+      const refused = await east.reserveFailure!(a.id, 2, 60_000);
+      expect(refused).toMatchObject({ ok: false });
+      expect((refused as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(59_000 - 5_000);
+    });
+  });
+
+  describe('the wrong-secret counter when every assignment reads the old row', () => {
+    // MariaDB's SIMULTANEOUS_ASSIGNMENT: an UPDATE's assignments all read the row as it was,
+    // not left to right as MySQL does. The counter's statement must give the same row both ways.
+    let simultaneous: KeyAdapter;
+    beforeAll(async () => {
+      const table = 'simultaneous_keys';
+      await migrate(pool, { database, table });
+      const opened = open({}, ["SET sql_mode = CONCAT(@@sql_mode, ',SIMULTANEOUS_ASSIGNMENT')"]);
+      simultaneous = mysqlAdapter(opened, { database, table });
+      const [row] = (await opened.query('SELECT @@version AS v, @@session.sql_mode AS m'))[0] as {
+        v: string;
+        m: string;
+      }[];
+      if (row!.v.includes('MariaDB')) expect(row!.m).toContain('SIMULTANEOUS_ASSIGNMENT');
+    });
+    failureGroups['failure counter']({
+      adapter: () => simultaneous,
+      record: (overrides) => rec(overrides),
+      now: () => Date.now(),
+      slowTimeout: 60_000,
+    });
   });
 
   describe('options', () => {
@@ -342,6 +458,8 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
         () => adapter.deleteExpired(new Date()),
         () => adapter.modify!('AAAAAAAAAAAA', { role: 'Admin' }),
         () => adapter.countLive!('default', new Date()),
+        () => adapter.reserveFailure!('AAAAAAAAAAAA', 3, 60_000),
+        () => adapter.releaseFailure!('AAAAAAAAAAAA', 1),
       ];
       for (const call of calls) {
         const error = (await rejectionOf(call())) as Error;

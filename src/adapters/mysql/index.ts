@@ -67,6 +67,7 @@ import {
   type MysqlAdapterOptions,
   type MysqlNames,
 } from './schema.js';
+import { failureMethods } from './failures.js';
 import { changeFeed } from './subscribe.js';
 
 export type { MysqlAdapterOptions } from './schema.js';
@@ -148,6 +149,7 @@ const isDuplicate = (error: unknown) => errorCode(error) === 'ER_DUP_ENTRY';
 const duplicatesId = (error: unknown) =>
   /for key '(?:[^']*\.)?PRIMARY'$/.test(String((error as { sqlMessage?: unknown }).sqlMessage));
 
+type Sql = { sqlMessage?: unknown };
 type Run = (sql: string, values?: unknown[]) => Promise<unknown>;
 type Rows = Record<string, unknown>[];
 const rowsOf = async (pending: Promise<unknown>) => (await pending) as Rows;
@@ -205,7 +207,11 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
   let logged = 0;
 
   const failure = (error: unknown): unknown => {
-    if (errorCode(error) === 'ER_NO_SUCH_TABLE') return missingTable(names.display, MODULE, error);
+    if (errorCode(error) === 'ER_NO_SUCH_TABLE') {
+      // The server names the table: the keys, or one that a later step added (the failures).
+      const named = /^Table '([^']+)' doesn't exist/.exec(String((error as Sql).sqlMessage));
+      return missingTable(named?.[1] ?? names.display, MODULE, error);
+    }
     if (errorCode(error) === 'ER_BAD_FIELD_ERROR')
       return outdatedTable(names.display, MODULE, error);
     return error;
@@ -265,6 +271,7 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
     });
   }
 
+  const failures = failureMethods(run, names);
   const feed = changeFeed((sql, values) => rowsOf(run(sql, values)), names.changes);
 
   /** Logs a change of `id` in the caller's transaction (and now and then prunes old rows). */
@@ -412,7 +419,11 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
     async delete(id: string): Promise<boolean> {
       const deleted = await transaction(async (runIn) => {
         const gone = affected(await runIn(`DELETE FROM ${table} WHERE id = ?`, [id])) > 0;
-        if (gone) await logChange(runIn, id);
+        if (gone) {
+          // The key's wrong-secret window goes with it.
+          await runIn(`DELETE FROM ${names.failures} WHERE id = ?`, [id]);
+          await logChange(runIn, id);
+        }
         return { commit: true, value: gone };
       });
       if (deleted) feed.wrote(id);
@@ -433,10 +444,18 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
 
     async deleteExpired(before: Date): Promise<number> {
       const at = datetime(before);
-      return affected(
+      const deleted = affected(
         await retried(() => run(`DELETE FROM ${table} WHERE expires_at <= ${AT}`, [at])),
       );
+      // Wrong-secret windows that have ended: the counter table stays small.
+      await retried(() => failures.sweep());
+      return deleted;
     },
+
+    reserveFailure: (id: string, limit: number, windowMs: number) =>
+      retried(() => failures.reserveFailure(id, limit, windowMs)),
+    releaseFailure: (id: string, window: number) =>
+      retried(() => failures.releaseFailure(id, window)),
 
     async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
       // A key listed twice keeps its latest time; ids in a fixed order, batches of 500.

@@ -32,11 +32,14 @@ export interface MysqlNames {
   changes: string;
   /** The table of applied schema versions. */
   migrations: string;
+  /** The table of wrong-secret windows (step 3), quoted and qualified. */
+  failures: string;
   /** Bare index names, as `information_schema.statistics` and duplicate-key errors report them. */
   uniqueName: string;
   expiresIndex: string;
   changesIndex: string;
   ownerIndex: string;
+  failuresIndex: string;
 }
 
 const OPTIONS = ['table', 'database'] as const;
@@ -58,11 +61,13 @@ export function mysqlNames(options: unknown, caller: string): MysqlNames {
     database: database === undefined ? undefined : quote(database),
     changes: qualify(`${table}_changes`),
     migrations: qualify(`${table}_migrations`),
+    failures: qualify(`${table}_failures`),
     // At most 40 + 16 characters: within MySQL's 64-character identifier limit.
     uniqueName: `${table}_scope_name`,
     expiresIndex: `${table}_expires_at`,
     changesIndex: `${table}_changes_at`,
     ownerIndex: `${table}_scope_owner_name`,
+    failuresIndex: `${table}_failures_reset_at`,
   };
 }
 
@@ -129,10 +134,29 @@ const ownersStatements = (names: MysqlNames) => [
   ADD KEY ${quote(names.ownerIndex)} (scope, owner, name)`,
 ];
 
+/**
+ * Step 3: the wrong-secret limit (`rateLimit`) counted in the store, for every process: at most
+ * one window per key id, its start and end in epoch milliseconds on the server's clock, and the
+ * count of wrong secrets hashed in it. Rows go with their key (`delete`) or, once their window
+ * ended, with `deleteExpired`. A new table only, so that applying it to a table with data takes
+ * no lock on the keys.
+ */
+const failuresStatements = (names: MysqlNames) => [
+  `CREATE TABLE IF NOT EXISTS ${names.failures} (
+  id           VARBINARY(255) NOT NULL,
+  window_start BIGINT         NOT NULL,
+  reset_at     BIGINT         NOT NULL,
+  failures     INT            NOT NULL,
+  PRIMARY KEY (id),
+  KEY ${quote(names.failuresIndex)} (reset_at)
+) ENGINE=InnoDB`,
+];
+
 /** Every step, in order. A step is never changed once released: a change is a new step. */
 export const MYSQL_STEPS: readonly MysqlStep[] = Object.freeze([
   { version: 1, name: 'initial', statements: initialStatements },
   { version: 2, name: 'owners', statements: ownersStatements },
+  { version: 3, name: 'failures', statements: failuresStatements },
 ]);
 
 /** The file name a step ships under in `sql/mysql/`. */
