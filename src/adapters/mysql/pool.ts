@@ -1,0 +1,165 @@
+import { KeymintError } from '../../errors.js';
+import { missingTable, outdatedTable } from '../../internal/sql.js';
+import type { MysqlNames } from './schema.js';
+
+/** The query options the adapter passes: mysql2's defaults, whatever the pool was given. */
+export interface QueryOptions {
+  sql: string;
+  values?: unknown[];
+  rowsAsArray?: boolean;
+  nestTables?: boolean;
+  typeCast?: boolean;
+}
+
+/**
+ * One connection taken from the pool, as mysql2's `PoolConnection` has it.
+ *
+ * @example
+ * ```ts
+ * import type { MysqlConnection } from 'keymint/adapters/mysql';
+ * declare const connection: MysqlConnection;
+ * connection.release();
+ * ```
+ */
+export interface MysqlConnection {
+  query(options: QueryOptions): Promise<[unknown, unknown]>;
+  release(): void;
+  destroy(): void;
+}
+
+/**
+ * What the adapter needs from a pool: mysql2/promise's `query` and `getConnection` (transactions
+ * take a connection of their own). A pool from `mysql.createPool()` of `mysql2/promise` is the
+ * usual choice; a callback pool works through its `.promise()`.
+ *
+ * @example
+ * ```ts
+ * import mysql from 'mysql2/promise';
+ * import type { MysqlPool } from 'keymint/adapters/mysql';
+ *
+ * const pool: MysqlPool = mysql.createPool({ uri: process.env.DATABASE_URL });
+ * ```
+ */
+export interface MysqlPool {
+  query(options: QueryOptions): Promise<[unknown, unknown]>;
+  getConnection(): Promise<MysqlConnection>;
+}
+
+export const MODULE = 'keymint/adapters/mysql';
+/** Attempts of a statement or transaction that InnoDB chose as a deadlock victim. */
+const DEADLOCK_ATTEMPTS = 5;
+
+/** Throws CONFIG unless `pool` is a mysql2 promise pool. */
+export function checkPool(pool: unknown, fn: string): void {
+  const candidate = pool as Partial<MysqlPool> & { promise?: unknown; pool?: unknown };
+  if (typeof candidate?.query !== 'function' || typeof candidate.getConnection !== 'function') {
+    throw new KeymintError(
+      'CONFIG',
+      `${fn}() needs a mysql2 pool: mysql.createPool({ uri }) from 'mysql2/promise'.`,
+    );
+  }
+  // A callback pool (from 'mysql2', not 'mysql2/promise') answers with callbacks, not promises.
+  if (typeof candidate.promise === 'function' && candidate.pool === undefined) {
+    throw new KeymintError(
+      'CONFIG',
+      `${fn}() needs a promise pool: pass pool.promise(), or create it with 'mysql2/promise'.`,
+    );
+  }
+}
+
+export const errorCode = (error: unknown): unknown =>
+  typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+
+const isDeadlock = (error: unknown) => errorCode(error) === 'ER_LOCK_DEADLOCK';
+export const isDuplicate = (error: unknown) => errorCode(error) === 'ER_DUP_ENTRY';
+
+/** `Duplicate entry '...' for key 'PRIMARY'` (MySQL 8: `'table.PRIMARY'`): the id was taken. */
+export const duplicatesId = (error: unknown) =>
+  /for key '(?:[^']*\.)?PRIMARY'$/.test(String((error as { sqlMessage?: unknown }).sqlMessage));
+
+/** Runs one statement: rows for a SELECT, mysql2's result header otherwise. */
+export type Run = (sql: string, values?: unknown[]) => Promise<unknown>;
+export type Rows = Record<string, unknown>[];
+export const rowsOf = async (pending: Promise<unknown>) => (await pending) as Rows;
+export const affected = (result: unknown) =>
+  Number((result as { affectedRows?: number }).affectedRows);
+
+/** How the adapter's modules run statements on the pool. */
+export interface Runner {
+  /** One statement on the pool. */
+  run: Run;
+  /** `fn`, run again when InnoDB picks it as a deadlock victim (up to 5 times in all). */
+  retried<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in a transaction on a connection of its own: committed when it returns
+   * `{ commit: true }`, rolled back otherwise or when it throws. A connection whose rollback
+   * fails is destroyed rather than put back in the pool. Retried as a whole on a deadlock.
+   */
+  transaction<T>(fn: (run: Run) => Promise<{ commit: boolean; value: T }>): Promise<T>;
+}
+
+/** The statement runners over `pool`, with the driver's errors made actionable. */
+export function runner(pool: MysqlPool, names: MysqlNames): Runner {
+  const failure = (error: unknown): unknown => {
+    if (errorCode(error) === 'ER_NO_SUCH_TABLE') {
+      // The server names the table: the keys, or one that a later step added (the failures).
+      const named = /^Table '([^']+)' doesn't exist/.exec(
+        String((error as { sqlMessage?: unknown }).sqlMessage),
+      );
+      return missingTable(named?.[1] ?? names.display, MODULE, error);
+    }
+    if (errorCode(error) === 'ER_BAD_FIELD_ERROR') {
+      return outdatedTable(names.display, MODULE, error);
+    }
+    return error;
+  };
+  const on =
+    (target: { query(options: QueryOptions): Promise<[unknown, unknown]> }): Run =>
+    async (sql, values = []) => {
+      try {
+        // Row objects and mysql2's own type casting, whatever the pool's options say.
+        const [result] = await target.query({
+          sql,
+          values,
+          rowsAsArray: false,
+          nestTables: false,
+          typeCast: true,
+        });
+        return result;
+      } catch (error) {
+        throw failure(error);
+      }
+    };
+
+  async function retried<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (!isDeadlock(error) || attempt >= DEADLOCK_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  function transaction<T>(fn: (run: Run) => Promise<{ commit: boolean; value: T }>): Promise<T> {
+    return retried(async () => {
+      const connection = await pool.getConnection();
+      const runOn = on(connection);
+      let broken = false;
+      try {
+        await runOn('START TRANSACTION');
+        const { commit, value } = await fn(runOn);
+        await runOn(commit ? 'COMMIT' : 'ROLLBACK');
+        return value;
+      } catch (error) {
+        await runOn('ROLLBACK').catch(() => (broken = true));
+        throw error;
+      } finally {
+        if (broken) connection.destroy();
+        else connection.release();
+      }
+    });
+  }
+
+  return { run: on(pool), retried, transaction };
+}
