@@ -1,11 +1,12 @@
 // Issue 12's cold-path rows: cache off, hmacSha256Hasher, 32 concurrent callers over 2,000 keys,
 // keymint's verifyKey against the plain lookup by id through the same client in the same run:
 // `SELECT * FROM <table> WHERE id = $1` on the same pg.Pool, a prepared `SELECT * ... WHERE id = ?`
-// on the same better-sqlite3 Database, one HGETALL on the same ioredis client. Each store runs in
+// on the same better-sqlite3 Database, one HGETALL on the same ioredis client, `SELECT * FROM
+// <table> WHERE id = ?` on the same mysql2 pool (MariaDB). Each store runs in
 // a child process of its own (one adapter per isolate, like a server), raw and keymint phases
 // alternating within it. Target: keymint at least 0.8 × the raw lookup's rate on each store.
 //
-//   node bench/cold-path.mjs [--quick] [--store sqlite|postgres|redis]   (prints the rows)
+//   node bench/cold-path.mjs [--quick] [--store sqlite|postgres|redis|mysql]   (prints the rows)
 import * as crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median } from './measure.mjs';
 import { fmtInt } from './report.mjs';
-import { POSTGRES_ENV, REDIS_ENV } from './subjects.mjs';
+import { MYSQL_ENV, POSTGRES_ENV, REDIS_ENV } from './subjects.mjs';
 
 const here = fileURLToPath(import.meta.url);
 const KEYS = 2_000;
@@ -25,6 +26,7 @@ const STORES = [
   { store: 'postgres', name: 'PostgreSQL', env: POSTGRES_ENV, raw: 'SELECT * ... WHERE id = $1' },
   { store: 'sqlite', name: 'SQLite', raw: 'prepared SELECT * ... WHERE id = ?' },
   { store: 'redis', name: 'Redis', env: REDIS_ENV, raw: 'HGETALL' },
+  { store: 'mysql', name: 'MariaDB', env: MYSQL_ENV, raw: 'SELECT * ... WHERE id = ?' },
 ];
 
 const asReceived = (key) => Buffer.from(key, 'latin1').toString('latin1');
@@ -62,6 +64,25 @@ export async function setUp(store, cleanup) {
     adapter = sqliteAdapter(db);
     const find = db.prepare('SELECT * FROM "keymint_api_keys" WHERE id = ?');
     raw = async (id) => find.get(id);
+  } else if (store === 'mysql') {
+    const { default: mysql } = await import('mysql2/promise');
+    const { migrate, mysqlAdapter } = await import('keymint/adapters/mysql');
+    const pool = mysql.createPool({
+      uri: process.env[MYSQL_ENV],
+      connectTimeout: 5_000,
+      connectionLimit: 10,
+    });
+    cleanup.push(() => pool.end());
+    const table = `keymint_cold_${unique}`;
+    await migrate(pool, { table });
+    cleanup.push(() =>
+      pool.query(
+        `DROP TABLE IF EXISTS \`${table}\`, \`${table}_changes\`, \`${table}_failures\`, \`${table}_migrations\``,
+      ),
+    );
+    adapter = mysqlAdapter(pool, { table });
+    const text = `SELECT * FROM \`${table}\` WHERE id = ?`;
+    raw = async (id) => (await pool.query(text, [id]))[0][0];
   } else {
     const { Redis } = await import('ioredis');
     const { redisAdapter } = await import('keymint/adapters/redis');

@@ -151,7 +151,9 @@ async function mysqlTable(cleanup, url) {
   const table = `keymint_bench_${unique()}`;
   await migrate(pool, { table });
   cleanup.add(() =>
-    pool.query(`DROP TABLE IF EXISTS \`${table}\`, \`${table}_changes\`, \`${table}_migrations\``),
+    pool.query(
+      `DROP TABLE IF EXISTS \`${table}\`, \`${table}_changes\`, \`${table}_failures\`, \`${table}_migrations\``,
+    ),
   );
   return { pool, table, adapter: mysqlAdapter(pool, { table }) };
 }

@@ -372,6 +372,30 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
       }
     });
 
+    it('reads and writes the same records through pools whose row options differ from the defaults', async () => {
+      const table = 'row_option_keys';
+      await migrate(pool, { database, table });
+      const record = rec({ metadata: { team: 'infra' }, owner: 'u1', permissions: ['keys:read'] });
+      await mysqlAdapter(pool, { database, table }).insert(record);
+      const odd = [
+        open({ rowsAsArray: true }),
+        open({ nestTables: true }),
+        open({ nestTables: '_' }),
+        open({ typeCast: false }),
+        open({
+          typeCast: (field, next) => (field.type === 'VAR_STRING' ? field.string() : next()),
+        }),
+        open({ dateStrings: true, supportBigNumbers: true, bigNumberStrings: true }),
+      ];
+      for (const other of odd) {
+        const adapter = mysqlAdapter(other, { database, table });
+        expect(await adapter.findById(record.id)).toEqual(record);
+        expect(await adapter.list({ scope: 'default', limit: 10 })).toEqual([record]);
+        expect(await adapter.countLive!('default', new Date())).toBe(1);
+        expect(await adapter.findById('not-there')).toBeNull();
+      }
+    });
+
     it('keeps keys in a custom table, apart from the default one', async () => {
       const custom = await freshTable('Custom_Keys');
       const standard = mysqlAdapter(pool, { database });

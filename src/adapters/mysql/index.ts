@@ -103,7 +103,7 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
   const writes = writeMethods(runs, names, find, feed);
 
   return {
-    ...readMethods(run, names, find),
+    ...readMethods(run, runs.read, names, find),
     ...writes,
 
     async deleteExpired(before: Date): Promise<number> {

@@ -43,6 +43,36 @@ export interface MysqlConnection {
 export interface MysqlPool {
   query(options: QueryOptions): Promise<[unknown, unknown]>;
   getConnection(): Promise<MysqlConnection>;
+  /**
+   * mysql2's prepared statements (`pool.execute`). Optional: the lookup by id uses it when the
+   * pool is a mysql2 pool with the default row options, and `query` otherwise.
+   */
+  execute?(sql: string, values: string[]): Promise<[unknown, unknown]>;
+}
+
+/** The parts of a mysql2 pool's connection options that change what a row looks like. */
+interface RowConfig {
+  rowsAsArray?: unknown;
+  nestTables?: unknown;
+  typeCast?: unknown;
+}
+
+/**
+ * Whether `pool` is a mysql2 pool whose rows come as the adapter reads them (objects, not
+ * nested, mysql2's own type casting): then statements need no per-query options, which cost
+ * mysql2 an options merge on every call. Anything else (another pool, options that cannot be
+ * read) gets the options on every statement.
+ */
+function plainRows(pool: MysqlPool): boolean {
+  const config = (pool as { pool?: { config?: { connectionConfig?: RowConfig } } }).pool?.config
+    ?.connectionConfig;
+  return (
+    typeof config === 'object' &&
+    config !== null &&
+    !config.rowsAsArray &&
+    !config.nestTables &&
+    config.typeCast === true
+  );
 }
 
 export const MODULE = 'keymint/adapters/mysql';
@@ -88,6 +118,11 @@ export const affected = (result: unknown) =>
 export interface Runner {
   /** One statement on the pool. */
   run: Run;
+  /**
+   * One read on the pool as a prepared statement (mysql2 prepares it once per connection, then
+   * sends only the values, in the binary protocol), when the pool can; else as `run`.
+   */
+  read: Run;
   /** `fn`, run again when InnoDB picks it as a deadlock victim (up to 5 times in all). */
   retried<T>(fn: () => Promise<T>): Promise<T>;
   /**
@@ -113,6 +148,7 @@ export function runner(pool: MysqlPool, names: MysqlNames): Runner {
     }
     return error;
   };
+  const plain = plainRows(pool);
   const on =
     (target: { query(options: QueryOptions): Promise<[unknown, unknown]> }): Run =>
     async (sql, values = []) => {
@@ -161,5 +197,28 @@ export function runner(pool: MysqlPool, names: MysqlNames): Runner {
     });
   }
 
-  return { run: on(pool), retried, transaction };
+  type Call = (sql: string, values: unknown[]) => Promise<[unknown, unknown]>;
+  const direct =
+    (call: Call): Run =>
+    async (sql, values = []) => {
+      try {
+        return (await call(sql, values))[0];
+      } catch (error) {
+        throw failure(error);
+      }
+    };
+  if (!plain) {
+    const run = on(pool);
+    return { run, read: run, retried, transaction };
+  }
+  const query = pool.query as unknown as Call;
+  return {
+    run: direct((sql, values) => query.call(pool, sql, values)),
+    read:
+      typeof pool.execute === 'function'
+        ? direct((sql, values) => pool.execute!(sql, values as string[]))
+        : direct((sql, values) => query.call(pool, sql, values)),
+    retried,
+    transaction,
+  };
 }

@@ -3,7 +3,10 @@ import { AT, COLUMNS, datetime, fromRow } from './rows.js';
 import { rowsOf, type Run } from './pool.js';
 import type { MysqlNames } from './schema.js';
 
-/** The whole record of `id` through `runIn` (the pool, or a transaction's connection), or null. */
+/**
+ * The whole record of `id` through `runIn` (the pool's prepared read, or a transaction's
+ * connection), or null.
+ */
 export type Find = (runIn: Run, id: string) => Promise<StoredApiKey | null>;
 
 /** The select of one record by primary key. */
@@ -16,12 +19,12 @@ export function finder(names: MysqlNames): Find {
 }
 
 /** The reads: one statement each, no lock. */
-export function readMethods(run: Run, names: MysqlNames, find: Find) {
+export function readMethods(run: Run, read: Run, names: MysqlNames, find: Find) {
   const table = names.table;
   const select = `SELECT ${COLUMNS} FROM ${table}`;
   return {
     findById(id: string): Promise<StoredApiKey | null> {
-      return find(run, id);
+      return find(read, id);
     },
 
     async list({ scope, limit, after, activeAt, owner }: ListQuery): Promise<StoredApiKey[]> {
