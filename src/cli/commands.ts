@@ -44,7 +44,9 @@ const REASONS: Record<VerifyFailureReason, string> = {
   rotated: 'the key was rotated and its grace period is over: use the new key',
   insufficient_role: 'the key is valid but its role is below --role',
   insufficient_permission: 'the key is valid but lacks one of the --permission given',
-  rate_limited: 'too many wrong secrets for this key id lately; try again later',
+  rate_limited:
+    "the key's rate limit is used up, or too many wrong secrets for this key id lately; try again later",
+  usage_exceeded: "the key's credits are spent",
   busy: 'too many keys being checked at once; nothing was decided, try again',
 };
 

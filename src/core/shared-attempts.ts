@@ -20,6 +20,8 @@ export interface WrongSecrets {
     nowMs: number,
   ): AttemptTicket | null | 'gone' | Promise<AttemptTicket | null | 'gone'>;
   end(ticket: AttemptTicket, wrong: boolean, nowMs: number): void;
+  /** How long until a refused id may try again, in ms (at least 1). */
+  retryAfter(id: string, nowMs: number): number;
 }
 
 /** The per-process limit, as a {@link WrongSecrets}. */
@@ -28,6 +30,7 @@ export function localAttempts(limiter: AttemptLimiter): WrongSecrets {
     blocked: (id, nowMs) => limiter.blocked(id, nowMs),
     begin: (id, nowMs) => (limiter.begin(id, nowMs) ? { id, window: null } : null),
     end: (ticket, wrong, nowMs) => limiter.end(ticket.id, wrong, nowMs),
+    retryAfter: (id, nowMs) => limiter.retryAfter(id, nowMs),
   };
 }
 
@@ -103,6 +106,12 @@ export function sharedAttempts(parts: SharedAttemptsParts): WrongSecrets {
       if (reservation.ok) return { id, window: reservation.window };
       markFull(id, monoMs() + Math.max(1, reservation.retryAfterMs));
       return null;
+    },
+
+    retryAfter(id, nowMs) {
+      if (inProcess(nowMs)) return local.retryAfter(id, nowMs);
+      const until = full.get(id);
+      return Math.max(1, until === undefined ? windowMs : until - nowMs);
     },
 
     end(ticket, wrong, nowMs) {
