@@ -156,6 +156,7 @@ export function storedRecord(overrides: Partial<StoredApiKey> = {}): StoredApiKe
     rotatedAt: null,
     owner: null,
     permissions: null,
+    limits: null,
     ...overrides,
   };
 }
