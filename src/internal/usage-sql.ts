@@ -13,11 +13,18 @@ export function usageStatement(usageTable: string, p: (name: string) => string):
   const ok = (count: string, balance: string) =>
     `(CASE WHEN ${rateOk(count)} AND ${creditOk(balance)} THEN 1 ELSE 0 END)`;
   // The existing row, as the update sees it.
-  const count = `(CASE WHEN u.window_start = ${p('ws')} THEN u.count ELSE 0 END)`;
+  // A request from an older window, period or setting (a process whose clock or cache lags)
+  // counts against the newer one stored: counters never move back.
+  const count = `(CASE WHEN u.window_start >= ${p('ws')} THEN u.count ELSE 0 END)`;
+  const windowStart = `(CASE WHEN u.window_start > ${p('ws')} THEN u.window_start ELSE ${p('ws')} END)`;
   const balance = `(CASE WHEN ${p('cset')} IS NULL THEN NULL
-      WHEN u.credits_set IS NULL OR u.credits_set <> ${p('cset')} THEN ${p('fresh')}
-      WHEN ${p('period')} IS NOT NULL AND (u.credits_period IS NULL OR u.credits_period < ${p('period')}) THEN ${p('refill')}
+      WHEN u.credits_set IS NULL OR u.credits_set < ${p('cset')} THEN ${p('fresh')}
+      WHEN u.credits_set = ${p('cset')} AND ${p('period')} IS NOT NULL AND (u.credits_period IS NULL OR u.credits_period < ${p('period')}) THEN ${p('refill')}
       ELSE u.remaining END)`;
+  const creditsSet = `(CASE WHEN u.credits_set > ${p('cset')} THEN u.credits_set ELSE ${p('cset')} END)`;
+  const creditsPeriod = `(CASE WHEN u.credits_set > ${p('cset')} THEN u.credits_period
+      WHEN u.credits_set = ${p('cset')} AND u.credits_period > ${p('period')} THEN u.credits_period
+      ELSE ${p('period')} END)`;
   const okNow = ok(count, balance);
   const okNew = ok('0', p('fresh'));
   const spent = (okExpr: string, balanceExpr: string) =>
@@ -27,10 +34,10 @@ export function usageStatement(usageTable: string, p: (name: string) => string):
   return `INSERT INTO ${usageTable} AS u (id, window_start, count, credits_set, credits_period, remaining, ok)
 VALUES (${p('id')}, ${p('ws')}, ${counted(okNew, '0')}, ${p('cset')}, ${p('period')}, ${spent(okNew, p('fresh'))}, ${okNew})
 ON CONFLICT (id) DO UPDATE SET
-  window_start = ${p('ws')},
+  window_start = ${windowStart},
   count = ${counted(okNow, count)},
-  credits_set = ${p('cset')},
-  credits_period = ${p('period')},
+  credits_set = ${creditsSet},
+  credits_period = ${creditsPeriod},
   remaining = ${spent(okNow, balance)},
   ok = ${okNow}
 RETURNING ok, count, remaining`;

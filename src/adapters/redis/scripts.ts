@@ -319,14 +319,26 @@ return cjson.encode(record)
 const USAGE = `
 local ws, lim, cset, period, fresh, refill, cost = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local s = redis.call('HMGET', KEYS[1], 'w', 'c', 's', 'p', 'r')
+-- A request from an older window, period or setting (a lagging clock or cache) counts against
+-- the newer one stored: counters never move back.
 local count = 0
-if lim ~= '' and s[1] == ws then count = tonumber(s[2]) end
+local storedWs = tonumber(s[1] or '')
+if lim ~= '' and storedWs and storedWs >= tonumber(ws) then count = tonumber(s[2]) end
+if lim ~= '' and storedWs and storedWs > tonumber(ws) then ws = s[1] end
 local ok = lim == '' or count < tonumber(lim)
 local balance = nil
 if cset ~= '' then
-  if s[3] ~= cset then balance = tonumber(fresh)
-  elseif period ~= '' and (not s[4] or tonumber(s[4]) < tonumber(period)) then balance = tonumber(refill)
+  local storedSet = tonumber(s[3] or '')
+  local storedPeriod = tonumber(s[4] or '')
+  if not storedSet or storedSet < tonumber(cset) then balance = tonumber(fresh)
+  elseif storedSet == tonumber(cset) and period ~= '' and (not storedPeriod or storedPeriod < tonumber(period)) then balance = tonumber(refill)
   else balance = tonumber(s[5]) end
+  if storedSet and storedSet > tonumber(cset) then
+    cset = s[3]
+    period = s[4] or ''
+  elseif storedSet and storedSet == tonumber(cset) and storedPeriod and period ~= '' and storedPeriod > tonumber(period) then
+    period = s[4]
+  end
   ok = ok and balance > 0 and balance >= tonumber(cost)
 end
 if ok then

@@ -56,6 +56,8 @@ const rateLimit: GroupBody = ({ adapter, record, now }) => {
     expect(refused).toEqual({ ok: false, count: 100, remaining: null });
     const next = await consume(id, { rate: { limit: 100, windowStart: windowStart + WINDOW } });
     expect(next).toEqual({ ok: true, count: 1, remaining: null });
+    // A late request of the older window counts in the newer one: the count never moves back.
+    expect(await consume(id, request)).toEqual({ ok: true, count: 2, remaining: null });
     // Counters are per id.
     expect((await consume(record().id, request)).count).toBe(1);
   });
@@ -88,10 +90,14 @@ const credits: GroupBody = ({ adapter, record, now }) => {
     expect((await consume(id, at(10))).remaining).toBe(0);
     expect((await consume(id, at(10))).ok).toBe(false);
     expect(await consume(id, at(11))).toEqual({ ok: true, count: 0, remaining: 2 });
-    // The same period again refills nothing.
+    // The same period again refills nothing, nor does a late request of an older period.
     expect((await consume(id, at(11))).remaining).toBe(1);
-    // Credits set again (an update): the fresh balance, whatever the period.
+    expect((await consume(id, at(10))).remaining).toBe(0);
+    expect((await consume(id, at(11))).ok).toBe(false);
+    // Credits set again (an update): the fresh balance, whatever the period; the old setting
+    // (a process whose cache lags) then spends from it, never resets it.
     expect((await consume(id, at(11, now() + 1))).remaining).toBe(1);
+    expect((await consume(id, at(11))).remaining).toBe(0);
   });
 
   it('counts a rate limit and credits together: a refusal by either spends neither', async () => {
