@@ -118,6 +118,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       { version: 1, name: 'initial' },
       { version: 2, name: 'rotation' },
       { version: 3, name: 'owners' },
+      { version: 4, name: 'usage' },
       { version: 5, name: 'failures' },
     ]);
     expect(await columnsOf(schema)).toEqual([

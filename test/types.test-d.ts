@@ -34,7 +34,10 @@ describe('public types', () => {
       ttl?: string | number | null;
       permissions?: readonly string[] | null;
       rateLimit?: { limit: number; window: string | number } | null;
-      credits?: { remaining: number; refill?: { amount: number; interval: string | number } } | null;
+      credits?: {
+        remaining: number;
+        refill?: { amount: number; interval: string | number };
+      } | null;
     }>();
     expectTypeOf<Parameters<typeof keymint.rotateApiKey>[1]>().toEqualTypeOf<
       { gracePeriod?: string | number; ttl?: string | number | null } | undefined
