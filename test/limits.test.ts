@@ -23,6 +23,7 @@ describe('per-key rate limit', () => {
       windowMs: 60_000,
       remaining: 2,
       resetAt: new Date(T0 + MINUTE),
+      resetAfterMs: MINUTE,
     });
     expect(results[3]).toMatchObject({
       valid: false,

@@ -208,6 +208,7 @@ export async function consume(
       windowMs: rateLimit.windowMs,
       remaining: Math.max(0, rateLimit.limit - outcome.count),
       resetAt: new Date(windowStart + rateLimit.windowMs),
+      resetAfterMs: windowStart + rateLimit.windowMs - nowMs,
     };
   }
   if (credits) {

@@ -100,7 +100,14 @@ export interface CreditsInput {
  * ```
  */
 export interface UsageLimits {
-  rateLimit?: { limit: number; windowMs: number; remaining: number; resetAt: Date };
+  /** `resetAfterMs`: from this verification (on the instance's clock) to `resetAt`. */
+  rateLimit?: {
+    limit: number;
+    windowMs: number;
+    remaining: number;
+    resetAt: Date;
+    resetAfterMs: number;
+  };
   credits?: { remaining: number; resetAt: Date | null };
 }
 

@@ -89,13 +89,10 @@ export type AuthenticationResult =
  * const headers = result.valid ? rateLimitHeaders(result.limits) : {};
  * ```
  */
-export function rateLimitHeaders(
-  limits: UsageLimits | undefined,
-  nowMs = Date.now(),
-): Record<string, string> {
+export function rateLimitHeaders(limits: UsageLimits | undefined): Record<string, string> {
   const rate = limits?.rateLimit;
   if (!rate) return {};
-  const reset = Math.max(0, Math.ceil((rate.resetAt.getTime() - nowMs) / 1000));
+  const reset = Math.max(0, Math.ceil(rate.resetAfterMs / 1000));
   return {
     'ratelimit-policy': `"default";q=${rate.limit};w=${Math.ceil(rate.windowMs / 1000)}`,
     ratelimit: `"default";r=${rate.remaining};t=${reset}`,
