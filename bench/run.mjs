@@ -74,7 +74,8 @@ try {
   };
   if (args.only !== undefined) {
     const section = sections[args.only];
-    if (!section) throw new Error(`--only takes: ${[...Object.keys(sections), 'otel', 'limits'].join(', ')}`);
+    if (!section)
+      throw new Error(`--only takes: ${[...Object.keys(sections), 'otel', 'limits'].join(', ')}`);
     log(`${args.only} rows only`);
     const { rows, targets } = await section();
     console.log(`\n${textTable(rows)}`);

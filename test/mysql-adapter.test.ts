@@ -71,7 +71,9 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
   describeAdapterConformance({
     name: 'mysql',
     // No store-side wrong-secret counter yet: keymint counts wrong secrets per process on MySQL.
-    skip: ['failure counter'],
+    // No consumeUsage() and no limits column yet (issue 19 adds them, sql/mysql/0004-usage.sql):
+    // createApiKey() refuses rateLimit and credits on MySQL with CONFIG until then.
+    skip: ['failure counter', 'rate limit', 'credits'],
     createAdapter: async () => {
       await pool.query(`TRUNCATE \`${database}\`.keymint_api_keys`);
       return mysqlAdapter(pool, { database });

@@ -163,6 +163,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         rotatedAt: null,
         owner: null,
         permissions: null,
+        limits: null,
       });
     }
   });

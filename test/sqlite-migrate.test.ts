@@ -247,7 +247,7 @@ describe('sqlite migrate() upgrades', () => {
     migrate(db);
     expect(versions(db)).toEqual(CURRENT);
     expect(db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all()).toEqual(
-      before.map((row) => ({ ...(row as object), owner: null, permissions: null })),
+      before.map((row) => ({ ...(row as object), owner: null, permissions: null, limits: null })),
     );
     const keymint = fast(db);
     for (const { key } of old) {

@@ -14,6 +14,11 @@ export interface AttemptTicket {
  * `'gone'` (the store has no record with this id any more).
  */
 export interface WrongSecrets {
+  /**
+   * Whether `begin` may wait (on the store): then a lookup is never run without a flight, or
+   * concurrent first verifications of one right key would each take a place in the window.
+   */
+  readonly waits: boolean;
   blocked(id: string, nowMs: number): boolean;
   begin(
     id: string,
@@ -27,6 +32,7 @@ export interface WrongSecrets {
 /** The per-process limit, as a {@link WrongSecrets}. */
 export function localAttempts(limiter: AttemptLimiter): WrongSecrets {
   return {
+    waits: false,
     blocked: (id, nowMs) => limiter.blocked(id, nowMs),
     begin: (id, nowMs) => (limiter.begin(id, nowMs) ? { id, window: null } : null),
     end: (ticket, wrong, nowMs) => limiter.end(ticket.id, wrong, nowMs),
@@ -73,6 +79,7 @@ export function sharedAttempts(parts: SharedAttemptsParts): WrongSecrets {
   }
 
   return {
+    waits: true,
     blocked(id, nowMs) {
       if (inProcess(nowMs)) return local.blocked(id, nowMs);
       const until = full.get(id);

@@ -265,8 +265,12 @@ export function createVerifier(parts: VerifierParts) {
         );
       }
     });
-  /** A lookup that runs to its end without waiting: a synchronous store and hasher. */
-  const synchronous = findByIdSync !== undefined && verifyNow !== undefined;
+  /**
+   * A lookup that runs to its end without waiting: a synchronous store and hasher, and a
+   * wrong-secret limit counted in this process (one counted in the store waits for it).
+   */
+  const synchronous =
+    findByIdSync !== undefined && verifyNow !== undefined && attempts?.waits !== true;
 
   /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
   const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
