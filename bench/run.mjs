@@ -13,6 +13,7 @@ import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs'
 import { herdRows, herdScenario } from './herd.mjs';
 import { coldPathScenario } from './cold-path.mjs';
 import { otelScenario } from './otel.mjs';
+import { limitsScenario } from './limits.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
 import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
@@ -60,13 +61,21 @@ try {
     for (const t of otel.targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
     process.exit(otel.targets.some((t) => t.status === 'FAIL') ? 1 : 0);
   }
+  if (args.only === 'limits') {
+    log('per-key rate limit rows only (bench/limits.mjs)');
+    const limits = await limitsScenario({ quick: QUICK });
+    for (const row of limits.rows) console.log(row);
+    for (const t of limits.targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
+    process.exit(limits.targets.some((t) => t.status === 'FAIL') ? 1 : 0);
+  }
   const sections = {
     herd: async () => herdRows(await herdScenario({ quick: QUICK })),
     'cold-path': () => coldPathScenario({ quick: QUICK, skip: noServer }),
   };
   if (args.only !== undefined) {
     const section = sections[args.only];
-    if (!section) throw new Error(`--only takes: ${[...Object.keys(sections), 'otel'].join(', ')}`);
+    if (!section)
+      throw new Error(`--only takes: ${[...Object.keys(sections), 'otel', 'limits'].join(', ')}`);
     log(`${args.only} rows only`);
     const { rows, targets } = await section();
     console.log(`\n${textTable(rows)}`);
@@ -133,6 +142,9 @@ try {
   log('warm verify with @opentelemetry/api and no SDK, against without it (bench/otel.mjs)');
   const otel = await otelScenario({ quick: QUICK });
   targets.push(...otel.targets);
+  log('warm verify with a per-key rate limit vs a raw round trip (bench/limits.mjs)');
+  const limits = await limitsScenario({ quick: QUICK });
+  targets.push(...limits.targets);
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =
@@ -141,6 +153,7 @@ try {
   console.log(`\n${header}\n`);
   console.log(textTable(rows));
   for (const row of otel.rows) console.log(row);
+  for (const row of limits.rows) console.log(row);
   const failed = targets.filter((t) => t.status === 'FAIL');
   console.log(
     `\ntargets: ${targets.length - failed.length}/${targets.length} met` +

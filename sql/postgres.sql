@@ -35,6 +35,19 @@ ALTER TABLE "keymint_api_keys"
   ADD COLUMN IF NOT EXISTS permissions jsonb;
 CREATE INDEX IF NOT EXISTS "keymint_api_keys_scope_owner_name_idx"
   ON "keymint_api_keys" (scope, owner, name);
+-- A key's own rate limit and credits (JSON); NULL for none.
+ALTER TABLE "keymint_api_keys" ADD COLUMN IF NOT EXISTS limits jsonb;
+
+-- Usage counters: the rate-limit window and its count, the credit balance and its refill period.
+CREATE TABLE IF NOT EXISTS "keymint_api_keys_usage" (
+  id             text COLLATE "C" NOT NULL PRIMARY KEY,
+  window_start   int8,
+  count          int8 NOT NULL,
+  credits_set    int8,
+  credits_period int8,
+  remaining      int8,
+  ok             int2 NOT NULL
+);
 -- The wrong-secret limit (rateLimit) counted for every process: one window per key id.
 -- Times are epoch milliseconds on the database's clock.
 CREATE UNLOGGED TABLE IF NOT EXISTS "keymint_api_keys_failures" (
@@ -53,4 +66,5 @@ CREATE TABLE IF NOT EXISTS "keymint_api_keys_migrations" (
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (1, 'initial') ON CONFLICT (version) DO NOTHING;
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (2, 'rotation') ON CONFLICT (version) DO NOTHING;
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (3, 'owners') ON CONFLICT (version) DO NOTHING;
+INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (4, 'usage') ON CONFLICT (version) DO NOTHING;
 INSERT INTO "keymint_api_keys_migrations" (version, name) VALUES (5, 'failures') ON CONFLICT (version) DO NOTHING;

@@ -83,6 +83,81 @@ export interface StoredApiKey {
    * means everything its role grants.
    */
   permissions?: string[] | null;
+  /**
+   * New in 0.3.0: the key's own usage limits (rate limit, credits), as JSON; `null` (or absent)
+   * for none. An adapter stores it as given and returns it as a fresh object.
+   */
+  limits?: StoredLimits | null;
+}
+
+/**
+ * A key's own usage limits as stored: what `createApiKey({ rateLimit, credits })` or
+ * `updateApiKey` set. The counters live apart from the record ({@link KeyAdapter.consumeUsage}).
+ *
+ * @example
+ * ```ts
+ * import type { StoredLimits } from 'keymint';
+ * const limits: StoredLimits = {
+ *   rateLimit: { limit: 100, windowMs: 60_000 },
+ *   credits: { remaining: 1_000, setAt: Date.now(), refill: { amount: 1_000, intervalMs: 86_400_000 } },
+ * };
+ * ```
+ */
+export interface StoredLimits {
+  /** At most `limit` verifications per window of `windowMs`, windows aligned to the epoch. */
+  rateLimit?: { limit: number; windowMs: number };
+  /**
+   * `remaining` credits as of `setAt` (epoch ms: when create or update set them); with `refill`,
+   * `remaining` goes back to `amount` at every multiple of `intervalMs` since the epoch.
+   */
+  credits?: { remaining: number; setAt: number; refill?: { amount: number; intervalMs: number } };
+}
+
+/**
+ * What one verification asks of {@link KeyAdapter.consumeUsage}. Every number is an integer
+ * (epoch ms for times). The adapter applies it as one atomic step:
+ *
+ * - rate: the window's count is the stored count when the stored window start equals
+ *   `rate.windowStart`, else 0. It passes when count < `rate.limit`.
+ * - credits: the balance is `credits.fresh` when no balance is stored for `credits.setAt` (a new
+ *   key, or credits set again by an update); else `credits.refillAmount` when `credits.period` is
+ *   set and later than the stored period (a refill boundary passed); else the stored balance. It
+ *   passes when balance > 0 and balance >= `credits.cost`.
+ * - when both pass (`ok`), count + 1 and balance - cost are stored; otherwise nothing is spent
+ *   (a stale window or balance may be stored reset). Window start, setAt and period are stored.
+ *
+ * @example
+ * ```ts
+ * import type { UsageRequest } from 'keymint';
+ * const request: UsageRequest = { rate: { limit: 100, windowStart: 1_700_000_040_000 } };
+ * ```
+ */
+export interface UsageRequest {
+  rate?: { limit: number; windowStart: number };
+  credits?: {
+    cost: number;
+    setAt: number;
+    fresh: number;
+    /** The refill period index (`floor(now / intervalMs)`), when the credits refill. */
+    period?: number;
+    refillAmount?: number;
+  };
+}
+
+/**
+ * What {@link KeyAdapter.consumeUsage} answers, after its step: whether the verification passed,
+ * the window's count and the credit balance (`null` without credits).
+ *
+ * @example
+ * ```ts
+ * import type { UsageOutcome } from 'keymint';
+ * const outcome: UsageOutcome = { ok: true, count: 1, remaining: null };
+ * ```
+ */
+export interface UsageOutcome {
+  ok: boolean;
+  count: number;
+  remaining: number | null;
 }
 
 /**
@@ -159,6 +234,7 @@ export interface KeyChanges {
   rotatedAt?: Date | null;
   /** The key's narrowed permissions (JSON), or `null` for everything its role grants. */
   permissions?: string[] | null;
+  limits?: StoredLimits | null;
 }
 
 /**
@@ -295,6 +371,14 @@ export interface KeyAdapter {
    * id's current window is still `window` and its count is above 0; otherwise changes nothing.
    */
   releaseFailure?(id: string, window: number): Promise<void>;
+  /**
+   * Optional, needed by keys with a rate limit or credits (`createApiKey` throws `CONFIG`
+   * without it): counts one verification of key `id` against its limits in ONE atomic step
+   * (one statement, one script), exact across every process on the store; see
+   * {@link UsageRequest} for the rule. The counters live apart from the record (SQL:
+   * `<table>_usage`), and an id with no counters yet starts from zero.
+   */
+  consumeUsage?(id: string, request: UsageRequest): Promise<UsageOutcome>;
 }
 
 /**

@@ -193,9 +193,11 @@ export const createInputSchema = z.strictObject(
     owner: ownerSchema.optional(),
     // Checked against the instance's permissions map (src/core/permissions.ts).
     permissions: z.unknown().optional(),
+    rateLimit: z.unknown().optional(),
+    credits: z.unknown().optional(),
   },
   notAnObject(
-    'createApiKey() takes an object: { name, role, ttl, scope?, metadata?, owner?, permissions? }',
+    'createApiKey() takes an object: { name, role, ttl, scope?, metadata?, owner?, permissions?, rateLimit?, credits? }',
   ),
 );
 
@@ -206,9 +208,11 @@ export const updateInputSchema = z.strictObject(
     metadata: metadataSchema.optional(),
     ttl: z.unknown().optional(),
     permissions: z.unknown().optional(),
+    rateLimit: z.unknown().optional(),
+    credits: z.unknown().optional(),
   },
   notAnObject(
-    'updateApiKey() takes a patch object: { name?, role?, metadata?, ttl?, permissions? }',
+    'updateApiKey() takes a patch object: { name?, role?, metadata?, ttl?, permissions?, rateLimit?, credits? }',
   ),
 );
 
@@ -378,6 +382,7 @@ export const optionsSchema = z.strictObject(
         },
       )
       .optional(),
+    rateLimits: z.unknown().optional(),
     lastUsedDelayMs: wholeNumber('lastUsedDelayMs', 0, 60_000).optional(),
     storeTimeout: ttlOption.optional(),
     maxKeysPerScope: wholeNumber('maxKeysPerScope', 1, 10_000_000).optional(),

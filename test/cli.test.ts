@@ -278,3 +278,44 @@ describe('keymint create delivers the key, or deletes it', () => {
     }
   });
 });
+
+describe('keymint create --rate-limit and --credits', () => {
+  it('stores the limits: the second verify of a --credits 1 key is refused as usage exceeded', async () => {
+    const db = freshDb();
+    const created = await createKey(db, 'limited', '--rate-limit', '100/1m', '--credits', '1');
+    const key = created.stdout.trim();
+    const record = new Database(db, { readonly: true })
+      .prepare('SELECT limits FROM keymint_api_keys WHERE name = ?')
+      .get('limited') as { limits: string };
+    expect(JSON.parse(record.limits)).toMatchObject({
+      rateLimit: { limit: 100, windowMs: 60_000 },
+      credits: { remaining: 1 },
+    });
+    expect((await cli(['verify', '--db', db], { cwd: dir, stdin: key })).code).toBe(0);
+    const second = await cli(['verify', '--db', db], { cwd: dir, stdin: key });
+    expect(second.code).not.toBe(0);
+    expect(second.stdout + second.stderr).toMatch(/credits are spent/);
+  });
+
+  it('refuses a malformed --rate-limit before creating anything', async () => {
+    const db = freshDb();
+    const result = await cli(
+      [
+        'create',
+        '--name',
+        'x',
+        '--role',
+        'Editor',
+        '--ttl',
+        '1h',
+        '--rate-limit',
+        '100',
+        '--db',
+        db,
+      ],
+      { cwd: dir },
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/--rate-limit takes <limit>\/<window>/);
+  });
+});

@@ -112,6 +112,18 @@ const TARGETS = {
     'failure counter',
     'keeps no state for an id without a record, and drops the window with the key',
   ],
+  'racy-usage': [
+    'rate limit',
+    'lets exactly limit of 500 concurrent counts through in one window, then starts over in the next',
+  ],
+  'no-refill': [
+    'credits',
+    'refills to the amount in a later period, and starts again from fresh when set again',
+  ],
+  'spend-on-refusal': [
+    'credits',
+    'counts a rate limit and credits together: a refusal by either spends neither',
+  ],
 } as const satisfies Record<string, readonly [(typeof CONFORMANCE_GROUPS)[number], string]>;
 
 const CORRECT = ['correct', 'unmutated copy'] as const;

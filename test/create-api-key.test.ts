@@ -648,6 +648,7 @@ describe('createApiKey() returned record', () => {
         'previousKeyExpiresAt',
         'permissions',
         'owner',
+        'limits',
       ].sort(),
     );
     expect(apiKey).toEqual({
@@ -661,6 +662,7 @@ describe('createApiKey() returned record', () => {
       revokedAt: null,
       metadata: null,
       rotatedAt: null,
+      limits: null,
       previousKeyExpiresAt: null,
       permissions: null,
       owner: null,

@@ -108,6 +108,7 @@ export function failingAdapter(inner: KeyAdapter = memoryAdapter()): FaultyAdapt
     deleteExpired: (before) => run('deleteExpired', () => inner.deleteExpired(before)),
     // Passed through without faults, so that update and rotation work over this adapter too.
     ...(inner.modify && { modify: inner.modify.bind(inner) }),
+    ...(inner.consumeUsage && { consumeUsage: inner.consumeUsage.bind(inner) }),
   };
 
   return {
@@ -156,6 +157,7 @@ export function storedRecord(overrides: Partial<StoredApiKey> = {}): StoredApiKe
     rotatedAt: null,
     owner: null,
     permissions: null,
+    limits: null,
     ...overrides,
   };
 }

@@ -170,9 +170,17 @@ describe('abuse limits: wrong secrets per key id', () => {
     }
     const hashes = hasher.calls.verify;
     const reads = faulty.calls.findById;
-    expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(await keymint.verifyKey(guess())).toMatchObject({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
     // The right key too, when it is not cached: nobody can tell which secret is right.
-    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(await keymint.verifyKey(key)).toMatchObject({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
     expect(hasher.calls.verify).toBe(hashes);
     expect(faulty.calls.findById).toBe(reads);
   });
@@ -181,7 +189,11 @@ describe('abuse limits: wrong secrets per key id', () => {
     const { keymint, key, guess, clock } = await target();
     for (let i = 0; i < 10; i++) await keymint.verifyKey(guess());
     clock.advance(MINUTE - 1);
-    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(await keymint.verifyKey(key)).toMatchObject({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
     clock.advance(1);
     expect((await keymint.verifyKey(key)).valid).toBe(true);
   });
@@ -468,7 +480,11 @@ describe('abuse limits: what docs/performance.md can claim', () => {
     // The owner's first call in this process, with the right key: refused like a guess.
     for (const wait of [0, 30 * SECOND, 30 * SECOND - 1]) {
       clock.advance(wait);
-      expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+      expect(await keymint.verifyKey(key)).toMatchObject({
+        valid: false,
+        reason: 'rate_limited',
+        retryAfterMs: expect.any(Number),
+      });
     }
     // Refused without a store read or a hash: this process cannot tell the right secret.
     expect(hasher.calls.verify).toBe(10);
@@ -479,10 +495,18 @@ describe('abuse limits: what docs/performance.md can claim', () => {
     // From now on this process has verified the right key: a new block does not reach it, even
     // once the cache entry has aged out.
     for (let i = 0; i < 10; i++) await keymint.verifyKey(guess());
-    expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(await keymint.verifyKey(guess())).toMatchObject({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
     expect((await keymint.verifyKey(key)).valid).toBe(true);
     clock.advance(31 * SECOND);
-    expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(await keymint.verifyKey(guess())).toMatchObject({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
     expect((await keymint.verifyKey(key)).valid).toBe(true);
   });
 
@@ -504,7 +528,11 @@ describe('abuse limits: what docs/performance.md can claim', () => {
     expect(faulty.calls.findById).toBe(50);
     expect(hasher.calls.verify).toBe(10);
     // The owner's key, never verified in this process, fares the same: one read, no hash.
-    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(await keymint.verifyKey(key)).toMatchObject({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
     expect(faulty.calls.findById).toBe(51);
     expect(hasher.calls.verify).toBe(10);
 
@@ -513,9 +541,17 @@ describe('abuse limits: what docs/performance.md can claim', () => {
     expect(first.every((r) => !r.valid && r.reason === 'not_found')).toBe(true);
     // The 10 failures are counted now: guesses and the cold key cost neither a read nor a hash.
     for (let i = 0; i < 20; i++) {
-      expect(await keymint.verifyKey(guess())).toEqual({ valid: false, reason: 'rate_limited' });
+      expect(await keymint.verifyKey(guess())).toMatchObject({
+        valid: false,
+        reason: 'rate_limited',
+        retryAfterMs: expect.any(Number),
+      });
     }
-    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    expect(await keymint.verifyKey(key)).toMatchObject({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
     expect(faulty.calls.findById).toBe(51);
     expect(hasher.calls.verify).toBe(10);
   });

@@ -71,6 +71,9 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
 
   describeAdapterConformance({
     name: 'mysql',
+    // No consumeUsage() and no limits column yet (issue 19 adds them, sql/mysql/0004-usage.sql):
+    // createApiKey() refuses rateLimit and credits on MySQL with CONFIG until then.
+    skip: ['rate limit', 'credits'],
     createAdapter: async () => {
       await pool.query(`TRUNCATE \`${database}\`.keymint_api_keys`);
       return mysqlAdapter(pool, { database });

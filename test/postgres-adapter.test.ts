@@ -147,6 +147,7 @@ describeWithServer('postgres', 'postgresAdapter()', (url) => {
         column('rotated_at', tz, true, null),
         column('owner', 'text', true, 'C'),
         column('permissions', 'jsonb', true, null),
+        column('limits', 'jsonb', true, null),
       ]);
 
       const { rows: indexes } = await pool.query(

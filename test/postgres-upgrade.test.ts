@@ -118,6 +118,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       { version: 1, name: 'initial' },
       { version: 2, name: 'rotation' },
       { version: 3, name: 'owners' },
+      { version: 4, name: 'usage' },
       { version: 5, name: 'failures' },
     ]);
     expect(await columnsOf(schema)).toEqual([
@@ -137,6 +138,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       'rotated_at',
       'owner',
       'permissions',
+      'limits',
     ]);
     const after = (await pool.query(`SELECT * FROM "${schema}".keymint_api_keys ORDER BY id`)).rows;
     expect(after).toEqual(
@@ -148,6 +150,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         rotated_at: null,
         owner: null,
         permissions: null,
+        limits: null,
       })),
     );
     const adapter = postgresAdapter(pool, { schema });
@@ -160,6 +163,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         rotatedAt: null,
         owner: null,
         permissions: null,
+        limits: null,
       });
     }
   });
@@ -235,7 +239,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     // Five connections at once, as several processes starting together would.
     const racers = Array.from({ length: 5 }, () => open({ max: 1 }));
     await Promise.all(racers.map((p) => migrate(p, { schema })));
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
     const { rows } = await pool.query(
       `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'keymint_api_keys_scope_owner_name_idx'`,
       [schema],
@@ -291,7 +295,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const { schema, keys } = await legacyDatabase();
       const racers = Array.from({ length: 5 }, () => open({ max: 1 }));
       await Promise.all(racers.map((p) => migrate(p, { schema })));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
       const adapter = postgresAdapter(pool, { schema });
       expect((await adapter.findById(keys.active.record.id))?.name).toBe('deploy');
       await Promise.all(racers.map((p) => p.end()));
@@ -314,7 +318,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     // The lock went with the transaction: the next migrate() runs, and upgrades.
     await pool.query(`DROP TABLE "${schema}".keymint_api_keys_migrations`);
     await migrate(pool, { schema });
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('takes a table set up with the shipped step files by hand: migrate() records it, changes nothing', async () => {
@@ -332,7 +336,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
     const columns = await columnsOf(schema);
     await migrate(pool, { schema });
     expect(await columnsOf(schema)).toEqual(columns);
-    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
+    expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
   });
 
   describe('the shipped SQL', () => {
@@ -342,9 +346,10 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
         '0001-initial.sql',
         '0002-rotation.sql',
         '0003-owners.sql',
+        '0004-usage.sql',
         '0005-failures.sql',
       ]);
-      expect(steps.map((step) => step.version)).toEqual([1, 2, 3, 5]);
+      expect(steps.map((step) => step.version)).toEqual([1, 2, 3, 4, 5]);
       for (const step of steps) expect(shipped(`postgres/${step.file}`)).toBe(step.sql);
       expect(postgresSteps({ schema: 'auth' })[1]!.sql).toContain(
         'ALTER TABLE "auth"."keymint_api_keys"',
@@ -363,7 +368,7 @@ describeWithServer('postgres', 'postgresAdapter() upgrade from 0.1.0', (url) => 
       const schema = randomSchema('keymint_whole');
       schemas.push(schema);
       await pool.query(postgresSchema({ schema }));
-      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 5]);
+      expect((await versionsOf(schema)).map((v) => v.version)).toEqual([1, 2, 3, 4, 5]);
       const columns = await columnsOf(schema);
       await migrate(pool, { schema });
       expect(await columnsOf(schema)).toEqual(columns);

@@ -82,6 +82,7 @@ describeWithServer(
           rotatedAt: null,
           owner: null,
           permissions: null,
+          limits: null,
         });
       }
       // No owner: no owner listing finds them, and revoking an owner's keys leaves them alone.

@@ -87,12 +87,36 @@ describe('the wrong-secret limit counted in the store (SQLite)', () => {
       expect(await b.keymint.verifyKey(wrongFor(key))).toEqual({
         valid: false,
         reason: 'rate_limited',
+        retryAfterMs: expect.any(Number),
       });
     }
     expect(b.counts.hashed).toBe(0);
     expect(rows(file.db)).toEqual([{ id: apiKey.id, failures: 10 }]);
     await a.keymint.close();
     await b.keymint.close();
+    file.close();
+  });
+
+  it('answers 50 concurrent first verifications of the right key valid, with the synchronous HMAC hasher', async () => {
+    // The SQLite adapter and the HMAC hasher are synchronous, but the counter's reservation is a
+    // store call: the 50 join one lookup (one place reserved, then given back), not 50 places.
+    const file = sharedFile();
+    const creator = instance(file.db);
+    const { key, apiKey } = await creator.keymint.createApiKey({
+      name: 'x',
+      role: 'Viewer',
+      ttl: '1h',
+    });
+    const fresh = createKeymint({
+      adapter: sqliteAdapter(file.connect()),
+      hasher: hmacSha256Hasher(HMAC_SECRET),
+    });
+    const results = await Promise.all(Array.from({ length: 50 }, () => fresh.verifyKey(key)));
+    expect(results.map(reasonOf)).toEqual(Array.from({ length: 50 }, () => 'valid'));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the release runs in the background
+    expect(rows(file.db)).toEqual([{ id: apiKey.id, failures: 0 }]);
+    await fresh.close();
+    await creator.keymint.close();
     file.close();
   });
 
@@ -107,7 +131,16 @@ describe('the wrong-secret limit counted in the store (SQLite)', () => {
     expect((await a.keymint.verifyKey(key)).valid).toBe(true);
     // With the verify cache off too: the process's proof of the key skips the limit.
     const c = instance(file.connect(), { cache: false });
-    expect(await c.keymint.verifyKey(key)).toEqual({ valid: false, reason: 'rate_limited' });
+    // Until the window ends on the store's clock: at most the window (1m), at least 1 ms.
+    const refused = await c.keymint.verifyKey(key);
+    expect(refused).toEqual({
+      valid: false,
+      reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
+    });
+    const retryAfterMs = 'retryAfterMs' in refused ? refused.retryAfterMs : NaN;
+    expect(retryAfterMs).toBeGreaterThan(0);
+    expect(retryAfterMs).toBeLessThanOrEqual(60_000);
     expect(c.counts.hashed).toBe(0);
     for (const x of [a, b, c]) await x.keymint.close();
     file.close();
@@ -139,6 +172,7 @@ describe('the wrong-secret limit counted in the store (SQLite)', () => {
     expect(await owner.keymint.verifyKey(wrongFor(key))).toEqual({
       valid: false,
       reason: 'rate_limited',
+      retryAfterMs: expect.any(Number),
     });
     await owner.keymint.close();
     file.close();

@@ -78,6 +78,7 @@ describe('sqlite migrate()', () => {
       { name: 'rotated_at', type: 'INTEGER', pk: 0, notnull: 0 },
       { name: 'owner', type: 'TEXT', pk: 0, notnull: 0 },
       { name: 'permissions', type: 'TEXT', pk: 0, notnull: 0 },
+      { name: 'limits', type: 'TEXT', pk: 0, notnull: 0 },
     ]);
     const indexes = db
       .prepare(
@@ -107,6 +108,7 @@ describe('sqlite migrate()', () => {
       { name: 'keymint_api_keys_changes' },
       { name: 'keymint_api_keys_failures' },
       { name: 'keymint_api_keys_migrations' },
+      { name: 'keymint_api_keys_usage' },
       { name: 'sqlite_sequence' },
     ];
     expect(tables()).toEqual(ours);

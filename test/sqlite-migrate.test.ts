@@ -48,9 +48,10 @@ const CURRENT = [
   { version: 2, name: 'change-log' },
   { version: 3, name: 'rotation' },
   { version: 4, name: 'owners' },
+  { version: 5, name: 'usage' },
   { version: 6, name: 'failures' },
 ];
-/** The columns steps 3 and 4 add, as a 0.1.0 row reads after the upgrade. */
+/** The columns steps 3, 4 and 5 add, as a 0.1.0 row reads after the upgrade. */
 const NEW_COLUMNS = {
   ttl_seconds: null,
   previous_secret_hash: null,
@@ -58,6 +59,7 @@ const NEW_COLUMNS = {
   rotated_at: null,
   owner: null,
   permissions: null,
+  limits: null,
 };
 
 const hasher = hmacSha256Hasher(HMAC_SECRET);
@@ -89,6 +91,7 @@ describe('sqlite schema steps', () => {
       [2, '0002-change-log.sql'],
       [3, '0003-rotation.sql'],
       [4, '0004-owners.sql'],
+      [5, '0005-usage.sql'],
       [6, '0006-failures.sql'],
     ]);
     expect(readdirSync(new URL('../sql/sqlite/', import.meta.url)).sort()).toEqual(
@@ -244,7 +247,7 @@ describe('sqlite migrate() upgrades', () => {
     migrate(db);
     expect(versions(db)).toEqual(CURRENT);
     expect(db.prepare('SELECT * FROM keymint_api_keys ORDER BY id').all()).toEqual(
-      before.map((row) => ({ ...(row as object), owner: null, permissions: null })),
+      before.map((row) => ({ ...(row as object), owner: null, permissions: null, limits: null })),
     );
     const keymint = fast(db);
     for (const { key } of old) {

@@ -33,6 +33,11 @@ describe('public types', () => {
       metadata?: Record<string, unknown> | null;
       ttl?: string | number | null;
       permissions?: readonly string[] | null;
+      rateLimit?: { limit: number; window: string | number } | null;
+      credits?: {
+        remaining: number;
+        refill?: { amount: number; interval: string | number };
+      } | null;
     }>();
     expectTypeOf<Parameters<typeof keymint.rotateApiKey>[1]>().toEqualTypeOf<
       { gracePeriod?: string | number; ttl?: string | number | null } | undefined
@@ -89,6 +94,7 @@ describe('public types', () => {
     expectTypeOf<ApiKey>().not.toHaveProperty('key');
     expectTypeOf<keyof ApiKey>().toEqualTypeOf<
       | 'id'
+      | 'limits'
       | 'name'
       | 'role'
       | 'scope'

@@ -7,6 +7,7 @@ const entry = (id: string, digest = `d-${id}`): CachedKey => ({
   id,
   scope: 'default',
   digest,
+  usage: null,
   apiKey: {} as CachedKey['apiKey'],
   valid: { valid: false, reason: 'not_found' },
   rank: 0,

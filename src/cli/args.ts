@@ -28,6 +28,8 @@ export const COMMANDS = {
       scope: { type: 'string' },
       permission: { type: 'string', multiple: true },
       owner: { type: 'string' },
+      'rate-limit': { type: 'string' },
+      credits: { type: 'string' },
     },
     positionals: [],
   },

@@ -44,7 +44,9 @@ const REASONS: Record<VerifyFailureReason, string> = {
   rotated: 'the key was rotated and its grace period is over: use the new key',
   insufficient_role: 'the key is valid but its role is below --role',
   insufficient_permission: 'the key is valid but lacks one of the --permission given',
-  rate_limited: 'too many wrong secrets for this key id lately; try again later',
+  rate_limited:
+    "the key's rate limit is used up, or too many wrong secrets for this key id lately; try again later",
+  usage_exceeded: "the key's credits are spent",
   busy: 'too many keys being checked at once; nothing was decided, try again',
 };
 
@@ -59,6 +61,28 @@ const permissionsOf = (invocation: RunInvocation): string[] | undefined => {
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
+/** `--rate-limit 100/1m` and `--credits 1000`, as createApiKey input (which checks them). */
+function limitsOf(invocation: RunInvocation) {
+  const rate = text(invocation, 'rate-limit');
+  const credits = text(invocation, 'credits');
+  const limits: { rateLimit?: { limit: number; window: string }; credits?: { remaining: number } } =
+    {};
+  if (rate !== undefined) {
+    const match = /^(\d+)\/(\S+)$/.exec(rate.trim());
+    if (!match) {
+      throw new UsageError(`--rate-limit takes <limit>/<window>, for example 100/1m.`, 'create');
+    }
+    limits.rateLimit = { limit: Number(match[1]), window: match[2]! };
+  }
+  if (credits !== undefined) {
+    if (!/^\d+$/.test(credits.trim())) {
+      throw new UsageError('--credits takes a whole number, for example 1000.', 'create');
+    }
+    limits.credits = { remaining: Number(credits) };
+  }
+  return limits;
+}
+
 async function create({ keymint, invocation, io }: CommandContext): Promise<number> {
   const ttl = text(invocation, 'ttl');
   const owner = text(invocation, 'owner');
@@ -70,6 +94,7 @@ async function create({ keymint, invocation, io }: CommandContext): Promise<numb
     ttl: ttl ?? null,
     scope: text(invocation, 'scope'),
     ...(permissionsOf(invocation) && { permissions: permissionsOf(invocation) }),
+    ...limitsOf(invocation),
   });
   // Nothing half-written: each write is waited for, and a key that could not be delivered is
   // deleted, so that no valid key is left that nobody has.

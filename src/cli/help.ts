@@ -51,6 +51,7 @@ Run 'keymint <command> --help' for a command's options.
 const COMMAND_HELP: Record<CommandName, string> = {
   create: `Usage: keymint create --name <name> --role <role> --ttl <ttl> [--scope <scope>] [--owner <owner>]
                      [--permission <permission>]...
+                     [--rate-limit <limit>/<window>] [--credits <n>]
 
 Creates a key. stdout gets the key alone, on one line, and nothing else; the details (id,
 name, role, scope, expiry) go to stderr. The key is shown this once: keymint keeps only a hash.
@@ -69,6 +70,9 @@ Options:
                    dashboards:read; repeat it for more. Default: all the role grants.
                    Needs KEYMINT_PERMISSIONS (the host's map)
   --owner <owner>  The user or service account the key belongs to (an id of yours)
+  --rate-limit <limit>/<window>
+                   At most <limit> verifications per window, for example 100/1m
+  --credits <n>    Credits the key spends, one per verification (docs/limits.md)
   --json           Print { id, name, role, scope, expiresAt, key } instead (and owner when set)
 
 A new SQLite file is created readable and writable by its owner only (mode 0600).

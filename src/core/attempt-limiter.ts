@@ -28,6 +28,12 @@ export class AttemptLimiter {
     return window !== undefined && window.failures >= this.failures;
   }
 
+  /** How long until this id's window ends, in ms (at least 1). */
+  retryAfter(id: string, nowMs: number): number {
+    const window = this.windows.get(id);
+    return Math.max(1, window ? window.resetAt - nowMs : this.windowMs);
+  }
+
   /** Reserves an attempt; `false` when the id's failures plus attempts in progress reach the limit. */
   begin(id: string, nowMs: number): boolean {
     let window = this.current(id, nowMs);

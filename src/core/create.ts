@@ -16,6 +16,7 @@ import {
 } from './parse.js';
 import { nameTaken } from './manage.js';
 import type { PermissionMap } from './permissions.js';
+import { mergeLimits, requireUsage } from './limits.js';
 import type { RoleSet } from './roles.js';
 import type { ScopeCap } from './scope-cap.js';
 import type { CallContext, CreateApiKeyInput, CreatedApiKey } from './types.js';
@@ -137,6 +138,13 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
     });
 
     const createdAt = clock();
+    const limits = mergeLimits(
+      null,
+      parsed.rateLimit as never,
+      parsed.credits as never,
+      createdAt.getTime(),
+    );
+    if (limits) requireUsage(adapter, 'A key with rateLimit or credits');
     // A full scope is refused before anything is hashed.
     await cap?.check(scope, createdAt);
     const expiresAt = expiryFrom(createdAt, ttlSeconds);
@@ -161,6 +169,7 @@ export function createOperation<Actor>(parts: CreateParts<Actor>) {
         rotatedAt: null,
         owner: parsed.owner ?? null,
         permissions,
+        limits,
       };
       let result: Awaited<ReturnType<KeyAdapter['insert']>>;
       try {

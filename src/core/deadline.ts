@@ -53,6 +53,7 @@ const STORE_METHODS = [
   'revokeByOwner',
   'reserveFailure',
   'releaseFailure',
+  'consumeUsage',
 ] as const;
 
 /**

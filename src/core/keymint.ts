@@ -18,6 +18,7 @@ import { rotateOperation } from './rotate.js';
 import { ScopeCap } from './scope-cap.js';
 import { localAttempts, sharedAttempts } from './shared-attempts.js';
 import { createVerifier } from './verifier.js';
+import { parseRoleDefaults, requireUsage } from './limits.js';
 import { createEvents } from './events.js';
 import { createLeakReporter } from './leaks.js';
 import { revokeRecord } from './manage.js';
@@ -183,6 +184,9 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
           ) * 1000,
         );
 
+  const rateDefaults = parseRoleDefaults(options.rateLimits, roles);
+  if (rateDefaults.size > 0) requireUsage(adapter, 'The rateLimits option');
+
   function clock(): Date {
     const date = now();
     if (!(date instanceof Date) || Number.isNaN(date.getTime())) {
@@ -241,6 +245,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     cache,
     limiter,
     attempts,
+    rateDefaults,
     lastUsed,
     lastUsedIntervalMs,
     report: reportBackground,
@@ -300,7 +305,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     reportLeakedKey: createLeakReporter({
       prefix,
       adapter,
-      verifyKey: (key) => verifier.verifyKey(key),
+      verifyKey: (key) => verifier.checkKey(key),
       revoke: (record) => revokeRecord(parts, record, undefined),
       fromStore,
       events: parts.events,

@@ -15,6 +15,7 @@ import {
 import { keyPermissions } from './create.js';
 import { checkPermissionList, intersectPermissions, type PermissionMap } from './permissions.js';
 import type { RoleSet } from './roles.js';
+import { mergeLimits, requireUsage } from './limits.js';
 import { HOW_TO, parseTtlWithMax } from './ttl.js';
 import type {
   ApiKey,
@@ -43,7 +44,7 @@ export interface ManageParts<Actor> extends TtlRules {
   events: Events<Actor>;
 }
 
-const CHANGED = ['name', 'role', 'expiresAt', 'metadata', 'permissions'] as const;
+const CHANGED = ['name', 'role', 'expiresAt', 'metadata', 'permissions', 'limits'] as const;
 
 /** What an update changed, field by field (dates and JSON compared by value). */
 function changesOf(before: StoredApiKey, after: StoredApiKey) {
@@ -211,11 +212,13 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         parsed.role === undefined &&
         parsed.metadata === undefined &&
         parsed.ttl === undefined &&
-        parsed.permissions === undefined
+        parsed.permissions === undefined &&
+        parsed.rateLimit === undefined &&
+        parsed.credits === undefined
       ) {
         throw new KeymintError(
           'INVALID_INPUT',
-          'Invalid updateApiKey() patch: give at least one of name, role, metadata, ttl, permissions.',
+          'Invalid updateApiKey() patch: give at least one of name, role, metadata, ttl, permissions, rateLimit, credits.',
         );
       }
       // The form and the spelling now; what the (new) role grants once the record is read.
@@ -226,6 +229,9 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
           'updateApiKey() permissions',
         );
       }
+      const changesLimits = parsed.rateLimit !== undefined || parsed.credits !== undefined;
+      // Checked before any read: bad limits fail as bad input whatever the key.
+      if (changesLimits) mergeLimits(null, parsed.rateLimit as never, parsed.credits as never, 0);
       const role = parsed.role === undefined ? undefined : roles.require(parsed.role);
       const ttlSeconds = parsed.ttl === undefined ? undefined : resolveTtl(parsed.ttl, parts);
       const modify = modifyOf(adapter, 'updateApiKey');
@@ -245,6 +251,15 @@ export function manageOperations<Actor>(parts: ManageParts<Actor>) {
         ...(ttlSeconds !== undefined && { ttlSeconds, expiresAt: expiryFrom(at, ttlSeconds) }),
         ...(permissions !== undefined && { permissions }),
       };
+      if (changesLimits) {
+        changes.limits = mergeLimits(
+          record.limits,
+          parsed.rateLimit as never,
+          parsed.credits as never,
+          at.getTime(),
+        );
+        if (changes.limits) requireUsage(adapter, 'A key with rateLimit or credits');
+      }
       let result: ModifyResult;
       try {
         result = await fromStore('modify', () => modify(record.id, changes));

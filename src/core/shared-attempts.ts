@@ -14,20 +14,29 @@ export interface AttemptTicket {
  * `'gone'` (the store has no record with this id any more).
  */
 export interface WrongSecrets {
+  /**
+   * Whether `begin` may wait (on the store): then a lookup is never run without a flight, or
+   * concurrent first verifications of one right key would each take a place in the window.
+   */
+  readonly waits: boolean;
   blocked(id: string, nowMs: number): boolean;
   begin(
     id: string,
     nowMs: number,
   ): AttemptTicket | null | 'gone' | Promise<AttemptTicket | null | 'gone'>;
   end(ticket: AttemptTicket, wrong: boolean, nowMs: number): void;
+  /** How long until a refused id may try again, in ms (at least 1). */
+  retryAfter(id: string, nowMs: number): number;
 }
 
 /** The per-process limit, as a {@link WrongSecrets}. */
 export function localAttempts(limiter: AttemptLimiter): WrongSecrets {
   return {
+    waits: false,
     blocked: (id, nowMs) => limiter.blocked(id, nowMs),
     begin: (id, nowMs) => (limiter.begin(id, nowMs) ? { id, window: null } : null),
     end: (ticket, wrong, nowMs) => limiter.end(ticket.id, wrong, nowMs),
+    retryAfter: (id, nowMs) => limiter.retryAfter(id, nowMs),
   };
 }
 
@@ -70,6 +79,7 @@ export function sharedAttempts(parts: SharedAttemptsParts): WrongSecrets {
   }
 
   return {
+    waits: true,
     blocked(id, nowMs) {
       if (inProcess(nowMs)) return local.blocked(id, nowMs);
       const until = full.get(id);
@@ -103,6 +113,12 @@ export function sharedAttempts(parts: SharedAttemptsParts): WrongSecrets {
       if (reservation.ok) return { id, window: reservation.window };
       markFull(id, monoMs() + Math.max(1, reservation.retryAfterMs));
       return null;
+    },
+
+    retryAfter(id, nowMs) {
+      if (inProcess(nowMs)) return local.retryAfter(id, nowMs);
+      const until = full.get(id);
+      return Math.max(1, until === undefined ? windowMs : until - nowMs);
     },
 
     end(ticket, wrong, nowMs) {

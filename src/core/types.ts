@@ -43,6 +43,72 @@ export interface ApiKey {
   readonly permissions: readonly string[] | null;
   /** The user or service account the key belongs to (given at create), or `null`. */
   readonly owner: string | null;
+  /**
+   * The key's own usage limits (new in 0.3.0): its rate limit (`windowMs`, the window in ms) and
+   * its credits as set (the balance left is in each valid verification's `limits`). `null` for
+   * a key without its own limits (a role default of `rateLimits` may still apply).
+   */
+  readonly limits: {
+    readonly rateLimit?: { readonly limit: number; readonly windowMs: number };
+    readonly credits?: {
+      readonly remaining: number;
+      readonly setAt: Date;
+      readonly refill?: { readonly amount: number; readonly intervalMs: number };
+    };
+  } | null;
+}
+
+/**
+ * A key's rate limit: at most `limit` verifications per `window` (TTL syntax or seconds),
+ * counted in fixed windows aligned to the epoch (docs/limits.md).
+ *
+ * @example
+ * ```ts
+ * const rateLimit: RateLimitInput = { limit: 100, window: '1m' };
+ * ```
+ */
+export interface RateLimitInput {
+  /** A whole number from 1. */
+  limit: number;
+  /** `'1m'`, `'1h'`, seconds...; at most 366 days. */
+  window: TtlInput;
+}
+
+/**
+ * A key's credits: `remaining` to spend (each valid verification spends its `cost`); with
+ * `refill`, the balance is set back to `amount` at every multiple of `interval` since the epoch.
+ *
+ * @example
+ * ```ts
+ * const credits: CreditsInput = { remaining: 1_000, refill: { amount: 1_000, interval: '1d' } };
+ * ```
+ */
+export interface CreditsInput {
+  remaining: number;
+  refill?: { amount: number; interval: TtlInput };
+}
+
+/**
+ * What a verification of a key with limits reports, for response headers: the rate limit's
+ * size, what is left in the current window and when it ends; the credits left and when they
+ * refill (`null`: never).
+ *
+ * @example
+ * ```ts
+ * const result = await keymint.verifyKey(key);
+ * if (result.valid && result.limits?.rateLimit) console.log(result.limits.rateLimit.remaining);
+ * ```
+ */
+export interface UsageLimits {
+  /** `resetAfterMs`: from this verification (on the instance's clock) to `resetAt`. */
+  rateLimit?: {
+    limit: number;
+    windowMs: number;
+    remaining: number;
+    resetAt: Date;
+    resetAfterMs: number;
+  };
+  credits?: { remaining: number; resetAt: Date | null };
 }
 
 /**
@@ -58,8 +124,11 @@ export interface ApiKey {
  * - `insufficient_role`: the key is valid but its role is below `options.role`.
  * - `insufficient_permission`: the key is valid but does not hold every one of
  *   `options.permissions` (docs/permissions.md).
- * - `rate_limited`: this key id had too many wrong secrets lately (`rateLimit` option); refused
- *   without hashing. A verification the cache answers is never rate limited.
+ * - `rate_limited`: the key's rate limit (its own `rateLimit`, or its role's in `rateLimits`) is
+ *   used up for the current window, or this key id had too many wrong secrets lately
+ *   (`rateLimit` option; refused without hashing). Retry after `retryAfterMs`. A verification
+ *   the cache answers is never refused for wrong secrets.
+ * - `usage_exceeded`: the key's credits are spent (fewer left than `cost`, or none).
  * - `busy`: the wait for a hash would be longer than `hashing.maxWait`, or the hashing queue
  *   is at its cap (`hashing` option); nothing was decided: retry after `retryAfterMs`, the
  *   estimated time for the work ahead to drain (HTTP 503 with `Retry-After`).
@@ -79,6 +148,7 @@ export type VerifyFailureReason =
   | 'insufficient_role'
   | 'insufficient_permission'
   | 'rate_limited'
+  | 'usage_exceeded'
   | 'busy';
 
 /**
@@ -92,13 +162,23 @@ export type VerifyFailureReason =
  * ```
  */
 export type VerifyResult =
-  | { valid: true; apiKey: ApiKey }
-  | { valid: false; reason: Exclude<VerifyFailureReason, 'busy'> }
+  | {
+      valid: true;
+      apiKey: ApiKey;
+      /** Set for a key with a rate limit or credits: what is left, for headers. */
+      limits?: UsageLimits;
+    }
+  | { valid: false; reason: Exclude<VerifyFailureReason, 'busy' | 'rate_limited'> }
   | {
       valid: false;
-      reason: 'busy';
-      /** The estimated wait for a hash, in ms (at least 1): when a retry may get through. */
+      reason: 'busy' | 'rate_limited';
+      /**
+       * When a retry may get through, in ms (at least 1): the estimated wait for a hash
+       * (`busy`), or the end of the window (`rate_limited`).
+       */
       retryAfterMs: number;
+      /** For a key's own rate limit: the limit, for headers. */
+      limits?: UsageLimits;
     };
 
 /**
@@ -121,6 +201,11 @@ export interface VerifyOptions {
    * silently deny).
    */
   permissions?: readonly string[];
+  /**
+   * The credits this verification spends, for a key with credits: a whole number, default 1;
+   * `0` checks without spending (still `usage_exceeded` at a balance of 0).
+   */
+  cost?: number;
 }
 
 /**
@@ -221,6 +306,10 @@ export interface CreateApiKeyInput {
    * characters, the same character rules as `scope`. Set at create only.
    */
   owner?: string;
+  /** The key's own rate limit; without it, its role's `rateLimits` default (if any). */
+  rateLimit?: RateLimitInput | null;
+  /** Credits the key spends on each valid verification. */
+  credits?: CreditsInput | null;
 }
 
 /**
@@ -263,6 +352,10 @@ export interface UpdateApiKeyInput {
    * (`INVALID_INPUT`) when nothing of it would be left: give `permissions` in the same patch.
    */
   permissions?: readonly string[] | null;
+  /** A new rate limit (the window count starts over); `null` removes the key's own. */
+  rateLimit?: RateLimitInput | null;
+  /** New credits: the balance is set to `remaining` now; `null` removes them. */
+  credits?: CreditsInput | null;
 }
 
 /**
@@ -415,6 +508,12 @@ export interface KeymintOptions<Actor = unknown> {
    * store's clock. Per process otherwise (the memory adapter), or with `shared: false`.
    */
   rateLimit?: false | { failures?: number; window?: TtlInput; shared?: boolean };
+  /**
+   * A default per-key rate limit by role, for keys without their own `rateLimit`:
+   * `{ Viewer: { limit: 100, window: '1m' } }`. Counted in the store (exact across instances);
+   * needs an adapter with `consumeUsage`. (Not `rateLimit`: that is the wrong-secret limit.)
+   */
+  rateLimits?: Readonly<Record<string, RateLimitInput>>;
   /** How long last-used writes wait to be batched, in ms: 0 to 60,000. Default 1,000. */
   lastUsedDelayMs?: number;
   /**

@@ -1,5 +1,5 @@
 import * as crypto from 'node:crypto';
-import type { KeyAdapter, StoredApiKey } from '../adapter.js';
+import type { KeyAdapter, StoredApiKey, StoredLimits } from '../adapter.js';
 import { safeCause } from './redact.js';
 import { KeymintError } from '../errors.js';
 import { readonlyDate } from '../internal/readonly-date.js';
@@ -15,6 +15,7 @@ import {
 } from './key-format.js';
 import type { LastUsedWriter } from './last-used.js';
 import { checkPermissionList, grantsOf, holdsAll, type PermissionMap } from './permissions.js';
+import { consume, planFor, readCost } from './limits.js';
 import type { RoleSet } from './roles.js';
 import type { AttemptTicket, WrongSecrets } from './shared-attempts.js';
 import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
@@ -42,6 +43,8 @@ export interface VerifierParts {
   limiter: HashLimiter | null;
   /** null when `rateLimit: false`; counted in the store when the adapter can (`rateLimit.shared`). */
   attempts: WrongSecrets | null;
+  /** The `rateLimits` option: a default per-key rate limit by canonical role. */
+  rateDefaults: ReadonlyMap<string, NonNullable<StoredLimits['rateLimit']>>;
   lastUsed: LastUsedWriter;
   lastUsedIntervalMs: number;
   /** Reports failures of background work (rehash) to the host. */
@@ -62,7 +65,8 @@ export interface VerifierParts {
 type Lookup =
   | { kind: 'match'; view: KeyView }
   | { kind: 'busy'; retryAfterMs: number }
-  | { kind: 'not_found' | 'wrong' | 'rate_limited' }
+  | { kind: 'rate_limited'; retryAfterMs: number }
+  | { kind: 'not_found' | 'wrong' }
   /** Refused from the record alone, before any hashing; the scope decides per caller. */
   | { kind: 'revoked' | 'expired'; scope: string };
 
@@ -106,7 +110,6 @@ const MALFORMED: VerifyResult = Object.freeze({ valid: false, reason: 'malformed
 const results = {
   not_found: NOT_FOUND,
   wrong: NOT_FOUND,
-  rate_limited: Object.freeze({ valid: false, reason: 'rate_limited' }),
   revoked: Object.freeze({ valid: false, reason: 'revoked' }),
   rotated: Object.freeze({ valid: false, reason: 'rotated' }),
   expired: Object.freeze({ valid: false, reason: 'expired' }),
@@ -114,12 +117,14 @@ const results = {
   insufficient_permission: Object.freeze({ valid: false, reason: 'insufficient_permission' }),
 } as const satisfies Record<string, VerifyResult>;
 
-const busy = (retryAfterMs: number): VerifyResult =>
-  Object.freeze({ valid: false, reason: 'busy', retryAfterMs: Math.max(1, retryAfterMs) });
+const busy = (retryAfterMs: number, reason: 'busy' | 'rate_limited' = 'busy'): VerifyResult =>
+  Object.freeze({ valid: false, reason, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
 
 /** A lookup's outcome as the verdict of a caller that is not a match. */
 const refusal = (outcome: Exclude<Lookup, { kind: 'match' }>): VerifyResult =>
-  outcome.kind === 'busy' ? busy(outcome.retryAfterMs) : results[outcome.kind];
+  outcome.kind === 'busy' || outcome.kind === 'rate_limited'
+    ? busy(outcome.retryAfterMs, outcome.kind)
+    : results[outcome.kind];
 
 // One-shot hashing (Node >= 20.12) skips the Hash object; older 20.x falls back.
 const sha256: (value: string) => string =
@@ -177,6 +182,23 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+function publicLimits(limits: StoredLimits | null | undefined): ApiKey['limits'] {
+  if (!limits || (!limits.rateLimit && !limits.credits)) return null;
+  const { rateLimit, credits } = limits;
+  return deepFreeze({
+    ...(rateLimit && { rateLimit: { limit: rateLimit.limit, windowMs: rateLimit.windowMs } }),
+    ...(credits && {
+      credits: {
+        remaining: credits.remaining,
+        setAt: readonlyDate(new Date(credits.setAt))!,
+        ...(credits.refill && {
+          refill: { amount: credits.refill.amount, intervalMs: credits.refill.intervalMs },
+        }),
+      },
+    }),
+  });
+}
+
 /**
  * The public view of a stored record: a fresh, deeply frozen plain object without `secretHash`,
  * with read-only dates. Frozen all the way down because verifications share it through the cache.
@@ -198,6 +220,7 @@ export function toApiKey(record: StoredApiKey, permissions: PermissionMap | null
     ),
     permissions: permissions ? permissions.effective(record.role, record.permissions) : null,
     owner: record.owner ?? null,
+    limits: publicLimits(record.limits),
   });
 }
 
@@ -242,8 +265,12 @@ export function createVerifier(parts: VerifierParts) {
         );
       }
     });
-  /** A lookup that runs to its end without waiting: a synchronous store and hasher. */
-  const synchronous = findByIdSync !== undefined && verifyNow !== undefined;
+  /**
+   * A lookup that runs to its end without waiting: a synchronous store and hasher, and a
+   * wrong-secret limit counted in this process (one counted in the store waits for it).
+   */
+  const synchronous =
+    findByIdSync !== undefined && verifyNow !== undefined && attempts?.waits !== true;
 
   /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
   const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
@@ -268,14 +295,14 @@ export function createVerifier(parts: VerifierParts) {
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       throw new KeymintError(
         'INVALID_INPUT',
-        'Invalid verifyKey() options: verifyKey() options must be an object: { role?, scope? }.',
+        'Invalid verifyKey() options: verifyKey() options must be an object: { role?, scope?, cost? }.',
       );
     }
     for (const name in options) {
-      if (name !== 'role' && name !== 'scope' && name !== 'permissions') {
+      if (name !== 'role' && name !== 'scope' && name !== 'permissions' && name !== 'cost') {
         throw new KeymintError(
           'INVALID_INPUT',
-          `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role, scope and permissions.`,
+          `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role, scope, permissions and cost.`,
         );
       }
     }
@@ -457,7 +484,9 @@ export function createVerifier(parts: VerifierParts) {
           const begun = await attempts.begin(id, parts.monoMs());
           // The record was deleted since the read: nothing to hash.
           if (begun === 'gone') return { kind: 'not_found' };
-          if (begun === null) return { kind: 'rate_limited' };
+          if (begun === null) {
+            return { kind: 'rate_limited', retryAfterMs: attempts.retryAfter(id, parts.monoMs()) };
+          }
           ticket = begun;
         }
         const check = (hash: string) =>
@@ -510,6 +539,7 @@ export function createVerifier(parts: VerifierParts) {
         expiresAtMs: record.expiresAt?.getTime() ?? null,
         revoked: record.revokedAt !== null,
         graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
+        usage: planFor(record.limits, record.role, parts.rateDefaults),
         freshUntil: readAt + (cache?.ttlMs ?? 0),
         // The stored last-used time, moved onto the monotonic clock (never into its future).
         lastUsedMs: record.lastUsedAt
@@ -537,8 +567,24 @@ export function createVerifier(parts: VerifierParts) {
   };
   if (cache) cache.also = forget;
 
-  async function verifyKey(key: unknown, options?: VerifyOptions): Promise<VerifyResult> {
+  /**
+   * A valid verdict of a key with limits: counted in the store (the one round trip of a warm
+   * path with limits), after every other check, so a refused verification spends nothing.
+   */
+  function counted(view: KeyView, result: VerifyResult, options: unknown, at: number) {
+    if (!result.valid || view.usage === null) return result;
+    const cost = readCost((options as VerifyOptions | undefined)?.cost);
+    return consume(adapter, view.id, view.usage, cost, at, result, parts.fromStore);
+  }
+
+  /** `count: false` (a leak report) checks the key without counting its usage. */
+  async function verifyKey(
+    key: unknown,
+    options?: VerifyOptions,
+    count = true,
+  ): Promise<VerifyResult> {
     const parsedOptions = parseOptions(options);
+    if (options?.cost !== undefined) readCost(options.cost);
     // Garbage of the wrong shape costs a few comparisons.
     if (!hasShape(key)) return MALFORMED;
     let digest: string | undefined;
@@ -553,7 +599,7 @@ export function createVerifier(parts: VerifierParts) {
         const result = verdict(hit, parsedOptions, at);
         if (result.valid) touch(hit, mono, at);
         if (mono >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
-        return result;
+        return hit.usage === null || !count ? result : counted(hit, result, options, at);
       }
     }
     // Checksum before any hashing for every other key: a typo or a forged id costs no SHA-256.
@@ -562,7 +608,7 @@ export function createVerifier(parts: VerifierParts) {
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
     if (attempts?.blocked(presented.id, parts.monoMs()) && provenDigest(presented.id) !== digest) {
-      return results.rate_limited;
+      return busy(attempts.retryAfter(presented.id, parts.monoMs()), 'rate_limited');
     }
     const arrivedAt = parts.monoMs();
     const joined = flights.get(digest);
@@ -594,7 +640,7 @@ export function createVerifier(parts: VerifierParts) {
     const at = parts.nowMs();
     const result = verdict(outcome.view, parsedOptions, at);
     if (result.valid) touch(outcome.view, parts.monoMs(), at);
-    return result;
+    return count ? counted(outcome.view, result, options, at) : result;
   }
 
   function startFlight(presented: ParsedKey, digest: string, startedAt: number): Flight {
@@ -637,7 +683,9 @@ export function createVerifier(parts: VerifierParts) {
   }
 
   return {
-    verifyKey,
+    verifyKey: (key: unknown, options?: VerifyOptions) => verifyKey(key, options),
+    /** The key's verdict without counting its usage (a leak report must not spend credits). */
+    checkKey: (key: unknown) => verifyKey(key, undefined, false),
     /** A key was revoked or deleted: forget it, and let no lookup in flight serve it to new callers. */
     invalidate(id: string): void {
       if (cache) cache.invalidate(id);

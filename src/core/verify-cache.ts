@@ -1,4 +1,5 @@
 import type { PermissionGrants } from './permissions.js';
+import type { UsagePlan } from './limits.js';
 import type { ApiKey, VerifyResult } from './types.js';
 
 const MAX_TRACKED_INVALIDATIONS = 10_000;
@@ -22,6 +23,8 @@ export interface CachedKey {
    * on the verdict is `rotated`. `null` for the current secret.
    */
   readonly graceUntilMs: number | null;
+  /** The limits each valid verification counts in the store (own, or the role's default). */
+  readonly usage: UsagePlan | null;
   /** When this entry stops being served (its freshness bound), on the monotonic clock (ms). */
   readonly freshUntil: number;
   /**

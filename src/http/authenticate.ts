@@ -1,5 +1,11 @@
 import { isKeymintError } from '../errors.js';
-import type { ApiKey, Keymint, VerifyFailureReason, VerifyOptions } from '../core/types.js';
+import type {
+  ApiKey,
+  Keymint,
+  UsageLimits,
+  VerifyFailureReason,
+  VerifyOptions,
+} from '../core/types.js';
 import { json, retryAfterSeconds } from './responses.js';
 import {
   checkKeyHeaders,
@@ -60,7 +66,38 @@ export interface AuthenticationFailure {
  * if (result.ok) console.log(result.apiKey.name);
  * ```
  */
-export type AuthenticationResult = { ok: true; apiKey: ApiKey } | AuthenticationFailure;
+export type AuthenticationResult =
+  | {
+      ok: true;
+      apiKey: ApiKey;
+      /**
+       * For a key with a rate limit: the `RateLimit-Policy` and `RateLimit` headers
+       * (draft-ietf-httpapi-ratelimit-headers) to send with the answer. The middlewares set them.
+       */
+      headers?: Record<string, string>;
+    }
+  | AuthenticationFailure;
+
+/**
+ * The IETF rate-limit headers (draft-ietf-httpapi-ratelimit-headers-09) for a verification's
+ * `limits`: `RateLimit-Policy: "default";q=<limit>;w=<window s>` and
+ * `RateLimit: "default";r=<remaining>;t=<s to reset>`. Empty without a rate limit.
+ *
+ * @example
+ * ```ts
+ * const result = await keymint.verifyKey(key);
+ * const headers = result.valid ? rateLimitHeaders(result.limits) : {};
+ * ```
+ */
+export function rateLimitHeaders(limits: UsageLimits | undefined): Record<string, string> {
+  const rate = limits?.rateLimit;
+  if (!rate) return {};
+  const reset = Math.max(0, Math.ceil(rate.resetAfterMs / 1000));
+  return {
+    'ratelimit-policy': `"default";q=${rate.limit};w=${Math.ceil(rate.windowMs / 1000)}`,
+    ratelimit: `"default";r=${rate.remaining};t=${reset}`,
+  };
+}
 
 const CREDENTIALS = /^([A-Za-z]+)[ \t]+([^ \t]+)$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -80,6 +117,7 @@ const FAILURES: Record<VerifyFailureReason, AuthenticationFailure> = {
     status: 403,
     message: 'Insufficient permissions for this API key',
   },
+  usage_exceeded: { ok: false, status: 429, message: 'API key usage exceeded' },
   rate_limited: {
     ok: false,
     status: 429,
@@ -154,7 +192,9 @@ export function readApiKey(authorization: string | null | undefined): string | n
  * | 401 | `Rotated API key` | the key's old secret after `rotateApiKey()` and its grace period |
  * | 403 | `Insufficient role for this API key` | below `options.role` |
  * | 403 | `Insufficient permissions for this API key` | without every one of `options.permissions` |
- * | 429 | (with `Retry-After: 60`) | too many wrong secrets for this key id lately |
+ * | 429 | `API key rate limit exceeded` (with `Retry-After`, `RateLimit-Policy`, `RateLimit`) | the key's rate limit is used up for this window |
+ * | 429 | `API key usage exceeded` | the key's credits are spent |
+ * | 429 | (with `Retry-After`) | too many wrong secrets for this key id lately |
  * | 503 | (with `Retry-After`) | hashing busy (`Retry-After` from the estimated wait), or the store failed (`cause` set) |
  * | 500 | `Internal server error` | the hasher failed (`cause` set) |
  *
@@ -227,10 +267,20 @@ export async function verifyFrom(
     }
     throw error;
   }
-  if (result.valid) return { ok: true, apiKey: result.apiKey };
+  if (result.valid) {
+    const headers = rateLimitHeaders(result.limits);
+    return headers.ratelimit
+      ? { ok: true, apiKey: result.apiKey, headers }
+      : { ok: true, apiKey: result.apiKey };
+  }
   const refused = failure(result.reason);
-  if (result.reason === 'busy')
+  if (result.reason === 'busy' || result.reason === 'rate_limited') {
     refused.headers!['retry-after'] = retryAfterSeconds(result.retryAfterMs);
+    if (result.limits?.rateLimit) {
+      refused.message = 'API key rate limit exceeded';
+      Object.assign(refused.headers!, rateLimitHeaders(result.limits));
+    }
+  }
   return refused;
 }
 

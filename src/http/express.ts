@@ -171,6 +171,8 @@ export function requireApiKey<Req extends ExpressRequestLike = ExpressRequestLik
     const run = async () => {
       const result = await check(nodeHeaderValues(req.headers, req.rawHeaders), req);
       if (result.ok) {
+        for (const [name, value] of Object.entries(result.headers ?? {}))
+          res.setHeader(name, value);
         req.apiKey = result.apiKey;
         if (res.locals) res.locals.apiKey = result.apiKey;
         return true;

@@ -135,6 +135,7 @@ export function requireApiKey(
   return async (request, reply) => {
     const result = await check(nodeHeaderValues(request.headers, request.raw.rawHeaders), request);
     if (result.ok) {
+      if (result.headers) reply.headers(result.headers);
       request.apiKey = result.apiKey;
       return undefined;
     }

@@ -139,6 +139,7 @@ export function requireApiKey(
   return async (c, next) => {
     const result = await check(webHeaderValues(c.req.raw.headers), c);
     if (!result.ok) return toResponse(result);
+    for (const [name, value] of Object.entries(result.headers ?? {})) c.header(name, value);
     c.set('apiKey', result.apiKey);
     await next();
     return undefined;

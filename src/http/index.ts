@@ -54,7 +54,7 @@ export type { ServiceAccounts, ServiceAccountTokenItem } from './service-account
 export type { CreateApiKeyBody } from './create-input.js';
 export type { RotateApiKeyBody, UpdateApiKeyBody } from './change-input.js';
 export type { ErrorBody } from './responses.js';
-export { authenticateRequest, readApiKey, toResponse } from './authenticate.js';
+export { authenticateRequest, rateLimitHeaders, readApiKey, toResponse } from './authenticate.js';
 export type {
   AuthenticateRequestOptions,
   AuthenticationFailure,

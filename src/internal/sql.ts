@@ -98,6 +98,7 @@ export interface KeyRow {
   /** Absent in a table before schema step owners (0.3.0). */
   owner?: unknown;
   permissions?: unknown;
+  limits?: unknown;
 }
 
 /** Stored permissions (JSON text, or an array a driver already parsed) as an array or null. */
@@ -131,5 +132,6 @@ export function rowToRecord(row: KeyRow): StoredApiKey {
     rotatedAt: toDate(row.rotated_at),
     owner: typeof row.owner === 'string' ? row.owner : null,
     permissions: toPermissions(row.permissions),
+    limits: toMetadata(row.limits) as StoredApiKey['limits'],
   };
 }

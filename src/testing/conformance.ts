@@ -11,6 +11,7 @@ import { optionalGroups } from './groups/optional.js';
 import { recordGroups } from './groups/records.js';
 import { ownerGroups } from './groups/owners.js';
 import { rotationGroup } from './groups/rotation.js';
+import { usageGroups } from './groups/usage.js';
 
 /**
  * The groups of {@link describeAdapterConformance}, each a vitest `describe` that `skip` can
@@ -41,6 +42,8 @@ export const CONFORMANCE_GROUPS = [
   'owners',
   'revoke by owner',
   'failure counter',
+  'rate limit',
+  'credits',
 ] as const;
 
 /**
@@ -155,6 +158,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
       rotatedAt: null,
       owner: null,
       permissions: null,
+      limits: null,
       ...overrides,
     }),
     slowTimeout: options.slowTimeout ?? 120_000,
@@ -170,6 +174,7 @@ export function describeAdapterConformance(options: AdapterConformanceOptions): 
     rotation: rotationGroup,
     ...ownerGroups,
     ...failureGroups,
+    ...usageGroups,
   };
 
   describe(`keymint adapter conformance: ${options.name}`, () => {

@@ -29,8 +29,12 @@ import type {
   ModifyCondition,
   ModifyResult,
   StoredApiKey,
+  StoredLimits,
   Subscription,
+  UsageOutcome,
+  UsageRequest,
 } from '../../adapter.js';
+import { applyUsage, type UsageState } from '../../internal/usage.js';
 import { compareCodePoints } from '../../internal/compare.js';
 import { attachTwin, FIND_BY_ID_SYNC } from '../../internal/sync-twin.js';
 import { localChannel } from '../../internal/local-channel.js';
@@ -54,6 +58,9 @@ function copy(record: StoredApiKey): StoredApiKey {
     rotatedAt: copyDate(record.rotatedAt),
     owner: record.owner ?? null,
     permissions: record.permissions ? [...record.permissions] : null,
+    limits: copyMetadata(
+      record.limits as Record<string, unknown> | null | undefined,
+    ) as StoredLimits | null,
   };
 }
 
@@ -75,6 +82,11 @@ function apply(record: StoredApiKey, changes: KeyChanges): void {
   if (changes.permissions !== undefined) {
     record.permissions = changes.permissions ? [...changes.permissions] : null;
   }
+  if (changes.limits !== undefined) {
+    record.limits = copyMetadata(
+      changes.limits as Record<string, unknown> | null,
+    ) as StoredLimits | null;
+  }
 }
 
 const nameKey = (scope: string, name: string) => `${scope}\u0000${name}`;
@@ -95,6 +107,7 @@ export function memoryAdapter(): KeyAdapter {
   const byId = new Map<string, StoredApiKey>();
   const idByName = new Map<string, string>();
   const channel = localChannel();
+  const usage = new Map<string, UsageState>();
 
   function touch(record: StoredApiKey, lastUsed: number): void {
     if (!(record.lastUsedAt && record.lastUsedAt.getTime() >= lastUsed))
@@ -216,6 +229,12 @@ export function memoryAdapter(): KeyAdapter {
         const record = byId.get(id);
         if (record) touch(record, lastUsedAt.getTime());
       }
+    },
+
+    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      const [state, outcome] = applyUsage(usage.get(id), request);
+      usage.set(id, state);
+      return outcome;
     },
 
     subscribe: (listener: InvalidationListener): Promise<Subscription> =>

@@ -65,6 +65,9 @@ export function fromRow(row: unknown): StoredApiKey {
     rotatedAt: toDate(r.rotated_at),
     owner: nullableText(r.owner),
     permissions: permissionsOf(nullableText(r.permissions)),
+    // No limits column yet (no consumeUsage on MySQL: createApiKey() refuses rateLimit and
+    // credits with CONFIG), so no key here has limits of its own.
+    limits: null,
   };
 }
 

@@ -44,12 +44,15 @@ import type {
   ModifyCondition,
   ModifyResult,
   StoredApiKey,
+  UsageOutcome,
+  UsageRequest,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
 import { KeymintError } from '../../errors.js';
 import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { failureMethods } from './failures.js';
+import { usageOutcome, usageParams, usageStatement } from '../../internal/usage-sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import { listByOwner, revokeByOwner } from './owners.js';
 import { preparedStatement } from './prepared.js';
@@ -114,6 +117,8 @@ function isPgQueryable(pool: unknown): boolean {
 
 const sqlState = (error: unknown): unknown =>
   typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+
+const USAGE_PARAMS = ['id', 'ws', 'lim', 'cset', 'period', 'fresh', 'refill', 'cost'] as const;
 
 /**
  * Creates a {@link KeyAdapter} over a `pg` pool. Bad options throw a `KeymintError` with code
@@ -185,6 +190,10 @@ export function postgresAdapter(
   const channel = channelName(names.display);
   const subscribable = isClientFactory(pool) ? pool : undefined;
 
+  const usageSql = usageStatement(names.usageTable, (name) =>
+    name === 'id' ? '$1' : `$${USAGE_PARAMS.indexOf(name as never) + 1}::int8`,
+  );
+
   async function query(
     text: string | { name: string; text: string; values: unknown[] },
     values?: unknown[],
@@ -211,13 +220,15 @@ export function postgresAdapter(
     `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
     preparedOption(options) && isPgQueryable(pool),
   );
+  // The counting upsert of a key with limits: the one store round trip of its warm verification.
+  const usage = preparedStatement(query, usageSql, preparedOption(options) && isPgQueryable(pool));
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
       try {
         await query(
           `INSERT INTO ${table} (${INSERT_COLUMNS})
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14, $15, $16::jsonb)`,
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::int8, $12, $13, $14, $15, $16::jsonb, $17::jsonb)`,
           insertValues(record),
         );
         return { ok: true };
@@ -361,6 +372,12 @@ export function postgresAdapter(
 
     reserveFailure: failures.reserveFailure,
     releaseFailure: failures.releaseFailure,
+
+    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      const params = usageParams(id, request);
+      const { rows } = await usage(USAGE_PARAMS.map((name) => params[name]));
+      return usageOutcome(rows[0]);
+    },
 
     async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
       if (entries.length === 0) return;

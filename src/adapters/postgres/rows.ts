@@ -25,12 +25,13 @@ export const COLUMNS = [
   epochMs('rotated_at'),
   'owner',
   'permissions',
+  'limits',
 ].join(', ');
 
 /** The column names in INSERT order, matching `insertValues`. */
 export const INSERT_COLUMNS =
   'id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata, ' +
-  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions';
+  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions, limits';
 
 /** A row of `COLUMNS` as a fresh record: pg builds new objects for every result. */
 export function fromRow(row: unknown): StoredApiKey {
@@ -53,6 +54,7 @@ export function fromRow(row: unknown): StoredApiKey {
     rotatedAt: toDate(r.rotated_at),
     owner: (r.owner as string | null | undefined) ?? null,
     permissions: toPermissions(r.permissions),
+    limits: toMetadata(r.limits) as StoredApiKey['limits'],
   };
 }
 
@@ -94,6 +96,7 @@ export function insertValues(record: StoredApiKey): unknown[] {
     timestamp(record.rotatedAt),
     record.owner ?? null,
     permissionsText(record.permissions),
+    jsonText(record.limits as Record<string, unknown> | null | undefined),
   ];
 }
 
@@ -117,4 +120,5 @@ export const CHANGE_COLUMNS = {
   ],
   rotatedAt: ['rotated_at', 'timestamptz', (v: unknown) => timestamp(v as Date | null)],
   permissions: ['permissions', 'jsonb', (v: unknown) => permissionsText(v as string[] | null)],
+  limits: ['limits', 'jsonb', (v: unknown) => jsonText(v as Record<string, unknown> | null)],
 } as const;

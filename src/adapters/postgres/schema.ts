@@ -39,6 +39,8 @@ export interface PostgresNames {
   display: string;
   /** The quoted schema, when one was given. */
   schema: string | undefined;
+  /** The quoted, schema-qualified table of usage counters: `"auth"."api_keys_usage"`. */
+  usageTable: string;
   /** The quoted, schema-qualified table of applied schema versions: `"auth"."api_keys_migrations"`. */
   migrationsTable: string;
   /** The same as people read it. */
@@ -83,6 +85,7 @@ export function postgresNames(options: unknown, caller: string): PostgresNames {
   return {
     table: qualify(table),
     migrationsTable: qualify(`${table}_migrations`),
+    usageTable: qualify(`${table}_usage`),
     migrations: schema === undefined ? `${table}_migrations` : `${schema}.${table}_migrations`,
     display: schema === undefined ? table : `${schema}.${table}`,
     schema: schema === undefined ? undefined : quote(schema),
@@ -161,6 +164,28 @@ CREATE INDEX IF NOT EXISTS ${quote(names.ownerIndex)}
 `;
 
 /**
+ * Step 4 (issue 17): a key's own usage limits, and the counters
+ * `consumeUsage` keeps apart from the record, one row per key, written by one upsert per
+ * verification.
+ */
+const usageSql = (
+  names: PostgresNames,
+) => `-- A key's own rate limit and credits (JSON); NULL for none.
+ALTER TABLE ${names.table} ADD COLUMN IF NOT EXISTS limits jsonb;
+
+-- Usage counters: the rate-limit window and its count, the credit balance and its refill period.
+CREATE TABLE IF NOT EXISTS ${names.usageTable} (
+  id             text COLLATE "C" NOT NULL PRIMARY KEY,
+  window_start   int8,
+  count          int8 NOT NULL,
+  credits_set    int8,
+  credits_period int8,
+  remaining      int8,
+  ok             int2 NOT NULL
+);
+`;
+
+/**
  * Step 5: the wrong-secret limit counted in the database (`reserveFailure`), one row per key id
  * with a window: created only for ids that have a record, dropped by `delete()` with the key and
  * by `deleteExpired()` once its window has ended (the index on `reset_at`). No foreign key, so
@@ -186,7 +211,7 @@ export const SCHEMA_STEPS: readonly SchemaStep[] = Object.freeze([
   { version: 1, name: 'initial', sql: initialSql },
   { version: 2, name: 'rotation', sql: rotationSql },
   { version: 3, name: 'owners', sql: ownersSql },
-  // Step 4 is reserved for the usage limits.
+  { version: 4, name: 'usage', sql: usageSql },
   { version: 5, name: 'failures', sql: failuresSql },
 ]);
 

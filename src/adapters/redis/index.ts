@@ -33,6 +33,8 @@ import type {
   ModifyCondition,
   ModifyResult,
   StoredApiKey,
+  UsageOutcome,
+  UsageRequest,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
@@ -255,6 +257,30 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
         if (Number(reply[0]) !== 1 || records.length >= limit) return records;
         min = `(${String(reply[1])}`;
       }
+    },
+
+    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      const { rate, credits } = request;
+      const text = (value: number | undefined) => (value === undefined ? '' : String(value));
+      const reply = await run(
+        SCRIPTS.usage,
+        [`${prefix}usage:${id}`],
+        [
+          text(rate?.windowStart),
+          text(rate?.limit),
+          text(credits?.setAt),
+          text(credits?.period),
+          text(credits?.fresh),
+          text(credits?.refillAmount),
+          text(credits?.cost),
+        ],
+      );
+      if (!Array.isArray(reply) || reply.length !== 3) throw unexpected(reply, 'usage');
+      return {
+        ok: Number(reply[0]) === 1,
+        count: Number(reply[1]),
+        remaining: reply[2] === '' ? null : Number(reply[2]),
+      };
     },
 
     async countLive(scope: string, at: Date): Promise<number> {

@@ -24,6 +24,7 @@ export const CHANGE_FIELDS = {
   previousSecretExpiresAt: (v: unknown) => String((v as Date).getTime()),
   rotatedAt: (v: unknown) => String((v as Date).getTime()),
   permissions: (v: unknown) => JSON.stringify(v),
+  limits: (v: unknown) => JSON.stringify(v),
 } as const;
 
 /** A record as the field/value list of its hash: dates as epoch ms, absent fields for null. */
@@ -53,6 +54,7 @@ export function toFields(record: StoredApiKey): string[] {
   if (record.previousSecretHash) fields.push('previousSecretHash', record.previousSecretHash);
   if (record.owner) fields.push('owner', record.owner);
   if (record.permissions) fields.push('permissions', JSON.stringify(record.permissions));
+  if (record.limits) fields.push('limits', JSON.stringify(record.limits));
   return fields;
 }
 
@@ -125,5 +127,6 @@ export function fromFields(reply: unknown): StoredApiKey | null {
     // Absent in records written before 0.3.0, and for keys without an owner or a narrowed list.
     owner: get('owner') ?? null,
     permissions: toPermissions(get('permissions')),
+    limits: toMetadata(get('limits')) as StoredApiKey['limits'],
   };
 }

@@ -311,6 +311,50 @@ for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
 return cjson.encode(record)
 `;
 
+/**
+ * KEYS: the key's usage hash. ARGV: window start, limit, credits set at, refill period, fresh
+ * balance, refill amount, cost ('' where it does not apply). `consumeUsage` in one script: the
+ * rule of applyUsage (src/internal/usage.ts). Returns { ok (0/1), count, remaining ('' for none) }.
+ */
+const USAGE = `
+local ws, lim, cset, period, fresh, refill, cost = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local s = redis.call('HMGET', KEYS[1], 'w', 'c', 's', 'p', 'r')
+-- A request from an older window, period or setting (a lagging clock or cache) counts against
+-- the newer one stored: counters never move back.
+local count = 0
+local storedWs = tonumber(s[1] or '')
+if lim ~= '' and storedWs and storedWs >= tonumber(ws) then count = tonumber(s[2]) end
+if lim ~= '' and storedWs and storedWs > tonumber(ws) then ws = s[1] end
+local ok = lim == '' or count < tonumber(lim)
+local balance = nil
+if cset ~= '' then
+  local storedSet = tonumber(s[3] or '')
+  local storedPeriod = tonumber(s[4] or '')
+  if not storedSet or storedSet < tonumber(cset) then balance = tonumber(fresh)
+  elseif storedSet == tonumber(cset) and period ~= '' and (not storedPeriod or storedPeriod < tonumber(period)) then balance = tonumber(refill)
+  else balance = tonumber(s[5]) end
+  if storedSet and storedSet > tonumber(cset) then
+    cset = s[3]
+    period = s[4] or ''
+  elseif storedSet and storedSet == tonumber(cset) and storedPeriod and period ~= '' and storedPeriod > tonumber(period) then
+    period = s[4]
+  end
+  ok = ok and balance > 0 and balance >= tonumber(cost)
+end
+if ok then
+  if lim ~= '' then count = count + 1 end
+  if balance then balance = balance - tonumber(cost) end
+end
+local fields = {'w', ws, 'c', string.format('%.0f', count), 's', cset, 'p', period}
+if balance then
+  table.insert(fields, 'r')
+  table.insert(fields, string.format('%.0f', balance))
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+if not balance then redis.call('HDEL', KEYS[1], 'r') end
+return { ok and 1 or 0, count, balance and string.format('%.0f', balance) or '' }
+`;
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -330,6 +374,7 @@ export const SCRIPTS = Object.freeze({
   countLive: script(COUNT_LIVE),
   revokeOwner: script(REVOKE_OWNER),
   find: script(FIND),
+  usage: script(USAGE),
 });
 
 /** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */

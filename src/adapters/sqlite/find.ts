@@ -26,6 +26,7 @@ const KNOWN = [
   'rotated_at',
   'owner',
   'permissions',
+  'limits',
 ] as const;
 
 /** Where each column of a statement's result sits. */
@@ -94,6 +95,7 @@ export function rowReader(prepared: () => SqliteStatement): (id: string) => Stor
       rotated_at: v[at[13]!],
       owner: v[at[14]!],
       permissions: v[at[15]!],
+      limits: v[at[16]!],
     };
     for (let i = 0; i < others.length; i++) row[others[i]!.name] = v[others[i]!.index];
     return rowToRecord(row as unknown as KeyRow);

@@ -34,7 +34,10 @@ import type {
   StoredApiKey,
   SubscribeOptions,
   Subscription,
+  UsageOutcome,
+  UsageRequest,
 } from '../../adapter.js';
+import { usageOutcome, usageParams, usageStatement } from '../../internal/usage-sql.js';
 import {
   adapterOptions,
   missingTable,
@@ -115,9 +118,10 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   const t = `"${table}"`;
   const sql = {
     insert: `INSERT INTO ${t} (id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata,
-        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions)
+        ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions, limits)
       VALUES (@id, @scope, @name, @role, @secretHash, @createdAt, @expiresAt, @lastUsedAt, @revokedAt, @metadata,
-        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt, @owner, @permissions)`,
+        @ttlSeconds, @previousSecretHash, @previousSecretExpiresAt, @rotatedAt, @owner, @permissions, @limits)`,
+    consumeUsage: usageStatement(`"${table}_usage"`, (name) => `@${name}`),
     find: `SELECT * FROM ${t} WHERE id = ?`,
     list: `SELECT * FROM ${t} WHERE scope = @scope
       AND (@after IS NULL OR name > @after)
@@ -193,6 +197,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
           rotatedAt: ms(record.rotatedAt),
           owner: record.owner ?? null,
           permissions: permissionsText(record.permissions),
+          limits: record.limits ? JSON.stringify(record.limits) : null,
         });
         return { ok: true };
       } catch (error) {
@@ -275,6 +280,9 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
 
     reserveFailure: failures.reserveFailure,
     releaseFailure: failures.releaseFailure,
+    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      return usageOutcome(statement('consumeUsage').get(usageParams(id, request)));
+    },
 
     async countLive(scope: string, at: Date): Promise<number> {
       const row = statement('countLive').get(scope, at.getTime()) as { live: number | bigint };

@@ -22,6 +22,7 @@ const COLUMNS: Record<keyof KeyChanges, [column: string, store: (value: never) =
   previousSecretExpiresAt: ['previous_secret_expires_at', ms],
   rotatedAt: ['rotated_at', ms],
   permissions: ['permissions', (value: string[] | null) => permissionsText(value)],
+  limits: ['limits', (value: object | null) => (value === null ? null : JSON.stringify(value))],
 };
 
 /**

@@ -138,13 +138,34 @@ BEGIN
 END;
 `;
 
+/** Step 5 adds `limits` to the watched columns: a new rate limit or credits must reach every cache. */
+export const WATCHED_COLUMNS_V5 = [...WATCHED_COLUMNS_V4, 'limits'];
+
+/**
+ * Step 5 (issue 17): a key's own usage limits as JSON, and the
+ * counters `consumeUsage` keeps apart from the record: one row per key that has counted, written
+ * by one upsert per verification (the change log does not see it).
+ */
+const usage = (table: string) => `ALTER TABLE "${table}" ADD COLUMN "limits" TEXT;
+CREATE TABLE IF NOT EXISTS "${table}_usage" (
+  "id" TEXT NOT NULL PRIMARY KEY,
+  "window_start" INTEGER,
+  "count" INTEGER NOT NULL,
+  "credits_set" INTEGER,
+  "credits_period" INTEGER,
+  "remaining" INTEGER,
+  "ok" INTEGER NOT NULL
+) STRICT;
+DROP TRIGGER IF EXISTS "${table}_changes_update";
+${changeTriggersSql(table, WATCHED_COLUMNS_V5)}`;
+
 /** Every step, in order. A new one goes at the end with the next version. */
 export const SQLITE_STEPS: readonly SqliteStep[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'change-log', sql: changeLog },
   { version: 3, name: 'rotation', sql: rotation },
   { version: 4, name: 'owners', sql: owners },
-  // Step 5 is reserved for the usage limits.
+  { version: 5, name: 'usage', sql: usage },
   { version: 6, name: 'failures', sql: failures },
 ];
 
