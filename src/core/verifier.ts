@@ -14,11 +14,17 @@ import {
   type ParsedKey,
 } from './key-format.js';
 import type { LastUsedWriter } from './last-used.js';
-import { checkPermissionList, grantsOf, holdsAll, type PermissionMap } from './permissions.js';
+import {
+  checkPermissionList,
+  grantsOf,
+  holdsAll,
+  type PermissionGrants,
+  type PermissionMap,
+} from './permissions.js';
 import type { RoleSet } from './roles.js';
 import type { AttemptTicket, WrongSecrets } from './shared-attempts.js';
 import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
-import type { CachedKey, VerifyCache } from './verify-cache.js';
+import { CachedKey, type VerifyCache } from './verify-cache.js';
 
 /** What verification needs from its instance; built once by createKeymint. */
 export interface VerifierParts {
@@ -226,6 +232,21 @@ export function createVerifier(parts: VerifierParts) {
   /** Entries a refresh was started for: at most one per entry, even when it fails. */
   const refreshed = new WeakSet<KeyView>();
   const refreshMs = cache ? cache.ttlMs * REFRESH_FRACTION : 0;
+  /**
+   * Grants by effective list: a key without its own list holds its role's (one frozen array per
+   * role), so the entries of a role share one grants object instead of a Set each.
+   */
+  const grantsByList = new WeakMap<readonly string[], PermissionGrants>();
+  function grantsFor(record: StoredApiKey): PermissionGrants | null {
+    if (!parts.permissions) return null;
+    const list = parts.permissions.effective(record.role, record.permissions);
+    let grants = grantsByList.get(list);
+    if (grants === undefined) {
+      grants = grantsOf(list);
+      grantsByList.set(list, grants);
+    }
+    return grants;
+  }
   const { findByIdSync } = parts;
   // A synchronous verify is called directly only where no hashing queue applies.
   const verifySync = limiter ? undefined : parts.verifySync;
@@ -352,9 +373,13 @@ export function createVerifier(parts: VerifierParts) {
   const isExpired = (expiresAtMs: number | null, nowMs: number) =>
     expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= expiresAtMs;
 
-  function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
+  function verdict(
+    view: KeyView,
+    options: ParsedOptions,
+    nowMs: number,
+    retain: boolean,
+  ): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
-    if (view.revoked) return results.revoked;
     // The previous secret of a rotated key: valid until its grace period ends.
     if (view.graceUntilMs !== null && nowMs >= view.graceUntilMs) return results.rotated;
     if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
@@ -362,7 +387,7 @@ export function createVerifier(parts: VerifierParts) {
     if (options.permissions && !(view.grants && holdsAll(view.grants, options.permissions))) {
       return results.insufficient_permission;
     }
-    return view.valid;
+    return view.result(retain);
   }
 
   /** `lastUsedMs` is on the monotonic clock; the time written is the wall clock's. */
@@ -402,9 +427,10 @@ export function createVerifier(parts: VerifierParts) {
         return result.ok ? result.record : null;
       });
       // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
-      const proof = proven.get(record.id);
+      const proof = proofOf(record.id);
       if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
-        proven.set(record.id, { digest: proof.digest, secretHash: hashed });
+        if (proof instanceof CachedKey) proof.secretHash = hashed;
+        else proven.set(record.id, { digest: proof.digest, secretHash: hashed });
       }
     })()
       .catch(parts.report)
@@ -412,12 +438,15 @@ export function createVerifier(parts: VerifierParts) {
   }
 
   function prove(id: string, digest: string, secretHash: string): void {
+    // With the cache on, its entries are the proofs (kept past their freshness bound).
+    if (cache) return;
     proven.delete(id);
     if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
     proven.set(id, { digest, secretHash });
   }
 
-  const provenDigest = (id: string): string | undefined => proven.get(id)?.digest;
+  const proofOf = (id: string): Proof | undefined => (cache ? cache.proof(id) : proven.get(id));
+  const provenDigest = (id: string): string | undefined => proofOf(id)?.digest;
 
   /**
    * Whether this process already proved this very key against this very stored hash. Only with
@@ -425,7 +454,7 @@ export function createVerifier(parts: VerifierParts) {
    */
   function alreadyProven(record: StoredApiKey, digest: string): boolean {
     if (!cache) return false;
-    const proof = proven.get(record.id);
+    const proof = cache.proof(record.id);
     return proof !== undefined && proof.digest === digest && proof.secretHash === record.secretHash;
   }
 
@@ -498,25 +527,31 @@ export function createVerifier(parts: VerifierParts) {
         if (matches !== true) return { kind: 'wrong' };
         if (!previous) prove(id, digest, record.secretHash);
       }
-      const apiKey = toApiKey(record, parts.permissions);
-      const view: KeyView = {
-        id: record.id,
+      const view = new CachedKey(
+        record.id,
         digest,
-        scope: record.scope,
-        apiKey,
-        valid: Object.freeze({ valid: true, apiKey }),
-        rank: roles.rankOf(record.role),
-        grants: apiKey.permissions ? grantsOf(apiKey.permissions) : null,
-        expiresAtMs: record.expiresAt?.getTime() ?? null,
-        revoked: record.revokedAt !== null,
-        graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
-        freshUntil: readAt + (cache?.ttlMs ?? 0),
+        previous ? record.previousSecretHash! : record.secretHash,
+        record.scope,
+        roles.rankOf(record.role),
+        grantsFor(record),
+        record.expiresAt?.getTime() ?? null,
+        previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
+        readAt + (cache?.ttlMs ?? 0),
         // The stored last-used time, moved onto the monotonic clock (never into its future).
-        lastUsedMs: record.lastUsedAt
-          ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
-          : -Infinity,
-        hot: false,
-      };
+        record.lastUsedAt ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime()) : -Infinity,
+        {
+          name: record.name,
+          role: record.role,
+          metadata: deepFreeze(record.metadata),
+          createdAtMs: record.createdAt.getTime(),
+          lastUsedAtMs: record.lastUsedAt?.getTime() ?? null,
+          rotatedAtMs: record.rotatedAt?.getTime() ?? null,
+          previousKeyExpiresAtMs: record.previousSecretHash
+            ? (record.previousSecretExpiresAt?.getTime() ?? null)
+            : null,
+          owner: record.owner ?? null,
+        },
+      );
       cache?.fill(token, view);
       if (!previous) maybeRehash(record, presented.secret);
       return { kind: 'match', view };
@@ -542,15 +577,16 @@ export function createVerifier(parts: VerifierParts) {
     // Garbage of the wrong shape costs a few comparisons.
     if (!hasShape(key)) return MALFORMED;
     let digest: string | undefined;
-    if (cache?.hasId(key.slice(idStart, idEnd))) {
+    const id = cache === null ? '' : key.slice(idStart, idEnd);
+    if (cache?.hasId(id)) {
       // This id verified lately: almost always the same key again. Its digest is all a hit
       // takes (the very string a full verification accepted), so the checksum waits for a miss.
       digest = sha256(key);
       const mono = parts.monoMs();
-      const hit = cache.get(digest, mono);
+      const hit = cache.get(id, digest, mono);
       if (hit) {
         const at = parts.nowMs();
-        const result = verdict(hit, parsedOptions, at);
+        const result = verdict(hit, parsedOptions, at, true);
         if (result.valid) touch(hit, mono, at);
         if (mono >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
         return result;
@@ -592,7 +628,7 @@ export function createVerifier(parts: VerifierParts) {
     }
     if (outcome.kind !== 'match') return refusal(outcome);
     const at = parts.nowMs();
-    const result = verdict(outcome.view, parsedOptions, at);
+    const result = verdict(outcome.view, parsedOptions, at, false);
     if (result.valid) touch(outcome.view, parts.monoMs(), at);
     return result;
   }
