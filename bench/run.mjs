@@ -13,6 +13,8 @@ import { concurrentFirstVerifications, wrongSecretFlood } from './scenarios.mjs'
 import { herdRows, herdScenario } from './herd.mjs';
 import { coldPathScenario } from './cold-path.mjs';
 import { otelScenario } from './otel.mjs';
+import { memoryRows, memoryScenario } from './memory.mjs';
+import { steadyStateRows, steadyStateScenario } from './steady-state.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
 import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
@@ -64,11 +66,25 @@ try {
     herd: async () => herdRows(await herdScenario({ quick: QUICK })),
     'cold-path': () => coldPathScenario({ quick: QUICK, skip: noServer }),
   };
+  // --only memory / steady: just that section (bench/memory.mjs, bench/steady-state.mjs); they
+  // report lines rather than table rows.
+  const lineSections = {
+    memory: async () => memoryRows(await memoryScenario({ quick: QUICK })),
+    steady: async () => steadyStateRows(await steadyStateScenario({ quick: QUICK })),
+  };
   if (args.only !== undefined) {
-    const section = sections[args.only];
-    if (!section) throw new Error(`--only takes: ${[...Object.keys(sections), 'otel'].join(', ')}`);
+    const names = [...Object.keys(sections), ...Object.keys(lineSections), 'otel'];
+    if (!(args.only in sections) && !(args.only in lineSections)) {
+      throw new Error(`--only takes: ${names.join(', ')}`);
+    }
     log(`${args.only} rows only`);
-    const { rows, targets } = await section();
+    if (args.only in lineSections) {
+      const { lines, targets } = await lineSections[args.only]();
+      for (const line of lines) console.log(line);
+      for (const t of targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
+      process.exit(0);
+    }
+    const { rows, targets } = await sections[args.only]();
     console.log(`\n${textTable(rows)}`);
     for (const t of targets) console.log(`${t.status}: ${t.row}: ${t.text} (${t.value})`);
     process.exit(0);
@@ -133,6 +149,13 @@ try {
   log('warm verify with @opentelemetry/api and no SDK, against without it (bench/otel.mjs)');
   const otel = await otelScenario({ quick: QUICK });
   targets.push(...otel.targets);
+  const extraLines = [];
+  for (const [name, run] of Object.entries(lineSections)) {
+    log(`${name} rows (bench/${name === 'steady' ? 'steady-state' : name}.mjs)`);
+    const section = await run();
+    extraLines.push(...section.lines);
+    targets.push(...section.targets);
+  }
   const seconds = (performance.now() - startedAt) / 1000;
   const mode = QUICK ? 'quick' : 'full';
   const header =
@@ -141,6 +164,7 @@ try {
   console.log(`\n${header}\n`);
   console.log(textTable(rows));
   for (const row of otel.rows) console.log(row);
+  for (const line of extraLines) console.log(line);
   const failed = targets.filter((t) => t.status === 'FAIL');
   console.log(
     `\ntargets: ${targets.length - failed.length}/${targets.length} met` +

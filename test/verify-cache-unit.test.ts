@@ -145,3 +145,27 @@ describe('VerifyCache', () => {
     expect(second.valid && second.apiKey.name).toBe('n-a');
   });
 });
+
+describe('VerifyCache reset and close', () => {
+  it('reset serves nothing cached before it but keeps the proofs; close drops them too', () => {
+    const cache = new VerifyCache(10, 1_000);
+    fillAll(cache, entry('a'), entry('b', 'first'), entry('b', 'second'));
+    cache.reset();
+    expect(cache.get('a', 'd-a', 0)).toBeUndefined();
+    expect(cache.get('b', 'first', 0)).toBeUndefined();
+    expect(cache.get('b', 'second', 0)).toBeUndefined();
+    expect(cache.proof('a')?.digest).toBe('d-a');
+    fillAll(cache, entry('a'));
+    expect(cache.get('a', 'd-a', 0)).toBeDefined();
+    cache.close();
+    expect(cache.proof('a')).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('drops the proof of a revoked id', () => {
+    const cache = new VerifyCache(10, 1_000);
+    fillAll(cache, entry('a'));
+    cache.invalidate('a');
+    expect(cache.proof('a')).toBeUndefined();
+  });
+});

@@ -45,8 +45,11 @@ export class CachedKey {
      * on the verdict is `rotated`. `null` for the current secret.
      */
     readonly graceUntilMs: number | null,
-    /** When this entry stops being served (its freshness bound), on the monotonic clock (ms). */
-    readonly freshUntil: number,
+    /**
+     * When this entry stops being served (its freshness bound), on the monotonic clock (ms);
+     * `-Infinity` once the cache was reset.
+     */
+    public freshUntil: number,
     /**
      * When keymint last wrote or queued a last-used time for this key, on the monotonic clock (ms;
      * `-Infinity`: none).
@@ -178,9 +181,9 @@ export class VerifyCache {
    * replaces the one of its own digest, or else the older of the two.
    */
   fill(token: number, entry: CachedKey): void {
-    if (this.closed || this.clearedAt > token || (this.invalidatedAt.get(entry.id) ?? -1) > token) {
-      return;
-    }
+    if (this.closed || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
+    // Read before a reset: never served, but kept as the proof it is.
+    if (this.clearedAt > token) entry.freshUntil = -Infinity;
     const known = this.byId.get(entry.id);
     if (known === undefined) {
       while (this.byId.size >= this.maxEntries) this.evictOne();
@@ -220,13 +223,22 @@ export class VerifyCache {
   close(): void {
     this.closed = true;
     this.reset();
-  }
-
-  /** Drops everything, including what lookups in flight would cache (messages were lost). */
-  reset(): void {
-    this.clearedAt = ++this.sequence;
     this.byId.clear();
     this.hand = undefined;
+  }
+
+  /**
+   * Serves nothing cached so far, nor what lookups in flight would cache (messages were lost).
+   * The entries stay as proofs: a revalidation reads the record anyway, and skips the hasher
+   * only for the very stored hash this process proved the key against.
+   */
+  reset(): void {
+    this.clearedAt = ++this.sequence;
+    for (const head of this.byId.values()) {
+      for (let entry: CachedKey | undefined = head; entry; entry = entry.other) {
+        entry.freshUntil = -Infinity;
+      }
+    }
     this.invalidatedAt.clear();
     this.also?.reset();
   }
