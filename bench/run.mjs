@@ -15,6 +15,7 @@ import { coldPathScenario } from './cold-path.mjs';
 import { otelScenario } from './otel.mjs';
 import { memoryRows, memoryScenario } from './memory.mjs';
 import { steadyStateRows, steadyStateScenario } from './steady-state.mjs';
+import { httpRows, httpScenario } from './http.mjs';
 import { sqlitePollRows } from './sqlite-poll.mjs';
 import { isCI } from '../scripts/test-env.mjs';
 import { POSTGRES_ENV, REDIS_ENV, SUBJECTS, versionOf } from './subjects.mjs';
@@ -66,11 +67,12 @@ try {
     herd: async () => herdRows(await herdScenario({ quick: QUICK })),
     'cold-path': () => coldPathScenario({ quick: QUICK, skip: noServer }),
   };
-  // --only memory / steady: just that section (bench/memory.mjs, bench/steady-state.mjs); they
-  // report lines rather than table rows.
+  // --only memory / steady / http: just that section (bench/memory.mjs, bench/steady-state.mjs,
+  // bench/http.mjs); they report lines rather than table rows.
   const lineSections = {
     memory: async () => memoryRows(await memoryScenario({ quick: QUICK })),
     steady: async () => steadyStateRows(await steadyStateScenario({ quick: QUICK })),
+    http: async () => httpRows(await httpScenario({ quick: QUICK })),
   };
   if (args.only !== undefined) {
     const names = [...Object.keys(sections), ...Object.keys(lineSections), 'otel'];
