@@ -245,7 +245,7 @@ ${targetLines.join('\n')}
   before 20.12, \`createHash()\`. The synchronous variant is shown for transparency; ratios use
   the async floor.
 - **warm**: the same key, verified again and again, is answered by the cache, with
-  \`cache: { ttl: '30s', maxEntries: 10000 }\` (the defaults). The hasher is
+  \`cache: { ttl: '30s', maxEntries: 10000 }\` (the defaults before issue 12 raised maxEntries to 20,000). The hasher is
   hmacSha256Hasher, except in the row marked argon2id. SQLite is better-sqlite3 with default settings, on a file in a temporary directory.
   PostgreSQL and Redis are throwaway servers on loopback, started by \`scripts/services.mjs\`, or
   the servers that \`${POSTGRES_ENV}\` and \`${REDIS_ENV}\` name.
