@@ -81,6 +81,11 @@ interface Flight {
    * bound of it.
    */
   startedAt: number;
+  /**
+   * Begun before a reset (invalidation messages lost): its answer may predate a revoke, so no
+   * caller takes it; later callers wait for it (its proof lands in the cache) and read again.
+   */
+  stale: boolean;
 }
 
 /**
@@ -567,7 +572,7 @@ export function createVerifier(parts: VerifierParts) {
       for (const [digest, flight] of flights) if (flight.id === id) flights.delete(digest);
     },
     reset(): void {
-      flights.clear();
+      for (const flight of flights.values()) flight.stale = true;
     },
   };
   if (cache) cache.also = forget;
@@ -601,7 +606,12 @@ export function createVerifier(parts: VerifierParts) {
       return results.rate_limited;
     }
     const arrivedAt = parts.monoMs();
-    const joined = flights.get(digest);
+    let joined = flights.get(digest);
+    if (joined?.stale) {
+      await joined.promise.catch(() => undefined);
+      joined = flights.get(digest);
+      if (joined?.stale) joined = undefined;
+    }
     // With a synchronous store and hasher a lookup ends before anyone could join it: no flight.
     let outcome = await (joined
       ? joined.promise
@@ -637,7 +647,7 @@ export function createVerifier(parts: VerifierParts) {
     const promise = lookup(presented, digest).finally(() => {
       if (flights.get(digest)?.promise === promise) flights.delete(digest);
     });
-    const flight: Flight = { id: presented.id, promise, startedAt };
+    const flight: Flight = { id: presented.id, promise, startedAt, stale: false };
     flights.set(digest, flight);
     return flight;
   }
