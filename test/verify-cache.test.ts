@@ -486,3 +486,32 @@ describe('verify cache: at scale', () => {
     expect(await keymint.verifyKey(key)).toBe(hit);
   });
 });
+
+describe('verify cache: reset while a first verification hashes', () => {
+  it('the listener going live during a hash costs no second hash of the same key', async () => {
+    const inner = memoryAdapter();
+    let goLive!: () => void;
+    const adapter: KeyAdapter = {
+      ...inner,
+      subscribe: (listener, options) =>
+        new Promise((resolve) => {
+          goLive = () => resolve(inner.subscribe!(listener, options));
+        }),
+    };
+    const hasher = countingHasher();
+    const keymint = createKeymint({ adapter, hasher, cache: { ttl: '1h' } });
+    const { key } = await keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    const release = hasher.hold();
+    const first = keymint.verifyKey(key);
+    while (hasher.calls.verify === 0) await new Promise((r) => setTimeout(r, 1));
+    goLive(); // the cache is reset: the lookup in flight may no longer be joined
+    await new Promise((r) => setTimeout(r, 10));
+    const second = keymint.verifyKey(key);
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    expect((await first).valid).toBe(true);
+    expect((await second).valid).toBe(true);
+    expect(hasher.calls.verify).toBe(1);
+    await keymint.close();
+  });
+});
