@@ -147,11 +147,16 @@ async function oneRow({ store, hasherName, keys, records, sequence, durationMs, 
   const keymint = createKeymint({ adapter: counted, hasher, cache: { ttl: '30s' } });
   const seen = new Set();
   let invalid = 0;
+  let failed = 0;
   try {
     const result = await drive(keys, sequence, durationMs, async (key) => {
       seen.add(key);
-      const r = await keymint.verifyKey(key);
-      if (!r.valid) invalid++;
+      try {
+        const r = await keymint.verifyKey(key);
+        if (!r.valid) invalid++;
+      } catch {
+        failed++; // STORE_FAILURE past the store deadline, on an overloaded machine
+      }
     });
     return {
       store,
@@ -162,6 +167,7 @@ async function oneRow({ store, hasherName, keys, records, sequence, durationMs, 
       hasherCalls,
       distinct: seen.size,
       invalid,
+      failed,
     };
   } finally {
     await keymint.close();
@@ -214,14 +220,14 @@ export function steadyStateRows({ count, durationMs, rows }) {
       `${name}, ${durationMs / 1000} s: ${fmtInt(r.perSecond)} verifications/s (${r.ratio.toFixed(2)} x floor), ` +
         `p50 ${(r.p50 * 1000).toFixed(0)} us, p99 ${(r.p99 * 1000).toFixed(0)} us, ` +
         `${r.readsPerKeyMinute.toFixed(2)} store reads/key/min, ${fmtInt(r.hasherCalls)} hasher calls, ` +
-        `${fmtInt(r.distinct)} distinct keys seen, ${r.invalid} not valid`,
+        `${fmtInt(r.distinct)} distinct keys seen, ${r.invalid} not valid, ${r.failed} store failures`,
     );
     if (r.hasherName === 'argon2id') {
       targets.push({
         row: name,
         text: 'argon2id verifications = distinct keys (one per key per process)',
         value: `${fmtInt(r.hasherCalls)} calls, ${fmtInt(r.distinct)} keys`,
-        status: r.hasherCalls === r.distinct && r.invalid === 0 ? 'PASS' : 'FAIL',
+        status: r.hasherCalls === r.distinct && r.invalid + r.failed === 0 ? 'PASS' : 'FAIL',
       });
     }
   }
