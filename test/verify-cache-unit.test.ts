@@ -169,3 +169,21 @@ describe('VerifyCache reset and close', () => {
     expect(cache.proof('a')).toBeUndefined();
   });
 });
+
+describe('sameDigest (the constant-time proof check)', () => {
+  it('is true for equal digests only, wherever two differ', async () => {
+    const { sameDigest } = await import('../src/internal/same-digest.js');
+    const { createHash } = await import('node:crypto');
+    const a = createHash('sha256').update('a').digest('binary');
+    expect(sameDigest(a, a)).toBe(true);
+    // An equal digest computed again (another string object).
+    expect(sameDigest(a, createHash('sha256').update('a').digest('binary'))).toBe(true);
+    for (let i = 0; i < a.length; i++) {
+      const flipped = a.slice(0, i) + String.fromCharCode(a.charCodeAt(i) ^ 1) + a.slice(i + 1);
+      expect(sameDigest(a, flipped), `position ${i}`).toBe(false);
+      expect(sameDigest(flipped, a), `position ${i}`).toBe(false);
+    }
+    expect(sameDigest(a, a.slice(0, -1))).toBe(false);
+    expect(sameDigest('', '')).toBe(true);
+  });
+});

@@ -3,6 +3,7 @@ import type { KeyAdapter, StoredApiKey } from '../adapter.js';
 import { safeCause } from './redact.js';
 import { KeymintError } from '../errors.js';
 import { readonlyDate } from '../internal/readonly-date.js';
+import { sameDigest } from '../internal/same-digest.js';
 import { scopeSchema } from '../schemas.js';
 import { Busy, type HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
@@ -451,7 +452,11 @@ export function createVerifier(parts: VerifierParts) {
   }
 
   const proofOf = (id: string): Proof | undefined => (cache ? cache.proof(id) : proven.get(id));
-  const provenDigest = (id: string): string | undefined => proofOf(id)?.digest;
+  /** Whether `digest` is the one proven for this id (constant time: a proof check). */
+  const provenFor = (id: string, digest: string): boolean => {
+    const proof = proofOf(id);
+    return proof !== undefined && sameDigest(proof.digest, digest);
+  };
 
   /**
    * Whether this process already proved this very key against this very stored hash. Only with
@@ -460,7 +465,11 @@ export function createVerifier(parts: VerifierParts) {
   function alreadyProven(record: StoredApiKey, digest: string): boolean {
     if (!cache) return false;
     const proof = cache.proof(record.id);
-    return proof !== undefined && proof.digest === digest && proof.secretHash === record.secretHash;
+    return (
+      proof !== undefined &&
+      sameDigest(proof.digest, digest) &&
+      proof.secretHash === record.secretHash
+    );
   }
 
   async function lookup(presented: ParsedKey, digest: string): Promise<Lookup> {
@@ -487,7 +496,7 @@ export function createVerifier(parts: VerifierParts) {
       let previous = false;
       if (!alreadyProven(record, digest)) {
         let ticket: AttemptTicket | null = null;
-        if (attempts !== null && provenDigest(id) !== digest) {
+        if (attempts !== null && !provenFor(id, digest)) {
           const begun = await attempts.begin(id, parts.monoMs());
           // The record was deleted since the read: nothing to hash.
           if (begun === 'gone') return { kind: 'not_found' };
@@ -502,7 +511,7 @@ export function createVerifier(parts: VerifierParts) {
                   // whether this process proved this very key before (then it goes first).
                   scope: record.scope,
                   id,
-                  proven: provenDigest(id) === digest,
+                  proven: provenFor(id, digest),
                 })
               : hasher.verify(hash, presented.secret),
           );
@@ -602,7 +611,7 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.monoMs()) && provenDigest(presented.id) !== digest) {
+    if (attempts?.blocked(presented.id, parts.monoMs()) && !provenFor(presented.id, digest)) {
       return results.rate_limited;
     }
     const arrivedAt = parts.monoMs();

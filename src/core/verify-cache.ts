@@ -1,4 +1,5 @@
 import { readonlyDate } from '../internal/readonly-date.js';
+import { sameDigest } from '../internal/same-digest.js';
 import type { PermissionGrants } from './permissions.js';
 import type { ApiKey, VerifyResult } from './types.js';
 
@@ -144,11 +145,16 @@ export class VerifyCache {
 
   /** The entry of this id and digest when it is still fresh at `monoMs` (monotonic). */
   get(id: string, digest: string, monoMs: number): CachedKey | undefined {
-    let entry = this.byId.get(id);
-    if (entry !== undefined && entry.digest !== digest) entry = entry.other;
-    if (entry === undefined || entry.digest !== digest || monoMs >= entry.freshUntil) {
-      return undefined;
-    }
+    const head = this.byId.get(id);
+    if (head === undefined) return undefined;
+    // Constant time: the digest is the proof that this is the key the entry was proven for.
+    const other = head.other;
+    const entry = sameDigest(head.digest, digest)
+      ? head
+      : other !== undefined && sameDigest(other.digest, digest)
+        ? other
+        : undefined;
+    if (entry === undefined || monoMs >= entry.freshUntil) return undefined;
     entry.hot = true;
     this.hits++;
     return entry;
