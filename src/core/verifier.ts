@@ -25,7 +25,7 @@ import {
 import type { RoleSet } from './roles.js';
 import type { AttemptTicket, WrongSecrets } from './shared-attempts.js';
 import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
-import { CachedKey, type VerifyCache } from './verify-cache.js';
+import { CachedKey, monoField, NEVER, type VerifyCache } from './verify-cache.js';
 
 /** What verification needs from its instance; built once by createKeymint. */
 export interface VerifierParts {
@@ -399,7 +399,7 @@ export function createVerifier(parts: VerifierParts) {
   /** `lastUsedMs` is on the monotonic clock; the time written is the wall clock's. */
   function touch(view: KeyView, monoMs: number, nowMs: number): void {
     if (monoMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
-    view.lastUsedMs = monoMs;
+    view.lastUsedMs = monoField(monoMs);
     lastUsed.queue(view.id, nowMs);
   }
 
@@ -550,9 +550,11 @@ export function createVerifier(parts: VerifierParts) {
         grantsFor(record),
         record.expiresAt?.getTime() ?? null,
         previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
-        readAt + (cache?.ttlMs ?? 0),
+        monoField(readAt + (cache?.ttlMs ?? 0)),
         // The stored last-used time, moved onto the monotonic clock (never into its future).
-        record.lastUsedAt ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime()) : -Infinity,
+        record.lastUsedAt
+          ? monoField(readAt - Math.max(0, wallAt - record.lastUsedAt.getTime()))
+          : NEVER,
         {
           name: record.name,
           role: record.role,
@@ -592,12 +594,13 @@ export function createVerifier(parts: VerifierParts) {
     if (!hasShape(key)) return MALFORMED;
     let digest: string | undefined;
     const id = cache === null ? '' : key.slice(idStart, idEnd);
-    if (cache?.hasId(id)) {
+    const head = cache?.head(id);
+    if (head !== undefined) {
       // This id verified lately: almost always the same key again. Its digest is all a hit
       // takes (the very string a full verification accepted), so the checksum waits for a miss.
       digest = sha256(key);
       const mono = parts.monoMs();
-      const hit = cache.get(id, digest, mono);
+      const hit = cache!.match(head, digest, mono);
       if (hit) {
         const at = parts.nowMs();
         const result = verdict(hit, parsedOptions, at, true);

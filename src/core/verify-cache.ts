@@ -5,8 +5,25 @@ import type { ApiKey, VerifyResult } from './types.js';
 
 const MAX_TRACKED_INVALIDATIONS = 10_000;
 
+/**
+ * "Never" on the monotonic clock: the last-used time of a key with none, the freshness bound of
+ * an entry no longer served. A small integer rather than `-Infinity`, like every time an entry
+ * keeps on the monotonic clock (see {@link monoField}).
+ */
+export const NEVER = -(2 ** 30);
+
+/**
+ * A monotonic time as an entry keeps it: whole milliseconds (rounded down, so a freshness bound
+ * only ever ends earlier), no lower than {@link NEVER}. V8 keeps such a number in the object
+ * itself (a small integer) while it fits in 31 bits, about 24 days of process uptime; a
+ * fractional one would be a separate 16-byte heap number per field and a memory read per hit.
+ */
+export const monoField = (ms: number): number => Math.max(NEVER, Math.floor(ms));
+
 /** What a cache entry keeps to build its key's public view, as numbers rather than dates. */
 export interface ViewFields {
+  /** Absent: what tells these apart from the built view (`valid: true`) in one slot. */
+  readonly valid?: undefined;
   readonly name: string;
   readonly role: string;
   readonly metadata: Record<string, unknown> | null;
@@ -28,7 +45,6 @@ export class CachedKey {
   other: CachedKey | undefined = undefined;
   /** Second-chance bit: set by each hit, cleared when eviction passes over the entry. */
   hot = false;
-  private view: VerifyResult | undefined = undefined;
 
   constructor(
     readonly id: string,
@@ -47,16 +63,17 @@ export class CachedKey {
      */
     readonly graceUntilMs: number | null,
     /**
-     * When this entry stops being served (its freshness bound), on the monotonic clock (ms);
-     * `-Infinity` once the cache was reset.
+     * When this entry stops being served (its freshness bound), on the monotonic clock (whole
+     * ms, {@link monoField}); {@link NEVER} once the cache was reset.
      */
     public freshUntil: number,
     /**
-     * When keymint last wrote or queued a last-used time for this key, on the monotonic clock (ms;
-     * `-Infinity`: none).
+     * When keymint last wrote or queued a last-used time for this key, on the monotonic clock
+     * (whole ms, {@link monoField}; {@link NEVER}: none).
      */
     public lastUsedMs: number,
-    private readonly fields: ViewFields,
+    /** What the public view is built from; the view itself once built and kept (one slot). */
+    private data: ViewFields | VerifyResult,
   ) {}
 
   /**
@@ -65,8 +82,9 @@ export class CachedKey {
    * costs no view in the cache.
    */
   result(retain: boolean): VerifyResult {
-    if (this.view) return this.view;
-    const f = this.fields;
+    const data = this.data;
+    if (data.valid === true) return data;
+    const f = data as ViewFields;
     const apiKey: ApiKey = Object.freeze({
       id: this.id,
       name: f.name,
@@ -84,7 +102,8 @@ export class CachedKey {
       owner: f.owner,
     });
     const view: VerifyResult = Object.freeze({ valid: true, apiKey });
-    if (retain) this.view = view;
+    // The fields are in the view now: they go, so a hit entry holds one of the two.
+    if (retain) this.data = view;
     return view;
   }
 
@@ -143,10 +162,19 @@ export class VerifyCache {
     return this.byId.has(id);
   }
 
+  /** The newest entry of this id (fresh or not), or undefined: the hit path's one map read. */
+  head(id: string): CachedKey | undefined {
+    return this.byId.get(id);
+  }
+
   /** The entry of this id and digest when it is still fresh at `monoMs` (monotonic). */
   get(id: string, digest: string, monoMs: number): CachedKey | undefined {
     const head = this.byId.get(id);
-    if (head === undefined) return undefined;
+    return head === undefined ? undefined : this.match(head, digest, monoMs);
+  }
+
+  /** Of an id's entries (`head` and the other), the one of this digest if fresh at `monoMs`. */
+  match(head: CachedKey, digest: string, monoMs: number): CachedKey | undefined {
     // Constant time: the digest is the proof that this is the key the entry was proven for.
     const other = head.other;
     const entry = sameDigest(head.digest, digest)
@@ -189,7 +217,7 @@ export class VerifyCache {
   fill(token: number, entry: CachedKey): void {
     if (this.closed || (this.invalidatedAt.get(entry.id) ?? -1) > token) return;
     // Read before a reset: never served, but kept as the proof it is.
-    if (this.clearedAt > token) entry.freshUntil = -Infinity;
+    if (this.clearedAt > token) entry.freshUntil = NEVER;
     const known = this.byId.get(entry.id);
     if (known === undefined) {
       while (this.byId.size >= this.maxEntries) this.evictOne();
@@ -219,7 +247,7 @@ export class VerifyCache {
 
   /** After a failed last-used write: the next hit of this key queues the write again. */
   forgetLastUsed(id: string): void {
-    for (let entry = this.byId.get(id); entry; entry = entry.other) entry.lastUsedMs = -Infinity;
+    for (let entry = this.byId.get(id); entry; entry = entry.other) entry.lastUsedMs = NEVER;
   }
 
   /**
@@ -242,7 +270,7 @@ export class VerifyCache {
     this.clearedAt = ++this.sequence;
     for (const head of this.byId.values()) {
       for (let entry: CachedKey | undefined = head; entry; entry = entry.other) {
-        entry.freshUntil = -Infinity;
+        entry.freshUntil = NEVER;
       }
     }
     this.invalidatedAt.clear();
