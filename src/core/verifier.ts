@@ -1,31 +1,22 @@
-import * as crypto from 'node:crypto';
 import type { KeyAdapter, StoredApiKey } from '../adapter.js';
-import { safeCause } from './redact.js';
-import { KeymintError } from '../errors.js';
-import { readonlyDate } from '../internal/readonly-date.js';
-import { sameDigest } from '../internal/same-digest.js';
-import { scopeSchema } from '../schemas.js';
-import { Busy, type HashLimiter } from './hash-limiter.js';
+import type { HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
-import {
-  checksumCheck,
-  KEY_ID_LENGTH,
-  shapeCheck,
-  splitChecked,
-  type ParsedKey,
-} from './key-format.js';
+import { checksumCheck, KEY_ID_LENGTH, shapeCheck, splitChecked } from './key-format.js';
 import type { LastUsedWriter } from './last-used.js';
-import {
-  checkPermissionList,
-  grantsOf,
-  holdsAll,
-  type PermissionGrants,
-  type PermissionMap,
-} from './permissions.js';
+import { holdsAll, type PermissionMap } from './permissions.js';
 import type { RoleSet } from './roles.js';
-import type { AttemptTicket, WrongSecrets } from './shared-attempts.js';
-import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
-import { CachedKey, monoField, NEVER, type VerifyCache } from './verify-cache.js';
+import type { WrongSecrets } from './shared-attempts.js';
+import type { VerifyOptions, VerifyResult } from './types.js';
+import { monoField, type VerifyCache } from './verify-cache.js';
+import { createFlights } from './verify-flights.js';
+import { createLookup, expiryCheck } from './verify-lookup.js';
+import { optionsParser, type ParsedOptions } from './verify-options.js';
+import { createProofs } from './verify-proofs.js';
+import { MALFORMED, NOT_FOUND, refusal, results, sha256, type KeyView } from './verify-record.js';
+
+// verifyKey: the hit path and the verdict here; the options in verify-options.ts, the record and
+// the verdicts in verify-record.ts, the store lookup plus hash in verify-lookup.ts, proofs and
+// rehash in verify-proofs.ts, single flight and refresh ahead in verify-flights.ts.
 
 /** What verification needs from its instance; built once by createKeymint. */
 export interface VerifierParts {
@@ -65,154 +56,6 @@ export interface VerifierParts {
   verifySync?: ((hash: string, secret: string) => boolean) | undefined;
 }
 
-/** The outcome of one store lookup plus hash, shared by every caller of a single flight. */
-type Lookup =
-  | { kind: 'match'; view: KeyView }
-  | { kind: 'busy'; retryAfterMs: number }
-  | { kind: 'not_found' | 'wrong' | 'rate_limited' }
-  /** Refused from the record alone, before any hashing; the scope decides per caller. */
-  | { kind: 'revoked' | 'expired'; scope: string };
-
-/** A lookup in flight, shared by every verification of the same digest. */
-interface Flight {
-  id: string;
-  promise: Promise<Lookup>;
-  /**
-   * When it began, on the monotonic clock: a joiner takes its answer only within the freshness
-   * bound of it.
-   */
-  startedAt: number;
-  /**
-   * Begun before a reset (invalidation messages lost): its answer may predate a revoke, so no
-   * caller takes it; later callers wait for it (its proof lands in the cache) and read again.
-   */
-  stale: boolean;
-}
-
-/**
- * What this process proved for an id: the SHA-256 digest of the key that verified, and the
- * stored hash it verified against. Never the key or the secret.
- */
-interface Proof {
-  readonly digest: string;
-  readonly secretHash: string;
-}
-
-/** What a verdict needs of a key: a cache entry, whether or not it was cached. */
-type KeyView = CachedKey;
-
-interface ParsedOptions {
-  minRank: number;
-  scope: string | undefined;
-  /** Checked against the permissions map; undefined when not asked. */
-  permissions?: readonly string[];
-}
-
-/** Proofs kept without a cache (the wrong-secret limit's owner pass); with one, its maxEntries. */
-const MIN_PROVEN = 10_000;
-/** A hit within this last fraction of its entry's freshness bound renews it in the background. */
-const REFRESH_FRACTION = 0.2;
-const NO_OPTIONS: ParsedOptions = { minRank: -1, scope: undefined };
-const NOT_FOUND: VerifyResult = Object.freeze({ valid: false, reason: 'not_found' });
-const MALFORMED: VerifyResult = Object.freeze({ valid: false, reason: 'malformed' });
-const results = {
-  not_found: NOT_FOUND,
-  wrong: NOT_FOUND,
-  rate_limited: Object.freeze({ valid: false, reason: 'rate_limited' }),
-  revoked: Object.freeze({ valid: false, reason: 'revoked' }),
-  rotated: Object.freeze({ valid: false, reason: 'rotated' }),
-  expired: Object.freeze({ valid: false, reason: 'expired' }),
-  insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
-  insufficient_permission: Object.freeze({ valid: false, reason: 'insufficient_permission' }),
-} as const satisfies Record<string, VerifyResult>;
-
-const busy = (retryAfterMs: number): VerifyResult =>
-  Object.freeze({ valid: false, reason: 'busy', retryAfterMs: Math.max(1, retryAfterMs) });
-
-/** A lookup's outcome as the verdict of a caller that is not a match. */
-const refusal = (outcome: Exclude<Lookup, { kind: 'match' }>): VerifyResult =>
-  outcome.kind === 'busy' ? busy(outcome.retryAfterMs) : results[outcome.kind];
-
-// One-shot hashing (Node >= 20.12) skips the Hash object; older 20.x falls back.
-const sha256: (value: string) => string =
-  typeof crypto.hash === 'function'
-    ? (value) => crypto.hash('sha256', value, 'binary')
-    : (value) => crypto.createHash('sha256').update(value).digest('binary');
-
-const isDateOrNull = (value: unknown) =>
-  value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
-
-/** The fields added in 0.2.0 may be absent (an adapter written for 0.1.0): read as null. */
-const isDateOrAbsent = (value: unknown) => value === undefined || isDateOrNull(value);
-
-/** A synchronous findById; a throw fails closed like any store failure. */
-function findNow(find: (id: string) => StoredApiKey | null, id: string): StoredApiKey | null {
-  try {
-    return find(id);
-  } catch (error) {
-    throw new KeymintError(
-      'STORE_FAILURE',
-      'The key store failed during findById; see the cause.',
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
-/** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
-function isReadable(record: StoredApiKey, id: string): boolean {
-  return (
-    typeof record === 'object' &&
-    record.id === id &&
-    typeof record.secretHash === 'string' &&
-    typeof record.role === 'string' &&
-    typeof record.scope === 'string' &&
-    record.createdAt instanceof Date &&
-    !Number.isNaN(record.createdAt.getTime()) &&
-    isDateOrNull(record.expiresAt) &&
-    isDateOrNull(record.revokedAt) &&
-    isDateOrNull(record.lastUsedAt) &&
-    (record.previousSecretHash == null || typeof record.previousSecretHash === 'string') &&
-    isDateOrAbsent(record.previousSecretExpiresAt) &&
-    isDateOrAbsent(record.rotatedAt) &&
-    (record.permissions == null ||
-      (Array.isArray(record.permissions) && record.permissions.every((p) => typeof p === 'string')))
-  );
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
-}
-
-/**
- * The public view of a stored record: a fresh, deeply frozen plain object without `secretHash`,
- * with read-only dates. Frozen all the way down because verifications share it through the cache.
- */
-export function toApiKey(record: StoredApiKey, permissions: PermissionMap | null): ApiKey {
-  return Object.freeze({
-    id: record.id,
-    name: record.name,
-    role: record.role,
-    scope: record.scope,
-    createdAt: readonlyDate(record.createdAt),
-    expiresAt: readonlyDate(record.expiresAt),
-    lastUsedAt: readonlyDate(record.lastUsedAt),
-    revokedAt: readonlyDate(record.revokedAt),
-    metadata: deepFreeze(record.metadata),
-    rotatedAt: readonlyDate(record.rotatedAt ?? null),
-    previousKeyExpiresAt: readonlyDate(
-      record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
-    ),
-    permissions: permissions ? permissions.effective(record.role, record.permissions) : null,
-    owner: record.owner ?? null,
-  });
-}
-
 /**
  * Builds `verifyKey` and the hooks that keep its cache honest. Order of work for a presented key:
  * its shape (no I/O); for a key whose id is cached, its SHA-256 digest and the cache; otherwise,
@@ -220,164 +63,23 @@ export function toApiKey(record: StoredApiKey, permissions: PermissionMap | null
  * distinct key in flight.
  */
 export function createVerifier(parts: VerifierParts) {
-  const { adapter, hasher, roles, prefix, cache, limiter, attempts, lastUsed } = parts;
+  const { roles, prefix, cache, attempts, lastUsed } = parts;
   const hasShape = shapeCheck(prefix);
   const matchesChecksum = checksumCheck(prefix);
   const idStart = prefix.length + 1;
   const idEnd = idStart + KEY_ID_LENGTH;
-  const flights = new Map<string, Flight>();
-  const rehashing = new Set<string>();
-  /**
-   * For each id, the digest of the key that last verified and the stored hash it matched: proof
-   * of the right secret, which lets its owner through the wrong-secret limit after the cache
-   * entry has aged out, and (with the cache on) lets a revalidation that reads the same stored
-   * hash skip the hasher. Bounded like the cache; oldest first out.
-   */
-  const proven = new Map<string, Proof>();
-  const maxProven = Math.max(cache?.maxEntries ?? 0, MIN_PROVEN);
-  /** Entries a refresh was started for: at most one per entry, even when it fails. */
-  const refreshed = new WeakSet<KeyView>();
-  const refreshMs = cache ? cache.ttlMs * REFRESH_FRACTION : 0;
-  /**
-   * Grants by effective list: a key without its own list holds its role's (one frozen array per
-   * role), so the entries of a role share one grants object instead of a Set each.
-   */
-  const grantsByList = new WeakMap<readonly string[], PermissionGrants>();
-  function grantsFor(record: StoredApiKey): PermissionGrants | null {
-    if (!parts.permissions) return null;
-    const list = parts.permissions.effective(record.role, record.permissions);
-    let grants = grantsByList.get(list);
-    if (grants === undefined) {
-      grants = grantsOf(list);
-      grantsByList.set(list, grants);
-    }
-    return grants;
-  }
-  const { findByIdSync } = parts;
-  // A synchronous verify is called directly only where no hashing queue applies.
-  const verifySync = limiter ? undefined : parts.verifySync;
-  const verifyNow =
-    verifySync &&
-    ((hash: string, secret: string): boolean => {
-      try {
-        return verifySync(hash, secret);
-      } catch (error) {
-        throw new KeymintError(
-          'HASHER_FAILURE',
-          'The hasher failed to verify a secret; see the cause.',
-          { cause: error },
-        );
-      }
-    });
-  /** A lookup that runs to its end without waiting: a synchronous store and hasher. */
-  const synchronous = findByIdSync !== undefined && verifyNow !== undefined;
-
-  /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
-  const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
-  let parsedCount = 0;
-
-  function parseOptions(options: unknown): ParsedOptions {
-    if (options === undefined) return NO_OPTIONS;
-    try {
-      return readOptions(options);
-    } catch (error) {
-      if (error instanceof KeymintError) throw error;
-      // A throwing getter or Proxy trap: still bad options, not a reason to throw something else.
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: they cannot be read as plain data.',
-        { cause: safeCause(error) },
-      );
-    }
-  }
-
-  function readOptions(options: unknown): ParsedOptions {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: verifyKey() options must be an object: { role?, scope? }.',
-      );
-    }
-    for (const name in options) {
-      if (name !== 'role' && name !== 'scope' && name !== 'permissions') {
-        throw new KeymintError(
-          'INVALID_INPUT',
-          `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role, scope and permissions.`,
-        );
-      }
-    }
-    const { role, scope, permissions } = options as {
-      role?: unknown;
-      scope?: unknown;
-      permissions?: unknown;
-    };
-    const base = parseRoleAndScope(role, scope);
-    if (permissions === undefined) return base;
-    return { minRank: base.minRank, scope: base.scope, permissions: checkWanted(permissions) };
-  }
-
-  /** Whether every entry is a permission already checked (the usual case: a route's list). */
-  function allKnown(value: unknown): value is readonly string[] {
-    if (!Array.isArray(value)) return false;
-    for (let i = 0; i < value.length; i++) if (!knownWanted.has(value[i])) return false;
-    return true;
-  }
-
-  /** Permission strings already checked against the map: hosts ask for the same few. */
-  const knownWanted = new Set<string>();
-
-  function checkWanted(value: unknown): readonly string[] {
-    if (!parts.permissions) {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: permissions need the permissions option of createKeymint() (this instance has none).',
-      );
-    }
-    if (allKnown(value)) return value;
-    const checked = checkPermissionList(parts.permissions.known, value, 'verifyKey() options');
-    if (knownWanted.size > 1_000) knownWanted.clear();
-    for (const p of checked) knownWanted.add(p);
-    return checked;
-  }
-
-  function parseRoleAndScope(role: unknown, scope: unknown): ParsedOptions {
-    const known = parsedMemo.get(role)?.get(scope);
-    if (known) return known;
-    if (role !== undefined && typeof role !== 'string') {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: role must be a string.',
-      );
-    }
-    const parsed: ParsedOptions = {
-      minRank: role === undefined ? -1 : roles.rankOf(roles.require(role, 'minimum role')),
-      scope: scope === undefined ? undefined : checkScope(scope),
-    };
-    if (++parsedCount > 1_000) {
-      parsedMemo.clear();
-      parsedCount = 1;
-    }
-    let byScope = parsedMemo.get(role);
-    if (!byScope) parsedMemo.set(role, (byScope = new Map()));
-    byScope.set(scope, parsed);
-    return parsed;
-  }
-
-  function checkScope(value: unknown): string {
-    const parsed = scopeSchema.safeParse(value);
-    if (!parsed.success) {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        `Invalid verifyKey() options: scope: ${parsed.error.issues[0]?.message ?? 'invalid'}.`,
-        { cause: parsed.error },
-      );
-    }
-    return parsed.data;
-  }
-
-  /** A key without expiry stops working when the host no longer allows such keys. */
-  const isExpired = (expiresAtMs: number | null, nowMs: number) =>
-    expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= expiresAtMs;
+  const parseOptions = optionsParser(roles, parts.permissions);
+  const isExpired = expiryCheck(parts.allowNonExpiring);
+  const proofs = createProofs(parts);
+  const { lookup, synchronous } = createLookup(parts, proofs);
+  const flights = createFlights({
+    lookup,
+    synchronous,
+    cache,
+    prefix,
+    monoMs: parts.monoMs,
+    report: parts.report,
+  });
 
   function verdict(
     view: KeyView,
@@ -403,187 +105,14 @@ export function createVerifier(parts: VerifierParts) {
     lastUsed.queue(view.id, nowMs);
   }
 
-  function maybeRehash(record: StoredApiKey, secret: string): void {
-    let stale = false;
-    try {
-      stale = hasher.needsRehash?.(record.secretHash) === true;
-    } catch (error) {
-      parts.report(
-        new KeymintError('HASHER_FAILURE', 'needsRehash() threw; see the cause.', { cause: error }),
-      );
-    }
-    if (!stale || rehashing.has(record.id)) return;
-    rehashing.add(record.id);
-    (async () => {
-      const hashed = await parts.fromHasher('rehash a secret', () =>
-        limiter
-          ? limiter.run(() => hasher.hash(secret), { scope: record.scope, id: record.id })
-          : hasher.hash(secret),
-      );
-      if (hashed instanceof Busy) return; // The next verification tries again.
-      // Only while the secret is still this one: a rotation that landed since must never be
-      // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
-      const updated = await parts.fromStore('rehash update', async () => {
-        if (!adapter.modify) return adapter.update(record.id, { secretHash: hashed });
-        const result = await adapter.modify(
-          record.id,
-          { secretHash: hashed },
-          { secretHash: record.secretHash },
-        );
-        return result.ok ? result.record : null;
-      });
-      // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
-      const proof = proofOf(record.id);
-      if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
-        if (proof instanceof CachedKey) proof.secretHash = hashed;
-        else proven.set(record.id, { digest: proof.digest, secretHash: hashed });
-      }
-    })()
-      .catch(parts.report)
-      .finally(() => rehashing.delete(record.id));
-  }
-
-  function prove(id: string, digest: string, secretHash: string): void {
-    // With the cache on, its entries are the proofs (kept past their freshness bound).
-    if (cache) return;
-    proven.delete(id);
-    if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
-    proven.set(id, { digest, secretHash });
-  }
-
-  const proofOf = (id: string): Proof | undefined => (cache ? cache.proof(id) : proven.get(id));
-  /** Whether `digest` is the one proven for this id (constant time: a proof check). */
-  const provenFor = (id: string, digest: string): boolean => {
-    const proof = proofOf(id);
-    return proof !== undefined && sameDigest(proof.digest, digest);
-  };
-
-  /**
-   * Whether this process already proved this very key against this very stored hash. Only with
-   * the cache on: `cache: false` asks for the hasher on every verification.
-   */
-  function alreadyProven(record: StoredApiKey, digest: string): boolean {
-    if (!cache) return false;
-    const proof = cache.proof(record.id);
-    return (
-      proof !== undefined &&
-      sameDigest(proof.digest, digest) &&
-      proof.secretHash === record.secretHash
-    );
-  }
-
-  async function lookup(presented: ParsedKey, digest: string): Promise<Lookup> {
-    const { id } = presented;
-    const token = cache?.beginLookup() ?? 0;
-    try {
-      // The freshness bound counts from the read, not from the end of the hash.
-      const readAt = parts.monoMs();
-      const record = findByIdSync
-        ? findNow(findByIdSync, id)
-        : await parts.fromStore('findById', () => adapter.findById(id));
-      if (!record) return { kind: 'not_found' };
-      if (!isReadable(record, id)) {
-        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
-      }
-      // A revoked or expired key can never verify: refused from the record, before the limiter
-      // and the hasher, so guesses at a dead id cost no hash (docs/security.md: what this tells).
-      const wallAt = parts.nowMs();
-      if (record.revokedAt !== null) return { kind: 'revoked', scope: record.scope };
-      if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
-        return { kind: 'expired', scope: record.scope };
-      }
-      // Whether the presented secret is the one a rotation replaced (never proven, never rehashed).
-      let previous = false;
-      if (!alreadyProven(record, digest)) {
-        let ticket: AttemptTicket | null = null;
-        if (attempts !== null && !provenFor(id, digest)) {
-          const begun = await attempts.begin(id, parts.monoMs());
-          // The record was deleted since the read: nothing to hash.
-          if (begun === 'gone') return { kind: 'not_found' };
-          if (begun === null) return { kind: 'rate_limited' };
-          ticket = begun;
-        }
-        const check = (hash: string) =>
-          parts.fromHasher('verify a secret', () =>
-            limiter
-              ? limiter.run(() => hasher.verify(hash, presented.secret), {
-                  // Its turn in the fair order: the key's scope (from the record), its id, and
-                  // whether this process proved this very key before (then it goes first).
-                  scope: record.scope,
-                  id,
-                  proven: provenFor(id, digest),
-                })
-              : hasher.verify(hash, presented.secret),
-          );
-        let matches: unknown;
-        try {
-          matches = verifyNow
-            ? verifyNow(record.secretHash, presented.secret)
-            : await check(record.secretHash);
-          if (
-            matches !== true &&
-            !(matches instanceof Busy) &&
-            typeof record.previousSecretHash === 'string'
-          ) {
-            matches = verifyNow
-              ? verifyNow(record.previousSecretHash, presented.secret)
-              : await check(record.previousSecretHash);
-            previous = matches === true;
-          }
-        } catch (error) {
-          // A hasher that fails says nothing about the secret: not a wrong guess.
-          if (ticket) attempts!.end(ticket, false, parts.monoMs());
-          throw error;
-        }
-        const isBusy = matches instanceof Busy;
-        if (ticket) attempts!.end(ticket, matches !== true && !isBusy, parts.monoMs());
-        if (isBusy) return { kind: 'busy', retryAfterMs: (matches as Busy).retryAfterMs };
-        if (matches !== true) return { kind: 'wrong' };
-        if (!previous) prove(id, digest, record.secretHash);
-      }
-      const view = new CachedKey(
-        record.id,
-        digest,
-        previous ? record.previousSecretHash! : record.secretHash,
-        record.scope,
-        roles.rankOf(record.role),
-        grantsFor(record),
-        record.expiresAt?.getTime() ?? null,
-        previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
-        monoField(readAt + (cache?.ttlMs ?? 0)),
-        // The stored last-used time, moved onto the monotonic clock (never into its future).
-        record.lastUsedAt
-          ? monoField(readAt - Math.max(0, wallAt - record.lastUsedAt.getTime()))
-          : NEVER,
-        {
-          name: record.name,
-          role: record.role,
-          metadata: deepFreeze(record.metadata),
-          createdAtMs: record.createdAt.getTime(),
-          lastUsedAtMs: record.lastUsedAt?.getTime() ?? null,
-          rotatedAtMs: record.rotatedAt?.getTime() ?? null,
-          previousKeyExpiresAtMs: record.previousSecretHash
-            ? (record.previousSecretExpiresAt?.getTime() ?? null)
-            : null,
-          owner: record.owner ?? null,
-        },
-      );
-      cache?.fill(token, view);
-      if (!previous) maybeRehash(record, presented.secret);
-      return { kind: 'match', view };
-    } finally {
-      cache?.endLookup();
-    }
-  }
-
   /** What the verifier forgets besides the cache; the cache calls it, so listeners need only the cache. */
   const forget = {
     invalidate(id: string): void {
-      proven.delete(id);
-      for (const [digest, flight] of flights) if (flight.id === id) flights.delete(digest);
+      proofs.forget(id);
+      flights.invalidate(id);
     },
     reset(): void {
-      for (const flight of flights.values()) flight.stale = true;
+      flights.reset();
     },
   };
   if (cache) cache.also = forget;
@@ -605,7 +134,7 @@ export function createVerifier(parts: VerifierParts) {
         const at = parts.nowMs();
         const result = verdict(hit, parsedOptions, at, true);
         if (result.valid) touch(hit, mono, at);
-        if (mono >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
+        flights.hit(key, hit, digest, mono);
         return result;
       }
     }
@@ -614,35 +143,13 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.monoMs()) && !provenFor(presented.id, digest)) {
+    if (
+      attempts?.blocked(presented.id, parts.monoMs()) &&
+      !proofs.provenFor(presented.id, digest)
+    ) {
       return results.rate_limited;
     }
-    const arrivedAt = parts.monoMs();
-    let joined = flights.get(digest);
-    if (joined?.stale) {
-      await joined.promise.catch(() => undefined);
-      joined = flights.get(digest);
-      if (joined?.stale) joined = undefined;
-    }
-    // With a synchronous store and hasher a lookup ends before anyone could join it: no flight.
-    let outcome = await (joined
-      ? joined.promise
-      : synchronous
-        ? lookup(presented, digest)
-        : startFlight(presented, digest, arrivedAt).promise);
-    // A flight begun before this call (a refresh ahead, say) may carry a read from before a
-    // revoke: its answer holds only within the freshness bound counted from its start, as a
-    // cache entry would. Past that, this caller reads the store itself.
-    if (
-      cache &&
-      joined &&
-      outcome.kind === 'match' &&
-      joined.startedAt < arrivedAt &&
-      parts.monoMs() >= joined.startedAt + cache.ttlMs
-    ) {
-      outcome = await (flights.get(digest) ?? startFlight(presented, digest, parts.monoMs()))
-        .promise;
-    }
+    const outcome = await flights.run(presented, digest);
     if (outcome.kind === 'revoked' || outcome.kind === 'expired') {
       return parsedOptions.scope !== undefined && outcome.scope !== parsedOptions.scope
         ? NOT_FOUND
@@ -653,45 +160,6 @@ export function createVerifier(parts: VerifierParts) {
     const result = verdict(outcome.view, parsedOptions, at, false);
     if (result.valid) touch(outcome.view, parts.monoMs(), at);
     return result;
-  }
-
-  function startFlight(presented: ParsedKey, digest: string, startedAt: number): Flight {
-    const promise = lookup(presented, digest).finally(() => {
-      if (flights.get(digest)?.promise === promise) flights.delete(digest);
-    });
-    const flight: Flight = { id: presented.id, promise, startedAt, stale: false };
-    flights.set(digest, flight);
-    return flight;
-  }
-
-  /**
-   * A hit in the last fifth of its entry's freshness bound: one lookup in the background
-   * (single flight with any other lookup of this digest) renews the entry, so a key in steady use
-   * never waits on the store. The caller is answered from the entry; the entry itself is never
-   * served past its bound. What the refresh finds (revoked, deleted, a changed hash) lands in
-   * the cache as any lookup's would; its errors go to the background error hook.
-   */
-  function refreshAhead(key: string, hit: KeyView, digest: string): void {
-    if (refreshed.has(hit) || flights.has(digest)) return;
-    refreshed.add(hit);
-    const presented = splitChecked(prefix, key);
-    if (!presented) return;
-    const flight = startFlight(presented, digest, parts.monoMs());
-    flight.promise.then((outcome) => {
-      if (outcome.kind === 'match') {
-        // Keep the last-used time this process already queued: no extra write.
-        outcome.view.lastUsedMs = Math.max(outcome.view.lastUsedMs, hit.lastUsedMs);
-      } else if (
-        outcome.kind === 'not_found' ||
-        outcome.kind === 'wrong' ||
-        outcome.kind === 'revoked' ||
-        outcome.kind === 'expired'
-      ) {
-        // Deleted, revoked or expired (refused from the record, so there is no new entry), or
-        // its hash no longer matches this key (rotated): stop serving it now.
-        cache?.invalidate(hit.id);
-      }
-    }, parts.report);
   }
 
   return {
