@@ -67,13 +67,52 @@ try {
     herd: async () => herdRows(await herdScenario({ quick: QUICK })),
     'cold-path': () => coldPathScenario({ quick: QUICK, skip: noServer }),
   };
-  // --only memory / steady / http: just that section (bench/memory.mjs, bench/steady-state.mjs,
-  // bench/http.mjs); they report lines rather than table rows.
+  // --only warm / memory / steady / http: just that section (the warm row against the floor,
+  // bench/memory.mjs, bench/steady-state.mjs, bench/http.mjs); they report lines, not table rows.
   const lineSections = {
+    warm: () => warmRows(),
     memory: async () => memoryRows(await memoryScenario({ quick: QUICK })),
     steady: async () => steadyStateRows(await steadyStateScenario({ quick: QUICK })),
     http: async () => httpRows(await httpScenario({ quick: QUICK })),
   };
+  /**
+   * --only warm: the floor and the warm memory row alone, alternating in fresh workers round
+   * after round (as in the full run), the ratio taken per round and its median reported.
+   */
+  async function warmRows() {
+    const pair = ['floor', 'warm-memory'].map((id) => SUBJECTS.find((s) => s.id === id));
+    const rounds = QUICK ? 3 : 9;
+    const ratios = [];
+    const ns = { floor: [], 'warm-memory': [] };
+    for (let round = 0; round < rounds; round++) {
+      const got = {};
+      for (let i = 0; i < pair.length; i++) {
+        const subject = pair[(i + round) % pair.length];
+        const worker = await SubjectWorker.start(subject);
+        try {
+          got[subject.id] = await worker.run(CONFIG);
+        } finally {
+          await worker.close();
+        }
+        ns[subject.id].push(got[subject.id]);
+      }
+      ratios.push(got.floor / got['warm-memory']);
+    }
+    const ratio = median(ratios);
+    return {
+      lines: [
+        `warm (one key, hmac, memory): ${median(ns['warm-memory']).toFixed(0)} ns, floor ${median(ns.floor).toFixed(0)} ns; ${ratio.toFixed(2)} x the floor (median of ${rounds} per-round ratios, ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
+      ],
+      targets: [
+        {
+          row: 'warm, one key',
+          text: 'at least 0.72 x the floor (aim 0.8)',
+          value: `${ratio.toFixed(2)} x`,
+          status: ratio >= 0.72 ? 'PASS' : 'FAIL',
+        },
+      ],
+    };
+  }
   if (args.only !== undefined) {
     const names = [...Object.keys(sections), ...Object.keys(lineSections), 'otel'];
     if (!(args.only in sections) && !(args.only in lineSections)) {
@@ -153,6 +192,7 @@ try {
   targets.push(...otel.targets);
   const extraLines = [];
   for (const [name, run] of Object.entries(lineSections)) {
+    if (name === 'warm') continue; // the table's warm row, measured above
     log(`${name} rows (bench/${name === 'steady' ? 'steady-state' : name}.mjs)`);
     const section = await run();
     extraLines.push(...section.lines);
