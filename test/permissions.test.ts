@@ -16,6 +16,7 @@ import type { KeymintEvent, KeymintOptions } from '../src/index.js';
 import {
   expectCode,
   expectThrowsCode,
+  failingAdapter,
   fastKeymint,
   flush,
   SECOND,
@@ -353,6 +354,56 @@ describe('verifyKey(key, { permissions })', () => {
     expect((await keymint.verifyKey(key, { permissions: ['annotations:*'] })).valid).toBe(true);
     expect((await keymint.verifyKey(key, { permissions: ['dashboards:*'] })).valid).toBe(false);
     expect((await keymint.verifyKey(key, { permissions: [] })).valid).toBe(true);
+  });
+
+  it('the compact cache entry keeps permissions and owner: first answer, hit and revalidation agree', async () => {
+    const faulty = failingAdapter();
+    const { keymint, clock } = withMap({ adapter: faulty.adapter, cache: { ttl: '10s' } });
+    // Two Editors: one holding the role's grants, one narrowed; judged apart from the cache.
+    const wide = await keymint.createApiKey({
+      name: 'wide',
+      role: 'Editor',
+      ttl: '1h',
+      owner: 'u-1',
+    });
+    const narrow = await keymint.createApiKey({
+      name: 'narrow',
+      role: 'Editor',
+      ttl: '1h',
+      permissions: ['dashboards:read'],
+    });
+    const want = { permissions: ['dashboards:write'] };
+    const seen = [];
+    for (let round = 0; round < 3; round++) {
+      // Round 0: the lookup; round 1: a cache hit; round 2: past the bound, a revalidation.
+      if (round === 2) clock.advance(11 * SECOND);
+      const w = await keymint.verifyKey(wide.key, want);
+      expect(w.valid, `round ${round}`).toBe(true);
+      seen.push(w.valid && { permissions: w.apiKey.permissions, owner: w.apiKey.owner });
+      expect(await keymint.verifyKey(narrow.key, want)).toEqual({
+        valid: false,
+        reason: 'insufficient_permission',
+      });
+      const n = await keymint.verifyKey(narrow.key);
+      expect(n.valid && [n.apiKey.permissions, n.apiKey.owner]).toEqual([
+        ['dashboards:read'],
+        null,
+      ]);
+    }
+    expect(seen).toEqual(
+      Array(3).fill({
+        permissions: [
+          'annotations:*',
+          'dashboards:create',
+          'dashboards:read',
+          'dashboards:write',
+          'folders:read',
+        ],
+        owner: 'u-1',
+      }),
+    );
+    // Lookup, then revalidation: two reads per key, the hit in between read nothing.
+    expect(faulty.calls.findById).toBe(4);
   });
 
   it('an Admin with * holds any known permission', async () => {

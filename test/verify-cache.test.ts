@@ -413,3 +413,105 @@ describe('after review: edge cases of the cache', () => {
     );
   });
 });
+
+describe('verify cache: at scale', () => {
+  it('evicts past maxEntries, and an evicted key verifies correctly again, with its own record', async () => {
+    const hasher = countingHasher({ fast: true });
+    const { keymint, faulty } = await cached({ hasher, cache: { ttl: '1h', maxEntries: 20 } });
+    const made: { key: string; id: string; name: string }[] = [];
+    for (let i = 0; i < 60; i++) {
+      const { key, apiKey } = await keymint.createApiKey({
+        name: `k${i}`,
+        role: i % 2 ? 'Viewer' : 'Admin',
+        ttl: '1h',
+        metadata: { i },
+      });
+      made.push({ key, id: apiKey.id, name: apiKey.name });
+    }
+    for (let pass = 0; pass < 3; pass++) {
+      for (const { key, id, name } of made) {
+        const result = await keymint.verifyKey(key);
+        expect(result.valid && result.apiKey.id).toBe(id);
+        expect(result.valid && result.apiKey.name).toBe(name);
+        expect(result.valid && result.apiKey.metadata).toEqual({ i: Number(name.slice(1)) });
+      }
+    }
+    // Each pass over 60 keys with room for 20: every key was evicted before it came back.
+    expect(faulty.calls.findById).toBe(180);
+    // An evicted key's proof went with its entry: it was hashed again each time.
+    expect(hasher.calls.verify).toBe(180);
+  });
+
+  it('keeps a key hit between fills (second chance) over one that was not', async () => {
+    const { keymint, faulty } = await cached({ cache: { ttl: '1h', maxEntries: 3 } });
+    const keys: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      keys.push((await keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' })).key);
+    }
+    const [a, b, c, d] = keys as [string, string, string, string];
+    for (const key of [a, b, c]) await keymint.verifyKey(key);
+    await keymint.verifyKey(a); // a is hot
+    await keymint.verifyKey(d); // evicts b, the oldest cold entry
+    const reads = faulty.calls.findById;
+    await keymint.verifyKey(a);
+    expect(faulty.calls.findById).toBe(reads);
+    await keymint.verifyKey(b);
+    expect(faulty.calls.findById).toBe(reads + 1);
+  });
+
+  it('revoking a key drops its entry even among many cached ones', async () => {
+    const { keymint } = await cached({ cache: { ttl: '1h', maxEntries: 100 } });
+    const keys: { key: string; id: string }[] = [];
+    for (let i = 0; i < 50; i++) {
+      const { key, apiKey } = await keymint.createApiKey({
+        name: `k${i}`,
+        role: 'Viewer',
+        ttl: '1h',
+      });
+      keys.push({ key, id: apiKey.id });
+      await keymint.verifyKey(key);
+      await keymint.verifyKey(key);
+    }
+    await keymint.revokeApiKey(keys[17]!.id);
+    expect(await keymint.verifyKey(keys[17]!.key)).toEqual({ valid: false, reason: 'revoked' });
+    expect((await keymint.verifyKey(keys[18]!.key)).valid).toBe(true);
+  });
+
+  it('a key verified once and then hit returns equal records', async () => {
+    const { keymint, key } = await cached();
+    const first = await keymint.verifyKey(key);
+    const hit = await keymint.verifyKey(key);
+    expect(hit).toEqual(first);
+    expect(Object.isFrozen(hit.valid && hit.apiKey)).toBe(true);
+    expect(await keymint.verifyKey(key)).toBe(hit);
+  });
+});
+
+describe('verify cache: reset while a first verification hashes', () => {
+  it('the listener going live during a hash costs no second hash of the same key', async () => {
+    const inner = memoryAdapter();
+    let goLive!: () => void;
+    const adapter: KeyAdapter = {
+      ...inner,
+      subscribe: (listener, options) =>
+        new Promise((resolve) => {
+          goLive = () => resolve(inner.subscribe!(listener, options));
+        }),
+    };
+    const hasher = countingHasher();
+    const keymint = createKeymint({ adapter, hasher, cache: { ttl: '1h' } });
+    const { key } = await keymint.createApiKey({ name: 'ci', role: 'Viewer', ttl: '1h' });
+    const release = hasher.hold();
+    const first = keymint.verifyKey(key);
+    while (hasher.calls.verify === 0) await new Promise((r) => setTimeout(r, 1));
+    goLive(); // the cache is reset: the lookup in flight may no longer be joined
+    await new Promise((r) => setTimeout(r, 10));
+    const second = keymint.verifyKey(key);
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    expect((await first).valid).toBe(true);
+    expect((await second).valid).toBe(true);
+    expect(hasher.calls.verify).toBe(1);
+    await keymint.close();
+  });
+});

@@ -21,7 +21,7 @@ import type { RoleSet } from './roles.js';
 import type { ScopeCap } from './scope-cap.js';
 import type { CallContext, CreateApiKeyInput, CreatedApiKey } from './types.js';
 import type { Events } from './events.js';
-import { toApiKey } from './verifier.js';
+import { toApiKey } from './verify-record.js';
 
 /** What creating (and rotating) keys needs from the instance. */
 export interface CreateParts<Actor> extends TtlRules {

@@ -35,6 +35,8 @@ import type { Keymint, KeymintOptions } from './types.js';
 const DEFAULT_MAX_WAIT_SECONDS = 10;
 /** hashing.queue: the cap on waiting hashes, about a kilobyte each. */
 const DEFAULT_HASH_QUEUE = 5_000;
+/** cache.maxEntries: about 15 MiB of heap, 36 MiB with 1 KiB metadata (docs/performance.md). */
+const DEFAULT_MAX_ENTRIES = 20_000;
 const MAX_INTERVAL_SECONDS = 86_400;
 
 function parseInterval(value: TtlInput | undefined): number {
@@ -153,7 +155,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     : 0;
   const cache =
     cacheTtlSeconds > 0
-      ? new VerifyCache(cacheConfig?.maxEntries ?? 10_000, cacheTtlSeconds * 1000)
+      ? new VerifyCache(cacheConfig?.maxEntries ?? DEFAULT_MAX_ENTRIES, cacheTtlSeconds * 1000)
       : null;
   const limiter = hasher.fast
     ? null

@@ -3,7 +3,7 @@ import { KeymintError } from '../errors.js';
 import type { Events } from './events.js';
 import { parseKey } from './key-format.js';
 import type { PermissionMap } from './permissions.js';
-import { toApiKey } from './verifier.js';
+import { toApiKey } from './verify-record.js';
 import type { ApiKey, LeakReport, LeakedKeyResult, VerifyResult } from './types.js';
 
 /** What reporting a leak needs from its instance. */

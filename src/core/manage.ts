@@ -25,7 +25,7 @@ import type {
   UpdateApiKeyInput,
 } from './types.js';
 import type { Events } from './events.js';
-import { toApiKey } from './verifier.js';
+import { toApiKey } from './verify-record.js';
 
 const DEFAULT_LIST_LIMIT = 100;
 const MAX_PURGE_AGE_SECONDS = 100 * 365 * 86_400;

@@ -14,7 +14,7 @@ import {
 import { expiryFrom, fromStore, notFound, parseDuration, parseWith, resolveTtl } from './parse.js';
 import { describeSeconds } from './ttl.js';
 import type { CallContext, RotateApiKeyOptions, RotatedApiKey } from './types.js';
-import { toApiKey } from './verifier.js';
+import { toApiKey } from './verify-record.js';
 
 const MAX_GRACE_SECONDS = 7 * 86_400;
 /** Rotations retried after a rehash changed the secret hash under them; then CONFLICT. */

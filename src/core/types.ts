@@ -473,7 +473,7 @@ export interface KeymintOptions<Actor = unknown> {
    */
   onEvent?: (event: KeymintEvent<Actor>) => void | Promise<void>;
   /**
-   * The verified-key cache. Default `{ ttl: '30s', maxEntries: 10_000 }`; `false` (or `ttl: 0`)
+   * The verified-key cache. Default `{ ttl: '30s', maxEntries: 20_000 }`; `false` (or `ttl: 0`)
    * turns it off. A hit costs one SHA-256 and a Map lookup, touches no store and no hasher.
    * `ttl` is the freshness bound: the longest a revocation made by another process can go
    * unseen when the adapter cannot push invalidations (at most `'1h'`). An entry is never served

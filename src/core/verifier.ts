@@ -1,25 +1,31 @@
-import * as crypto from 'node:crypto';
 import type { KeyAdapter, StoredApiKey, StoredLimits } from '../adapter.js';
-import { safeCause } from './redact.js';
-import { KeymintError } from '../errors.js';
-import { readonlyDate } from '../internal/readonly-date.js';
-import { scopeSchema } from '../schemas.js';
-import { Busy, type HashLimiter } from './hash-limiter.js';
+import type { HashLimiter } from './hash-limiter.js';
 import type { Hasher } from './hasher.js';
-import {
-  checksumCheck,
-  KEY_ID_LENGTH,
-  shapeCheck,
-  splitChecked,
-  type ParsedKey,
-} from './key-format.js';
+import { checksumCheck, KEY_ID_LENGTH, shapeCheck, splitChecked } from './key-format.js';
 import type { LastUsedWriter } from './last-used.js';
-import { checkPermissionList, grantsOf, holdsAll, type PermissionMap } from './permissions.js';
-import { consume, planFor, readCost } from './limits.js';
+import { consume, readCost } from './limits.js';
+import { holdsAll, type PermissionMap } from './permissions.js';
 import type { RoleSet } from './roles.js';
-import type { AttemptTicket, WrongSecrets } from './shared-attempts.js';
-import type { ApiKey, VerifyOptions, VerifyResult } from './types.js';
-import type { CachedKey, VerifyCache } from './verify-cache.js';
+import type { WrongSecrets } from './shared-attempts.js';
+import type { VerifyOptions, VerifyResult } from './types.js';
+import { monoField, type VerifyCache } from './verify-cache.js';
+import { createFlights } from './verify-flights.js';
+import { createLookup, expiryCheck } from './verify-lookup.js';
+import { optionsParser, type ParsedOptions } from './verify-options.js';
+import { createProofs } from './verify-proofs.js';
+import {
+  busy,
+  MALFORMED,
+  NOT_FOUND,
+  refusal,
+  results,
+  sha256,
+  type KeyView,
+} from './verify-record.js';
+
+// verifyKey: the hit path and the verdict here; the options in verify-options.ts, the record and
+// the verdicts in verify-record.ts, the store lookup plus hash in verify-lookup.ts, proofs and
+// rehash in verify-proofs.ts, single flight and refresh ahead in verify-flights.ts.
 
 /** What verification needs from its instance; built once by createKeymint. */
 export interface VerifierParts {
@@ -61,169 +67,6 @@ export interface VerifierParts {
   verifySync?: ((hash: string, secret: string) => boolean) | undefined;
 }
 
-/** The outcome of one store lookup plus hash, shared by every caller of a single flight. */
-type Lookup =
-  | { kind: 'match'; view: KeyView }
-  | { kind: 'busy'; retryAfterMs: number }
-  | { kind: 'rate_limited'; retryAfterMs: number }
-  | { kind: 'not_found' | 'wrong' }
-  /** Refused from the record alone, before any hashing; the scope decides per caller. */
-  | { kind: 'revoked' | 'expired'; scope: string };
-
-/** A lookup in flight, shared by every verification of the same digest. */
-interface Flight {
-  id: string;
-  promise: Promise<Lookup>;
-  /**
-   * When it began, on the monotonic clock: a joiner takes its answer only within the freshness
-   * bound of it.
-   */
-  startedAt: number;
-}
-
-/**
- * What this process proved for an id: the SHA-256 digest of the key that verified, and the
- * stored hash it verified against. Never the key or the secret.
- */
-interface Proof {
-  readonly digest: string;
-  readonly secretHash: string;
-}
-
-/** What a verdict needs of a key: a cache entry, whether or not it was cached. */
-type KeyView = CachedKey;
-
-interface ParsedOptions {
-  minRank: number;
-  scope: string | undefined;
-  /** Checked against the permissions map; undefined when not asked. */
-  permissions?: readonly string[];
-}
-
-/** Proofs kept without a cache (the wrong-secret limit's owner pass); with one, its maxEntries. */
-const MIN_PROVEN = 10_000;
-/** A hit within this last fraction of its entry's freshness bound renews it in the background. */
-const REFRESH_FRACTION = 0.2;
-const NO_OPTIONS: ParsedOptions = { minRank: -1, scope: undefined };
-const NOT_FOUND: VerifyResult = Object.freeze({ valid: false, reason: 'not_found' });
-const MALFORMED: VerifyResult = Object.freeze({ valid: false, reason: 'malformed' });
-const results = {
-  not_found: NOT_FOUND,
-  wrong: NOT_FOUND,
-  revoked: Object.freeze({ valid: false, reason: 'revoked' }),
-  rotated: Object.freeze({ valid: false, reason: 'rotated' }),
-  expired: Object.freeze({ valid: false, reason: 'expired' }),
-  insufficient_role: Object.freeze({ valid: false, reason: 'insufficient_role' }),
-  insufficient_permission: Object.freeze({ valid: false, reason: 'insufficient_permission' }),
-} as const satisfies Record<string, VerifyResult>;
-
-const busy = (retryAfterMs: number, reason: 'busy' | 'rate_limited' = 'busy'): VerifyResult =>
-  Object.freeze({ valid: false, reason, retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
-
-/** A lookup's outcome as the verdict of a caller that is not a match. */
-const refusal = (outcome: Exclude<Lookup, { kind: 'match' }>): VerifyResult =>
-  outcome.kind === 'busy' || outcome.kind === 'rate_limited'
-    ? busy(outcome.retryAfterMs, outcome.kind)
-    : results[outcome.kind];
-
-// One-shot hashing (Node >= 20.12) skips the Hash object; older 20.x falls back.
-const sha256: (value: string) => string =
-  typeof crypto.hash === 'function'
-    ? (value) => crypto.hash('sha256', value, 'binary')
-    : (value) => crypto.createHash('sha256').update(value).digest('binary');
-
-const isDateOrNull = (value: unknown) =>
-  value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
-
-/** The fields added in 0.2.0 may be absent (an adapter written for 0.1.0): read as null. */
-const isDateOrAbsent = (value: unknown) => value === undefined || isDateOrNull(value);
-
-/** A synchronous findById; a throw fails closed like any store failure. */
-function findNow(find: (id: string) => StoredApiKey | null, id: string): StoredApiKey | null {
-  try {
-    return find(id);
-  } catch (error) {
-    throw new KeymintError(
-      'STORE_FAILURE',
-      'The key store failed during findById; see the cause.',
-      {
-        cause: error,
-      },
-    );
-  }
-}
-
-/** A broken store must fail closed with STORE_FAILURE, not reach the hasher with garbage. */
-function isReadable(record: StoredApiKey, id: string): boolean {
-  return (
-    typeof record === 'object' &&
-    record.id === id &&
-    typeof record.secretHash === 'string' &&
-    typeof record.role === 'string' &&
-    typeof record.scope === 'string' &&
-    record.createdAt instanceof Date &&
-    !Number.isNaN(record.createdAt.getTime()) &&
-    isDateOrNull(record.expiresAt) &&
-    isDateOrNull(record.revokedAt) &&
-    isDateOrNull(record.lastUsedAt) &&
-    (record.previousSecretHash == null || typeof record.previousSecretHash === 'string') &&
-    isDateOrAbsent(record.previousSecretExpiresAt) &&
-    isDateOrAbsent(record.rotatedAt) &&
-    (record.permissions == null ||
-      (Array.isArray(record.permissions) && record.permissions.every((p) => typeof p === 'string')))
-  );
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
-}
-
-function publicLimits(limits: StoredLimits | null | undefined): ApiKey['limits'] {
-  if (!limits || (!limits.rateLimit && !limits.credits)) return null;
-  const { rateLimit, credits } = limits;
-  return deepFreeze({
-    ...(rateLimit && { rateLimit: { limit: rateLimit.limit, windowMs: rateLimit.windowMs } }),
-    ...(credits && {
-      credits: {
-        remaining: credits.remaining,
-        setAt: readonlyDate(new Date(credits.setAt))!,
-        ...(credits.refill && {
-          refill: { amount: credits.refill.amount, intervalMs: credits.refill.intervalMs },
-        }),
-      },
-    }),
-  });
-}
-
-/**
- * The public view of a stored record: a fresh, deeply frozen plain object without `secretHash`,
- * with read-only dates. Frozen all the way down because verifications share it through the cache.
- */
-export function toApiKey(record: StoredApiKey, permissions: PermissionMap | null): ApiKey {
-  return Object.freeze({
-    id: record.id,
-    name: record.name,
-    role: record.role,
-    scope: record.scope,
-    createdAt: readonlyDate(record.createdAt),
-    expiresAt: readonlyDate(record.expiresAt),
-    lastUsedAt: readonlyDate(record.lastUsedAt),
-    revokedAt: readonlyDate(record.revokedAt),
-    metadata: deepFreeze(record.metadata),
-    rotatedAt: readonlyDate(record.rotatedAt ?? null),
-    previousKeyExpiresAt: readonlyDate(
-      record.previousSecretHash ? (record.previousSecretExpiresAt ?? null) : null,
-    ),
-    permissions: permissions ? permissions.effective(record.role, record.permissions) : null,
-    owner: record.owner ?? null,
-    limits: publicLimits(record.limits),
-  });
-}
-
 /**
  * Builds `verifyKey` and the hooks that keep its cache honest. Order of work for a presented key:
  * its shape (no I/O); for a key whose id is cached, its SHA-256 digest and the cache; otherwise,
@@ -231,157 +74,31 @@ export function toApiKey(record: StoredApiKey, permissions: PermissionMap | null
  * distinct key in flight.
  */
 export function createVerifier(parts: VerifierParts) {
-  const { adapter, hasher, roles, prefix, cache, limiter, attempts, lastUsed } = parts;
+  const { roles, prefix, cache, attempts, lastUsed } = parts;
   const hasShape = shapeCheck(prefix);
   const matchesChecksum = checksumCheck(prefix);
   const idStart = prefix.length + 1;
   const idEnd = idStart + KEY_ID_LENGTH;
-  const flights = new Map<string, Flight>();
-  const rehashing = new Set<string>();
-  /**
-   * For each id, the digest of the key that last verified and the stored hash it matched: proof
-   * of the right secret, which lets its owner through the wrong-secret limit after the cache
-   * entry has aged out, and (with the cache on) lets a revalidation that reads the same stored
-   * hash skip the hasher. Bounded like the cache; oldest first out.
-   */
-  const proven = new Map<string, Proof>();
-  const maxProven = Math.max(cache?.maxEntries ?? 0, MIN_PROVEN);
-  /** Entries a refresh was started for: at most one per entry, even when it fails. */
-  const refreshed = new WeakSet<KeyView>();
-  const refreshMs = cache ? cache.ttlMs * REFRESH_FRACTION : 0;
-  const { findByIdSync } = parts;
-  // A synchronous verify is called directly only where no hashing queue applies.
-  const verifySync = limiter ? undefined : parts.verifySync;
-  const verifyNow =
-    verifySync &&
-    ((hash: string, secret: string): boolean => {
-      try {
-        return verifySync(hash, secret);
-      } catch (error) {
-        throw new KeymintError(
-          'HASHER_FAILURE',
-          'The hasher failed to verify a secret; see the cause.',
-          { cause: error },
-        );
-      }
-    });
-  /**
-   * A lookup that runs to its end without waiting: a synchronous store and hasher, and a
-   * wrong-secret limit counted in this process (one counted in the store waits for it).
-   */
-  const synchronous =
-    findByIdSync !== undefined && verifyNow !== undefined && attempts?.waits !== true;
+  const parseOptions = optionsParser(roles, parts.permissions);
+  const isExpired = expiryCheck(parts.allowNonExpiring);
+  const proofs = createProofs(parts);
+  const { lookup, synchronous } = createLookup(parts, proofs);
+  const flights = createFlights({
+    lookup,
+    synchronous,
+    cache,
+    prefix,
+    monoMs: parts.monoMs,
+    report: parts.report,
+  });
 
-  /** Parsed options by role spelling, then scope: hosts pass the same few on every request. */
-  const parsedMemo = new Map<unknown, Map<unknown, ParsedOptions>>();
-  let parsedCount = 0;
-
-  function parseOptions(options: unknown): ParsedOptions {
-    if (options === undefined) return NO_OPTIONS;
-    try {
-      return readOptions(options);
-    } catch (error) {
-      if (error instanceof KeymintError) throw error;
-      // A throwing getter or Proxy trap: still bad options, not a reason to throw something else.
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: they cannot be read as plain data.',
-        { cause: safeCause(error) },
-      );
-    }
-  }
-
-  function readOptions(options: unknown): ParsedOptions {
-    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: verifyKey() options must be an object: { role?, scope?, cost? }.',
-      );
-    }
-    for (const name in options) {
-      if (name !== 'role' && name !== 'scope' && name !== 'permissions' && name !== 'cost') {
-        throw new KeymintError(
-          'INVALID_INPUT',
-          `Invalid verifyKey() options: unknown option ${JSON.stringify(name)}; the options are role, scope, permissions and cost.`,
-        );
-      }
-    }
-    const { role, scope, permissions } = options as {
-      role?: unknown;
-      scope?: unknown;
-      permissions?: unknown;
-    };
-    const base = parseRoleAndScope(role, scope);
-    if (permissions === undefined) return base;
-    return { minRank: base.minRank, scope: base.scope, permissions: checkWanted(permissions) };
-  }
-
-  /** Whether every entry is a permission already checked (the usual case: a route's list). */
-  function allKnown(value: unknown): value is readonly string[] {
-    if (!Array.isArray(value)) return false;
-    for (let i = 0; i < value.length; i++) if (!knownWanted.has(value[i])) return false;
-    return true;
-  }
-
-  /** Permission strings already checked against the map: hosts ask for the same few. */
-  const knownWanted = new Set<string>();
-
-  function checkWanted(value: unknown): readonly string[] {
-    if (!parts.permissions) {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: permissions need the permissions option of createKeymint() (this instance has none).',
-      );
-    }
-    if (allKnown(value)) return value;
-    const checked = checkPermissionList(parts.permissions.known, value, 'verifyKey() options');
-    if (knownWanted.size > 1_000) knownWanted.clear();
-    for (const p of checked) knownWanted.add(p);
-    return checked;
-  }
-
-  function parseRoleAndScope(role: unknown, scope: unknown): ParsedOptions {
-    const known = parsedMemo.get(role)?.get(scope);
-    if (known) return known;
-    if (role !== undefined && typeof role !== 'string') {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        'Invalid verifyKey() options: role must be a string.',
-      );
-    }
-    const parsed: ParsedOptions = {
-      minRank: role === undefined ? -1 : roles.rankOf(roles.require(role, 'minimum role')),
-      scope: scope === undefined ? undefined : checkScope(scope),
-    };
-    if (++parsedCount > 1_000) {
-      parsedMemo.clear();
-      parsedCount = 1;
-    }
-    let byScope = parsedMemo.get(role);
-    if (!byScope) parsedMemo.set(role, (byScope = new Map()));
-    byScope.set(scope, parsed);
-    return parsed;
-  }
-
-  function checkScope(value: unknown): string {
-    const parsed = scopeSchema.safeParse(value);
-    if (!parsed.success) {
-      throw new KeymintError(
-        'INVALID_INPUT',
-        `Invalid verifyKey() options: scope: ${parsed.error.issues[0]?.message ?? 'invalid'}.`,
-        { cause: parsed.error },
-      );
-    }
-    return parsed.data;
-  }
-
-  /** A key without expiry stops working when the host no longer allows such keys. */
-  const isExpired = (expiresAtMs: number | null, nowMs: number) =>
-    expiresAtMs === null ? !parts.allowNonExpiring : nowMs >= expiresAtMs;
-
-  function verdict(view: KeyView, options: ParsedOptions, nowMs: number): VerifyResult {
+  function verdict(
+    view: KeyView,
+    options: ParsedOptions,
+    nowMs: number,
+    retain: boolean,
+  ): VerifyResult {
     if (options.scope !== undefined && view.scope !== options.scope) return NOT_FOUND;
-    if (view.revoked) return results.revoked;
     // The previous secret of a rotated key: valid until its grace period ends.
     if (view.graceUntilMs !== null && nowMs >= view.graceUntilMs) return results.rotated;
     if (isExpired(view.expiresAtMs, nowMs)) return results.expired;
@@ -389,180 +106,24 @@ export function createVerifier(parts: VerifierParts) {
     if (options.permissions && !(view.grants && holdsAll(view.grants, options.permissions))) {
       return results.insufficient_permission;
     }
-    return view.valid;
+    return view.result(retain);
   }
 
   /** `lastUsedMs` is on the monotonic clock; the time written is the wall clock's. */
   function touch(view: KeyView, monoMs: number, nowMs: number): void {
     if (monoMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
-    view.lastUsedMs = monoMs;
+    view.lastUsedMs = monoField(monoMs);
     lastUsed.queue(view.id, nowMs);
-  }
-
-  function maybeRehash(record: StoredApiKey, secret: string): void {
-    let stale = false;
-    try {
-      stale = hasher.needsRehash?.(record.secretHash) === true;
-    } catch (error) {
-      parts.report(
-        new KeymintError('HASHER_FAILURE', 'needsRehash() threw; see the cause.', { cause: error }),
-      );
-    }
-    if (!stale || rehashing.has(record.id)) return;
-    rehashing.add(record.id);
-    (async () => {
-      const hashed = await parts.fromHasher('rehash a secret', () =>
-        limiter
-          ? limiter.run(() => hasher.hash(secret), { scope: record.scope, id: record.id })
-          : hasher.hash(secret),
-      );
-      if (hashed instanceof Busy) return; // The next verification tries again.
-      // Only while the secret is still this one: a rotation that landed since must never be
-      // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
-      const updated = await parts.fromStore('rehash update', async () => {
-        if (!adapter.modify) return adapter.update(record.id, { secretHash: hashed });
-        const result = await adapter.modify(
-          record.id,
-          { secretHash: hashed },
-          { secretHash: record.secretHash },
-        );
-        return result.ok ? result.record : null;
-      });
-      // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
-      const proof = proven.get(record.id);
-      if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
-        proven.set(record.id, { digest: proof.digest, secretHash: hashed });
-      }
-    })()
-      .catch(parts.report)
-      .finally(() => rehashing.delete(record.id));
-  }
-
-  function prove(id: string, digest: string, secretHash: string): void {
-    proven.delete(id);
-    if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
-    proven.set(id, { digest, secretHash });
-  }
-
-  const provenDigest = (id: string): string | undefined => proven.get(id)?.digest;
-
-  /**
-   * Whether this process already proved this very key against this very stored hash. Only with
-   * the cache on: `cache: false` asks for the hasher on every verification.
-   */
-  function alreadyProven(record: StoredApiKey, digest: string): boolean {
-    if (!cache) return false;
-    const proof = proven.get(record.id);
-    return proof !== undefined && proof.digest === digest && proof.secretHash === record.secretHash;
-  }
-
-  async function lookup(presented: ParsedKey, digest: string): Promise<Lookup> {
-    const { id } = presented;
-    const token = cache?.beginLookup() ?? 0;
-    try {
-      // The freshness bound counts from the read, not from the end of the hash.
-      const readAt = parts.monoMs();
-      const record = findByIdSync
-        ? findNow(findByIdSync, id)
-        : await parts.fromStore('findById', () => adapter.findById(id));
-      if (!record) return { kind: 'not_found' };
-      if (!isReadable(record, id)) {
-        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
-      }
-      // A revoked or expired key can never verify: refused from the record, before the limiter
-      // and the hasher, so guesses at a dead id cost no hash (docs/security.md: what this tells).
-      const wallAt = parts.nowMs();
-      if (record.revokedAt !== null) return { kind: 'revoked', scope: record.scope };
-      if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
-        return { kind: 'expired', scope: record.scope };
-      }
-      // Whether the presented secret is the one a rotation replaced (never proven, never rehashed).
-      let previous = false;
-      if (!alreadyProven(record, digest)) {
-        let ticket: AttemptTicket | null = null;
-        if (attempts !== null && provenDigest(id) !== digest) {
-          const begun = await attempts.begin(id, parts.monoMs());
-          // The record was deleted since the read: nothing to hash.
-          if (begun === 'gone') return { kind: 'not_found' };
-          if (begun === null) {
-            return { kind: 'rate_limited', retryAfterMs: attempts.retryAfter(id, parts.monoMs()) };
-          }
-          ticket = begun;
-        }
-        const check = (hash: string) =>
-          parts.fromHasher('verify a secret', () =>
-            limiter
-              ? limiter.run(() => hasher.verify(hash, presented.secret), {
-                  // Its turn in the fair order: the key's scope (from the record), its id, and
-                  // whether this process proved this very key before (then it goes first).
-                  scope: record.scope,
-                  id,
-                  proven: provenDigest(id) === digest,
-                })
-              : hasher.verify(hash, presented.secret),
-          );
-        let matches: unknown;
-        try {
-          matches = verifyNow
-            ? verifyNow(record.secretHash, presented.secret)
-            : await check(record.secretHash);
-          if (
-            matches !== true &&
-            !(matches instanceof Busy) &&
-            typeof record.previousSecretHash === 'string'
-          ) {
-            matches = verifyNow
-              ? verifyNow(record.previousSecretHash, presented.secret)
-              : await check(record.previousSecretHash);
-            previous = matches === true;
-          }
-        } catch (error) {
-          // A hasher that fails says nothing about the secret: not a wrong guess.
-          if (ticket) attempts!.end(ticket, false, parts.monoMs());
-          throw error;
-        }
-        const isBusy = matches instanceof Busy;
-        if (ticket) attempts!.end(ticket, matches !== true && !isBusy, parts.monoMs());
-        if (isBusy) return { kind: 'busy', retryAfterMs: (matches as Busy).retryAfterMs };
-        if (matches !== true) return { kind: 'wrong' };
-        if (!previous) prove(id, digest, record.secretHash);
-      }
-      const apiKey = toApiKey(record, parts.permissions);
-      const view: KeyView = {
-        id: record.id,
-        digest,
-        scope: record.scope,
-        apiKey,
-        valid: Object.freeze({ valid: true, apiKey }),
-        rank: roles.rankOf(record.role),
-        grants: apiKey.permissions ? grantsOf(apiKey.permissions) : null,
-        expiresAtMs: record.expiresAt?.getTime() ?? null,
-        revoked: record.revokedAt !== null,
-        graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
-        usage: planFor(record.limits, record.role, parts.rateDefaults),
-        freshUntil: readAt + (cache?.ttlMs ?? 0),
-        // The stored last-used time, moved onto the monotonic clock (never into its future).
-        lastUsedMs: record.lastUsedAt
-          ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
-          : -Infinity,
-        hot: false,
-      };
-      cache?.fill(token, view);
-      if (!previous) maybeRehash(record, presented.secret);
-      return { kind: 'match', view };
-    } finally {
-      cache?.endLookup();
-    }
   }
 
   /** What the verifier forgets besides the cache; the cache calls it, so listeners need only the cache. */
   const forget = {
     invalidate(id: string): void {
-      proven.delete(id);
-      for (const [digest, flight] of flights) if (flight.id === id) flights.delete(digest);
+      proofs.forget(id);
+      flights.invalidate(id);
     },
     reset(): void {
-      flights.clear();
+      flights.reset();
     },
   };
   if (cache) cache.also = forget;
@@ -574,7 +135,7 @@ export function createVerifier(parts: VerifierParts) {
   function counted(view: KeyView, result: VerifyResult, options: unknown, at: number) {
     if (!result.valid || view.usage === null) return result;
     const cost = readCost((options as VerifyOptions | undefined)?.cost);
-    return consume(adapter, view.id, view.usage, cost, at, result, parts.fromStore);
+    return consume(parts.adapter, view.id, view.usage, cost, at, result, parts.fromStore);
   }
 
   /** `count: false` (a leak report) checks the key without counting its usage. */
@@ -588,17 +149,19 @@ export function createVerifier(parts: VerifierParts) {
     // Garbage of the wrong shape costs a few comparisons.
     if (!hasShape(key)) return MALFORMED;
     let digest: string | undefined;
-    if (cache?.hasId(key.slice(idStart, idEnd))) {
+    const id = cache === null ? '' : key.slice(idStart, idEnd);
+    const head = cache?.head(id);
+    if (head !== undefined) {
       // This id verified lately: almost always the same key again. Its digest is all a hit
       // takes (the very string a full verification accepted), so the checksum waits for a miss.
       digest = sha256(key);
       const mono = parts.monoMs();
-      const hit = cache.get(digest, mono);
+      const hit = cache!.match(head, digest, mono);
       if (hit) {
         const at = parts.nowMs();
-        const result = verdict(hit, parsedOptions, at);
+        const result = verdict(hit, parsedOptions, at, true);
         if (result.valid) touch(hit, mono, at);
-        if (mono >= hit.freshUntil - refreshMs) refreshAhead(key, hit, digest);
+        flights.hit(key, hit, digest, mono);
         return hit.usage === null || !count ? result : counted(hit, result, options, at);
       }
     }
@@ -607,30 +170,13 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.monoMs()) && provenDigest(presented.id) !== digest) {
+    if (
+      attempts?.blocked(presented.id, parts.monoMs()) &&
+      !proofs.provenFor(presented.id, digest)
+    ) {
       return busy(attempts.retryAfter(presented.id, parts.monoMs()), 'rate_limited');
     }
-    const arrivedAt = parts.monoMs();
-    const joined = flights.get(digest);
-    // With a synchronous store and hasher a lookup ends before anyone could join it: no flight.
-    let outcome = await (joined
-      ? joined.promise
-      : synchronous
-        ? lookup(presented, digest)
-        : startFlight(presented, digest, arrivedAt).promise);
-    // A flight begun before this call (a refresh ahead, say) may carry a read from before a
-    // revoke: its answer holds only within the freshness bound counted from its start, as a
-    // cache entry would. Past that, this caller reads the store itself.
-    if (
-      cache &&
-      joined &&
-      outcome.kind === 'match' &&
-      joined.startedAt < arrivedAt &&
-      parts.monoMs() >= joined.startedAt + cache.ttlMs
-    ) {
-      outcome = await (flights.get(digest) ?? startFlight(presented, digest, parts.monoMs()))
-        .promise;
-    }
+    const outcome = await flights.run(presented, digest);
     if (outcome.kind === 'revoked' || outcome.kind === 'expired') {
       return parsedOptions.scope !== undefined && outcome.scope !== parsedOptions.scope
         ? NOT_FOUND
@@ -638,48 +184,9 @@ export function createVerifier(parts: VerifierParts) {
     }
     if (outcome.kind !== 'match') return refusal(outcome);
     const at = parts.nowMs();
-    const result = verdict(outcome.view, parsedOptions, at);
+    const result = verdict(outcome.view, parsedOptions, at, false);
     if (result.valid) touch(outcome.view, parts.monoMs(), at);
     return count ? counted(outcome.view, result, options, at) : result;
-  }
-
-  function startFlight(presented: ParsedKey, digest: string, startedAt: number): Flight {
-    const promise = lookup(presented, digest).finally(() => {
-      if (flights.get(digest)?.promise === promise) flights.delete(digest);
-    });
-    const flight: Flight = { id: presented.id, promise, startedAt };
-    flights.set(digest, flight);
-    return flight;
-  }
-
-  /**
-   * A hit in the last fifth of its entry's freshness bound: one lookup in the background
-   * (single flight with any other lookup of this digest) renews the entry, so a key in steady use
-   * never waits on the store. The caller is answered from the entry; the entry itself is never
-   * served past its bound. What the refresh finds (revoked, deleted, a changed hash) lands in
-   * the cache as any lookup's would; its errors go to the background error hook.
-   */
-  function refreshAhead(key: string, hit: KeyView, digest: string): void {
-    if (refreshed.has(hit) || flights.has(digest)) return;
-    refreshed.add(hit);
-    const presented = splitChecked(prefix, key);
-    if (!presented) return;
-    const flight = startFlight(presented, digest, parts.monoMs());
-    flight.promise.then((outcome) => {
-      if (outcome.kind === 'match') {
-        // Keep the last-used time this process already queued: no extra write.
-        outcome.view.lastUsedMs = Math.max(outcome.view.lastUsedMs, hit.lastUsedMs);
-      } else if (
-        outcome.kind === 'not_found' ||
-        outcome.kind === 'wrong' ||
-        outcome.kind === 'revoked' ||
-        outcome.kind === 'expired'
-      ) {
-        // Deleted, revoked or expired (refused from the record, so there is no new entry), or
-        // its hash no longer matches this key (rotated): stop serving it now.
-        cache?.invalidate(hit.id);
-      }
-    }, parts.report);
   }
 
   return {

@@ -109,26 +109,34 @@ export function createKeyCheck<Req>(
     }
   };
 
+  const optionsFor = (requestScope: string | undefined) =>
+    role === undefined && permissions === undefined && requestScope === undefined
+      ? undefined
+      : {
+          ...(role !== undefined && { role }),
+          ...(permissions !== undefined && { permissions }),
+          ...(requestScope !== undefined && { scope: requestScope }),
+        };
+  // A fixed role, permissions and scope: one options object for every request (verifyKey reads
+  // nothing for none at all), not a fresh one per request.
+  const fixedOptions = typeof scope === 'function' ? undefined : optionsFor(scope);
+
   return async (values, request) => {
-    let requestScope: string | undefined;
-    if (typeof scope === 'function') {
-      requestScope = await scope(request);
-      if (typeof requestScope !== 'string') {
-        throw invalid('the scope function must return a string');
-      }
-      // Often taken from the URL, so the client's to choose: a scope no key can have (empty,
-      // '*', too long) is an unknown key, not a server error.
-      if (!scopeSchema.safeParse(requestScope).success) {
-        return verifyFrom(keymint, () => [], headers, undefined);
-      }
-    } else {
-      requestScope = scope;
+    if (typeof scope !== 'function') {
+      const result = await verifyFrom(keymint, values, headers, fixedOptions);
+      if (!result.ok && result.cause !== undefined) report(result.cause, request);
+      return result;
     }
-    const result = await verifyFrom(keymint, values, headers, {
-      ...(role !== undefined && { role }),
-      ...(permissions !== undefined && { permissions }),
-      ...(requestScope !== undefined && { scope: requestScope }),
-    });
+    const requestScope: unknown = await scope(request);
+    if (typeof requestScope !== 'string') {
+      throw invalid('the scope function must return a string');
+    }
+    // Often taken from the URL, so the client's to choose: a scope no key can have (empty,
+    // '*', too long) is an unknown key, not a server error.
+    if (!scopeSchema.safeParse(requestScope).success) {
+      return verifyFrom(keymint, () => [], headers, undefined);
+    }
+    const result = await verifyFrom(keymint, values, headers, optionsFor(requestScope));
     if (!result.ok && result.cause !== undefined) report(result.cause, request);
     return result;
   };

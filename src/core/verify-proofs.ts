@@ -1,0 +1,126 @@
+import type { StoredApiKey } from '../adapter.js';
+import { KeymintError } from '../errors.js';
+import { sameDigest } from '../internal/same-digest.js';
+import { Busy } from './hash-limiter.js';
+import { CachedKey } from './verify-cache.js';
+import type { VerifierParts } from './verifier.js';
+
+/**
+ * What this process proved for an id: the SHA-256 digest of the key that verified, and the
+ * stored hash it verified against. Never the key or the secret.
+ */
+interface Proof {
+  readonly digest: string;
+  readonly secretHash: string;
+}
+
+/** Proofs kept without a cache (the wrong-secret limit's owner pass); with one, its maxEntries. */
+const MIN_PROVEN = 10_000;
+
+export type Proofs = ReturnType<typeof createProofs>;
+
+/**
+ * Revalidation without rehashing, and the rehash after a verification: the proofs this process
+ * holds. With the cache on, its entries are the proofs (kept past their freshness bound); without
+ * it, a bounded map by id, for the wrong-secret limit's owner pass only. Every digest comparison
+ * is constant time (a proof check).
+ */
+export function createProofs(
+  parts: Pick<
+    VerifierParts,
+    'adapter' | 'hasher' | 'cache' | 'limiter' | 'report' | 'fromStore' | 'fromHasher'
+  >,
+) {
+  const { adapter, hasher, cache, limiter } = parts;
+  /**
+   * Without a cache, for each id, the digest of the key that last verified and the stored hash
+   * it matched: proof of the right secret, which lets its owner through the wrong-secret limit.
+   * Bounded; oldest first out.
+   */
+  const proven = new Map<string, Proof>();
+  const maxProven = Math.max(cache?.maxEntries ?? 0, MIN_PROVEN);
+  const rehashing = new Set<string>();
+
+  const proofOf = (id: string): Proof | undefined => (cache ? cache.proof(id) : proven.get(id));
+
+  return {
+    /** Records a proof (without a cache; with one, the entry it fills is the proof). */
+    prove(id: string, digest: string, secretHash: string): void {
+      if (cache) return;
+      proven.delete(id);
+      if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
+      proven.set(id, { digest, secretHash });
+    },
+
+    /** Whether `digest` is the one proven for this id. */
+    provenFor(id: string, digest: string): boolean {
+      const proof = proofOf(id);
+      return proof !== undefined && sameDigest(proof.digest, digest);
+    },
+
+    /**
+     * Whether this process already proved this very key against this very stored hash. Only with
+     * the cache on: `cache: false` asks for the hasher on every verification.
+     */
+    alreadyProven(record: StoredApiKey, digest: string): boolean {
+      if (!cache) return false;
+      const proof = cache.proof(record.id);
+      return (
+        proof !== undefined &&
+        sameDigest(proof.digest, digest) &&
+        proof.secretHash === record.secretHash
+      );
+    },
+
+    /** A key was revoked or deleted: its proof goes. */
+    forget(id: string): void {
+      proven.delete(id);
+    },
+
+    /**
+     * When the hasher asks for it, hashes the secret again in the background and stores the new
+     * hash (only over this very stored hash), renewing the proof.
+     */
+    maybeRehash(record: StoredApiKey, secret: string): void {
+      let stale = false;
+      try {
+        stale = hasher.needsRehash?.(record.secretHash) === true;
+      } catch (error) {
+        parts.report(
+          new KeymintError('HASHER_FAILURE', 'needsRehash() threw; see the cause.', {
+            cause: error,
+          }),
+        );
+      }
+      if (!stale || rehashing.has(record.id)) return;
+      rehashing.add(record.id);
+      (async () => {
+        const hashed = await parts.fromHasher('rehash a secret', () =>
+          limiter
+            ? limiter.run(() => hasher.hash(secret), { scope: record.scope, id: record.id })
+            : hasher.hash(secret),
+        );
+        if (hashed instanceof Busy) return; // The next verification tries again.
+        // Only while the secret is still this one: a rotation that landed since must never be
+        // undone by a rehash of the secret it replaced. Adapters without modify() cannot rotate.
+        const updated = await parts.fromStore('rehash update', async () => {
+          if (!adapter.modify) return adapter.update(record.id, { secretHash: hashed });
+          const result = await adapter.modify(
+            record.id,
+            { secretHash: hashed },
+            { secretHash: record.secretHash },
+          );
+          return result.ok ? result.record : null;
+        });
+        // This very secret matches the new hash: keep the proof (unless invalidated meanwhile).
+        const proof = proofOf(record.id);
+        if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
+          if (proof instanceof CachedKey) proof.secretHash = hashed;
+          else proven.set(record.id, { digest: proof.digest, secretHash: hashed });
+        }
+      })()
+        .catch(parts.report)
+        .finally(() => rehashing.delete(record.id));
+    },
+  };
+}
