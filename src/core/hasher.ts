@@ -92,9 +92,13 @@ export const ARGON2ID_OWASP_PARAMETERS: Readonly<Required<Argon2idOptions>> = Ob
 
 type Argon2Module = typeof import('argon2');
 let argon2Module: Promise<Argon2Module> | undefined;
+/** The module once loaded: a verification then reaches the thread pool without a promise hop. */
+let argon2Loaded: Argon2Module | undefined;
 // Loaded on first use, so a host that plugs in another hasher never loads the native addon.
 const loadArgon2 = () =>
-  (argon2Module ??= import('argon2').then((m) => (m as { default?: Argon2Module }).default ?? m));
+  (argon2Module ??= import('argon2').then(
+    (m) => (argon2Loaded = (m as { default?: Argon2Module }).default ?? m),
+  ));
 
 function boundedInt(
   value: number | undefined,
@@ -153,7 +157,7 @@ export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
   }
   return {
     async hash(secret) {
-      const argon2 = await loadArgon2();
+      const argon2 = argon2Loaded ?? (await loadArgon2());
       const encoded = await argon2.hash(secret, { ...params, type: argon2.argon2id });
       // argon2 0.45 writes m,p,t; the PHC format (and every other argon2 library) wants m,t,p.
       return encoded.replace(
@@ -163,7 +167,9 @@ export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
     },
     async verify(hash, secret) {
       if (!hash.startsWith('$argon2')) return false;
-      const argon2 = await loadArgon2();
+      // Without an await when loaded: in a burst of queued verifications, the next one reaches
+      // the thread pool as soon as a slot frees, not after every other queued continuation.
+      const argon2 = argon2Loaded ?? (await loadArgon2());
       return argon2.verify(hash, secret);
     },
     needsRehash(hash) {
