@@ -62,7 +62,7 @@ export interface Argon2idOptions {
  * tries on average whatever the parameters, so they only set what every verification costs the
  * server. 256 KiB stays in a core's own L2 cache on current server CPUs (512 KiB to 2 MiB), so
  * verifications on several cores at once do not compete for the shared cache and memory; the
- * 8 passes keep the work of one verification that of 2 MiB in one pass (keymint's 0.x default),
+ * 8 passes keep the work of one verification that of 2 MiB in one pass (the earlier default),
  * at less CPU (docs/security.md, "argon2id parameters for keys").
  *
  * @example
