@@ -43,12 +43,12 @@ async function rawHerdMs(hasher, count, c) {
 }
 
 /** `count` keys made with `hasher`, in batches (the creator's own queue bounds each batch). */
-async function makeKeys(adapter, hasher, count) {
+async function makeKeys(adapter, hasher, count, first = 0) {
   const creator = createKeymint({ adapter, hasher });
   const keys = [];
   for (let i = 0; i < count; i += 100) {
     const batch = Array.from({ length: Math.min(100, count - i) }, (_, j) =>
-      creator.createApiKey({ name: `herd-${i + j}`, role: 'Viewer', ttl: '1d' }),
+      creator.createApiKey({ name: `herd-${first + i + j}`, role: 'Viewer', ttl: '1d' }),
     );
     for (const { key } of await Promise.all(batch)) keys.push(asReceived(key));
   }
@@ -59,7 +59,8 @@ async function makeKeys(adapter, hasher, count) {
 /**
  * One herd: a fresh instance over `adapter` (default options, or `options`) verifies every key
  * at once. `warm`: it verifies one other key first, so its hashing queue has a measured mean
- * (the estimate `maxWait` is checked against) before the herd arrives.
+ * (the estimate `maxWait` is checked against) before the herd arrives. `retryAfterMs`: the hints
+ * of the `busy` answers, sorted.
  */
 async function herdOnce(adapter, keys, { warm, options = {} }) {
   const keymint = createKeymint({ adapter, ...options });
@@ -72,54 +73,106 @@ async function herdOnce(adapter, keys, { warm, options = {} }) {
     const results = await Promise.all(keys.map((key) => keymint.verifyKey(key)));
     const wallMs = performance.now() - start;
     const outcomes = {};
+    const retryAfterMs = [];
     for (const r of results) {
       const outcome = r.valid ? 'valid' : r.reason;
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      if (r.reason === 'busy') retryAfterMs.push(r.retryAfterMs);
     }
-    return { wallMs, outcomes };
+    retryAfterMs.sort((a, b) => a - b);
+    return { wallMs, outcomes, retryAfterMs };
   } finally {
     await keymint.close();
   }
 }
 
 /**
- * The herd rows' measurements. Per round: the single-verification time, then the herd on a
- * fresh instance (cold queue), then on a fresh instance that verified one key first. OWASP's
- * parameters are measured once per round on a smaller herd, for the effect of the default.
+ * A herd between two timings of one verification: the bound is `count` × their mean / `c`, so
+ * drift on a shared machine during the herd moves the bound with it.
+ */
+async function bracketed(hasher, samples, count, c, run) {
+  const before = await oneVerifyMs(hasher, samples);
+  const result = await run();
+  const after = await oneVerifyMs(hasher, samples);
+  const verifyMs = (before + after) / 2;
+  return { ...result, verifyMs, boundMs: (count * verifyMs) / c };
+}
+
+/** The bound's hasher must be the herd's: the parameters of the stored hashes, checked. */
+async function checkSameParameters(adapter, hasher) {
+  const stored = await adapter.list({ scope: 'default', limit: 1000 });
+  if (stored.length === 0 || stored.some((record) => hasher.needsRehash(record.secretHash))) {
+    throw new Error('herd: the keys were not hashed with the parameters the bound is timed with');
+  }
+  return stored[0].secretHash.split('$')[3];
+}
+
+/** The default hashing queue cap (hashing.queue, src/core/keymint.ts): a herd past it. */
+const DEFAULT_QUEUE_CAP = 5_000;
+
+/**
+ * The herd rows' measurements. Per round: one verification timed, the same verifications
+ * straight through argon2 `c` at a time, then the herd on a fresh instance (cold queue) and on a
+ * fresh instance that verified one key first, each between two timings of one verification.
+ * OWASP's parameters are measured once per round on a smaller herd, for the effect of the
+ * default. Last (full runs), once each: a herd larger than the queue cap on a fresh and on a
+ * measured instance, which must get `busy` with a Retry-After hint.
  */
 export async function herdScenario({ quick }) {
   const count = quick ? 200 : 1_000;
-  const rounds = quick ? 1 : 3;
+  const rounds = quick ? 1 : 5;
+  const samples = quick ? 20 : 50;
   const owaspCount = quick ? 20 : 100;
+  const loadBefore = os.loadavg();
   const adapter = memoryAdapter();
-  const keys = await makeKeys(adapter, argon2idHasher(), count + 1);
+  const hasher = argon2idHasher();
+  const keys = await makeKeys(adapter, hasher, count + 1);
   const warmKey = keys.pop();
+  const parameters = await checkSameParameters(adapter, hasher);
   const owaspHasher = argon2idHasher(ARGON2ID_OWASP_PARAMETERS);
   const owaspAdapter = memoryAdapter();
   const owaspKeys = await makeKeys(owaspAdapter, owaspHasher, owaspCount);
+  await checkSameParameters(owaspAdapter, owaspHasher);
   const c = concurrency();
   const perRound = { cold: [], warm: [], owasp: [] };
   for (let round = 0; round < rounds; round++) {
-    const verifyMs = await oneVerifyMs(argon2idHasher(), quick ? 20 : 50);
-    const rawMs = await rawHerdMs(argon2idHasher(), count, c);
+    const rawMs = await rawHerdMs(hasher, count, c);
     for (const [kind, warm] of [
       ['cold', undefined],
       ['warm', warmKey],
     ]) {
-      const run = await herdOnce(adapter, keys, { warm });
-      perRound[kind].push({ ...run, boundMs: (count * verifyMs) / c, verifyMs, rawMs });
+      const run = await bracketed(hasher, samples, count, c, () =>
+        herdOnce(adapter, keys, { warm }),
+      );
+      perRound[kind].push({ ...run, rawMs });
     }
-    const owaspMs = await oneVerifyMs(owaspHasher, quick ? 5 : 10);
-    const owasp = await herdOnce(owaspAdapter, owaspKeys, { options: { hasher: owaspHasher } });
     const owaspRawMs = await rawHerdMs(owaspHasher, owaspCount, c);
-    perRound.owasp.push({
-      ...owasp,
-      boundMs: (owaspCount * owaspMs) / c,
-      verifyMs: owaspMs,
-      rawMs: owaspRawMs,
-    });
+    const owasp = await bracketed(owaspHasher, quick ? 5 : 10, owaspCount, c, () =>
+      herdOnce(owaspAdapter, owaspKeys, { options: { hasher: owaspHasher } }),
+    );
+    perRound.owasp.push({ ...owasp, rawMs: owaspRawMs });
   }
-  return { count, owaspCount, rounds, concurrency: c, perRound };
+  let past;
+  if (!quick) {
+    const pastCount = DEFAULT_QUEUE_CAP + 1_000;
+    const more = await makeKeys(adapter, hasher, pastCount - count, count + 1);
+    const pastKeys = [...keys, ...more];
+    past = {
+      count: pastCount,
+      cold: await herdOnce(adapter, pastKeys, {}),
+      warm: await herdOnce(adapter, pastKeys, { warm: warmKey }),
+    };
+  }
+  return {
+    count,
+    owaspCount,
+    rounds,
+    concurrency: c,
+    parameters,
+    perRound,
+    past,
+    load: [loadBefore, os.loadavg()],
+  };
 }
 
 const outcomeText = (runs) => {
@@ -132,6 +185,16 @@ const outcomeText = (runs) => {
     .join(', ');
 };
 
+const loadText = ([before, after]) =>
+  `load average (1 min) ${before[0].toFixed(2)} before, ${after[0].toFixed(2)} after`;
+
+/** `busy` hints as Retry-After seconds (whole, rounded up, at least 1), as the HTTP layer sends. */
+const retryText = (ms) => {
+  if (ms.length === 0) return 'none';
+  const s = (v) => Math.max(1, Math.ceil(v / 1000));
+  return `Retry-After ${s(ms[0])} to ${s(ms[ms.length - 1])} s (median ${s(ms[ms.length >> 1])} s)`;
+};
+
 /**
  * Rows in report.mjs's shape. ns/op is the herd's wall time (op = the herd); the ratio column
  * holds the physical bound / the wall time (1.0: as fast as the hashing itself allows).
@@ -139,7 +202,7 @@ const outcomeText = (runs) => {
 export function herdRows(herd) {
   const rows = [];
   const targets = [];
-  const add = (id, name, runs, count, checked) => {
+  const add = (id, name, runs, count, checked, parameters) => {
     // The round whose wall/bound is the median (bound and wall measured together).
     const sorted = [...runs].sort((a, b) => a.wallMs / a.boundMs - b.wallMs / b.boundMs);
     const mid = sorted[sorted.length >> 1];
@@ -156,10 +219,12 @@ export function herdRows(herd) {
       note:
         `ns/op: wall time of the ${fmtInt(count)} together; ratio column: physical bound ` +
         `(${fmtInt(count)} × ${mid.verifyMs.toFixed(2)} ms / concurrency ${herd.concurrency} = ` +
-        `${fmtMs(mid.boundMs * 1e6)}) / wall; median of ${runs.length}; outcomes: ${outcomeText(runs)}; ` +
+        `${fmtMs(mid.boundMs * 1e6)}; one verification timed just before and after the herd, ` +
+        `argon2id ${parameters}) / wall; median of ${runs.length}; outcomes: ${outcomeText(runs)}; ` +
         `wall/bound per round: ${runs.map((r) => (r.wallMs / r.boundMs).toFixed(2)).join(', ')}; ` +
-        `the same verifications straight through argon2, ${herd.concurrency} at a time: ` +
-        `${fmtMs(mid.rawMs * 1e6)} (wall/that: ${runs.map((r) => (r.wallMs / r.rawMs).toFixed(2)).join(', ')})`,
+        `the same verifications straight through argon2, ${herd.concurrency} at a time, ` +
+        `/bound per round: ${runs.map((r) => (r.rawMs / r.boundMs).toFixed(2)).join(', ')}; ` +
+        loadText(herd.load),
     };
     if (checked) {
       const allValid = busy === 0 && valid === count * runs.length;
@@ -173,13 +238,14 @@ export function herdRows(herd) {
     }
     rows.push(row);
   };
-  const { count, owaspCount, perRound } = herd;
+  const { count, owaspCount, perRound, parameters } = herd;
   add(
     'herd-fresh',
     `Fresh instance, ${fmtInt(count)} distinct keys at once (defaults)`,
     perRound.cold,
     count,
     true,
+    parameters,
   );
   add(
     'herd-measured',
@@ -187,6 +253,7 @@ export function herdRows(herd) {
     perRound.warm,
     count,
     true,
+    parameters,
   );
   add(
     'herd-owasp',
@@ -194,6 +261,40 @@ export function herdRows(herd) {
     perRound.owasp,
     owaspCount,
     false,
+    'm=19456,t=2,p=1',
   );
+  if (herd.past) {
+    const { past } = herd;
+    for (const [id, kind, what] of [
+      ['herd-past-fresh', 'cold', 'Fresh instance'],
+      ['herd-past-measured', 'warm', 'Fresh instance after one verification'],
+    ]) {
+      const run = past[kind];
+      const name = `${what}, ${fmtInt(past.count)} distinct keys at once (past the queue cap)`;
+      const busy = run.outcomes.busy ?? 0;
+      const valid = run.outcomes.valid ?? 0;
+      const hinted = run.retryAfterMs.every((ms) => Number.isInteger(ms) && ms >= 1);
+      const ok = busy > 0 && hinted && busy + valid === past.count;
+      const status = ok ? 'PASS' : 'FAIL';
+      const text = 'the excess gets busy with a Retry-After, the rest valid';
+      const value = `${fmtInt(valid)} valid, ${fmtInt(busy)} busy`;
+      rows.push({
+        id,
+        name,
+        group: 'keymint',
+        ns: run.wallMs * 1e6,
+        ops: 1e3 / run.wallMs,
+        ratio: undefined,
+        target: `${text}: ${value} ${status}`,
+        status,
+        note:
+          `ns/op: wall time of the ${fmtInt(past.count)} together (one run); outcomes: ` +
+          `${outcomeText([run])}; busy answers' hints: ${retryText(run.retryAfterMs)} ` +
+          `(retryAfterMs ${run.retryAfterMs[0] ?? '-'} to ${run.retryAfterMs.at(-1) ?? '-'}); ` +
+          `hashing.queue caps the waiting hashes at ${fmtInt(DEFAULT_QUEUE_CAP)}`,
+      });
+      targets.push({ row: name, text, value, status });
+    }
+  }
   return { rows, targets };
 }

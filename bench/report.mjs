@@ -185,7 +185,8 @@ const COLUMNS = [
 
 function cells(r) {
   if (r.skipped) return [r.name, '-', '-', '-', r.target ?? '', r.skipped];
-  return [r.name, fmtNs(r.ns), fmtOps(r.ops), fmtRatio(r.ratio), r.target ?? '', r.note ?? ''];
+  const ratio = typeof r.ratio === 'number' ? fmtRatio(r.ratio) : '-';
+  return [r.name, fmtNs(r.ns), fmtOps(r.ops), ratio, r.target ?? '', r.note ?? ''];
 }
 
 /** A plain-text table for the terminal. */
@@ -292,7 +293,7 @@ export function svgChart(rows, { title, subtitle }) {
     const color = r.status === 'FAIL' ? '#dc2626' : (COLORS[r.group] ?? COLORS.keymint);
     out.push(
       `<rect x="${labelWidth}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowHeight - 8}" rx="2" fill="${color}"/>`,
-      `<text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + 17}" fill="#111827" stroke="#ffffff" stroke-width="4" paint-order="stroke">${compact(r.ops)}<tspan dx="5" fill="#6b7280">(${r.id === 'floor' ? 'floor' : `${fmtRatio(r.ratio)}×`})</tspan></text>`,
+      `<text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + 17}" fill="#111827" stroke="#ffffff" stroke-width="4" paint-order="stroke">${compact(r.ops)}<tspan dx="5" fill="#6b7280">(${r.id === 'floor' ? 'floor' : typeof r.ratio === 'number' ? `${fmtRatio(r.ratio)}×` : '-'})</tspan></text>`,
     );
   });
   const legend = [

@@ -5,7 +5,7 @@ import { formatKey } from '../src/core/key-format.js';
 
 // End-to-end with the default argon2id hasher: no `hasher` option anywhere in this file.
 
-const KEY_PREFIX = '$argon2id$v=19$m=2048,t=1,p=1$';
+const KEY_PREFIX = '$argon2id$v=19$m=256,t=8,p=1$';
 
 describe('default argon2id hasher', () => {
   it('verifies a freshly created key', async () => {
@@ -23,7 +23,7 @@ describe('default argon2id hasher', () => {
     });
   });
 
-  it('stores an argon2id hash with the key parameters (m=2048, t=1, p=1)', async () => {
+  it('stores an argon2id hash with the key parameters (m=256, t=8, p=1)', async () => {
     const adapter = memoryAdapter();
     const keymint = createKeymint({ adapter });
     const { apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '1h' });
@@ -68,6 +68,27 @@ describe('default argon2id hasher', () => {
       { timeout: 10_000, interval: 10 },
     );
     // A fresh instance (no proof, no cache) checks the new hash with the hasher.
+    expect((await createKeymint({ adapter }).verifyKey(key)).valid).toBe(true);
+  });
+
+  it('a key stored with the earlier key parameters (2 MiB, t=1) still verifies, and is rehashed to 256 KiB, t=8', async () => {
+    const adapter = memoryAdapter();
+    const before = createKeymint({
+      adapter,
+      hasher: argon2idHasher({ memoryCost: 2_048, timeCost: 1, parallelism: 1 }),
+    });
+    const { key, apiKey } = await before.createApiKey({ name: 'old', role: 'Editor', ttl: '1h' });
+    expect((await adapter.findById(apiKey.id))!.secretHash).toMatch(
+      /^\$argon2id\$v=19\$m=2048,t=1,p=1\$/,
+    );
+    const keymint = createKeymint({ adapter });
+    expect(await keymint.verifyKey(key)).toEqual({ valid: true, apiKey });
+    await vi.waitFor(
+      async () => {
+        expect((await adapter.findById(apiKey.id))!.secretHash.startsWith(KEY_PREFIX)).toBe(true);
+      },
+      { timeout: 5_000, interval: 10 },
+    );
     expect((await createKeymint({ adapter }).verifyKey(key)).valid).toBe(true);
   });
 

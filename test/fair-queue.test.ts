@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FairQueue, MAX_WAITING_PER_ID } from '../src/core/fair-queue.js';
 
 const lane = (scope: string, id: string, proven = false) => ({ scope, id, proven });
+const background = (scope: string, id: string) => ({ scope, id, background: true });
 
 function drain<T>(queue: FairQueue<T>): T[] {
   const out: T[] = [];
@@ -71,5 +72,32 @@ describe('FairQueue: the fair order of waiting hashes', () => {
     expect(queue.evictFor(lane('d', 'w', true))).toBeDefined(); // a proven key takes from any
     expect(queue.size).toBe(4);
     expect(drain(queue)).toHaveLength(4);
+  });
+  it('background entries (rehashes) come after every other entry, oldest first', () => {
+    const queue = new FairQueue<string>();
+    queue.push('r1', background('a', 'x'));
+    queue.push('a1', lane('a', 'y'));
+    queue.push('r2', background('b', 'z'));
+    queue.push('p1', lane('b', 'w', true));
+    queue.push('b1', lane('b', 'v'));
+    expect(queue.positionOf(lane('c', 'u'))).toBe(4); // p1, a1, b1: no rehash ahead of it
+    expect(queue.positionOf(background('c', 'u'))).toBe(6);
+    expect(queue.idFull(background('a', 'x'))).toBe(false);
+    expect(drain(queue)).toEqual(['p1', 'a1', 'b1', 'r1', 'r2']);
+    expect(queue.size).toBe(0);
+  });
+
+  it('at the cap, the newest background entry gives up its place to any other entry; a background entry takes none', () => {
+    const queue = new FairQueue<string>();
+    queue.push('a1', lane('a', 'x'));
+    queue.push('r1', background('a', 'y'));
+    queue.push('r2', background('a', 'z'));
+    expect(queue.evictFor(background('b', 'w'))).toBeUndefined();
+    expect(queue.evictFor(lane('a', 'v'))).toBe('r2');
+    expect(queue.evictFor(lane('a', 'v'))).toBe('r1');
+    // No background left: the usual rule (a's own scope holds the most, so nothing).
+    expect(queue.evictFor(lane('a', 'v'))).toBeUndefined();
+    expect(queue.size).toBe(1);
+    expect(drain(queue)).toEqual(['a1']);
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Hasher } from '../src/index.js';
 import { Busy, HashLimiter } from '../src/core/hash-limiter.js';
 import { formatKey } from '../src/core/key-format.js';
@@ -272,5 +272,50 @@ describe('the queue cap', () => {
     expect(await keymint.verifyKey(keys[1]!)).toMatchObject({ valid: false, reason: 'busy' });
     release();
     expect((await first).valid).toBe(true);
+  });
+});
+
+describe('rehashes wait behind verifications', () => {
+  it('a rehash queued during a herd runs after the verifications that arrive later (a deploy that changed the parameters answers its herd first)', async () => {
+    const inner = hmacSha256Hasher(HMAC_SECRET);
+    const adapter = memoryAdapter();
+    const old = createKeymint({ adapter, hasher: inner });
+    const keys: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      keys.push((await old.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1h' })).key);
+    }
+    // New parameters: hashes made now start with 'v2:'; the old ones verify and want a rehash.
+    // Every call waits until the test lets it finish, one at a time, in the order they started.
+    const started: { kind: 'verify' | 'hash'; go: () => void }[] = [];
+    const order: string[] = [];
+    const step = <T>(kind: 'verify' | 'hash', run: () => Promise<T>) =>
+      new Promise<void>((go) => started.push({ kind, go })).then(() => (order.push(kind), run()));
+    const hasher: Hasher = {
+      hash: (secret) => step('hash', async () => `v2:${await inner.hash(secret)}`),
+      verify: (hash, secret) =>
+        step('verify', () => inner.verify(hash.startsWith('v2:') ? hash.slice(3) : hash, secret)),
+      needsRehash: (hash) => !hash.startsWith('v2:'),
+    };
+    const keymint = createKeymint({ adapter, hasher, hashing: { concurrency: 1 } });
+    const next = async () => {
+      await vi.waitFor(() => expect(started.length).toBeGreaterThan(0), { interval: 1 });
+      started.shift()!.go();
+    };
+    const first = [keymint.verifyKey(keys[0]!), keymint.verifyKey(keys[1]!)];
+    await next(); // keys[0] verified: its rehash waits (keys[1]'s verification holds the slot)
+    expect((await first[0])!.valid).toBe(true);
+    const late = keymint.verifyKey(keys[2]!); // arrives after that rehash was queued
+    await next(); // keys[1]
+    await next(); // keys[2], before the rehash of keys[0]
+    expect((await Promise.all([first[1], late])).every((r) => r!.valid)).toBe(true);
+    for (let i = 0; i < 3; i++) await next();
+    await vi.waitFor(async () => {
+      for (const key of keys) {
+        const id = key.split('_')[1]!;
+        expect((await adapter.findById(id))!.secretHash.startsWith('v2:')).toBe(true);
+      }
+    });
+    expect(order).toEqual(['verify', 'verify', 'verify', 'hash', 'hash', 'hash']);
+    await keymint.close();
   });
 });

@@ -50,12 +50,12 @@ describe('argon2idHasher() with its defaults', () => {
     expect(hash.startsWith('$argon2id$v=19$')).toBe(true);
   });
 
-  it('uses the key parameters by default: 2 MiB of memory, 1 iteration, parallelism 1', () => {
-    expect(argon2Params(hash)).toEqual({ m: 2_048, t: 1, p: 1 });
+  it('uses the key parameters by default: 256 KiB of memory, 8 iterations, parallelism 1', () => {
+    expect(argon2Params(hash)).toEqual({ m: 256, t: 8, p: 1 });
   });
 
-  it("writes the parameters in the PHC order m, t, p ('$argon2id$v=19$m=2048,t=1,p=1$'), so other argon2 libraries can read the hash", () => {
-    expect(hash.startsWith('$argon2id$v=19$m=2048,t=1,p=1$')).toBe(true);
+  it("writes the parameters in the PHC order m, t, p ('$argon2id$v=19$m=256,t=8,p=1$'), so other argon2 libraries can read the hash", () => {
+    expect(hash.startsWith('$argon2id$v=19$m=256,t=8,p=1$')).toBe(true);
   });
 
   it("ARGON2ID_OWASP_PARAMETERS makes OWASP's hash (19 MiB, t=2, p=1), which the default hasher verifies and wants to rehash", async () => {

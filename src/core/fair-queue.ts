@@ -6,6 +6,11 @@ export interface Lane {
   id: string;
   /** A key this process has proven (its digest matched before): served before everything else. */
   proven?: boolean;
+  /**
+   * Work no caller waits for (a rehash after a successful verification): served only when no
+   * other entry waits, and the first to give up its place at the cap.
+   */
+  background?: boolean;
 }
 
 /**
@@ -25,7 +30,7 @@ class ScopeLine<T> {
 /**
  * The waiting line of the hashing queue, shared fairly (issue 14): proven keys first, then the
  * scopes take turns one entry each (round robin, in the order they joined), and within a scope
- * the ids take turns. A flood in one scope, over as many ids as it likes, then delays another
+ * the ids take turns; background work (rehashes) last. A flood in one scope, over as many ids as it likes, then delays another
  * scope's next hash by at most one entry per waiting scope, and, at the memory cap, the scope
  * holding the most gives up its newest entry to a scope holding less ({@link evictFor}).
  *
@@ -36,6 +41,9 @@ class ScopeLine<T> {
 export class FairQueue<T> {
   private readonly proven: T[] = [];
   private provenHead = 0;
+  /** Background entries, oldest first: after everything else. */
+  private readonly background: T[] = [];
+  private backgroundHead = 0;
   private readonly scopes = new Map<string, ScopeLine<T>>();
   private count = 0;
 
@@ -46,7 +54,7 @@ export class FairQueue<T> {
 
   /** True when this id already holds its {@link MAX_WAITING_PER_ID} places. */
   idFull(lane: Lane): boolean {
-    if (lane.proven) return false;
+    if (lane.proven || lane.background) return false;
     return (this.scopes.get(lane.scope)?.ids.get(lane.id)?.length ?? 0) >= MAX_WAITING_PER_ID;
   }
 
@@ -58,6 +66,8 @@ export class FairQueue<T> {
   positionOf(lane: Lane): number {
     const provenWaiting = this.proven.length - this.provenHead;
     if (lane.proven) return provenWaiting + 1;
+    // Behind everything; and nothing else waits behind background entries.
+    if (lane.background) return this.count + 1;
     const own = this.scopes.get(lane.scope)?.size ?? 0;
     let ahead = provenWaiting + own;
     for (const [scope, line] of this.scopes) {
@@ -70,6 +80,10 @@ export class FairQueue<T> {
     this.count++;
     if (lane.proven) {
       this.proven.push(entry);
+      return;
+    }
+    if (lane.background) {
+      this.background.push(entry);
       return;
     }
     let line = this.scopes.get(lane.scope);
@@ -96,7 +110,7 @@ export class FairQueue<T> {
       return next;
     }
     const first = this.scopes.entries().next();
-    if (first.done) return undefined;
+    if (first.done) return this.shiftBackground();
     const [scope, line] = first.value;
     const [id, waiting] = line.ids.entries().next().value!;
     const next = waiting.shift()!;
@@ -110,13 +124,39 @@ export class FairQueue<T> {
     return next;
   }
 
+  private shiftBackground(): T | undefined {
+    if (this.backgroundHead >= this.background.length) return undefined;
+    const next = this.background[this.backgroundHead]!;
+    this.background[this.backgroundHead++] = undefined as never;
+    if (this.backgroundHead === this.background.length) {
+      this.background.length = 0;
+      this.backgroundHead = 0;
+    } else if (this.backgroundHead >= 1_024 && this.backgroundHead * 2 >= this.background.length) {
+      this.background.splice(0, this.backgroundHead);
+      this.backgroundHead = 0;
+    }
+    this.count--;
+    return next;
+  }
+
   /**
-   * At the memory cap: takes the newest entry of the scope that holds the most, when that scope
+   * At the memory cap: a background entry, the newest, gives up its place to any other entry.
+   * Otherwise takes the newest entry of the scope that holds the most, when that scope
    * would still hold at least as many as `lane`'s scope after the swap, and returns it (the
    * caller refuses it); undefined when `lane`'s scope already holds its share. A proven lane
    * may take from any scope.
    */
   evictFor(lane: Lane): T | undefined {
+    if (lane.background) return undefined;
+    if (this.backgroundHead < this.background.length) {
+      this.count--;
+      const evicted = this.background.pop()!;
+      if (this.backgroundHead === this.background.length) {
+        this.background.length = 0;
+        this.backgroundHead = 0;
+      }
+      return evicted;
+    }
     const own = lane.proven ? -1 : (this.scopes.get(lane.scope)?.size ?? 0);
     let largest: [string, ScopeLine<T>] | undefined;
     for (const entry of this.scopes) {

@@ -37,7 +37,7 @@ export interface Hasher {
 }
 
 /**
- * argon2id parameters. The defaults are {@link ARGON2ID_KEY_PARAMETERS} (2 MiB, 1 iteration,
+ * argon2id parameters. The defaults are {@link ARGON2ID_KEY_PARAMETERS} (256 KiB, 8 iterations,
  * parallelism 1): keys carry 166 random bits, which no stretching is needed for (see
  * docs/security.md). {@link ARGON2ID_OWASP_PARAMETERS} are OWASP's for passwords.
  *
@@ -48,34 +48,38 @@ export interface Hasher {
  * ```
  */
 export interface Argon2idOptions {
-  /** KiB of memory. Default 2048 (2 MiB). */
+  /** KiB of memory. Default 256. */
   memoryCost?: number;
-  /** Iterations. Default 1. */
+  /** Iterations. Default 8. */
   timeCost?: number;
   /** Lanes. Default 1. */
   parallelism?: number;
 }
 
 /**
- * The default argon2id parameters for keys: 2 MiB, 1 iteration, 1 lane, about 1 ms per verify.
- * A key's secret is 166 bits from a CSPRNG: a guess costs nothing less than 2^165 tries on
- * average whatever the parameters, so they only set what every verification costs the server.
+ * The default argon2id parameters for keys: 256 KiB, 8 iterations, 1 lane, about 1.5 ms of CPU
+ * per verify. A key's secret is 166 bits from a CSPRNG: a guess costs nothing less than 2^165
+ * tries on average whatever the parameters, so they only set what every verification costs the
+ * server. 256 KiB stays in a core's own L2 cache on current server CPUs (512 KiB to 2 MiB), so
+ * verifications on several cores at once do not compete for the shared cache and memory; the
+ * 8 passes keep the work of one verification that of 2 MiB in one pass (the earlier default),
+ * at less CPU (docs/security.md, "argon2id parameters for keys").
  *
  * @example
  * ```ts
  * import { ARGON2ID_KEY_PARAMETERS, argon2idHasher } from 'keymint';
- * const hasher = argon2idHasher({ ...ARGON2ID_KEY_PARAMETERS, timeCost: 2 });
+ * const hasher = argon2idHasher({ ...ARGON2ID_KEY_PARAMETERS, timeCost: 16 });
  * ```
  */
 export const ARGON2ID_KEY_PARAMETERS: Readonly<Required<Argon2idOptions>> = Object.freeze({
-  memoryCost: 2_048,
-  timeCost: 1,
+  memoryCost: 256,
+  timeCost: 8,
   parallelism: 1,
 });
 
 /**
  * OWASP's first recommendation for passwords: 19 MiB, 2 iterations, 1 lane (keymint's earlier
- * default). About 20 times the cost of {@link ARGON2ID_KEY_PARAMETERS} per verification, for
+ * default). About 15 to 30 times the cost of {@link ARGON2ID_KEY_PARAMETERS} per verification, for
  * no gain with random keys; for hosts whose policy names these parameters.
  *
  * @example
@@ -92,9 +96,13 @@ export const ARGON2ID_OWASP_PARAMETERS: Readonly<Required<Argon2idOptions>> = Ob
 
 type Argon2Module = typeof import('argon2');
 let argon2Module: Promise<Argon2Module> | undefined;
+/** The module once loaded: a verification then reaches the thread pool without a promise hop. */
+let argon2Loaded: Argon2Module | undefined;
 // Loaded on first use, so a host that plugs in another hasher never loads the native addon.
 const loadArgon2 = () =>
-  (argon2Module ??= import('argon2').then((m) => (m as { default?: Argon2Module }).default ?? m));
+  (argon2Module ??= import('argon2').then(
+    (m) => (argon2Loaded = (m as { default?: Argon2Module }).default ?? m),
+  ));
 
 function boundedInt(
   value: number | undefined,
@@ -114,10 +122,10 @@ const ARGON2ID_PHC = /^\$argon2id\$v=(\d+)\$m=(\d+),(?:t=(\d+),p=(\d+)|p=(\d+),t
 /**
  * The default hasher: argon2id through the `argon2` package, with
  * {@link ARGON2ID_KEY_PARAMETERS} unless given others (pass {@link ARGON2ID_OWASP_PARAMETERS}
- * for OWASP's password parameters). A verify costs about 1 ms of CPU with the defaults (about
- * 20 ms with OWASP's) on the 2-core AMD EPYC test machine (`npm run bench`); it runs on libuv's
+ * for OWASP's password parameters). A verify costs about 1.5 ms of CPU with the defaults (25 to
+ * 50 ms with OWASP's) on the 2-core Intel Xeon test machine (`npm run bench`); it runs on libuv's
  * thread pool, not on the event loop. Hashes are written as standard PHC strings
- * (`$argon2id$v=19$m=2048,t=1,p=1$salt$hash`); a stored hash made with other parameters still
+ * (`$argon2id$v=19$m=256,t=8,p=1$salt$hash`); a stored hash made with other parameters still
  * verifies, and is replaced after its next successful verification (`needsRehash`).
  *
  * @example
@@ -153,7 +161,7 @@ export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
   }
   return {
     async hash(secret) {
-      const argon2 = await loadArgon2();
+      const argon2 = argon2Loaded ?? (await loadArgon2());
       const encoded = await argon2.hash(secret, { ...params, type: argon2.argon2id });
       // argon2 0.45 writes m,p,t; the PHC format (and every other argon2 library) wants m,t,p.
       return encoded.replace(
@@ -163,7 +171,9 @@ export function argon2idHasher(options: Argon2idOptions = {}): Hasher {
     },
     async verify(hash, secret) {
       if (!hash.startsWith('$argon2')) return false;
-      const argon2 = await loadArgon2();
+      // Without an await when loaded: in a burst of queued verifications, the next one reaches
+      // the thread pool as soon as a slot frees, not after every other queued continuation.
+      const argon2 = argon2Loaded ?? (await loadArgon2());
       return argon2.verify(hash, secret);
     },
     needsRehash(hash) {

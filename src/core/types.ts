@@ -449,7 +449,7 @@ export interface KeymintOptions<Actor = unknown> {
   allowNonExpiring?: boolean;
   /** The key prefix: a lower-case letter, then up to 15 lower-case letters or digits. Default `'km'`. */
   prefix?: string;
-  /** How secrets are hashed. Default {@link argon2idHasher} with its key parameters (2 MiB, t=1). */
+  /** How secrets are hashed. Default {@link argon2idHasher} with its key parameters (256 KiB, t=8). */
   hasher?: Hasher;
   /**
    * The host's permission check; `false` makes the call fail with `FORBIDDEN` before anything

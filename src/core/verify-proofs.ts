@@ -97,7 +97,13 @@ export function createProofs(
       (async () => {
         const hashed = await parts.fromHasher('rehash a secret', () =>
           limiter
-            ? limiter.run(() => hasher.hash(secret), { scope: record.scope, id: record.id })
+            ? limiter.run(() => hasher.hash(secret), {
+                scope: record.scope,
+                id: record.id,
+                // No caller waits for it: behind every verification and create (a deploy that
+                // changed the parameters must not hash its herd twice before answering it).
+                background: true,
+              })
             : hasher.hash(secret),
         );
         if (hashed instanceof Busy) return; // The next verification tries again.
