@@ -44,49 +44,86 @@ const ENV: Record<ServerKind, string> = {
   mysql: 'KEYMINT_TEST_MYSQL_URL',
 };
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const services = await loadServices();
+type Urls = Record<ServerKind, string | undefined>;
+
+/** The servers of this vitest process: started once, whatever the number of projects. */
+interface Shared {
+  urls: Promise<Urls>;
+  users: number;
+  stop(): Promise<void>;
+}
+const SHARED = Symbol.for('keymint.test.servers');
+const shared = globalThis as { [SHARED]?: Shared };
+
+/** Starts (or takes from the environment) each kind of server; stops what started on failure. */
+function startServers(): Shared {
   const started: ThrowawayServer[] = [];
-  const stopAll = async () => {
+  const stop = async () => {
     await Promise.allSettled(started.map((server) => server.stop()));
   };
-
-  const urlFor = async (kind: ServerKind): Promise<string | undefined> => {
-    if (withheld(kind)) return undefined;
-    const fromEnv = process.env[ENV[kind]];
-    if (fromEnv) return fromEnv;
-    const has = {
-      postgres: services.hasPostgres,
-      redis: services.hasRedis,
-      mysql: services.hasMysql,
+  const urls = (async (): Promise<Urls> => {
+    const services = await loadServices();
+    const urlFor = async (kind: ServerKind): Promise<string | undefined> => {
+      if (withheld(kind)) return undefined;
+      const fromEnv = process.env[ENV[kind]];
+      if (fromEnv) return fromEnv;
+      const has = {
+        postgres: services.hasPostgres,
+        redis: services.hasRedis,
+        mysql: services.hasMysql,
+      };
+      if (!has[kind]()) return undefined;
+      const start = {
+        postgres: services.startPostgres,
+        redis: services.startRedis,
+        mysql: services.startMysql,
+      };
+      const server = await start[kind]();
+      started.push(server);
+      return server.url;
     };
-    if (!has[kind]()) return undefined;
-    const start = {
-      postgres: services.startPostgres,
-      redis: services.startRedis,
-      mysql: services.startMysql,
-    };
-    const server = await start[kind]();
-    started.push(server);
-    return server.url;
-  };
-
-  const results = await Promise.allSettled([urlFor('postgres'), urlFor('redis'), urlFor('mysql')]);
-  const failures = results.flatMap((result) => (result.status === 'rejected' ? [result] : []));
-  if (failures.length > 0) {
-    // vitest registers no teardown when setup throws: stop what did start.
-    await stopAll();
-    const messages = failures.map((failure) => String(failure.reason?.message ?? failure.reason));
-    throw new Error(
-      `test/global-setup.ts could not start the test servers (set ${ENV.postgres}, ` +
-        `${ENV.redis} or ${ENV.mysql} to use running ones instead):\n${messages.join('\n')}`,
+    const results = await Promise.allSettled([
+      urlFor('postgres'),
+      urlFor('redis'),
+      urlFor('mysql'),
+    ]);
+    const failures = results.flatMap((result) => (result.status === 'rejected' ? [result] : []));
+    if (failures.length > 0) {
+      // vitest registers no teardown when setup throws: stop what did start.
+      await stop();
+      const messages = failures.map((failure) => String(failure.reason?.message ?? failure.reason));
+      throw new Error(
+        `test/global-setup.ts could not start the test servers (set ${ENV.postgres}, ` +
+          `${ENV.redis} or ${ENV.mysql} to use running ones instead):\n${messages.join('\n')}`,
+      );
+    }
+    const [postgres, redis, mysql] = results.map((result) =>
+      result.status === 'fulfilled' ? result.value : undefined,
     );
+    return { postgres, redis, mysql };
+  })();
+  return { urls, users: 0, stop };
+}
+
+// vitest calls this once per project (and once for the root): the first call starts the servers,
+// the others share them, and the last teardown stops them.
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const servers = (shared[SHARED] ??= startServers());
+  let urls: Urls;
+  try {
+    urls = await servers.urls;
+  } catch (error) {
+    if (shared[SHARED] === servers) delete shared[SHARED];
+    throw error;
   }
-  const [postgresUrl, redisUrl, mysqlUrl] = results.map((result) =>
-    result.status === 'fulfilled' ? result.value : undefined,
-  );
-  project.provide('postgresUrl', postgresUrl);
-  project.provide('redisUrl', redisUrl);
-  project.provide('mysqlUrl', mysqlUrl);
-  return stopAll;
+  servers.users += 1;
+  project.provide('postgresUrl', urls.postgres);
+  project.provide('redisUrl', urls.redis);
+  project.provide('mysqlUrl', urls.mysql);
+  return async () => {
+    servers.users -= 1;
+    if (servers.users > 0) return;
+    if (shared[SHARED] === servers) delete shared[SHARED];
+    await servers.stop();
+  };
 }
