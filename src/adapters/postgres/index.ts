@@ -52,7 +52,12 @@ import type {
 import { KeymintError } from '../../errors.js';
 import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { failureMethods } from './failures.js';
-import { usageOutcome, usageParams, usageStatement } from '../../internal/usage-sql.js';
+import {
+  rateUsageStatement,
+  usageOutcome,
+  usageParams,
+  usageStatement,
+} from '../../internal/usage-sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import { listByOwner, revokeByOwner } from './owners.js';
 import { preparedStatement } from './prepared.js';
@@ -220,8 +225,18 @@ export function postgresAdapter(
     `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
     preparedOption(options) && isPgQueryable(pool),
   );
-  // The counting upsert of a key with limits: the one store round trip of its warm verification.
-  const usage = preparedStatement(query, usageSql, preparedOption(options) && isPgQueryable(pool));
+  // Counting a verification of a key with limits, its warm path's one store round trip: the
+  // upsert, or for a rate limit alone an UPDATE of the counter row (the upsert once, when the
+  // key has none yet). Both prepared once per connection.
+  const named = preparedOption(options) && isPgQueryable(pool);
+  const usage = preparedStatement(query, usageSql, named);
+  const rateUsage = preparedStatement(
+    query,
+    rateUsageStatement(names.usageTable, (name) =>
+      name === 'id' ? '$1' : name === 'ws' ? '$2::int8' : '$3::int8',
+    ),
+    named,
+  );
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -374,6 +389,10 @@ export function postgresAdapter(
     releaseFailure: failures.releaseFailure,
 
     async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      if (request.rate && !request.credits) {
+        const { rows } = await rateUsage([id, request.rate.windowStart, request.rate.limit]);
+        if (rows.length > 0) return usageOutcome(rows[0]);
+      }
       const params = usageParams(id, request);
       const { rows } = await usage(USAGE_PARAMS.map((name) => params[name]));
       return usageOutcome(rows[0]);
