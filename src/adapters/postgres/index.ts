@@ -356,10 +356,11 @@ export function postgresAdapter(
       revokeByOwner(query, table, channel, scope, owner, at),
 
     async delete(id: string): Promise<boolean> {
-      // The key's wrong-secret window goes with it, in the same statement.
+      // The key's wrong-secret window and usage counters go with it, in the same statement.
       const { rowCount } = await query(
         `WITH gone AS (DELETE FROM ${table} WHERE id = $1 RETURNING id),
-              dropped AS (DELETE FROM ${names.failuresTable} WHERE id IN (SELECT id FROM gone))
+              dropped AS (DELETE FROM ${names.failuresTable} WHERE id IN (SELECT id FROM gone)),
+              unused AS (DELETE FROM ${names.usageTable} WHERE id IN (SELECT id FROM gone))
          SELECT pg_notify($2::text, gone.id) FROM gone`,
         [id, channel],
       );
@@ -377,12 +378,16 @@ export function postgresAdapter(
     },
 
     async deleteExpired(before: Date): Promise<number> {
-      const { rowCount } = await query(`DELETE FROM ${table} WHERE expires_at <= $1::timestamptz`, [
-        timestamp(before),
-      ]);
+      // The usage counters of the keys deleted go in the same statement.
+      const { rows } = await query(
+        `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= $1::timestamptz RETURNING id),
+              unused AS (DELETE FROM ${names.usageTable} WHERE id IN (SELECT id FROM gone))
+         SELECT count(*)::int AS deleted FROM gone`,
+        [timestamp(before)],
+      );
       // Wrong-secret windows that have ended: the counter table stays small.
       await failures.sweep();
-      return rowCount ?? 0;
+      return Number((rows[0] as { deleted: number }).deleted);
     },
 
     reserveFailure: failures.reserveFailure,

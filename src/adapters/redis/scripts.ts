@@ -176,13 +176,13 @@ return written
 
 /**
  * KEYS: record. ARGV: prefix, id, channel. Publishes the id when there was a record, and drops
- * the key's wrong-secret window (`failures:<id>`) with it.
+ * the key's wrong-secret window (`failures:<id>`) and usage counters (`usage:<id>`) with it.
  */
 const DELETE = `${UNINDEX}${PUBLISH_ID}
 local f = redis.call('HMGET', KEYS[1], 'scope', 'name', 'owner')
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 if f[1] and f[2] then unindex(ARGV[1], ARGV[2], f[1], f[2], f[3]) end
-redis.call('DEL', ARGV[1] .. 'failures:' .. ARGV[2])
+redis.call('DEL', ARGV[1] .. 'failures:' .. ARGV[2], ARGV[1] .. 'usage:' .. ARGV[2])
 publish(ARGV[3], ARGV[2])
 return 1
 `;
@@ -250,7 +250,7 @@ for _, member in ipairs(members) do
   local f = redis.call('HMGET', key, 'scope', 'name', 'expiresAt', 'owner')
   local same = f[1] == scope and f[2] == name
   if same and f[3] and tonumber(f[3]) <= before then
-    redis.call('DEL', key)
+    redis.call('DEL', key, p .. 'usage:' .. id)
     deleted = deleted + 1
     unindex(p, id, scope, name, f[4])
   elseif same then
