@@ -103,7 +103,9 @@ export async function limitsScenario({ quick = false } = {}) {
       rows.push(...out.rows);
       targets.push(...out.targets);
     } finally {
-      await pool.query(`DROP TABLE IF EXISTS "${table}", "${table}_usage", "${table}_migrations"`);
+      await pool.query(
+        `DROP TABLE IF EXISTS "${table}", "${table}_usage", "${table}_failures", "${table}_migrations"`,
+      );
       await pool.end();
     }
   } else rows.push(`PostgreSQL: skipped (${POSTGRES_ENV} is not set)`);

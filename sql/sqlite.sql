@@ -76,6 +76,10 @@ CREATE TABLE IF NOT EXISTS "keymint_api_keys_usage" (
   "remaining" INTEGER,
   "ok" INTEGER NOT NULL
 ) STRICT;
+CREATE TRIGGER IF NOT EXISTS "keymint_api_keys_usage_delete" AFTER DELETE ON "keymint_api_keys" FOR EACH ROW
+BEGIN
+  DELETE FROM "keymint_api_keys_usage" WHERE "id" = OLD."id";
+END;
 DROP TRIGGER IF EXISTS "keymint_api_keys_changes_update";
 CREATE TRIGGER IF NOT EXISTS "keymint_api_keys_changes_update"
   AFTER UPDATE OF "revoked_at", "role", "expires_at", "scope", "name", "metadata", "rotated_at", "previous_secret_expires_at", "owner", "permissions", "limits" ON "keymint_api_keys"

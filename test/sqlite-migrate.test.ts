@@ -301,6 +301,7 @@ describe('sqlite migrate() upgrades', () => {
       { name: 'api_keys_changes_delete' },
       { name: 'api_keys_changes_update' },
       { name: 'api_keys_failures_delete' },
+      { name: 'api_keys_usage_delete' },
     ]);
     db.close();
   });

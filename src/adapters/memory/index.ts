@@ -206,6 +206,7 @@ export function memoryAdapter(): KeyAdapter {
       const record = byId.get(id);
       if (!record) return false;
       byId.delete(id);
+      usage.delete(id);
       idByName.delete(nameKey(record.scope, record.name));
       channel.publish(id);
       return true;
@@ -217,6 +218,7 @@ export function memoryAdapter(): KeyAdapter {
       for (const [id, record] of byId) {
         if (record.expiresAt && record.expiresAt.getTime() <= cutoff) {
           byId.delete(id);
+          usage.delete(id);
           idByName.delete(nameKey(record.scope, record.name));
           count++;
         }

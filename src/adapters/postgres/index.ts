@@ -52,7 +52,12 @@ import type {
 import { KeymintError } from '../../errors.js';
 import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { failureMethods } from './failures.js';
-import { usageOutcome, usageParams, usageStatement } from '../../internal/usage-sql.js';
+import {
+  rateUsageStatement,
+  usageOutcome,
+  usageParams,
+  usageStatement,
+} from '../../internal/usage-sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import { listByOwner, revokeByOwner } from './owners.js';
 import { preparedStatement } from './prepared.js';
@@ -220,8 +225,18 @@ export function postgresAdapter(
     `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
     preparedOption(options) && isPgQueryable(pool),
   );
-  // The counting upsert of a key with limits: the one store round trip of its warm verification.
-  const usage = preparedStatement(query, usageSql, preparedOption(options) && isPgQueryable(pool));
+  // Counting a verification of a key with limits, its warm path's one store round trip: the
+  // upsert, or for a rate limit alone an UPDATE of the counter row (the upsert once, when the
+  // key has none yet). Both prepared once per connection.
+  const named = preparedOption(options) && isPgQueryable(pool);
+  const usage = preparedStatement(query, usageSql, named);
+  const rateUsage = preparedStatement(
+    query,
+    rateUsageStatement(names.usageTable, (name) =>
+      name === 'id' ? '$1' : name === 'ws' ? '$2::int8' : '$3::int8',
+    ),
+    named,
+  );
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -341,10 +356,11 @@ export function postgresAdapter(
       revokeByOwner(query, table, channel, scope, owner, at),
 
     async delete(id: string): Promise<boolean> {
-      // The key's wrong-secret window goes with it, in the same statement.
+      // The key's wrong-secret window and usage counters go with it, in the same statement.
       const { rowCount } = await query(
         `WITH gone AS (DELETE FROM ${table} WHERE id = $1 RETURNING id),
-              dropped AS (DELETE FROM ${names.failuresTable} WHERE id IN (SELECT id FROM gone))
+              dropped AS (DELETE FROM ${names.failuresTable} WHERE id IN (SELECT id FROM gone)),
+              unused AS (DELETE FROM ${names.usageTable} WHERE id IN (SELECT id FROM gone))
          SELECT pg_notify($2::text, gone.id) FROM gone`,
         [id, channel],
       );
@@ -362,18 +378,26 @@ export function postgresAdapter(
     },
 
     async deleteExpired(before: Date): Promise<number> {
-      const { rowCount } = await query(`DELETE FROM ${table} WHERE expires_at <= $1::timestamptz`, [
-        timestamp(before),
-      ]);
+      // The usage counters of the keys deleted go in the same statement.
+      const { rows } = await query(
+        `WITH gone AS (DELETE FROM ${table} WHERE expires_at <= $1::timestamptz RETURNING id),
+              unused AS (DELETE FROM ${names.usageTable} WHERE id IN (SELECT id FROM gone))
+         SELECT count(*)::int AS deleted FROM gone`,
+        [timestamp(before)],
+      );
       // Wrong-secret windows that have ended: the counter table stays small.
       await failures.sweep();
-      return rowCount ?? 0;
+      return Number((rows[0] as { deleted: number }).deleted);
     },
 
     reserveFailure: failures.reserveFailure,
     releaseFailure: failures.releaseFailure,
 
     async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
+      if (request.rate && !request.credits) {
+        const { rows } = await rateUsage([id, request.rate.windowStart, request.rate.limit]);
+        if (rows.length > 0) return usageOutcome(rows[0]);
+      }
       const params = usageParams(id, request);
       const { rows } = await usage(USAGE_PARAMS.map((name) => params[name]));
       return usageOutcome(rows[0]);

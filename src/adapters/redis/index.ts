@@ -262,19 +262,26 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
     async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
       const { rate, credits } = request;
       const text = (value: number | undefined) => (value === undefined ? '' : String(value));
-      const reply = await run(
-        SCRIPTS.usage,
-        [`${prefix}usage:${id}`],
-        [
-          text(rate?.windowStart),
-          text(rate?.limit),
-          text(credits?.setAt),
-          text(credits?.period),
-          text(credits?.fresh),
-          text(credits?.refillAmount),
-          text(credits?.cost),
-        ],
-      );
+      const reply =
+        rate && !credits
+          ? await run(
+              SCRIPTS.usageRate,
+              [`${prefix}usage:${id}`],
+              [String(rate.windowStart), String(rate.limit)],
+            )
+          : await run(
+              SCRIPTS.usage,
+              [`${prefix}usage:${id}`],
+              [
+                text(rate?.windowStart),
+                text(rate?.limit),
+                text(credits?.setAt),
+                text(credits?.period),
+                text(credits?.fresh),
+                text(credits?.refillAmount),
+                text(credits?.cost),
+              ],
+            );
       if (!Array.isArray(reply) || reply.length !== 3) throw unexpected(reply, 'usage');
       return {
         ok: Number(reply[0]) === 1,

@@ -176,13 +176,13 @@ return written
 
 /**
  * KEYS: record. ARGV: prefix, id, channel. Publishes the id when there was a record, and drops
- * the key's wrong-secret window (`failures:<id>`) with it.
+ * the key's wrong-secret window (`failures:<id>`) and usage counters (`usage:<id>`) with it.
  */
 const DELETE = `${UNINDEX}${PUBLISH_ID}
 local f = redis.call('HMGET', KEYS[1], 'scope', 'name', 'owner')
 if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 if f[1] and f[2] then unindex(ARGV[1], ARGV[2], f[1], f[2], f[3]) end
-redis.call('DEL', ARGV[1] .. 'failures:' .. ARGV[2])
+redis.call('DEL', ARGV[1] .. 'failures:' .. ARGV[2], ARGV[1] .. 'usage:' .. ARGV[2])
 publish(ARGV[3], ARGV[2])
 return 1
 `;
@@ -250,7 +250,7 @@ for _, member in ipairs(members) do
   local f = redis.call('HMGET', key, 'scope', 'name', 'expiresAt', 'owner')
   local same = f[1] == scope and f[2] == name
   if same and f[3] and tonumber(f[3]) <= before then
-    redis.call('DEL', key)
+    redis.call('DEL', key, p .. 'usage:' .. id)
     deleted = deleted + 1
     unindex(p, id, scope, name, f[4])
   elseif same then
@@ -355,6 +355,29 @@ if not balance then redis.call('HDEL', KEYS[1], 'r') end
 return { ok and 1 or 0, count, balance and string.format('%.0f', balance) or '' }
 `;
 
+/**
+ * KEYS: the key's usage hash. ARGV: window start, limit. `consumeUsage` for a rate limit without
+ * credits, the warm path of such a key: the rule of USAGE for that request with two reads and
+ * at most one write. The count of the stored window when it is this one or newer (counters never
+ * move back), else 0; below the limit, one more. A refusal writes nothing (the stored window is
+ * then this one or newer, and its count stays). Credit fields are left as they are. Returns
+ * { ok (0/1), count, '' }.
+ */
+const USAGE_RATE = `
+local s = redis.call('HMGET', KEYS[1], 'w', 'c')
+local ws = ARGV[1]
+local count = 0
+local stored = tonumber(s[1] or '')
+if stored and stored >= tonumber(ws) then
+  count = tonumber(s[2])
+  ws = s[1]
+end
+if count >= tonumber(ARGV[2]) then return { 0, count, '' } end
+count = count + 1
+redis.call('HSET', KEYS[1], 'w', ws, 'c', string.format('%.0f', count))
+return { 1, count, '' }
+`;
+
 export interface Script {
   readonly lua: string;
   readonly sha: string;
@@ -375,6 +398,7 @@ export const SCRIPTS = Object.freeze({
   revokeOwner: script(REVOKE_OWNER),
   find: script(FIND),
   usage: script(USAGE),
+  usageRate: script(USAGE_RATE),
 });
 
 /** The two ioredis commands the scripts need; `Redis` and `Cluster` both have them. */

@@ -144,7 +144,8 @@ export const WATCHED_COLUMNS_V5 = [...WATCHED_COLUMNS_V4, 'limits'];
 /**
  * Step 5 (issue 17): a key's own usage limits as JSON, and the
  * counters `consumeUsage` keeps apart from the record: one row per key that has counted, written
- * by one upsert per verification (the change log does not see it).
+ * by one upsert per verification (the change log does not see it), dropped with the key (the
+ * trigger).
  */
 const usage = (table: string) => `ALTER TABLE "${table}" ADD COLUMN "limits" TEXT;
 CREATE TABLE IF NOT EXISTS "${table}_usage" (
@@ -156,6 +157,10 @@ CREATE TABLE IF NOT EXISTS "${table}_usage" (
   "remaining" INTEGER,
   "ok" INTEGER NOT NULL
 ) STRICT;
+CREATE TRIGGER IF NOT EXISTS "${table}_usage_delete" AFTER DELETE ON "${table}" FOR EACH ROW
+BEGIN
+  DELETE FROM "${table}_usage" WHERE "id" = OLD."id";
+END;
 DROP TRIGGER IF EXISTS "${table}_changes_update";
 ${changeTriggersSql(table, WATCHED_COLUMNS_V5)}`;
 
