@@ -1,4 +1,4 @@
--- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version 3, as mysqlSchema() from
+-- keymint API keys for MySQL 8 and MariaDB 10.6+, schema version 4, as mysqlSchema() from
 -- 'keymint/adapters/mysql' writes it (pass { table, database } there for other names): every
 -- step of sql/mysql/ in order, and the table that records them. For a new database: run it
 -- once (a second run stops at step 2's ALTER, whose columns exist); migrate() is idempotent.
@@ -40,6 +40,18 @@ CREATE TABLE IF NOT EXISTS `keymint_api_keys_failures` (
   PRIMARY KEY (id),
   KEY `keymint_api_keys_failures_reset_at` (reset_at)
 ) ENGINE=InnoDB;
+CREATE TABLE IF NOT EXISTS `keymint_api_keys_usage` (
+  id             VARBINARY(255) NOT NULL,
+  window_start   BIGINT         NULL,
+  count          BIGINT         NOT NULL,
+  credits_set    BIGINT         NULL,
+  credits_period BIGINT         NULL,
+  remaining      BIGINT         NULL,
+  ok             TINYINT        NOT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB;
+ALTER TABLE `keymint_api_keys`
+  ADD COLUMN limits LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL;
 CREATE TABLE IF NOT EXISTS `keymint_api_keys_migrations` (
   version    INT         NOT NULL PRIMARY KEY,
   name       VARCHAR(64) NOT NULL,
@@ -48,3 +60,4 @@ CREATE TABLE IF NOT EXISTS `keymint_api_keys_migrations` (
 INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (1, 'initial', UTC_TIMESTAMP(3));
 INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (2, 'owners', UTC_TIMESTAMP(3));
 INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (3, 'failures', UTC_TIMESTAMP(3));
+INSERT IGNORE INTO `keymint_api_keys_migrations` (version, name, applied_at) VALUES (4, 'usage', UTC_TIMESTAMP(3));

@@ -1,5 +1,5 @@
 // Per-key limits are exact across processes: 4 real processes, each firing 500 verifications at
-// once, against one key in PostgreSQL, Redis and SQLite (one file). Clocks are injected, so the
+// once, against one key in PostgreSQL, Redis, SQLite (one file) and MySQL/MariaDB. Clocks are injected, so the
 // windows and refill periods are where the test puts them, whatever the wall clock.
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
@@ -7,14 +7,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type mysql from 'mysql2/promise';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KeyAdapter } from '../src/adapter.js';
+import { migrate as migrateMysql, mysqlAdapter } from '../src/adapters/mysql/index.js';
 import { migrate as migratePostgres, postgresAdapter } from '../src/adapters/postgres/index.js';
 import { redisAdapter } from '../src/adapters/redis/index.js';
 import { migrate as migrateSqlite, sqliteAdapter } from '../src/adapters/sqlite/index.js';
 import { createKeymint, hmacSha256Hasher, type CreateApiKeyInput } from '../src/index.js';
 import { bundleFixture, runOnce, type Bundle } from './fixtures/children.js';
+import { dropDatabases, openPool as openMysqlPool, randomDatabase } from './fixtures/mysql.js';
 import { dropSchemas, openPool, randomSchema } from './fixtures/postgres.js';
 import { HMAC_SECRET, HOUR } from './helpers.js';
 import { describeWithServer } from './servers.js';
@@ -163,5 +166,26 @@ describe('per-key limits across processes: SQLite, one file', () => {
   exactness(() => ({
     adapter: sqliteAdapter(db),
     env: { KEYMINT_LIMITS_STORE: 'sqlite', KEYMINT_LIMITS_URL: file },
+  }));
+});
+
+describeWithServer('mysql', 'per-key limits across processes: MySQL/MariaDB', (url) => {
+  const database = randomDatabase('keymint_limits');
+  let pool: mysql.Pool;
+  beforeAll(async () => {
+    pool = openMysqlPool(url, { connectionLimit: 2 });
+    await migrateMysql(pool, { database });
+  });
+  afterAll(async () => {
+    await dropDatabases(pool, [database]);
+    await pool.end();
+  });
+  exactness(() => ({
+    adapter: mysqlAdapter(pool, { database }),
+    env: {
+      KEYMINT_LIMITS_STORE: 'mysql',
+      KEYMINT_LIMITS_URL: url,
+      KEYMINT_LIMITS_DATABASE: database,
+    },
   }));
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import mysqlCallback from 'mysql2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   migrate,
   mysqlAdapter,
@@ -13,6 +13,7 @@ import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { createKeymint, hmacSha256Hasher, KeymintError, type KeyAdapter } from '../src/index.js';
 import { compareCodePoints } from '../src/internal/compare.js';
 import { failureGroups } from '../src/testing/groups/failures.js';
+import { usageGroups } from '../src/testing/groups/usage.js';
 import { describeAdapterConformance } from '../src/testing/index.js';
 import { dropDatabases, openPool, randomDatabase } from './fixtures/mysql.js';
 import { expectCode, expectThrowsCode, HMAC_SECRET, rejectionOf, storedRecord } from './helpers.js';
@@ -71,9 +72,6 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
 
   describeAdapterConformance({
     name: 'mysql',
-    // No consumeUsage() and no limits column yet (issue 19 adds them, sql/mysql/0004-usage.sql):
-    // createApiKey() refuses rateLimit and credits on MySQL with CONFIG until then.
-    skip: ['rate limit', 'credits'],
     createAdapter: async () => {
       await pool.query(`TRUNCATE \`${database}\`.keymint_api_keys`);
       return mysqlAdapter(pool, { database });
@@ -105,6 +103,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
         ['rotated_at', 'datetime(3)', 'YES', null],
         ['owner', 'varbinary(760)', 'YES', null],
         ['permissions', 'longtext', 'YES', 'utf8mb4_bin'],
+        ['limits', 'longtext', 'YES', 'utf8mb4_bin'],
       ]);
       const tables = await rowsOf(
         `SELECT table_name AS t, engine AS e FROM information_schema.tables
@@ -116,6 +115,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
         ['keymint_api_keys_changes', 'InnoDB'],
         ['keymint_api_keys_failures', 'InnoDB'],
         ['keymint_api_keys_migrations', 'InnoDB'],
+        ['keymint_api_keys_usage', 'InnoDB'],
       ]);
       const indexes = await rowsOf(
         `SELECT index_name AS i, GROUP_CONCAT(column_name ORDER BY seq_in_index) AS c,
@@ -156,7 +156,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
           `SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ?`,
           [target],
         );
-        expect(Number(row!.n)).toBe(4);
+        expect(Number(row!.n)).toBe(5);
         const versions = await rowsOf(
           `SELECT version FROM \`${target}\`.keymint_api_keys_migrations`,
         );
@@ -225,7 +225,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
     expect(plan[0]!.key).toBe(`${table}_scope_owner_name`);
   });
 
-  it('upgrades a table of step 2 with its rows to the failure counter, three pools at once', async () => {
+  it('upgrades a table of step 2 with its rows to the failure counter and the usage counters, three pools at once', async () => {
     const table = 'counted_keys';
     const names = { database, table };
     const [initial, owners] = mysqlSteps(names);
@@ -241,23 +241,38 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
     await pool.query(
       `INSERT INTO \`${database}\`.${table}_migrations VALUES (1, 'initial', UTC_TIMESTAMP(3)), (2, 'owners', UTC_TIMESTAMP(3))`,
     );
-    const old = rec({ owner: 'u1' });
+    await pool.query(
+      `INSERT INTO \`${database}\`.${table} (id, scope, name, role, secret_hash, created_at, owner)
+       VALUES ('OLD000000002', 'default', 'old', 'Editor', 'h', '2026-01-01 00:00:00.000', 'u1')`,
+    );
     const before = mysqlAdapter(pool, names);
-    await before.insert(old);
-    // Not upgraded yet: the counter says which table is missing and how to add it.
-    const missing = (await rejectionOf(before.reserveFailure!(old.id, 3, 60_000))) as Error;
+    // Not upgraded yet: the counter says which table is missing and how to add it, and a read
+    // says the table is at an older version.
+    const missing = (await rejectionOf(before.reserveFailure!('OLD000000002', 3, 60_000))) as Error;
     expect(missing.message).toContain(`${table}_failures does not exist`);
     expect(missing.message).toContain('migrate()');
+    const outdated = (await rejectionOf(before.findById('OLD000000002'))) as Error;
+    expect(outdated.message).toContain('older schema version');
     const racing = [open({ connectionLimit: 1 }), open({ connectionLimit: 1 }), open()];
     await Promise.all(racing.map((p) => migrate(p, names)));
     const versions = await rowsOf(
       `SELECT version FROM \`${database}\`.${table}_migrations ORDER BY version`,
     );
-    expect(versions.map((v) => Number(v.version))).toEqual([1, 2, 3]);
+    expect(versions.map((v) => Number(v.version))).toEqual([1, 2, 3, 4]);
     const adapter = mysqlAdapter(pool, names);
-    expect(await adapter.findById(old.id)).toEqual(old);
-    expect(await adapter.reserveFailure!(old.id, 1, 60_000)).toMatchObject({ ok: true });
-    expect(await adapter.reserveFailure!(old.id, 1, 60_000)).toMatchObject({ ok: false });
+    expect(await adapter.findById('OLD000000002')).toMatchObject({
+      name: 'old',
+      owner: 'u1',
+      limits: null,
+    });
+    expect(await adapter.reserveFailure!('OLD000000002', 1, 60_000)).toMatchObject({ ok: true });
+    expect(await adapter.reserveFailure!('OLD000000002', 1, 60_000)).toMatchObject({ ok: false });
+    const request = { rate: { limit: 2, windowStart: 1_000 } };
+    expect(await adapter.consumeUsage!('OLD000000002', request)).toEqual({
+      ok: true,
+      count: 1,
+      remaining: null,
+    });
   });
 
   describe('the wrong-secret counter', () => {
@@ -318,7 +333,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
     });
   });
 
-  describe('the wrong-secret counter when every assignment reads the old row', () => {
+  describe('the counters when every assignment reads the old row', () => {
     // MariaDB's SIMULTANEOUS_ASSIGNMENT: an UPDATE's assignments all read the row as it was,
     // not left to right as MySQL does. The counter's statement must give the same row both ways.
     let simultaneous: KeyAdapter;
@@ -333,12 +348,20 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
       }[];
       if (row!.v.includes('MariaDB')) expect(row!.m).toContain('SIMULTANEOUS_ASSIGNMENT');
     });
-    failureGroups['failure counter']({
-      adapter: () => simultaneous,
-      record: (overrides) => rec(overrides),
-      now: () => Date.now(),
-      slowTimeout: 60_000,
+    // A millisecond-precise instant fixed per test, as the conformance suite gives its groups.
+    let base = Date.now();
+    beforeEach(() => {
+      base = Math.floor(Date.now() / 1000) * 1000 + 123;
     });
+    const context = {
+      adapter: () => simultaneous,
+      record: (overrides?: Parameters<typeof rec>[0]) => rec(overrides),
+      now: () => base,
+      slowTimeout: 60_000,
+    };
+    describe('failure counter', () => failureGroups['failure counter'](context));
+    describe('rate limit', () => usageGroups['rate limit'](context));
+    describe('credits', () => usageGroups.credits(context));
   });
 
   describe('options', () => {
@@ -487,6 +510,7 @@ describeWithServer('mysql', 'mysqlAdapter()', (url) => {
         () => adapter.countLive!('default', new Date()),
         () => adapter.reserveFailure!('AAAAAAAAAAAA', 3, 60_000),
         () => adapter.releaseFailure!('AAAAAAAAAAAA', 1),
+        () => adapter.consumeUsage!('AAAAAAAAAAAA', { rate: { limit: 1, windowStart: 0 } }),
       ];
       for (const call of calls) {
         const error = (await rejectionOf(call())) as Error;

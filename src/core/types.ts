@@ -504,7 +504,7 @@ export interface KeymintOptions<Actor = unknown> {
    * ends. `false` turns it off.
    *
    * Counted in the store, for the whole fleet, when the adapter can (`reserveFailure` and
-   * `releaseFailure`: the PostgreSQL, Redis and SQLite adapters); the window then runs on the
+   * `releaseFailure`: the PostgreSQL, MySQL, Redis and SQLite adapters); the window then runs on the
    * store's clock. Per process otherwise (the memory adapter), or with `shared: false`.
    */
   rateLimit?: false | { failures?: number; window?: TtlInput; shared?: boolean };

@@ -38,7 +38,11 @@ export function failureMethods(
 ): Required<Pick<KeyAdapter, 'reserveFailure' | 'releaseFailure'>> & { sweep(): Promise<void> } {
   const f = names.failures;
   const now = NOW_MS;
-  const ended = `(${now} >= reset_at OR ${now} < window_start)`;
+  // Over at its end, or when the clock stepped back by more than a window. Not at the first
+  // sign of "now < start": MySQL fixes now when a statement starts, so a statement that waited
+  // for the row's lock reads a now from before the start of a window that a statement behind it
+  // began; restarting then would count past the limit. Its window lasts at most twice as long.
+  const ended = `(${now} >= reset_at OR ${now} < 2 * window_start - reset_at)`;
   const sql = {
     reserve: `INSERT INTO ${f} (id, window_start, reset_at, failures)
       SELECT id, LAST_INSERT_ID(${now}), ${now} + ?, 1 FROM ${names.table} WHERE id = ?

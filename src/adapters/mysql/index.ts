@@ -40,6 +40,7 @@ import { finder, readMethods } from './queries.js';
 import { AT, datetime } from './rows.js';
 import { mysqlNames, type MysqlAdapterOptions } from './schema.js';
 import { changeFeed } from './subscribe.js';
+import { usageMethods } from './usage.js';
 import { writeMethods } from './writes.js';
 
 export { migrate, mysqlSchema, mysqlSteps, type MysqlSchemaStep } from './migrate.js';
@@ -105,6 +106,7 @@ export function mysqlAdapter(pool: MysqlPool, options?: MysqlAdapterOptions): Ke
   return {
     ...readMethods(run, runs.read, names, find),
     ...writes,
+    ...usageMethods(runs, names),
 
     async deleteExpired(before: Date): Promise<number> {
       const at = datetime(before);

@@ -131,6 +131,8 @@ export interface Runner {
    * fails is destroyed rather than put back in the pool. Retried as a whole on a deadlock.
    */
   transaction<T>(fn: (run: Run) => Promise<{ commit: boolean; value: T }>): Promise<T>;
+  /** Runs `fn` on one connection of the pool (no transaction), then gives the connection back. */
+  session<T>(fn: (run: Run) => Promise<T>): Promise<T>;
 }
 
 /** The statement runners over `pool`, with the driver's errors made actionable. */
@@ -197,6 +199,15 @@ export function runner(pool: MysqlPool, names: MysqlNames): Runner {
     });
   }
 
+  async function session<T>(fn: (run: Run) => Promise<T>): Promise<T> {
+    const connection = await pool.getConnection();
+    try {
+      return await fn(on(connection));
+    } finally {
+      connection.release();
+    }
+  }
+
   type Call = (sql: string, values: unknown[]) => Promise<[unknown, unknown]>;
   const direct =
     (call: Call): Run =>
@@ -209,7 +220,7 @@ export function runner(pool: MysqlPool, names: MysqlNames): Runner {
     };
   if (!plain) {
     const run = on(pool);
-    return { run, read: run, retried, transaction };
+    return { run, read: run, retried, transaction, session };
   }
   const query = pool.query as unknown as Call;
   return {
@@ -220,5 +231,6 @@ export function runner(pool: MysqlPool, names: MysqlNames): Runner {
         : direct((sql, values) => query.call(pool, sql, values)),
     retried,
     transaction,
+    session,
   };
 }

@@ -26,15 +26,16 @@ export const COLUMNS = [
   epochMs('rotated_at'),
   'owner',
   'permissions',
+  'limits',
 ].join(', ');
 
 /** The column names in INSERT order, matching `insertValues`. */
 export const INSERT_COLUMNS =
   'id, scope, name, role, secret_hash, created_at, expires_at, last_used_at, revoked_at, metadata, ' +
-  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions';
+  'ttl_seconds, previous_secret_hash, previous_secret_expires_at, rotated_at, owner, permissions, limits';
 
 /** `?` placeholders for INSERT_COLUMNS. */
-export const INSERT_PLACEHOLDERS = Array.from({ length: 16 }, () => '?').join(', ');
+export const INSERT_PLACEHOLDERS = Array.from({ length: 17 }, () => '?').join(', ');
 
 /** VARBINARY columns come back as Buffers (UTF-8 bytes); text columns as strings. */
 export function text(value: unknown): string {
@@ -65,9 +66,7 @@ export function fromRow(row: unknown): StoredApiKey {
     rotatedAt: toDate(r.rotated_at),
     owner: nullableText(r.owner),
     permissions: permissionsOf(nullableText(r.permissions)),
-    // No limits column yet (no consumeUsage on MySQL: createApiKey() refuses rateLimit and
-    // credits with CONFIG), so no key here has limits of its own.
-    limits: null,
+    limits: toMetadata(nullableText(r.limits)) as StoredApiKey['limits'],
   };
 }
 
@@ -122,6 +121,7 @@ export function insertValues(record: StoredApiKey): unknown[] {
     datetime(record.rotatedAt),
     record.owner ?? null,
     permissionsText(record.permissions),
+    jsonText(record.limits as Record<string, unknown> | null | undefined),
   ];
 }
 
@@ -143,4 +143,5 @@ export const CHANGE_COLUMNS: Record<
   previousSecretExpiresAt: ['previous_secret_expires_at', AT, (v) => datetime(v as Date | null)],
   rotatedAt: ['rotated_at', AT, (v) => datetime(v as Date | null)],
   permissions: ['permissions', '?', (v) => permissionsText(v as string[] | null)],
+  limits: ['limits', '?', (v) => jsonText(v as Record<string, unknown> | null)],
 };

@@ -34,6 +34,8 @@ export interface MysqlNames {
   migrations: string;
   /** The table of wrong-secret windows (step 3), quoted and qualified. */
   failures: string;
+  /** The table of usage counters (step 4: rate-limit windows, credit balances). */
+  usage: string;
   /** Bare index names, as `information_schema.statistics` and duplicate-key errors report them. */
   uniqueName: string;
   expiresIndex: string;
@@ -62,6 +64,7 @@ export function mysqlNames(options: unknown, caller: string): MysqlNames {
     changes: qualify(`${table}_changes`),
     migrations: qualify(`${table}_migrations`),
     failures: qualify(`${table}_failures`),
+    usage: qualify(`${table}_usage`),
     // At most 40 + 16 characters: within MySQL's 64-character identifier limit.
     uniqueName: `${table}_scope_name`,
     expiresIndex: `${table}_expires_at`,
@@ -152,11 +155,34 @@ const failuresStatements = (names: MysqlNames) => [
 ) ENGINE=InnoDB`,
 ];
 
+/**
+ * Step 4: a key's own usage limits (rate limit, credits: JSON text; NULL for none), and the
+ * counters `consumeUsage` keeps apart from the record, one row per key: the rate-limit window
+ * and its count, the credit balance with the setting and refill period it belongs to, and
+ * whether the last verification passed. The new table first, then one ALTER (a duplicate column
+ * on a second run is taken as done).
+ */
+const usageStatements = (names: MysqlNames) => [
+  `CREATE TABLE IF NOT EXISTS ${names.usage} (
+  id             VARBINARY(255) NOT NULL,
+  window_start   BIGINT         NULL,
+  count          BIGINT         NOT NULL,
+  credits_set    BIGINT         NULL,
+  credits_period BIGINT         NULL,
+  remaining      BIGINT         NULL,
+  ok             TINYINT        NOT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB`,
+  `ALTER TABLE ${names.table}
+  ADD COLUMN limits LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL`,
+];
+
 /** Every step, in order. A step is never changed once released: a change is a new step. */
 export const MYSQL_STEPS: readonly MysqlStep[] = Object.freeze([
   { version: 1, name: 'initial', statements: initialStatements },
   { version: 2, name: 'owners', statements: ownersStatements },
   { version: 3, name: 'failures', statements: failuresStatements },
+  { version: 4, name: 'usage', statements: usageStatements },
 ]);
 
 /** The file name a step ships under in `sql/mysql/`. */

@@ -153,8 +153,9 @@ export function writeMethods(
       const deleted = await transaction(async (runIn) => {
         const gone = affected(await runIn(`DELETE FROM ${table} WHERE id = ?`, [id])) > 0;
         if (gone) {
-          // The key's wrong-secret window goes with it.
+          // The key's wrong-secret window and usage counters go with it.
           await runIn(`DELETE FROM ${names.failures} WHERE id = ?`, [id]);
+          await runIn(`DELETE FROM ${names.usage} WHERE id = ?`, [id]);
           await logChange(runIn, id);
         }
         return { commit: true, value: gone };
