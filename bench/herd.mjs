@@ -69,9 +69,13 @@ async function herdOnce(adapter, keys, { warm, options = {} }) {
       const result = await keymint.verifyKey(warm);
       if (!result.valid) throw new Error(`warm-up verification: ${result.reason}`);
     }
+    const cpuBefore = process.cpuUsage();
     const start = performance.now();
     const results = await Promise.all(keys.map((key) => keymint.verifyKey(key)));
     const wallMs = performance.now() - start;
+    const cpu = process.cpuUsage(cpuBefore);
+    // This process's CPU time (every thread) per key: what a loaded machine stretches least.
+    const cpuMs = (cpu.user + cpu.system) / 1000 / keys.length;
     const outcomes = {};
     const retryAfterMs = [];
     for (const r of results) {
@@ -80,7 +84,7 @@ async function herdOnce(adapter, keys, { warm, options = {} }) {
       if (r.reason === 'busy') retryAfterMs.push(r.retryAfterMs);
     }
     retryAfterMs.sort((a, b) => a - b);
-    return { wallMs, outcomes, retryAfterMs };
+    return { wallMs, cpuMs, outcomes, retryAfterMs };
   } finally {
     await keymint.close();
   }
@@ -107,6 +111,9 @@ async function checkSameParameters(adapter, hasher) {
   return stored[0].secretHash.split('$')[3];
 }
 
+/** keymint's default key parameters before the herd work: 2 MiB, one pass. */
+const EARLIER_KEY_PARAMETERS = { memoryCost: 2_048, timeCost: 1, parallelism: 1 };
+
 /** The default hashing queue cap (hashing.queue, src/core/keymint.ts): a herd past it. */
 const DEFAULT_QUEUE_CAP = 5_000;
 
@@ -114,8 +121,8 @@ const DEFAULT_QUEUE_CAP = 5_000;
  * The herd rows' measurements. Per round: one verification timed, the same verifications
  * straight through argon2 `c` at a time, then the herd on a fresh instance (cold queue) and on a
  * fresh instance that verified one key first, each between two timings of one verification.
- * OWASP's parameters are measured once per round on a smaller herd, for the effect of the
- * default. Last (full runs), once each: a herd larger than the queue cap on a fresh and on a
+ * The earlier key parameters (2 MiB, t=1, same herd) and OWASP's (a smaller herd) are measured
+ * once per round the same way, for the effect of the default. Last (full runs), once each: a herd larger than the queue cap on a fresh and on a
  * measured instance, which must get `busy` with a Retry-After hint.
  */
 export async function herdScenario({ quick }) {
@@ -129,12 +136,17 @@ export async function herdScenario({ quick }) {
   const keys = await makeKeys(adapter, hasher, count + 1);
   const warmKey = keys.pop();
   const parameters = await checkSameParameters(adapter, hasher);
+  // The key parameters before issue 12's herd work, for the effect of the new default.
+  const earlierHasher = argon2idHasher(EARLIER_KEY_PARAMETERS);
+  const earlierAdapter = memoryAdapter();
+  const earlierKeys = await makeKeys(earlierAdapter, earlierHasher, count);
+  await checkSameParameters(earlierAdapter, earlierHasher);
   const owaspHasher = argon2idHasher(ARGON2ID_OWASP_PARAMETERS);
   const owaspAdapter = memoryAdapter();
   const owaspKeys = await makeKeys(owaspAdapter, owaspHasher, owaspCount);
   await checkSameParameters(owaspAdapter, owaspHasher);
   const c = concurrency();
-  const perRound = { cold: [], warm: [], owasp: [] };
+  const perRound = { cold: [], warm: [], earlier: [], owasp: [] };
   for (let round = 0; round < rounds; round++) {
     const rawMs = await rawHerdMs(hasher, count, c);
     for (const [kind, warm] of [
@@ -146,6 +158,11 @@ export async function herdScenario({ quick }) {
       );
       perRound[kind].push({ ...run, rawMs });
     }
+    const earlierRawMs = await rawHerdMs(earlierHasher, count, c);
+    const earlier = await bracketed(earlierHasher, samples, count, c, () =>
+      herdOnce(earlierAdapter, earlierKeys, { options: { hasher: earlierHasher } }),
+    );
+    perRound.earlier.push({ ...earlier, rawMs: earlierRawMs });
     const owaspRawMs = await rawHerdMs(owaspHasher, owaspCount, c);
     const owasp = await bracketed(owaspHasher, quick ? 5 : 10, owaspCount, c, () =>
       herdOnce(owaspAdapter, owaspKeys, { options: { hasher: owaspHasher } }),
@@ -222,6 +239,8 @@ export function herdRows(herd) {
         `${fmtMs(mid.boundMs * 1e6)}; one verification timed just before and after the herd, ` +
         `argon2id ${parameters}) / wall; median of ${runs.length}; outcomes: ${outcomeText(runs)}; ` +
         `wall/bound per round: ${runs.map((r) => (r.wallMs / r.boundMs).toFixed(2)).join(', ')}; ` +
+        `CPU time of this process per key (every thread): ` +
+        `${runs.map((r) => r.cpuMs.toFixed(2)).join(', ')} ms; ` +
         `the same verifications straight through argon2, ${herd.concurrency} at a time, ` +
         `/bound per round: ${runs.map((r) => (r.rawMs / r.boundMs).toFixed(2)).join(', ')}; ` +
         loadText(herd.load),
@@ -254,6 +273,14 @@ export function herdRows(herd) {
     count,
     true,
     parameters,
+  );
+  add(
+    'herd-earlier',
+    `Fresh instance, ${fmtInt(count)} distinct keys at once, the earlier key parameters`,
+    perRound.earlier,
+    count,
+    false,
+    'm=2048,t=1,p=1',
   );
   add(
     'herd-owasp',

@@ -312,7 +312,9 @@ ${targetLines.join('\n')}
   all valid, and wall time at most 1.25 × that bound (the round with the median ratio). The note
   also gives the same number of verifications run straight through argon2, concurrency at a
   time, in the same round (what the machine actually allowed), and the load average. The OWASP
-  row is the same herd, smaller, with \`ARGON2ID_OWASP_PARAMETERS\`. ${QUICK ? '' : 'Then, once each, a herd of 6,000 keys (past the default queue cap of 5,000) on a fresh and on a measured instance: the excess must get busy with a Retry-After hint, the rest valid.'}
+  row is the same herd, smaller, with \`ARGON2ID_OWASP_PARAMETERS\`; the "earlier key parameters"
+  row the same herd with 2 MiB, t=1 (the default before 256 KiB, t=8). Each note gives this
+  process's CPU time per key during the herd, which a loaded machine stretches least. ${QUICK ? '' : 'Then, once each, a herd of 6,000 keys (past the default queue cap of 5,000) on a fresh and on a measured instance: the excess must get busy with a Retry-After hint, the rest valid.'}
 - **cold path** (bench/cold-path.mjs): one child process per store, \`cache: false\`,
   hmacSha256Hasher, 32 concurrent callers going round 2,000 keys; in ${QUICK ? 3 : 9} alternating
   rounds of ${QUICK ? 250 : 600} ms, keymint's verifyKey and the plain lookup by id through the

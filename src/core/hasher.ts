@@ -61,7 +61,7 @@ export interface Argon2idOptions {
  * per verify. A key's secret is 166 bits from a CSPRNG: a guess costs nothing less than 2^165
  * tries on average whatever the parameters, so they only set what every verification costs the
  * server. 256 KiB stays in a core's own L2 cache on current server CPUs (512 KiB to 2 MiB), so
- * verifications on several cores at once do not compete for the shared cache and memory; the
+ * verifications on several cores at once need not compete for the shared cache and memory; the
  * 8 passes keep the work of one verification that of 2 MiB in one pass (the earlier default),
  * at less CPU (docs/security.md, "argon2id parameters for keys").
  *
