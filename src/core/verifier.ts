@@ -429,12 +429,12 @@ export function createVerifier(parts: VerifierParts) {
     return proof !== undefined && proof.digest === digest && proof.secretHash === record.secretHash;
   }
 
-  async function lookup(presented: ParsedKey, digest: string): Promise<Lookup> {
+  /** `readAt`: the monotonic time of the call, at or before the read. */
+  async function lookup(presented: ParsedKey, digest: string, readAt: number): Promise<Lookup> {
     const { id } = presented;
     const token = cache?.beginLookup() ?? 0;
     try {
-      // The freshness bound counts from the read, not from the end of the hash.
-      const readAt = parts.monoMs();
+      // The freshness bound counts from the read (or just before it), not from the end of the hash.
       const record = findByIdSync
         ? findNow(findByIdSync, id)
         : await parts.fromStore('findById', () => adapter.findById(id));
@@ -561,16 +561,16 @@ export function createVerifier(parts: VerifierParts) {
     const presented = splitChecked(prefix, key);
     if (!presented) return MALFORMED;
     digest ??= sha256(key);
-    if (attempts?.blocked(presented.id, parts.monoMs()) && provenDigest(presented.id) !== digest) {
+    const arrivedAt = parts.monoMs();
+    if (attempts?.blocked(presented.id, arrivedAt) && provenDigest(presented.id) !== digest) {
       return results.rate_limited;
     }
-    const arrivedAt = parts.monoMs();
     const joined = flights.get(digest);
     // With a synchronous store and hasher a lookup ends before anyone could join it: no flight.
     let outcome = await (joined
       ? joined.promise
       : synchronous
-        ? lookup(presented, digest)
+        ? lookup(presented, digest, arrivedAt)
         : startFlight(presented, digest, arrivedAt).promise);
     // A flight begun before this call (a refresh ahead, say) may carry a read from before a
     // revoke: its answer holds only within the freshness bound counted from its start, as a
@@ -593,12 +593,13 @@ export function createVerifier(parts: VerifierParts) {
     if (outcome.kind !== 'match') return refusal(outcome);
     const at = parts.nowMs();
     const result = verdict(outcome.view, parsedOptions, at);
-    if (result.valid) touch(outcome.view, parts.monoMs(), at);
+    // A synchronous lookup took no time on the monotonic clock worth another reading.
+    if (result.valid) touch(outcome.view, synchronous ? arrivedAt : parts.monoMs(), at);
     return result;
   }
 
   function startFlight(presented: ParsedKey, digest: string, startedAt: number): Flight {
-    const promise = lookup(presented, digest).finally(() => {
+    const promise = lookup(presented, digest, startedAt).finally(() => {
       if (flights.get(digest)?.promise === promise) flights.delete(digest);
     });
     const flight: Flight = { id: presented.id, promise, startedAt };
