@@ -429,6 +429,54 @@ export function createVerifier(parts: VerifierParts) {
     return proof !== undefined && proof.digest === digest && proof.secretHash === record.secretHash;
   }
 
+  /**
+   * What the record alone decides: missing, revoked or expired (a refusal), else null. A revoked
+   * or expired key can never verify: refused before the limiter and the hasher, so guesses at a
+   * dead id cost no hash (docs/security.md: what this tells). An unreadable record fails closed.
+   */
+  function screen(
+    record: StoredApiKey | null,
+    id: string,
+    wallAt: number,
+  ): Exclude<Lookup, { kind: 'match' }> | null {
+    if (!record) return { kind: 'not_found' };
+    if (!isReadable(record, id)) {
+      throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
+    }
+    if (record.revokedAt !== null) return { kind: 'revoked', scope: record.scope };
+    if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
+      return { kind: 'expired', scope: record.scope };
+    }
+    return null;
+  }
+
+  /**
+   * {@link lookup} for a synchronous store and hasher when no wrong-secret place is to be
+   * reserved (no limit, or this process proved this very key): the same steps, without a promise.
+   */
+  function lookupNow(presented: ParsedKey, digest: string, readAt: number): Lookup {
+    const { id, secret } = presented;
+    const token = cache?.beginLookup() ?? 0;
+    try {
+      const record = findNow(findByIdSync!, id);
+      const wallAt = parts.nowMs();
+      const refused = screen(record, id, wallAt);
+      if (refused || !record) return refused ?? { kind: 'not_found' };
+      let previous = false;
+      if (!alreadyProven(record, digest)) {
+        if (!verifyNow!(record.secretHash, secret)) {
+          if (typeof record.previousSecretHash !== 'string') return { kind: 'wrong' };
+          if (!verifyNow!(record.previousSecretHash, secret)) return { kind: 'wrong' };
+          previous = true;
+        }
+        if (!previous) prove(id, digest, record.secretHash);
+      }
+      return matched(token, record, digest, readAt, wallAt, previous, secret);
+    } finally {
+      cache?.endLookup();
+    }
+  }
+
   /** `readAt`: the monotonic time of the call, at or before the read. */
   async function lookup(presented: ParsedKey, digest: string, readAt: number): Promise<Lookup> {
     const { id } = presented;
@@ -438,17 +486,9 @@ export function createVerifier(parts: VerifierParts) {
       const record = findByIdSync
         ? findNow(findByIdSync, id)
         : await parts.fromStore('findById', () => adapter.findById(id));
-      if (!record) return { kind: 'not_found' };
-      if (!isReadable(record, id)) {
-        throw new KeymintError('STORE_FAILURE', 'The key store returned an unreadable record.');
-      }
-      // A revoked or expired key can never verify: refused from the record, before the limiter
-      // and the hasher, so guesses at a dead id cost no hash (docs/security.md: what this tells).
       const wallAt = parts.nowMs();
-      if (record.revokedAt !== null) return { kind: 'revoked', scope: record.scope };
-      if (isExpired(record.expiresAt?.getTime() ?? null, wallAt)) {
-        return { kind: 'expired', scope: record.scope };
-      }
+      const refused = screen(record, id, wallAt);
+      if (refused || !record) return refused ?? { kind: 'not_found' };
       // Whether the presented secret is the one a rotation replaced (never proven, never rehashed).
       let previous = false;
       if (!alreadyProven(record, digest)) {
@@ -498,31 +538,44 @@ export function createVerifier(parts: VerifierParts) {
         if (matches !== true) return { kind: 'wrong' };
         if (!previous) prove(id, digest, record.secretHash);
       }
-      const apiKey = toApiKey(record, parts.permissions);
-      const view: KeyView = {
-        id: record.id,
-        digest,
-        scope: record.scope,
-        apiKey,
-        valid: Object.freeze({ valid: true, apiKey }),
-        rank: roles.rankOf(record.role),
-        grants: apiKey.permissions ? grantsOf(apiKey.permissions) : null,
-        expiresAtMs: record.expiresAt?.getTime() ?? null,
-        revoked: record.revokedAt !== null,
-        graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
-        freshUntil: readAt + (cache?.ttlMs ?? 0),
-        // The stored last-used time, moved onto the monotonic clock (never into its future).
-        lastUsedMs: record.lastUsedAt
-          ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
-          : -Infinity,
-        hot: false,
-      };
-      cache?.fill(token, view);
-      if (!previous) maybeRehash(record, presented.secret);
-      return { kind: 'match', view };
+      return matched(token, record, digest, readAt, wallAt, previous, presented.secret);
     } finally {
       cache?.endLookup();
     }
+  }
+
+  /** A lookup that matched: the entry (cached when the cache takes it), then a rehash if due. */
+  function matched(
+    token: number,
+    record: StoredApiKey,
+    digest: string,
+    readAt: number,
+    wallAt: number,
+    previous: boolean,
+    secret: string,
+  ): Lookup {
+    const apiKey = toApiKey(record, parts.permissions);
+    const view: KeyView = {
+      id: record.id,
+      digest,
+      scope: record.scope,
+      apiKey,
+      valid: Object.freeze({ valid: true, apiKey }),
+      rank: roles.rankOf(record.role),
+      grants: apiKey.permissions ? grantsOf(apiKey.permissions) : null,
+      expiresAtMs: record.expiresAt?.getTime() ?? null,
+      revoked: record.revokedAt !== null,
+      graceUntilMs: previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
+      freshUntil: readAt + (cache?.ttlMs ?? 0),
+      // The stored last-used time, moved onto the monotonic clock (never into its future).
+      lastUsedMs: record.lastUsedAt
+        ? readAt - Math.max(0, wallAt - record.lastUsedAt.getTime())
+        : -Infinity,
+      hot: false,
+    };
+    cache?.fill(token, view);
+    if (!previous) maybeRehash(record, secret);
+    return { kind: 'match', view };
   }
 
   /** What the verifier forgets besides the cache; the cache calls it, so listeners need only the cache. */
@@ -567,11 +620,14 @@ export function createVerifier(parts: VerifierParts) {
     }
     const joined = flights.get(digest);
     // With a synchronous store and hasher a lookup ends before anyone could join it: no flight.
-    let outcome = await (joined
-      ? joined.promise
-      : synchronous
-        ? lookup(presented, digest, arrivedAt)
-        : startFlight(presented, digest, arrivedAt).promise);
+    let outcome =
+      !joined && synchronous && (attempts === null || provenDigest(presented.id) === digest)
+        ? lookupNow(presented, digest, arrivedAt)
+        : await (joined
+            ? joined.promise
+            : synchronous
+              ? lookup(presented, digest, arrivedAt)
+              : startFlight(presented, digest, arrivedAt).promise);
     // A flight begun before this call (a refresh ahead, say) may carry a read from before a
     // revoke: its answer holds only within the freshness bound counted from its start, as a
     // cache entry would. Past that, this caller reads the store itself.
