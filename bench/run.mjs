@@ -322,7 +322,10 @@ ${targetLines.join('\n')}
   a prepared \`SELECT * ... WHERE id = ?\` on the same Database; Redis: HGETALL on the same ioredis
   client). The ratio column is keymint's rate over the plain lookup's (median of the rounds'
   ratios); the target is at least 0.8. The note also gives this process's CPU time per operation
-  of each side.
+  of each side. Before the rounds every key is verified once (first contact: with the store's
+  wrong-secret counter, a process's first verification of a key reserves a place in the key's
+  window and gives it back, two writes); its time per key is in the note, the rounds measure
+  what follows.
 - **Keys are presented as a server receives them**: flat strings decoded from bytes, as Node's
   HTTP parser produces, for every row including the floor and the peers. The string that
   \`createApiKey\` returns is built by concatenation (a V8 "cons" string), and V8 reads the

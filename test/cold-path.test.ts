@@ -83,6 +83,53 @@ describe('the cold path with synchronous twins', () => {
       expect(String((error as Error).cause)).toMatch(/not open/);
     });
 
+    it("verification's own read (the synchronous twin) gives the record findById gives, every field set, with read-only dates; before and after a column is added", async () => {
+      const db = new Database(path.join(dir, 'twin.db'));
+      migrateSqlite(db);
+      const adapter = sqliteAdapter(db);
+      const twin = (adapter as unknown as Record<symbol, { run: (id: string) => unknown }>)[
+        Symbol.for('keymint.internal.findByIdSync')
+      ]!.run;
+      const at = (ms: number) => new Date(1_780_000_000_000 + ms);
+      const record = {
+        id: 'twin00000001',
+        name: 'twin',
+        role: 'Editor',
+        scope: 'tenant-a',
+        secretHash: 'hmac-sha256:new',
+        createdAt: at(0),
+        expiresAt: at(9_000),
+        lastUsedAt: at(1_000),
+        revokedAt: at(2_000),
+        metadata: { team: 'a', nested: { n: 1 } },
+        ttlSeconds: 9,
+        previousSecretHash: 'hmac-sha256:old',
+        previousSecretExpiresAt: at(3_000),
+        rotatedAt: at(500),
+        owner: 'svc-1',
+        permissions: ['read:a', 'write:b'],
+      };
+      expect(await adapter.insert(record)).toEqual({ ok: true });
+      for (const step of ['before', 'after'] as const) {
+        if (step === 'after')
+          db.exec(`ALTER TABLE keymint_api_keys ADD COLUMN extra TEXT DEFAULT 'x'`);
+        const found = await adapter.findById(record.id);
+        expect(found).toEqual(record);
+        const read = twin(record.id) as typeof record;
+        expect(read).toEqual(record);
+        if (step === 'before') {
+          for (const date of [read.createdAt, read.expiresAt, read.lastUsedAt, read.rotatedAt]) {
+            expect(Object.isFrozen(date)).toBe(true);
+            expect(() => date.setTime(0)).toThrow(TypeError);
+          }
+        }
+        // findById's dates stay the caller's own.
+        found!.createdAt.setTime(0);
+        expect(found!.createdAt.getTime()).toBe(0);
+        expect(twin('nope00000000')).toBeNull();
+      }
+    });
+
     it('reads every field after a column is added while the adapter is in use, and the added column reaches the record by name', async () => {
       const db = new Database(path.join(dir, 'altered.db'));
       migrateSqlite(db);

@@ -345,6 +345,30 @@ describe('hmacSha256Hasher()', () => {
     }
   });
 
+  it('verify() takes any spelling of the stored digest, as the one it writes: base64 with + / and padding, unused trailing bits set; a changed byte still fails', async () => {
+    let secret = SECRET;
+    let stored = await hasher.hash(secret);
+    // A digest whose base64url spelling has a - or _, so that standard base64 spells it otherwise.
+    for (let i = 0; !/[-_]/.test(stored.slice(12)); i++) {
+      secret = `${SECRET}${i}`;
+      stored = await hasher.hash(secret);
+    }
+    const bytes = Buffer.from(stored.slice(12), 'base64url');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const last = alphabet.indexOf(stored.at(-1)!);
+    // The last of 43 characters carries 4 bits: its 2 low bits are not part of the digest.
+    const trailing = `${stored.slice(0, -1)}${alphabet[last | 3]!}`;
+    for (const spelling of [`hmac-sha256:${bytes.toString('base64')}`, trailing]) {
+      expect(spelling).not.toBe(stored);
+      expect(await hasher.verify(spelling, secret)).toBe(true);
+      expect(await hasher.verify(spelling, `${secret}.`)).toBe(false);
+    }
+    const changed = Buffer.from(bytes);
+    changed[0]! ^= 1;
+    expect(await hasher.verify(`hmac-sha256:${changed.toString('base64url')}`, secret)).toBe(false);
+    expect(await hasher.verify(`hmac-sha256:${changed.toString('base64')}`, secret)).toBe(false);
+  });
+
   it('verify() is false, without throwing, for an argon2 hash', async () => {
     const argon2Hash = await argon2idHasher(SMALL).hash(SECRET);
     await expect(hasher.verify(argon2Hash, SECRET)).resolves.toBe(false);

@@ -225,11 +225,22 @@ export function hmacSha256Hasher(secret: string | Uint8Array): Hasher {
   const actual = Buffer.alloc(DIGEST);
   const verifySync = (hash: string, value: string): boolean => {
     if (!hash.startsWith(PREFIX)) return false;
+    const mac = digest(value, 'base64url');
+    // The spelling hash() writes, compared in constant time (every character, no early exit):
+    // no buffer is written on the common path.
+    if (hash.length === PREFIX.length + mac.length) {
+      let diff = 0;
+      for (let i = 0; i < mac.length; i++) {
+        diff |= hash.charCodeAt(PREFIX.length + i) ^ mac.charCodeAt(i);
+      }
+      if (diff === 0) return true;
+    }
+    // Any other spelling of the same 32 bytes (base64 with + and /, padding) still matches.
     const encoded = hash.slice(PREFIX.length);
     // Every byte of `stored` written anew, or no match: nothing of an earlier compare counts.
     if (Buffer.byteLength(encoded, 'base64url') !== DIGEST) return false;
     if (stored.write(encoded, 0, DIGEST, 'base64url') !== DIGEST) return false;
-    actual.write(digest(value, 'binary'), 0, DIGEST, 'latin1');
+    actual.write(mac, 0, DIGEST, 'base64url');
     return timingSafeEqual(stored, actual);
   };
   const hasher: Hasher = {

@@ -22,5 +22,10 @@ export function readonlyDate(date: Date): Date;
 export function readonlyDate(date: Date | null): Date | null;
 export function readonlyDate(date: Date | null): Date | null {
   if (date === null) return null;
+  // Already one (every ReadonlyDate is made here, frozen): nothing to copy.
+  if (date instanceof ReadonlyDate) return date;
   return Object.freeze(new ReadonlyDate(date.getTime()));
 }
+
+/** A read-only date at `ms` (epoch milliseconds): {@link readonlyDate} without the copy. */
+export const readonlyDateAt = (ms: number): Date => Object.freeze(new ReadonlyDate(ms));

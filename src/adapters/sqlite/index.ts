@@ -176,6 +176,7 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
   const feed = feedOf(db, table);
   const failures = failureMethods(db, table);
   const find = rowReader(() => statement('find'));
+  const findShared = rowReader(() => statement('find'), { shared: true });
 
   const adapter = {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -290,5 +291,5 @@ export function sqliteAdapter(db: Database, options?: SqliteAdapterOptions): Key
     },
   } satisfies KeyAdapter;
   // better-sqlite3 answers synchronously: verification calls the lookup without a promise.
-  return attachTwin(adapter, FIND_BY_ID_SYNC, 'findById', find);
+  return attachTwin(adapter, FIND_BY_ID_SYNC, 'findById', findShared);
 }
