@@ -108,6 +108,14 @@ describe('the cold path with synchronous twins', () => {
         rotatedAt: at(500),
         owner: 'svc-1',
         permissions: ['read:a', 'write:b'],
+        limits: {
+          rateLimit: { limit: 100, windowMs: 60_000 },
+          credits: {
+            remaining: 5,
+            setAt: 1_780_000_000_000,
+            refill: { amount: 5, intervalMs: 3_600_000 },
+          },
+        },
       };
       expect(await adapter.insert(record)).toEqual({ ok: true });
       for (const step of ['before', 'after'] as const) {
