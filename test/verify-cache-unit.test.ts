@@ -189,3 +189,22 @@ describe('sameDigest (the constant-time proof check)', () => {
     expect(sameDigest('', '')).toBe(true);
   });
 });
+
+describe('the digest the cache keeps', () => {
+  it('is the 32 bytes of SHA-256 as 16 UTF-16 code units, one string per digest', async () => {
+    const { sha256 } = await import('../src/core/verify-record.js');
+    const { createHash, randomBytes } = await import('node:crypto');
+    const key = 'km_7Y1FsObMb7Nf_moaAvFVY6RXGJsvSIXLqpghgOqqq16Cbey';
+    const digest = sha256(key);
+    expect(digest).toHaveLength(16);
+    expect(Buffer.from(digest, 'utf16le')).toEqual(createHash('sha256').update(key).digest());
+    // utf16le maps distinct byte strings to distinct strings (lone surrogates included), so two
+    // keys never share a cached digest unless SHA-256 collides.
+    for (let i = 0; i < 2_000; i++) {
+      const bytes = randomBytes(32);
+      expect(Buffer.from(bytes.toString('utf16le'), 'utf16le')).toEqual(bytes);
+    }
+    const surrogates = Buffer.from([0x00, 0xd8, 0x00, 0xd8, 0xff, 0xdf, 0x00, 0xdc]);
+    expect(Buffer.from(surrogates.toString('utf16le'), 'utf16le')).toEqual(surrogates);
+  });
+});

@@ -35,7 +35,7 @@ import type { Keymint, KeymintOptions } from './types.js';
 const DEFAULT_MAX_WAIT_SECONDS = 10;
 /** hashing.queue: the cap on waiting hashes, about a kilobyte each. */
 const DEFAULT_HASH_QUEUE = 5_000;
-/** cache.maxEntries: about 15 MiB of heap, 36 MiB with 1 KiB metadata (docs/performance.md). */
+/** cache.maxEntries: about 13 MiB of heap, 33 MiB with 1 KiB metadata (docs/performance.md). */
 const DEFAULT_MAX_ENTRIES = 20_000;
 const MAX_INTERVAL_SECONDS = 86_400;
 

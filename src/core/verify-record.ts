@@ -47,11 +47,19 @@ export const refusal = (outcome: Exclude<Lookup, { kind: 'match' }>): VerifyResu
     ? busy(outcome.retryAfterMs, outcome.kind)
     : results[outcome.kind];
 
-// One-shot hashing (Node >= 20.12) skips the Hash object; older 20.x falls back.
+/**
+ * The SHA-256 digest of a presented key, as the cache keeps it: its 32 bytes read as 16 UTF-16
+ * code units (`utf16le` maps every even-length byte string to a distinct string, lone
+ * surrogates included). The same 32 bytes of heap as a one-byte string, and half the steps for
+ * the constant-time compare on the hit path (`sameDigest`). One-shot hashing (Node >= 20.12)
+ * skips the Hash object; older 20.x falls back.
+ */
+// Node takes any Buffer encoding here; its types list only the text ones.
+const UTF16 = 'utf16le' as crypto.BinaryToTextEncoding;
 export const sha256: (value: string) => string =
   typeof crypto.hash === 'function'
-    ? (value) => crypto.hash('sha256', value, 'binary')
-    : (value) => crypto.createHash('sha256').update(value).digest('binary');
+    ? (value) => crypto.hash('sha256', value, UTF16)
+    : (value) => crypto.createHash('sha256').update(value).digest(UTF16);
 
 const isDateOrNull = (value: unknown) =>
   value === null || (value instanceof Date && !Number.isNaN(value.getTime()));
