@@ -2,5 +2,5 @@
 export function isStale(): boolean;
 /** Builds dist/ (tsup, build-finish), then writes dist/.build-stamp. Throws when a step fails. */
 export function build(): void;
-/** Builds when stale, one process at a time (a lock directory); returns whether it built. */
+/** Builds when stale, one process at a time (a lock file holding its pid); returns whether it built. */
 export function buildIfStale(): boolean;

@@ -1,10 +1,12 @@
 // The build: tsup, then scripts/build-finish.mjs, then a stamp (dist/.build-stamp) that records a
 // finished build. `npm run build` always builds. `node scripts/build.mjs --if-stale` (what
 // `npm run example` and `npm run bench` run) builds only when there is no stamp or a file the
-// build reads is newer than it, so a run after `npm run build` does not build the same files again
-// (tsup's clean step removes the stamp first: a build that fails half-way leaves none).
+// build reads is newer than it, so a run after `npm run build` does not build the same files again.
+// The stamp goes before tsup starts (tsup's clean step keeps dotfiles), so a build that fails or is
+// killed half-way leaves none, and it carries the time the build started, so a source saved while
+// tsup ran is newer than it.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,6 +18,7 @@ const INPUTS = [
   'tsup.config.ts',
   'tsconfig.json',
   'package.json',
+  'package-lock.json',
   'scripts/build.mjs',
   'scripts/build-finish.mjs',
 ];
@@ -48,9 +51,12 @@ function run(command, args) {
 
 /** Builds dist/ (tsup, build-finish), then writes the stamp. */
 export function build() {
+  rmSync(stamp, { force: true });
+  const started = new Date();
   run(path.join(root, 'node_modules', '.bin', 'tsup'), ['--silent']);
   run(process.execPath, [path.join(root, 'scripts', 'build-finish.mjs')]);
-  writeFileSync(stamp, `${new Date().toISOString()}\n`);
+  writeFileSync(stamp, `${started.toISOString()}\n`);
+  utimesSync(stamp, started, started);
 }
 
 /** Waits without a busy loop (the callers are synchronous: test files, scripts). */
@@ -58,26 +64,48 @@ function sleep(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/** Whether the process `pid` is alive (a lock whose owner died is taken over). */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error?.code === 'EPERM';
+  }
+}
+
 /**
  * Builds when stale, one process at a time: test files that need dist/ run in parallel workers,
- * and two tsup runs at once would delete each other's output. A lock directory in the checkout
- * (mkdir is atomic) serializes them; the second finds dist/ current once the first is done. A
- * lock older than five minutes is left over from a killed run and is taken over.
+ * and two tsup runs at once would delete each other's output. A lock file in the checkout,
+ * created exclusively and holding its owner's pid, serializes them; the second finds dist/
+ * current once the first is done. The lock of a process that died is taken over; a wait of more
+ * than ten minutes on a live one fails with a message.
  * @returns whether this call built.
  */
 export function buildIfStale() {
   if (!isStale()) return false;
   const lock = path.join(root, '.keymint-build.lock');
+  const mine = String(process.pid);
+  const giveUpAt = Date.now() + 10 * 60_000;
   for (;;) {
     try {
-      mkdirSync(lock);
+      writeFileSync(lock, mine, { flag: 'wx' });
       break;
     } catch (error) {
       if (error?.code !== 'EEXIST') throw error;
+      let owner;
       try {
-        if (Date.now() - statSync(lock).mtimeMs > 5 * 60_000) rmSync(lock, { recursive: true });
+        owner = Number(readFileSync(lock, 'utf8'));
       } catch {
-        // Removed meanwhile by its owner: try again.
+        continue; // Removed meanwhile by its owner: try again.
+      }
+      // An empty file: its owner is between creating and writing it.
+      if (owner > 0 && !alive(owner)) rmSync(lock, { force: true });
+      else if (Date.now() > giveUpAt) {
+        throw new Error(
+          `scripts/build.mjs: process ${owner} has held ${lock} for ten minutes; ` +
+            'if no build is running, remove the file.',
+        );
       }
       sleep(250);
     }
@@ -87,7 +115,12 @@ export function buildIfStale() {
     build();
     return true;
   } finally {
-    rmSync(lock, { recursive: true, force: true });
+    // Only our own lock: one taken over from us meanwhile is not ours to remove.
+    try {
+      if (readFileSync(lock, 'utf8') === mine) rmSync(lock, { force: true });
+    } catch {
+      // Already gone.
+    }
   }
 }
 
