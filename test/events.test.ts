@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { KeymintEvent } from '../src/index.js';
 import { isKeymintError } from '../src/index.js';
-import { DAY, fastKeymint, flush, HOUR, T0 } from './helpers.js';
+import { withChecksum } from '../src/core/key-format.js';
+import { DAY, fastKeymint, flush, HOUR, keyParts, T0 } from './helpers.js';
 
 interface User {
   id: string;
@@ -198,6 +199,23 @@ describe('reportLeakedKey()', () => {
       truePositive: true,
       revoked: false,
     });
+  });
+
+  it("a revoked or expired key's id with a wrong secret and a valid checksum is a false positive: no record, no event", async () => {
+    const { keymint, events } = recording();
+    const revoked = await keymint.createApiKey({ name: 'gone', role: 'Admin', ttl: '1h' });
+    await keymint.revokeApiKey(revoked.apiKey.id);
+    const { prefix, id, secret } = keyParts(revoked.key);
+    const other = secret.replace(/^./, (c) => (c === 'a' ? 'b' : 'a'));
+    const forged = withChecksum(`${prefix}_${id}_${other}`);
+    expect(await keymint.verifyKey(forged)).toEqual({ valid: false, reason: 'revoked' });
+    const before = events.length;
+    expect(await keymint.reportLeakedKey(forged)).toEqual({ truePositive: false });
+    // The key itself still is one.
+    expect(await keymint.reportLeakedKey(revoked.key)).toMatchObject({ truePositive: true });
+    await settle();
+    const leaked = events.slice(before).filter((event) => event.type === 'key.leaked');
+    expect(leaked).toHaveLength(1);
   });
 
   it("with revoke: false only reports; a wrong secret or another prefix's key is a false positive", async () => {

@@ -310,6 +310,8 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
       verifyKey: (key) => verifier.checkKey(key),
       revoke: (record) => revokeRecord(parts, record, undefined),
       fromStore,
+      hasher,
+      fromHasher,
       events: parts.events,
       permissions,
     }),

@@ -1,6 +1,7 @@
 import type { KeyAdapter, StoredApiKey } from '../adapter.js';
 import { KeymintError } from '../errors.js';
 import type { Events } from './events.js';
+import type { Hasher } from './hasher.js';
 import { parseKey } from './key-format.js';
 import type { PermissionMap } from './permissions.js';
 import { toApiKey } from './verify-record.js';
@@ -14,6 +15,9 @@ export interface LeakParts<Actor> {
   /** Revokes a record without asking authorize: whoever holds the key may have it revoked. */
   revoke: (record: StoredApiKey) => Promise<ApiKey>;
   fromStore: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+  /** Checks the secret of a revoked or expired key, which verification refuses before hashing. */
+  hasher: Hasher;
+  fromHasher: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
   events: Events<Actor>;
   permissions: PermissionMap | null;
 }
@@ -28,6 +32,17 @@ const text = (value: unknown, max: number): string | null =>
  * nothing: BUSY, so that the reporter retries.
  */
 export function createLeakReporter<Actor>(parts: LeakParts<Actor>) {
+  async function secretMatches(record: StoredApiKey, secret: string): Promise<boolean> {
+    for (const hash of [record.secretHash, record.previousSecretHash]) {
+      if (typeof hash !== 'string') continue;
+      const matches = await parts.fromHasher('verify a secret', () =>
+        parts.hasher.verify(hash, secret),
+      );
+      if (matches === true) return true;
+    }
+    return false;
+  }
+
   return async function reportLeakedKey(
     key: unknown,
     report: LeakReport = {},
@@ -43,10 +58,13 @@ export function createLeakReporter<Actor>(parts: LeakParts<Actor>) {
     if (!result.valid && result.reason !== 'revoked' && result.reason !== 'expired') {
       return { truePositive: false };
     }
-    // Valid, revoked or expired: the secret matched (the verifier judges state only after it).
-    const id = parseKey(parts.prefix, key)!.id;
+    const { id, secret } = parseKey(parts.prefix, key)!;
     const record = await parts.fromStore('findById', () => parts.adapter.findById(id));
     if (!record) return { truePositive: false };
+    // A valid key's secret matched. A revoked or expired one is refused from its record before
+    // any hashing (and the checksum is no secret): its secret is checked here, so an id alone
+    // never makes a true positive, nor shows the key's record.
+    if (!result.valid && !(await secretMatches(record, secret))) return { truePositive: false };
     const revoke = result.valid && report.revoke !== false;
     const apiKey = revoke ? await parts.revoke(record) : toApiKey(record, parts.permissions);
     parts.events.key(record, undefined, {
