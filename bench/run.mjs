@@ -226,7 +226,14 @@ try {
   );
 
   if (args.write) {
-    await writeDocs({ info, mode, seconds, rows, targets });
+    await writeDocs({
+      info,
+      mode,
+      seconds,
+      rows,
+      targets,
+      lines: [...otel.rows, ...limits.rows, ...extraLines],
+    });
     log('wrote docs/benchmarks.md and docs/benchmarks.svg');
   }
 } catch (error) {
@@ -241,7 +248,7 @@ setTimeout(() => {
   process.exit(exitCode);
 }, 5_000).unref();
 
-async function writeDocs({ info, mode, seconds, rows, targets }) {
+async function writeDocs({ info, mode, seconds, rows, targets, lines }) {
   const subtitle = `${info.cpu}, node ${info.node}, ${info.date.slice(0, 10)} (${mode} run)`;
   const svg = svgChart(rows, {
     title: 'keymint verifyKey and peers: operations per second',
@@ -270,6 +277,14 @@ ${markdownTable(rows)}
 - **ops/s**: 10⁹ / median ns/op.
 - **ratio to floor**: the floor's median ns/op divided by the row's: higher is faster, 1.0 is as
   fast as the floor. Every row is measured in the same run as the floor.
+
+## Rows outside the table
+
+Measured in the same run, after the table: OpenTelemetry (bench/otel.mjs), per-key rate limits
+(bench/limits.mjs), memory and warm over many keys (bench/memory.mjs), steady state
+(bench/steady-state.mjs) and HTTP (bench/http.mjs). Their method is in each file's header.
+
+${lines.map((line) => `- ${line}`).join('\n')}
 
 ## Targets
 
