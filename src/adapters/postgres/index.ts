@@ -44,22 +44,20 @@ import type {
   ModifyCondition,
   ModifyResult,
   StoredApiKey,
-  UsageOutcome,
-  UsageRequest,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
-import { KeymintError } from '../../errors.js';
-import { missingTable, outdatedTable } from '../../internal/sql.js';
 import { failureMethods } from './failures.js';
-import {
-  rateUsageStatement,
-  usageOutcome,
-  usageParams,
-  usageStatement,
-} from '../../internal/usage-sql.js';
 import { channelName, isClientFactory, listen } from './listen.js';
 import { listByOwner, revokeByOwner } from './owners.js';
+import {
+  checkPool,
+  isPgQueryable,
+  MODULE,
+  queryFunction,
+  sqlState,
+  type PostgresQueryable,
+} from './pool.js';
 import { preparedStatement } from './prepared.js';
 import {
   CHANGE_COLUMNS,
@@ -69,61 +67,12 @@ import {
   insertValues,
   timestamp,
 } from './rows.js';
-import {
-  migrationSql,
-  postgresNames,
-  preparedOption,
-  SCHEMA_STEPS,
-  schemaSql,
-  stepFileName,
-  stepText,
-  type PostgresAdapterOptions,
-} from './schema.js';
+import { postgresNames, preparedOption, type PostgresAdapterOptions } from './schema.js';
+import { usageMethods } from './usage.js';
 
+export { migrate, postgresSchema, postgresSteps, type PostgresSchemaStep } from './migrate.js';
+export type { PostgresQueryable } from './pool.js';
 export type { PostgresAdapterOptions } from './schema.js';
-
-/**
- * What the adapter needs from a client: pg's `query(text, values)`. A `pg.Pool` is the usual
- * choice; a connected `pg.Client` works too, for one caller at a time. Wrappers with the same
- * `query` method (for example a pool that adds tracing) work as well.
- *
- * @example
- * ```ts
- * import pg from 'pg';
- * import type { PostgresQueryable } from 'keymint/adapters/postgres';
- *
- * const pool: PostgresQueryable = new pg.Pool({ connectionString: process.env.DATABASE_URL });
- * ```
- */
-export interface PostgresQueryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[]; rowCount: number | null }>;
-}
-
-const MODULE = 'keymint/adapters/postgres';
-
-function checkPool(pool: unknown, fn: string): void {
-  if (typeof (pool as Partial<PostgresQueryable> | null)?.query !== 'function') {
-    throw new KeymintError(
-      'CONFIG',
-      `${fn}() needs a pg Pool (or Client): new pg.Pool({ connectionString }) from 'pg'.`,
-    );
-  }
-}
-
-/**
- * A pg `Pool` or `Client` (whose `query` takes pg's `{ name, text, values }` config), as opposed
- * to a wrapper that may take the text alone.
- */
-function isPgQueryable(pool: unknown): boolean {
-  if (isClientFactory(pool)) return true;
-  const client = pool as { connectionParameters?: unknown; connection?: unknown } | null;
-  return typeof client?.connectionParameters === 'object' && typeof client.connection === 'object';
-}
-
-const sqlState = (error: unknown): unknown =>
-  typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-
-const USAGE_PARAMS = ['id', 'ws', 'lim', 'cset', 'period', 'fresh', 'refill', 'cost'] as const;
 
 /**
  * Creates a {@link KeyAdapter} over a `pg` pool. Bad options throw a `KeymintError` with code
@@ -195,48 +144,13 @@ export function postgresAdapter(
   const channel = channelName(names.display);
   const subscribable = isClientFactory(pool) ? pool : undefined;
 
-  const usageSql = usageStatement(names.usageTable, (name) =>
-    name === 'id' ? '$1' : `$${USAGE_PARAMS.indexOf(name as never) + 1}::int8`,
-  );
-
-  async function query(
-    text: string | { name: string; text: string; values: unknown[] },
-    values?: unknown[],
-  ) {
-    try {
-      // A named query is sent only to a pg Pool or Client, which take pg's query config object.
-      return await (
-        pool.query as (q: unknown, v?: unknown[]) => ReturnType<PostgresQueryable['query']>
-      )(text, values);
-    } catch (error) {
-      // 42P01 = undefined_table.
-      if (sqlState(error) === '42P01') throw missingTable(names.display, MODULE, error);
-      // 42703 = undefined_column: a table of an older version that migrate() has not upgraded.
-      if (sqlState(error) === '42703') throw outdatedTable(names.display, MODULE, error);
-      throw error;
-    }
-  }
-
+  const query = queryFunction(pool, names);
   const failures = failureMethods(pool, names, MODULE);
-  // Verification's one query, prepared once per connection (a pg Pool or Client only: other
-  // queryables take the text alone).
-  const find = preparedStatement(
-    query,
-    `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`,
-    preparedOption(options) && isPgQueryable(pool),
-  );
-  // Counting a verification of a key with limits, its warm path's one store round trip: the
-  // upsert, or for a rate limit alone an UPDATE of the counter row (the upsert once, when the
-  // key has none yet). Both prepared once per connection.
+  // Named statements go to a pg Pool or Client only: other queryables take the text alone.
   const named = preparedOption(options) && isPgQueryable(pool);
-  const usage = preparedStatement(query, usageSql, named);
-  const rateUsage = preparedStatement(
-    query,
-    rateUsageStatement(names.usageTable, (name) =>
-      name === 'id' ? '$1' : name === 'ws' ? '$2::int8' : '$3::int8',
-    ),
-    named,
-  );
+  // Verification's one query, prepared once per connection.
+  const find = preparedStatement(query, `SELECT ${COLUMNS} FROM ${table} WHERE id = $1`, named);
+  const usage = usageMethods(query, names, named);
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -393,15 +307,7 @@ export function postgresAdapter(
     reserveFailure: failures.reserveFailure,
     releaseFailure: failures.releaseFailure,
 
-    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
-      if (request.rate && !request.credits) {
-        const { rows } = await rateUsage([id, request.rate.windowStart, request.rate.limit]);
-        if (rows.length > 0) return usageOutcome(rows[0]);
-      }
-      const params = usageParams(id, request);
-      const { rows } = await usage(USAGE_PARAMS.map((name) => params[name]));
-      return usageOutcome(rows[0]);
-    },
+    consumeUsage: usage.consumeUsage,
 
     async touchMany(entries: readonly LastUsedEntry[]): Promise<void> {
       if (entries.length === 0) return;
@@ -432,95 +338,4 @@ export function postgresAdapter(
       },
     }),
   } satisfies KeyAdapter;
-}
-
-/**
- * Upgrades the database to the current schema in place, with its data: applies each step of
- * {@link postgresSteps} that `<table>_migrations` does not list yet, in order, and records it. A
- * table of 0.1.0 (which had no such table) counts as version 1. Safe to call at every start, also
- * from several processes at once: everything runs in one transaction that first takes an advisory
- * lock, so a second caller waits and then finds the steps applied; a step that fails rolls the
- * whole upgrade back. Creates the schema (when the `schema` option is given) if needed. Takes the
- * same options as {@link postgresAdapter}; bad options reject with `CONFIG`.
- *
- * @example
- * ```ts
- * import pg from 'pg';
- * import { migrate } from 'keymint/adapters/postgres';
- *
- * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
- * await migrate(pool, { schema: 'auth' });
- * ```
- */
-export async function migrate(
-  pool: PostgresQueryable,
-  options?: PostgresAdapterOptions,
-): Promise<void> {
-  checkPool(pool, 'migrate');
-  const names = postgresNames(options, 'migrate');
-  // No parameters: pg sends one simple-protocol query, which PostgreSQL runs as one transaction.
-  await pool.query(migrationSql(names));
-}
-
-/**
- * The whole current schema as SQL text, for your own migration tool on a new database: every
- * step of {@link postgresSteps} in order, then `<table>_migrations` with a row for each, so that
- * {@link migrate} later finds them applied. For the default options it is the file
- * `keymint/sql/postgres.sql` shipped in the package. Idempotent (`IF NOT EXISTS`), but two
- * sessions running it at the same moment can still collide on `CREATE TABLE`: when several
- * processes apply it at start-up, use {@link migrate}, which takes a lock first.
- *
- * @example
- * ```ts
- * import { writeFileSync } from 'node:fs';
- * import { postgresSchema } from 'keymint/adapters/postgres';
- *
- * writeFileSync('migrations/0007_api_keys.sql', postgresSchema({ schema: 'auth' }));
- * ```
- */
-export function postgresSchema(options?: PostgresAdapterOptions): string {
-  return schemaSql(postgresNames(options, 'postgresSchema'));
-}
-
-/**
- * One step of the PostgreSQL schema, as {@link postgresSteps} lists them.
- *
- * @example
- * ```ts
- * import { postgresSteps, type PostgresSchemaStep } from 'keymint/adapters/postgres';
- * const last: PostgresSchemaStep = postgresSteps().at(-1)!;
- * ```
- */
-export interface PostgresSchemaStep {
-  /** 1, 2, ...: apply in this order. `migrate()` records it in `<table>_migrations`. */
-  version: number;
-  /** As in the shipped file's name: `sql/postgres/0002-rotation.sql` is version 2, `rotation`. */
-  name: string;
-  /** The file the package ships it as, under `keymint/sql/postgres/` (for the default names). */
-  file: string;
-  /** The step's SQL for the names of `options`. Every PostgreSQL step is idempotent. */
-  sql: string;
-}
-
-/**
- * The numbered steps {@link migrate} applies, for your own migration tool: step 1 is the 0.1.0
- * schema, and each later one upgrades a table of the previous version in place, with its data.
- * The text is that of the files `keymint/sql/postgres/NNNN-name.sql`, for the names of `options`.
- * Record each in `<table>_migrations` (`version`, `name`) if you want `migrate()` to skip it later;
- * it would only find it applied anyway.
- *
- * @example
- * ```ts
- * import { postgresSteps } from 'keymint/adapters/postgres';
- * for (const step of postgresSteps({ schema: 'auth' })) console.log(step.file, step.sql);
- * ```
- */
-export function postgresSteps(options?: PostgresAdapterOptions): PostgresSchemaStep[] {
-  const names = postgresNames(options, 'postgresSteps');
-  return SCHEMA_STEPS.map((step) => ({
-    version: step.version,
-    name: step.name,
-    file: stepFileName(step),
-    sql: stepText(step, names),
-  }));
 }
