@@ -21,7 +21,6 @@
  *
  * @module
  */
-import type { Cluster, Redis } from 'ioredis';
 import type {
   InsertResult,
   InvalidationListener,
@@ -33,8 +32,6 @@ import type {
   ModifyCondition,
   ModifyResult,
   StoredApiKey,
-  UsageOutcome,
-  UsageRequest,
   SubscribeOptions,
   Subscription,
 } from '../../adapter.js';
@@ -42,49 +39,19 @@ import { adapterOptions } from '../../internal/sql.js';
 import { failureMethods } from './failures.js';
 import { CHANGE_FIELDS, fromFields, toFields } from './records.js';
 import { recordReader } from './find.js';
-import { runScript, SCRIPTS, type Script } from './scripts.js';
-import { resolveClient, resolvePrefix, resolveRetention } from './options.js';
+import { runScript, SCRIPTS, unexpected, type Script } from './scripts.js';
+import {
+  resolveClient,
+  resolvePrefix,
+  resolveRetention,
+  type RedisAdapterOptions,
+  type RedisClient,
+} from './options.js';
 import { subscriberFactory } from './connections.js';
 import { subscribeTo } from './subscribe.js';
+import { usageMethods } from './usage.js';
 
-/**
- * The client {@link redisAdapter} takes: an ioredis `Redis` (standalone or Sentinel) or
- * `Cluster`. The adapter only sends commands; connecting, reconnecting and `quit()` stay yours.
- *
- * @example
- * ```ts
- * import { Redis } from 'ioredis';
- * import type { RedisClient } from 'keymint/adapters/redis';
- * const client: RedisClient = new Redis('redis://localhost:6379');
- * ```
- */
-export type RedisClient = Redis | Cluster;
-
-/**
- * Options of {@link redisAdapter}.
- *
- * @example
- * ```ts
- * import type { RedisAdapterOptions } from 'keymint/adapters/redis';
- * const options: RedisAdapterOptions = { prefix: '{keymint}:billing:', retention: '7d' };
- * ```
- */
-export interface RedisAdapterOptions {
-  /**
-   * Put before every Redis key the adapter uses, so that several apps (or keymint instances)
-   * share one Redis. Default `'keymint:'`. On Redis Cluster it must contain a hash tag, such as
-   * `'{keymint}:'`, so that all of the adapter's keys live in one slot (and so on one node): the
-   * scripts touch keys they compute from ids and scopes.
-   */
-  prefix?: string;
-  /**
-   * How long a record stays in Redis after its key expires, before Redis drops it by itself: a
-   * time to live such as `'30d'` or `'12h'` (see `parseTtl`), or a number of seconds; `0` drops
-   * the record at the expiry instant. Default `'30d'`, at most 100 years. Keys without expiry
-   * are never dropped. `insert` throws for a record already past `expiresAt + retention`.
-   */
-  retention?: string | number;
-}
+export type { RedisAdapterOptions, RedisClient } from './options.js';
 
 const DEFAULT_PREFIX = 'keymint:';
 const DEFAULT_RETENTION = '30d';
@@ -93,9 +60,6 @@ const LIST_BUDGET = 1_000;
 const PURGE_BATCH = 500;
 /** Entries one touch script writes: keeps each script short however big the batch. */
 const TOUCH_BATCH = 1_000;
-
-const unexpected = (reply: unknown, operation: string) =>
-  new Error(`Unexpected reply from the keymint ${operation} script: ${String(reply).slice(0, 80)}`);
 
 /**
  * Creates a {@link KeyAdapter} that keeps keys in Redis, through your ioredis client.
@@ -195,6 +159,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
     runScript(commands, script, keys, args);
   const failures = failureMethods(commands, prefix);
   const find = recordReader(commands);
+  const usage = usageMethods(run, prefix);
 
   return {
     async insert(record: StoredApiKey): Promise<InsertResult> {
@@ -259,36 +224,7 @@ export function redisAdapter(client: RedisClient, options?: RedisAdapterOptions)
       }
     },
 
-    async consumeUsage(id: string, request: UsageRequest): Promise<UsageOutcome> {
-      const { rate, credits } = request;
-      const text = (value: number | undefined) => (value === undefined ? '' : String(value));
-      const reply =
-        rate && !credits
-          ? await run(
-              SCRIPTS.usageRate,
-              [`${prefix}usage:${id}`],
-              [String(rate.windowStart), String(rate.limit)],
-            )
-          : await run(
-              SCRIPTS.usage,
-              [`${prefix}usage:${id}`],
-              [
-                text(rate?.windowStart),
-                text(rate?.limit),
-                text(credits?.setAt),
-                text(credits?.period),
-                text(credits?.fresh),
-                text(credits?.refillAmount),
-                text(credits?.cost),
-              ],
-            );
-      if (!Array.isArray(reply) || reply.length !== 3) throw unexpected(reply, 'usage');
-      return {
-        ok: Number(reply[0]) === 1,
-        count: Number(reply[1]),
-        remaining: reply[2] === '' ? null : Number(reply[2]),
-      };
-    },
+    consumeUsage: usage.consumeUsage,
 
     async countLive(scope: string, at: Date): Promise<number> {
       const reply = await run(

@@ -1,6 +1,48 @@
+// The Redis adapter's options and client: their public types, and the checks that turn what
+// redisAdapter() was given into the commands, key prefix and retention it uses.
+import type { Cluster, Redis } from 'ioredis';
 import { KeymintError } from '../../errors.js';
 import { parseTtlWithMax } from '../../core/ttl.js';
 import { echo } from '../../internal/echo.js';
+
+/**
+ * The client {@link redisAdapter} takes: an ioredis `Redis` (standalone or Sentinel) or
+ * `Cluster`. The adapter only sends commands; connecting, reconnecting and `quit()` stay yours.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import type { RedisClient } from 'keymint/adapters/redis';
+ * const client: RedisClient = new Redis('redis://localhost:6379');
+ * ```
+ */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Options of {@link redisAdapter}.
+ *
+ * @example
+ * ```ts
+ * import type { RedisAdapterOptions } from 'keymint/adapters/redis';
+ * const options: RedisAdapterOptions = { prefix: '{keymint}:billing:', retention: '7d' };
+ * ```
+ */
+export interface RedisAdapterOptions {
+  /**
+   * Put before every Redis key the adapter uses, so that several apps (or keymint instances)
+   * share one Redis. Default `'keymint:'`. On Redis Cluster it must contain a hash tag, such as
+   * `'{keymint}:'`, so that all of the adapter's keys live in one slot (and so on one node): the
+   * scripts touch keys they compute from ids and scopes.
+   */
+  prefix?: string;
+  /**
+   * How long a record stays in Redis after its key expires, before Redis drops it by itself: a
+   * time to live such as `'30d'` or `'12h'` (see `parseTtl`), or a number of seconds; `0` drops
+   * the record at the expiry instant. Default `'30d'`, at most 100 years. Keys without expiry
+   * are never dropped. `insert` throws for a record already past `expiresAt + retention`.
+   */
+  retention?: string | number;
+}
 
 const MAX_PREFIX_LENGTH = 100;
 const MAX_RETENTION_SECONDS = 100 * 365 * 86_400;
