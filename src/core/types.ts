@@ -1,8 +1,46 @@
+import type { AuthorizeRequest, CallContext } from './types/access.js';
+import type {
+  CreateApiKeyInput,
+  CreatedApiKey,
+  LeakReport,
+  LeakedKeyResult,
+  ListApiKeysInput,
+  PurgeExpiredInput,
+  RateLimitInput,
+  RevokeApiKeysInput,
+  RotateApiKeyOptions,
+  RotatedApiKey,
+  UpdateApiKeyInput,
+} from './types/inputs.js';
+import type { Hasher } from './hasher.js';
 import type { KeyAdapter } from '../adapter.js';
 import type { KeymintEvent } from './events.js';
-import type { Hasher } from './hasher.js';
 import type { PermissionsInfo } from './permissions.js';
 import type { TtlInput } from './ttl.js';
+import type { VerifyOptions, VerifyResult } from './types/verify.js';
+
+// The other public types, by family of operations.
+export type {
+  UsageLimits,
+  VerifyFailureReason,
+  VerifyResult,
+  VerifyOptions,
+} from './types/verify.js';
+export type { ApiKeyAction, AuthorizeRequest, CallContext } from './types/access.js';
+export type {
+  RateLimitInput,
+  CreditsInput,
+  CreateApiKeyInput,
+  CreatedApiKey,
+  UpdateApiKeyInput,
+  RotateApiKeyOptions,
+  RotatedApiKey,
+  ListApiKeysInput,
+  RevokeApiKeysInput,
+  PurgeExpiredInput,
+  LeakReport,
+  LeakedKeyResult,
+} from './types/inputs.js';
 
 /**
  * A key's record as keymint returns it: plain data, with no hash and no secret, safe to log,
@@ -56,374 +94,6 @@ export interface ApiKey {
       readonly refill?: { readonly amount: number; readonly intervalMs: number };
     };
   } | null;
-}
-
-/**
- * A key's rate limit: at most `limit` verifications per `window` (TTL syntax or seconds),
- * counted in fixed windows aligned to the epoch (docs/limits.md).
- *
- * @example
- * ```ts
- * const rateLimit: RateLimitInput = { limit: 100, window: '1m' };
- * ```
- */
-export interface RateLimitInput {
-  /** A whole number from 1. */
-  limit: number;
-  /** `'1m'`, `'1h'`, seconds...; at most 366 days. */
-  window: TtlInput;
-}
-
-/**
- * A key's credits: `remaining` to spend (each valid verification spends its `cost`); with
- * `refill`, the balance is set back to `amount` at every multiple of `interval` since the epoch.
- *
- * @example
- * ```ts
- * const credits: CreditsInput = { remaining: 1_000, refill: { amount: 1_000, interval: '1d' } };
- * ```
- */
-export interface CreditsInput {
-  remaining: number;
-  refill?: { amount: number; interval: TtlInput };
-}
-
-/**
- * What a verification of a key with limits reports, for response headers: the rate limit's
- * size, what is left in the current window and when it ends; the credits left and when they
- * refill (`null`: never).
- *
- * @example
- * ```ts
- * const result = await keymint.verifyKey(key);
- * if (result.valid && result.limits?.rateLimit) console.log(result.limits.rateLimit.remaining);
- * ```
- */
-export interface UsageLimits {
-  /** `resetAfterMs`: from this verification (on the instance's clock) to `resetAt`. */
-  rateLimit?: {
-    limit: number;
-    windowMs: number;
-    remaining: number;
-    resetAt: Date;
-    resetAfterMs: number;
-  };
-  credits?: { remaining: number; resetAt: Date | null };
-}
-
-/**
- * Why {@link Keymint.verifyKey} refused a key.
- * - `malformed`: not a key of this format and prefix, or its checksum fails (a typo); no store
- *   was touched.
- * - `not_found`: no key has this id, the secret is wrong, or the key belongs to another scope
- *   than the one asked for.
- * - `expired`: the key's time to live ran out (at `expiresAt` exactly).
- * - `revoked`: the key was revoked.
- * - `rotated`: the key is the previous secret of a rotated key, and its grace period is over
- *   (only the secret replaced by the last rotation is recognised; older ones are `not_found`).
- * - `insufficient_role`: the key is valid but its role is below `options.role`.
- * - `insufficient_permission`: the key is valid but does not hold every one of
- *   `options.permissions` (docs/permissions.md).
- * - `rate_limited`: the key's rate limit (its own `rateLimit`, or its role's in `rateLimits`) is
- *   used up for the current window, or this key id had too many wrong secrets lately
- *   (`rateLimit` option; refused without hashing). Retry after `retryAfterMs`. A verification
- *   the cache answers is never refused for wrong secrets.
- * - `usage_exceeded`: the key's credits are spent (fewer left than `cost`, or none).
- * - `busy`: the wait for a hash would be longer than `hashing.maxWait`, or the hashing queue
- *   is at its cap (`hashing` option); nothing was decided: retry after `retryAfterMs`, the
- *   estimated time for the work ahead to drain (HTTP 503 with `Retry-After`).
- *
- * @example
- * ```ts
- * const result = await keymint.verifyKey(key);
- * if (!result.valid && result.reason === 'expired') console.log('ask for a new key');
- * ```
- */
-export type VerifyFailureReason =
-  | 'malformed'
-  | 'not_found'
-  | 'expired'
-  | 'revoked'
-  | 'rotated'
-  | 'insufficient_role'
-  | 'insufficient_permission'
-  | 'rate_limited'
-  | 'usage_exceeded'
-  | 'busy';
-
-/**
- * The outcome of {@link Keymint.verifyKey}.
- *
- * @example
- * ```ts
- * const result = await keymint.verifyKey(key, { role: 'Editor' });
- * if (result.valid) console.log(result.apiKey.role);
- * else console.log(result.reason);
- * ```
- */
-export type VerifyResult =
-  | {
-      valid: true;
-      apiKey: ApiKey;
-      /** Set for a key with a rate limit or credits: what is left, for headers. */
-      limits?: UsageLimits;
-    }
-  | { valid: false; reason: Exclude<VerifyFailureReason, 'busy' | 'rate_limited'> }
-  | {
-      valid: false;
-      reason: 'busy' | 'rate_limited';
-      /**
-       * When a retry may get through, in ms (at least 1): the estimated wait for a hash
-       * (`busy`), or the end of the window (`rate_limited`).
-       */
-      retryAfterMs: number;
-      /** For a key's own rate limit: the limit, for headers. */
-      limits?: UsageLimits;
-    };
-
-/**
- * Options of {@link Keymint.verifyKey}.
- *
- * @example
- * ```ts
- * await keymint.verifyKey(key, { role: 'Editor', scope: 'org-42' });
- * ```
- */
-export interface VerifyOptions {
-  /** The minimum role; a key below it is `insufficient_role`. */
-  role?: string;
-  /** Only keys of this scope are valid; a key of another scope is `not_found`. */
-  scope?: string;
-  /**
-   * Every one of these is required (a wildcard such as `dashboards:*` asks for the wildcard
-   * itself); a key without them all is `insufficient_permission`. Needs the instance's
-   * `permissions` map; a permission no role grants throws `INVALID_INPUT` (a typo must not
-   * silently deny).
-   */
-  permissions?: readonly string[];
-  /**
-   * The credits this verification spends, for a key with credits: a whole number, default 1;
-   * `0` checks without spending (still `usage_exceeded` at a balance of 0).
-   */
-  cost?: number;
-}
-
-/**
- * The RBAC action names Grafana uses for API keys, and `apikeys:write` for changing an existing
- * key ({@link Keymint.updateApiKey}, {@link Keymint.rotateApiKey}).
- *
- * @example
- * ```ts
- * const action: ApiKeyAction = 'apikeys:create';
- * ```
- */
-export type ApiKeyAction =
-  'apikeys:create' | 'apikeys:read' | 'apikeys:write' | 'apikeys:delete' | 'apikeys:purge';
-
-/**
- * What the host's `authorize` hook is asked.
- *
- * @example
- * ```ts
- * const authorize = ({ actor, action, scope }: AuthorizeRequest<User>) =>
- *   actor.orgId === scope && (action === 'apikeys:read' || actor.isAdmin);
- * ```
- */
-export interface AuthorizeRequest<Actor = unknown> {
-  actor: Actor;
-  action: ApiKeyAction;
-  /** The scope acted on: the new key's, the listed one, or the existing key's; `'*'` for purge. */
-  scope: string;
-  /**
-   * In canonical spelling: the role of the key to create (`apikeys:create`), the new role of an
-   * update that changes it, or the role of the key to rotate (`apikeys:write`).
-   */
-  role?: string;
-  /** The key acted on (get, update, rotate, revoke, delete). */
-  keyId?: string;
-  /**
-   * The owner of the key acted on where known: the stored owner of an existing key, the owner
-   * of the key to create, or the owner a list or `revokeApiKeys` selects. Absent for keys
-   * without an owner. A host lets users manage only their own keys by comparing it with the
-   * actor.
-   */
-  owner?: string;
-}
-
-/**
- * The second argument of the managing methods: who is acting. Required when `authorize` is set.
- *
- * @example
- * ```ts
- * await keymint.listApiKeys({ scope: 'org-42' }, { actor: currentUser });
- * // A tenant's admin acting on a key by id: another tenant's key is NOT_FOUND, as a missing one.
- * await keymint.deleteApiKey(id, { actor: currentUser, scope: currentUser.orgId });
- * ```
- */
-export interface CallContext<Actor = unknown> {
-  actor: Actor;
-  /**
-   * The only scope this call may act in. `getApiKey`, `revokeApiKey` and `deleteApiKey` answer a
-   * key of another scope `NOT_FOUND`, exactly as a missing id, before `authorize` is asked, so a
-   * tenant learns nothing about another tenant's keys (not even that an id exists).
-   * `createApiKey` and `listApiKeys` default their scope to it and refuse another (`FORBIDDEN`);
-   * `purgeExpired`, which works across scopes, refuses a context with a scope (`INVALID_INPUT`).
-   */
-  scope?: string;
-}
-
-/**
- * Input of {@link Keymint.createApiKey}.
- *
- * @example
- * ```ts
- * const input: CreateApiKeyInput = { name: 'ci', role: 'Editor', ttl: '12h', metadata: { team: 'infra' } };
- * ```
- */
-export interface CreateApiKeyInput {
-  /**
-   * 1 to 190 characters after trimming, unique within the scope. No control characters, and no
-   * invisible or direction-changing ones (format characters such as U+200B or U+202E, Hangul
-   * fillers, variation selectors, spaces other than U+0020): `INVALID_INPUT` names the first.
-   */
-  name: string;
-  /** One of the configured roles, any letter case. */
-  role: string;
-  /** `'12h'`, `'1M'`, or seconds; at most `maxTtl`. `null` (never expires) only with `allowNonExpiring`. */
-  ttl: TtlInput | null;
-  /** The tenant, Grafana's organisation. Default `'default'`. Same character rules as `name`. */
-  scope?: string;
-  /** Any JSON object up to 8 KiB, returned with the record. */
-  metadata?: Record<string, unknown> | null;
-  /**
-   * Narrows the key to these permissions, each granted by its role (`INVALID_INPUT` names the
-   * ones it does not grant). Default (or `null`): everything the role grants. Needs the
-   * instance's `permissions` map.
-   */
-  permissions?: readonly string[] | null;
-  /**
-   * The user or service account the key belongs to: an opaque id of the host's, 1 to 190
-   * characters, the same character rules as `scope`. Set at create only.
-   */
-  owner?: string;
-  /** The key's own rate limit; without it, its role's `rateLimits` default (if any). */
-  rateLimit?: RateLimitInput | null;
-  /** Credits the key spends on each valid verification. */
-  credits?: CreditsInput | null;
-}
-
-/**
- * What {@link Keymint.createApiKey} returns. `key` is the plaintext key: show it once, then drop
- * it; keymint cannot show it again.
- *
- * @example
- * ```ts
- * const { key, apiKey } = await keymint.createApiKey({ name: 'ci', role: 'Editor', ttl: '12h' });
- * ```
- */
-export interface CreatedApiKey {
-  key: string;
-  apiKey: ApiKey;
-}
-
-/**
- * The patch of {@link Keymint.updateApiKey}: at least one of the fields.
- *
- * @example
- * ```ts
- * const patch: UpdateApiKeyInput = { name: 'ci (read-only)', role: 'Viewer', ttl: '7d' };
- * ```
- */
-export interface UpdateApiKeyInput {
-  /** A new name: the same rules as on create, unique within the key's scope. */
-  name?: string;
-  /** A new role; with `actorRole`, at most the actor's own. */
-  role?: string;
-  /** Replaces the whole metadata object; `null` clears it. */
-  metadata?: Record<string, unknown> | null;
-  /**
-   * A new time to live counted from now (the same rules and maximum as on create); `null`
-   * (never expires) only with `allowNonExpiring`.
-   */
-  ttl?: TtlInput | null;
-  /**
-   * A new explicit list, within the (new) role's grants; `null`: everything the role grants.
-   * Without it, a role change narrows the key's explicit list to the new role, and refuses
-   * (`INVALID_INPUT`) when nothing of it would be left: give `permissions` in the same patch.
-   */
-  permissions?: readonly string[] | null;
-  /** A new rate limit (the window count starts over); `null` removes the key's own. */
-  rateLimit?: RateLimitInput | null;
-  /** New credits: the balance is set to `remaining` now; `null` removes them. */
-  credits?: CreditsInput | null;
-}
-
-/**
- * Options of {@link Keymint.rotateApiKey}.
- *
- * @example
- * ```ts
- * const options: RotateApiKeyOptions = { gracePeriod: '1h' };
- * ```
- */
-export interface RotateApiKeyOptions {
-  /**
-   * How long the old key keeps verifying: `'1h'`, seconds, or `0` (the default: it stops at
-   * once). At most 7 days, and never past the old key's own expiry.
-   */
-  gracePeriod?: TtlInput;
-  /**
-   * The new time to live, counted from now. Default: the key's own time to live (the one it was
-   * created with, or last given by an update or a rotation). `null` (never expires) only with
-   * `allowNonExpiring`.
-   */
-  ttl?: TtlInput | null;
-}
-
-/**
- * What {@link Keymint.rotateApiKey} returns: the new plaintext key, shown once, and the record.
- *
- * @example
- * ```ts
- * const { key, apiKey }: RotatedApiKey = await keymint.rotateApiKey(id, { gracePeriod: '1h' });
- * ```
- */
-export type RotatedApiKey = CreatedApiKey;
-
-/**
- * Input of {@link Keymint.listApiKeys}.
- *
- * @example
- * ```ts
- * const page2 = await keymint.listApiKeys({ limit: 50, after: page1.at(-1)?.name });
- * ```
- */
-export interface ListApiKeysInput {
-  /** Default `'default'`. */
-  scope?: string;
-  /** Only this owner's keys (sorted and paged as usual). */
-  owner?: string;
-  /** Include keys past their expiry. Default `false`. */
-  includeExpired?: boolean;
-  /** 1 to 1000. Default 100. */
-  limit?: number;
-  /** The last name of the previous page. */
-  after?: string;
-}
-
-/**
- * Input of {@link Keymint.revokeApiKeys}.
- *
- * @example
- * ```ts
- * const input: RevokeApiKeysInput = { owner: 'user-42', scope: 'org-1' };
- * ```
- */
-export interface RevokeApiKeysInput {
-  /** Whose keys to revoke. */
-  owner: string;
-  /** Default: the context's scope, else `'default'`. */
-  scope?: string;
 }
 
 /**
@@ -638,46 +308,3 @@ export interface Keymint<Actor = unknown> {
    */
   close(): Promise<void>;
 }
-
-/**
- * Input of {@link Keymint.purgeExpired}.
- *
- * @example
- * ```ts
- * const input: PurgeExpiredInput = { olderThan: '7d' }; // keep expired keys a week for audits
- * ```
- */
-export interface PurgeExpiredInput {
-  /** How long a key must have been expired: a TTL string (`'7d'`) or seconds. Default 0. */
-  olderThan?: TtlInput;
-}
-
-/**
- * Where a leaked key was found, for {@link Keymint.reportLeakedKey}.
- *
- * @example
- * ```ts
- * const report: LeakReport = { url: 'https://github.com/o/r/blob/abc/.env', source: 'content' };
- * ```
- */
-export interface LeakReport {
-  /** Where it was found; kept in the `key.leaked` event (up to 2,048 characters). */
-  url?: string;
-  /** Who found it (`github`, `keymint scan`...); up to 256 characters. */
-  source?: string;
-  /** Revoke a valid key. Default `true`; `false` only reports it. */
-  revoke?: boolean;
-}
-
-/**
- * What {@link Keymint.reportLeakedKey} found: a key of this instance whose secret verifies (a
- * true positive), with its record after the call and whether this call revoked it, or not.
- *
- * @example
- * ```ts
- * const found = await keymint.reportLeakedKey(token, { source: 'github' });
- * if (found.truePositive) console.log(found.apiKey.id, found.revoked);
- * ```
- */
-export type LeakedKeyResult =
-  { truePositive: true; apiKey: ApiKey; revoked: boolean } | { truePositive: false };
