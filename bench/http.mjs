@@ -1,9 +1,13 @@
 // Issue 12's HTTP rows: Fastify, Express and Hono, each with keymint's requireApiKey on a hello
 // route, against the same framework with a hand-written SHA-256 + Map check of the Bearer header,
 // and against no check at all. autocannon on loopback; each server runs in a child process of
-// its own, so the load generator does not share its event loop.
+// its own, so the load generator does not share its event loop. Besides requests per second, each
+// window records the CPU time the server process spent per request (process.cpuUsage() in the
+// child, read before and after the window): on a shared machine another session's load moves a
+// window's rate a lot more than it moves the server's own cost per request.
 import { fork } from 'node:child_process';
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { median } from './measure.mjs';
 import { fmtInt } from './report.mjs';
@@ -11,6 +15,17 @@ import { fmtInt } from './report.mjs';
 const SELF = fileURLToPath(import.meta.url);
 const FRAMEWORKS = ['fastify', 'express', 'hono'];
 const MODES = ['keymint', 'hand', 'none'];
+/**
+ * The order of the windows, round after round: keymint and the hand-written check always in
+ * adjacent windows (their ratio is the target), each of them first as often as the other, and the
+ * no-check window before the pair as often as after it.
+ */
+const ORDERS = [
+  ['keymint', 'hand', 'none'],
+  ['hand', 'keymint', 'none'],
+  ['none', 'keymint', 'hand'],
+  ['none', 'hand', 'keymint'],
+];
 export const MIN_HTTP_RATIO = 0.95;
 
 const sha256 = (value) => crypto.createHash('sha256').update(value).digest('binary');
@@ -89,6 +104,13 @@ async function serve(framework, mode) {
       honoServe({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(info.port));
     });
   }
+  // The parent asks for this process's CPU time (user + system, microseconds) around each window.
+  process.on('message', (message) => {
+    if (message === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send({ cpu: user + system });
+    }
+  });
   process.send({ port, key });
 }
 
@@ -100,7 +122,20 @@ async function startServer(framework, mode) {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${framework}/${mode} server exited (${code})`)));
   });
-  return { ...info, close: () => child.kill() };
+  const cpu = () =>
+    new Promise((resolve) => {
+      child.once('message', (message) => resolve(message.cpu));
+      child.send('cpu');
+    });
+  return { ...info, cpu, close: () => child.kill() };
+}
+
+/** One window of load: the rate, and the server's CPU time per request (microseconds). */
+async function window(server, seconds) {
+  const before = await server.cpu();
+  const result = await load(server.port, server.key, seconds);
+  const after = await server.cpu();
+  return { rps: result.requests.average, cpuUs: (after - before) / result.requests.total };
 }
 
 async function load(port, key, seconds) {
@@ -115,20 +150,22 @@ async function load(port, key, seconds) {
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
   }
-  return result.requests.average;
+  return result;
 }
 
 /**
  * Per framework, its three servers run side by side, and the load goes to each in turn in short
- * windows (rotated order): drift on a shared machine hits all three alike. A ratio is taken per
- * round of windows (keymint over hand-written, keymint over none), and the median over the
- * rounds reported, with the median rates.
+ * windows, in the orders of {@link ORDERS}: drift on a shared machine hits all three alike. A
+ * ratio is taken per round of windows (keymint over hand-written, keymint over none, and the same
+ * for CPU time per request), and the median over the rounds reported, with the median rates.
  */
 export async function httpScenario({ quick = false } = {}) {
-  const rounds = quick ? 2 : 9;
+  const rounds = quick ? 2 : 12;
   const seconds = quick ? 0.3 : 1.5;
   const rps = new Map();
+  const cpuUs = new Map();
   const ratios = new Map();
+  const load1 = new Map();
   for (const framework of FRAMEWORKS) {
     const servers = new Map();
     try {
@@ -137,30 +174,42 @@ export async function httpScenario({ quick = false } = {}) {
         const { port, key } = servers.get(mode);
         await load(port, key, quick ? 0.2 : 1); // warm-up
       }
+      const loadBefore = os.loadavg()[0];
       const got = { keymint: [], hand: [], none: [] };
+      const cpu = { keymint: [], hand: [], none: [] };
       const vsHand = [];
       const vsNone = [];
+      const cpuVsHand = [];
       for (let round = 0; round < rounds; round++) {
-        const window = {};
-        for (let i = 0; i < MODES.length; i++) {
-          const mode = MODES[(i + round) % MODES.length];
-          const { port, key } = servers.get(mode);
-          window[mode] = await load(port, key, seconds);
-          got[mode].push(window[mode]);
+        const measured = {};
+        for (const mode of ORDERS[round % ORDERS.length]) {
+          measured[mode] = await window(servers.get(mode), seconds);
+          got[mode].push(measured[mode].rps);
+          cpu[mode].push(measured[mode].cpuUs);
         }
-        vsHand.push(window.keymint / window.hand);
-        vsNone.push(window.keymint / window.none);
+        vsHand.push(measured.keymint.rps / measured.hand.rps);
+        vsNone.push(measured.keymint.rps / measured.none.rps);
+        // Less CPU per request is more requests: hand over keymint reads like the rate ratio.
+        cpuVsHand.push(measured.hand.cpuUs / measured.keymint.cpuUs);
       }
-      for (const mode of MODES) rps.set(`${framework}/${mode}`, median(got[mode]));
-      ratios.set(framework, { hand: median(vsHand), none: median(vsNone) });
+      for (const mode of MODES) {
+        rps.set(`${framework}/${mode}`, median(got[mode]));
+        cpuUs.set(`${framework}/${mode}`, median(cpu[mode]));
+      }
+      ratios.set(framework, {
+        hand: median(vsHand),
+        none: median(vsNone),
+        cpuHand: median(cpuVsHand),
+      });
+      load1.set(framework, [loadBefore, os.loadavg()[0]]);
     } finally {
       for (const server of servers.values()) server.close();
     }
   }
-  return { rounds, seconds, rps, ratios };
+  return { rounds, seconds, rps, cpuUs, ratios, load1 };
 }
 
-export function httpRows({ rounds, seconds, rps, ratios }) {
+export function httpRows({ rounds, seconds, rps, cpuUs, ratios, load1 }) {
   const lines = [];
   const targets = [];
   for (const framework of FRAMEWORKS) {
@@ -168,10 +217,14 @@ export function httpRows({ rounds, seconds, rps, ratios }) {
     const h = rps.get(`${framework}/hand`);
     const n = rps.get(`${framework}/none`);
     const r = ratios.get(framework);
+    const us = (mode) => cpuUs.get(`${framework}/${mode}`).toFixed(1);
+    const [before, after] = load1.get(framework);
     lines.push(
       `http ${framework} (autocannon, 32 connections, ${rounds} rounds of ${seconds} s windows, medians): ` +
         `requireApiKey ${fmtInt(k)} req/s, SHA-256 + Map ${fmtInt(h)}, no check ${fmtInt(n)}; ` +
-        `keymint/hand ${r.hand.toFixed(2)}, keymint/none ${r.none.toFixed(2)} (per-round ratios)`,
+        `keymint/hand ${r.hand.toFixed(2)}, keymint/none ${r.none.toFixed(2)} (per-round ratios); ` +
+        `server CPU per request ${us('keymint')} / ${us('hand')} / ${us('none')} us, ` +
+        `hand/keymint ${r.cpuHand.toFixed(2)}; load average ${before.toFixed(1)} -> ${after.toFixed(1)}`,
     );
     targets.push({
       row: `http ${framework}`,

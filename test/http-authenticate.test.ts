@@ -93,6 +93,21 @@ describe('authenticateRequest(): reading the Authorization header', () => {
     expect(readApiKey(undefined)).toBeNull();
     expect(readApiKey(`Bearer ${'x'.repeat(600)}`)).toBeNull();
   });
+
+  it('reads a plain Bearer token as the general rule reads it: commas refused, whitespace trimmed', () => {
+    // 'Bearer <visible ASCII>' has a shortcut; these sit at its edges.
+    expect(readApiKey('Bearer ~!#+-./:;=')).toBe('~!#+-./:;=');
+    expect(readApiKey('Bearer a,b')).toBeNull();
+    expect(readApiKey('Bearer ,')).toBeNull();
+    expect(readApiKey('Bearer  abc')).toBe('abc');
+    expect(readApiKey('Bearer abc\t')).toBe('abc');
+    expect(readApiKey('Bearer abc\u00a0')).toBe('abc');
+    expect(readApiKey('Bearer ab\u00e9')).toBe('ab\u00e9');
+    expect(readApiKey('Bearer a b')).toBeNull();
+    expect(readApiKey('Bearer ')).toBeNull();
+    expect(readApiKey(`Bearer ${'x'.repeat(505)}`)).toBe('x'.repeat(505));
+    expect(readApiKey(`Bearer ${'x'.repeat(506)}`)).toBeNull();
+  });
 });
 
 describe('authenticateRequest(): what the key says', () => {

@@ -5,6 +5,7 @@ import type {
   UsageLimits,
   VerifyFailureReason,
   VerifyOptions,
+  VerifyResult,
 } from '../core/types.js';
 import { json, retryAfterSeconds } from './responses.js';
 import {
@@ -101,6 +102,8 @@ export function rateLimitHeaders(limits: UsageLimits | undefined): Record<string
 
 const CREDENTIALS = /^([A-Za-z]+)[ \t]+([^ \t]+)$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** `Bearer`, one space, then visible ASCII characters other than a comma. */
+const PLAIN_BEARER = /^Bearer [!-+\--~]+$/;
 
 const INVALID = 'Invalid API key';
 const challenge = { 'www-authenticate': 'Bearer' };
@@ -154,13 +157,13 @@ function failure(reason: VerifyFailureReason): AuthenticationFailure {
  * ```
  */
 export function readApiKey(authorization: string | null | undefined): string | null {
-  if (
-    typeof authorization !== 'string' ||
-    authorization.length > MAX_HEADER_VALUE_LENGTH ||
-    authorization.includes(',')
-  ) {
+  if (typeof authorization !== 'string' || authorization.length > MAX_HEADER_VALUE_LENGTH) {
     return null;
   }
+  // The form clients send, read without a capture or a copy of the value: the general rule
+  // below reads it the same way (no comma, nothing to trim, one space, one token).
+  if (PLAIN_BEARER.test(authorization)) return authorization.slice(7);
+  if (authorization.includes(',')) return null;
   const match = CREDENTIALS.exec(authorization.trim());
   if (!match) return null;
   const scheme = match[1]!.toLowerCase();
@@ -236,42 +239,67 @@ export async function authenticateRequest(
   return verifyFrom(keymint, webHeaderValues(request.headers), names, verifyOptions);
 }
 
-/** The key in the `names` headers of `values`, verified: the core of every key check. */
-export async function verifyFrom(
+/**
+ * The key in the `names` headers of `values`, verified: the core of every key check. A plain
+ * function rather than an `async` one: a request with a key costs one `then` on `verifyKey`'s
+ * promise, not an async frame of its own (the middlewares run it on every request). Whatever
+ * goes wrong, synchronously or not, is a rejected promise, as from an `async` function.
+ */
+export function verifyFrom(
   keymint: Pick<Keymint<never>, 'verifyKey'>,
   values: HeaderValues,
   names: readonly string[],
   options: unknown,
 ): Promise<AuthenticationResult> {
-  const found = findKey(names, values, readApiKey);
-  if (found.kind !== 'key') {
-    // Still check the options, so that a bad role fails loudly on the first request.
-    if (options !== undefined) await keymint.verifyKey('', options as VerifyOptions);
-    return failure('malformed');
-  }
-  let result;
   try {
-    result = await keymint.verifyKey(found.key, options as VerifyOptions | undefined);
+    const found = findKey(names, values, readApiKey);
+    if (found.kind !== 'key') return refuseUnread(keymint, options);
+    let verified: Promise<VerifyResult>;
+    try {
+      verified = Promise.resolve(
+        keymint.verifyKey(found.key, options as VerifyOptions | undefined),
+      );
+    } catch (error) {
+      verified = Promise.reject(error as Error);
+    }
+    return verified.then(fromVerifyResult, fromVerifyError);
   } catch (error) {
-    if (isKeymintError(error, 'STORE_FAILURE')) {
-      return {
-        ok: false,
-        status: 503,
-        message: 'The key store is unavailable; try again later',
-        headers: { 'retry-after': '5' },
-        cause: error,
-      };
-    }
-    if (isKeymintError(error, 'HASHER_FAILURE')) {
-      return { ok: false, status: 500, message: 'Internal server error', cause: error };
-    }
-    throw error;
+    return Promise.reject(error as Error);
   }
+}
+
+/** No key in the request: `401`, after checking the options, so that a bad role fails loudly. */
+async function refuseUnread(
+  keymint: Pick<Keymint<never>, 'verifyKey'>,
+  options: unknown,
+): Promise<AuthenticationResult> {
+  if (options !== undefined) await keymint.verifyKey('', options as VerifyOptions);
+  return failure('malformed');
+}
+
+/** A store or hasher failure of `verifyKey` is an answer (`503`, `500`); anything else is thrown on. */
+function fromVerifyError(error: unknown): AuthenticationResult {
+  if (isKeymintError(error, 'STORE_FAILURE')) {
+    return {
+      ok: false,
+      status: 503,
+      message: 'The key store is unavailable; try again later',
+      headers: { 'retry-after': '5' },
+      cause: error,
+    };
+  }
+  if (isKeymintError(error, 'HASHER_FAILURE')) {
+    return { ok: false, status: 500, message: 'Internal server error', cause: error };
+  }
+  throw error;
+}
+
+/** `verifyKey`'s verdict as an answer. */
+function fromVerifyResult(result: VerifyResult): AuthenticationResult {
   if (result.valid) {
-    const headers = rateLimitHeaders(result.limits);
-    return headers.ratelimit
-      ? { ok: true, apiKey: result.apiKey, headers }
-      : { ok: true, apiKey: result.apiKey };
+    // A key without a rate limit (the common case) allocates no header object.
+    if (!result.limits?.rateLimit) return { ok: true, apiKey: result.apiKey };
+    return { ok: true, apiKey: result.apiKey, headers: rateLimitHeaders(result.limits) };
   }
   const refused = failure(result.reason);
   if (result.reason === 'busy' || result.reason === 'rate_limited') {

@@ -28,7 +28,11 @@
  * @module
  */
 import type { ApiKey, Keymint } from '../core/types.js';
-import { toResponse } from './authenticate.js';
+import {
+  toResponse,
+  type AuthenticationFailure,
+  type AuthenticationResult,
+} from './authenticate.js';
 import { isKeymintError } from '../errors.js';
 import { errorToHttp } from './error-to-http.js';
 import {
@@ -167,25 +171,41 @@ export function requireApiKey<Req extends ExpressRequestLike = ExpressRequestLik
   options?: RequireApiKeyOptions<Req>,
 ): (req: Req, res: ExpressResponseLike, next: (error?: unknown) => void) => void {
   const check = createKeyCheck<Req>(keymint, options);
+  /** A refusal, answered as `toResponse()` would answer it. */
+  const refuse = async (res: ExpressResponseLike, result: AuthenticationFailure) => {
+    const reply = await failureReply(toResponse(result));
+    res.statusCode = reply.status;
+    for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value);
+    res.end(reply.body);
+  };
+  // Express 4 ignores a returned promise: it is settled here. One `then` on the check's promise
+  // per request, no async frame; what fails in answering goes to next(error), and next() itself
+  // is called outside of that (an error thrown by a later handler is not this middleware's).
   return (req, res, next) => {
-    const run = async () => {
-      const result = await check(nodeHeaderValues(req.headers, req.rawHeaders), req);
-      if (result.ok) {
-        for (const [name, value] of Object.entries(result.headers ?? {}))
-          res.setHeader(name, value);
+    let checked: Promise<AuthenticationResult>;
+    try {
+      checked = check(nodeHeaderValues(req.headers, req.rawHeaders), req);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    checked.then((result) => {
+      if (!result.ok) {
+        refuse(res, result).then(undefined, next);
+        return;
+      }
+      try {
+        const headers = result.headers;
+        if (headers !== undefined) {
+          for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
+        }
         req.apiKey = result.apiKey;
         if (res.locals) res.locals.apiKey = result.apiKey;
-        return true;
+      } catch (error) {
+        next(error);
+        return;
       }
-      const reply = await failureReply(toResponse(result));
-      res.statusCode = reply.status;
-      for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value);
-      res.end(reply.body);
-      return false;
-    };
-    // Express 4 ignores a returned promise: settle it here, and call next() outside the catch.
-    run().then((passed) => {
-      if (passed) next();
+      next();
     }, next);
   };
 }

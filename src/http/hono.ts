@@ -139,7 +139,9 @@ export function requireApiKey(
   return async (c, next) => {
     const result = await check(webHeaderValues(c.req.raw.headers), c);
     if (!result.ok) return toResponse(result);
-    for (const [name, value] of Object.entries(result.headers ?? {})) c.header(name, value);
+    const headers = result.headers;
+    if (headers !== undefined)
+      for (const name of Object.keys(headers)) c.header(name, headers[name]);
     c.set('apiKey', result.apiKey);
     await next();
     return undefined;

@@ -79,6 +79,8 @@ export function findKey(
   return found === null ? { kind: 'none' } : { kind: 'key', key: found };
 }
 
+const NO_VALUES: readonly string[] = Object.freeze([]);
+
 /** The values of a Web `Headers` (or anything with `get`): the joined value, if any. */
 export function webHeaderValues(headers: Pick<Headers, 'get'>): HeaderValues {
   return (name) => {
@@ -98,15 +100,22 @@ export function nodeHeaderValues(
 ): HeaderValues {
   if (Array.isArray(rawHeaders)) {
     return (name) => {
-      const found: string[] = [];
+      let found: string[] | undefined;
       for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
         const line: unknown = rawHeaders[i];
         const value: unknown = rawHeaders[i + 1];
-        if (typeof line === 'string' && typeof value === 'string' && line.toLowerCase() === name) {
-          found.push(value);
+        // The length first: most lines are other headers, and lower-casing one costs a string.
+        // (No header name lower-cases to a name of another length made of token characters.)
+        if (
+          typeof line === 'string' &&
+          line.length === name.length &&
+          typeof value === 'string' &&
+          line.toLowerCase() === name
+        ) {
+          (found ??= []).push(value);
         }
       }
-      return found;
+      return found ?? NO_VALUES;
     };
   }
   return (name) => {

@@ -121,12 +121,18 @@ export function createKeyCheck<Req>(
   // nothing for none at all), not a fresh one per request.
   const fixedOptions = typeof scope === 'function' ? undefined : optionsFor(scope);
 
+  if (typeof scope !== 'function') {
+    // The path of every request of a route with a fixed scope: verifyFrom's promise itself, with
+    // no async frame around it, and no callback at all when there is no reporter to tell.
+    if (onError === undefined)
+      return (values) => verifyFrom(keymint, values, headers, fixedOptions);
+    return (values, request) =>
+      verifyFrom(keymint, values, headers, fixedOptions).then((result) => {
+        if (!result.ok && result.cause !== undefined) report(result.cause, request);
+        return result;
+      });
+  }
   return async (values, request) => {
-    if (typeof scope !== 'function') {
-      const result = await verifyFrom(keymint, values, headers, fixedOptions);
-      if (!result.ok && result.cause !== undefined) report(result.cause, request);
-      return result;
-    }
     const requestScope: unknown = await scope(request);
     if (typeof requestScope !== 'string') {
       throw invalid('the scope function must return a string');
