@@ -82,11 +82,10 @@ export function createVerifier(parts: VerifierParts) {
   const parseOptions = optionsParser(roles, parts.permissions);
   const isExpired = expiryCheck(parts.allowNonExpiring);
   const proofs = createProofs(parts);
-  const { lookup, lookupNow, canRunNow, synchronous } = createLookup(parts, proofs);
+  const { lookup, lookupNow, synchronous } = createLookup(parts, proofs);
   const flights = createFlights({
     lookup,
     lookupNow,
-    canRunNow,
     synchronous,
     cache,
     prefix,

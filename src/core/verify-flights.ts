@@ -23,10 +23,8 @@ const REFRESH_FRACTION = 0.2;
 
 export interface FlightParts {
   lookup: (presented: ParsedKey, digest: string) => Promise<Lookup>;
-  /** The same lookup without a promise, where {@link FlightParts.canRunNow} says it applies. */
-  lookupNow: (presented: ParsedKey, digest: string) => Lookup;
-  /** Whether a lookup of this key would run to its end without waiting. */
-  canRunNow: (id: string, digest: string) => boolean;
+  /** The same lookup without a promise, or undefined (nothing done) when it would have to wait. */
+  lookupNow: (presented: ParsedKey, digest: string) => Lookup | undefined;
   /** Lookups end without waiting (a synchronous store and hasher): no flight to share. */
   synchronous: boolean;
   cache: VerifyCache | null;
@@ -63,7 +61,7 @@ export function createFlights(parts: FlightParts) {
    */
   function runNow(presented: ParsedKey, digest: string): Lookup | undefined {
     if (flights.size !== 0 && flights.has(digest)) return undefined;
-    return parts.canRunNow(presented.id, digest) ? parts.lookupNow(presented, digest) : undefined;
+    return parts.lookupNow(presented, digest);
   }
 
   /** The outcome of a lookup of this key: joined when one is in flight, begun otherwise. */

@@ -182,14 +182,23 @@ export function createLookup(parts: VerifierParts, proofs: Proofs) {
     }
   }
 
+  /** A synchronous store and hasher: a lookup may run without a promise when nothing waits. */
+  const syncCapable = findByIdSync !== undefined && verifyNow !== undefined;
+  const attemptsWait = attempts?.waits === true;
+
   /**
-   * {@link lookup} without a promise, for a synchronous store and hasher when nothing in it has
-   * to wait: no wrong-secret limit, one counted in this process (its `begin` answers at once),
-   * or one counted in the store for a key this process proved (its owner pass: no reservation).
-   * The same steps in the same order; only {@link canRunNow} decides that it applies.
+   * {@link lookup} without a promise, or undefined (nothing done) when it would have to wait: it
+   * runs for a synchronous store and hasher when no wrong-secret limit applies, when the limit is
+   * counted in this process (its `begin` answers at once), or when it is counted in the store and
+   * this process proved this very key (its owner pass: no reservation). The same steps in the
+   * same order as {@link lookup}.
    */
-  function lookupNow(presented: ParsedKey, digest: string): Lookup {
+  function lookupNow(presented: ParsedKey, digest: string): Lookup | undefined {
+    if (!syncCapable) return undefined;
     const { id, secret } = presented;
+    // Nothing below yields, so the proofs cannot change before this is used.
+    const proven = attempts !== null && proofs.provenFor(id, digest);
+    if (attemptsWait && !proven) return undefined;
     const token = cache?.beginLookup() ?? 0;
     try {
       const readAt = parts.monoMs();
@@ -200,9 +209,9 @@ export function createLookup(parts: VerifierParts, proofs: Proofs) {
       let previous = false;
       if (!proofs.alreadyProven(record, digest)) {
         let ticket: AttemptTicket | null = null;
-        if (attempts !== null && !proofs.provenFor(id, digest)) {
+        if (attempts !== null && !proven) {
           const begun = attempts.begin(id, parts.monoMs());
-          // canRunNow let only a limit whose begin answers at once get here.
+          // Only a limit whose begin answers at once gets here (attemptsWait).
           if (begun instanceof Promise) {
             throw new KeymintError(
               'STORE_FAILURE',
@@ -217,9 +226,9 @@ export function createLookup(parts: VerifierParts, proofs: Proofs) {
         }
         let matches: boolean;
         try {
-          matches = verifyNow!(record.secretHash, secret);
+          matches = verifyNow!(record.secretHash, secret) === true;
           if (!matches && typeof record.previousSecretHash === 'string') {
-            matches = verifyNow!(record.previousSecretHash, secret);
+            matches = verifyNow!(record.previousSecretHash, secret) === true;
             previous = matches;
           }
         } catch (error) {
@@ -237,20 +246,9 @@ export function createLookup(parts: VerifierParts, proofs: Proofs) {
     }
   }
 
-  /** A synchronous store and hasher: the lookup may run without a promise when nothing waits. */
-  const syncCapable = findByIdSync !== undefined && verifyNow !== undefined;
-  const attemptsWait = attempts?.waits === true;
-
   return {
     lookup,
     lookupNow,
-    /**
-     * Whether a lookup of this key runs to its end without waiting ({@link lookupNow}): a
-     * synchronous store and hasher, and no wrong-secret reservation in the store to wait for
-     * (none counted there, or this process proved this very key: its owner pass).
-     */
-    canRunNow: (id: string, digest: string): boolean =>
-      syncCapable && (!attemptsWait || proofs.provenFor(id, digest)),
     /**
      * Every lookup runs to its end without waiting: a synchronous store and hasher, and a
      * wrong-secret limit counted in this process (one counted in the store waits for it).
