@@ -82,9 +82,10 @@ export function createVerifier(parts: VerifierParts) {
   const parseOptions = optionsParser(roles, parts.permissions);
   const isExpired = expiryCheck(parts.allowNonExpiring);
   const proofs = createProofs(parts);
-  const { lookup, synchronous } = createLookup(parts, proofs);
+  const { lookup, lookupNow, synchronous } = createLookup(parts, proofs);
   const flights = createFlights({
     lookup,
+    lookupNow,
     synchronous,
     cache,
     prefix,
@@ -176,7 +177,8 @@ export function createVerifier(parts: VerifierParts) {
     ) {
       return busy(attempts.retryAfter(presented.id, parts.monoMs()), 'rate_limited');
     }
-    const outcome = await flights.run(presented, digest);
+    // A synchronous store and hasher with nothing to wait for: no promise until the verdict.
+    const outcome = flights.runNow(presented, digest) ?? (await flights.run(presented, digest));
     if (outcome.kind === 'revoked' || outcome.kind === 'expired') {
       return parsedOptions.scope !== undefined && outcome.scope !== parsedOptions.scope
         ? NOT_FOUND

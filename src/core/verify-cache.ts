@@ -1,4 +1,4 @@
-import { readonlyDate } from '../internal/readonly-date.js';
+import { readonlyDateAt } from '../internal/readonly-date.js';
 import { sameDigest } from '../internal/same-digest.js';
 import type { UsagePlan } from './limits.js';
 import type { PermissionGrants } from './permissions.js';
@@ -95,14 +95,14 @@ export class CachedKey {
       name: f.name,
       role: f.role,
       scope: this.scope,
-      createdAt: readonlyDate(new Date(f.createdAtMs)),
-      expiresAt: this.expiresAtMs === null ? null : readonlyDate(new Date(this.expiresAtMs)),
-      lastUsedAt: f.lastUsedAtMs === null ? null : readonlyDate(new Date(f.lastUsedAtMs)),
+      createdAt: readonlyDateAt(f.createdAtMs),
+      expiresAt: this.expiresAtMs === null ? null : readonlyDateAt(this.expiresAtMs),
+      lastUsedAt: f.lastUsedAtMs === null ? null : readonlyDateAt(f.lastUsedAtMs),
       revokedAt: null,
       metadata: f.metadata,
-      rotatedAt: f.rotatedAtMs === null ? null : readonlyDate(new Date(f.rotatedAtMs)),
+      rotatedAt: f.rotatedAtMs === null ? null : readonlyDateAt(f.rotatedAtMs),
       previousKeyExpiresAt:
-        f.previousKeyExpiresAtMs === null ? null : readonlyDate(new Date(f.previousKeyExpiresAtMs)),
+        f.previousKeyExpiresAtMs === null ? null : readonlyDateAt(f.previousKeyExpiresAtMs),
       permissions: this.grants?.list ?? null,
       owner: f.owner,
       limits: f.limits,

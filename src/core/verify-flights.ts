@@ -23,6 +23,8 @@ const REFRESH_FRACTION = 0.2;
 
 export interface FlightParts {
   lookup: (presented: ParsedKey, digest: string) => Promise<Lookup>;
+  /** The same lookup without a promise, or undefined (nothing done) when it would have to wait. */
+  lookupNow: (presented: ParsedKey, digest: string) => Lookup | undefined;
   /** Lookups end without waiting (a synchronous store and hasher): no flight to share. */
   synchronous: boolean;
   cache: VerifyCache | null;
@@ -49,6 +51,17 @@ export function createFlights(parts: FlightParts) {
     const flight: Flight = { id: presented.id, promise, startedAt, stale: false };
     flights.set(digest, flight);
     return flight;
+  }
+
+  /**
+   * The outcome of a lookup of this key without a promise, or undefined when it has to wait
+   * ({@link run}): a lookup that cannot wait on anything ends before anyone could join it, so it
+   * needs no flight; one already in flight (a refresh ahead, a first contact) is joined by
+   * {@link run} instead.
+   */
+  function runNow(presented: ParsedKey, digest: string): Lookup | undefined {
+    if (flights.size !== 0 && flights.has(digest)) return undefined;
+    return parts.lookupNow(presented, digest);
   }
 
   /** The outcome of a lookup of this key: joined when one is in flight, begun otherwise. */
@@ -113,6 +126,7 @@ export function createFlights(parts: FlightParts) {
   }
 
   return {
+    runNow,
     run,
     /** A hit at `mono`: renews its entry when it is within the refresh fraction of its bound. */
     hit(key: string, hit: KeyView, digest: string, mono: number): void {

@@ -47,9 +47,16 @@ export function createProofs(
     /** Records a proof (without a cache; with one, the entry it fills is the proof). */
     prove(id: string, digest: string, secretHash: string): void {
       if (cache) return;
+      const had = proven.get(id);
       proven.delete(id);
       if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
-      proven.set(id, { digest, secretHash });
+      // The same proof again (every verification without a cache): moved to the newest end as it is.
+      proven.set(
+        id,
+        had !== undefined && had.digest === digest && had.secretHash === secretHash
+          ? had
+          : { digest, secretHash },
+      );
     },
 
     /** Whether `digest` is the one proven for this id. */

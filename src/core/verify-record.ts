@@ -171,6 +171,12 @@ export interface EntryInput {
   wallAt: number;
   /** The cache's freshness bound (0 without a cache). */
   ttlMs: number;
+  /**
+   * The verdict view already built from the record ({@link toApiKey}), for an entry no cache
+   * keeps: it takes the record's dates as they are (read-only ones are not copied) instead of
+   * keeping numbers to build new dates from.
+   */
+  view?: VerifyResult | undefined;
 }
 
 /** The cache entry (and verdict view) of a record whose secret matched the presented key. */
@@ -191,7 +197,7 @@ export function entryOf(record: StoredApiKey, input: EntryInput): CachedKey {
     record.lastUsedAt
       ? monoField(readAt - Math.max(0, wallAt - record.lastUsedAt.getTime()))
       : NEVER,
-    {
+    input.view ?? {
       name: record.name,
       role: record.role,
       metadata: deepFreeze(record.metadata),
