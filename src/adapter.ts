@@ -22,6 +22,24 @@
  * @module
  */
 
+import type {
+  FailureReservation,
+  LastUsedEntry,
+  StoredLimits,
+  UsageOutcome,
+  UsageRequest,
+} from './adapter/usage.js';
+import type { InvalidationListener, SubscribeOptions, Subscription } from './adapter/subscribe.js';
+
+export type {
+  FailureReservation,
+  LastUsedEntry,
+  StoredLimits,
+  UsageOutcome,
+  UsageRequest,
+} from './adapter/usage.js';
+export type { InvalidationListener, SubscribeOptions, Subscription } from './adapter/subscribe.js';
+
 /**
  * A key as an adapter stores it. `secretHash` is the hasher's output, never the key or the
  * secret. Dates are `Date` objects with millisecond precision.
@@ -88,76 +106,6 @@ export interface StoredApiKey {
    * for none. An adapter stores it as given and returns it as a fresh object.
    */
   limits?: StoredLimits | null;
-}
-
-/**
- * A key's own usage limits as stored: what `createApiKey({ rateLimit, credits })` or
- * `updateApiKey` set. The counters live apart from the record ({@link KeyAdapter.consumeUsage}).
- *
- * @example
- * ```ts
- * import type { StoredLimits } from 'keymint';
- * const limits: StoredLimits = {
- *   rateLimit: { limit: 100, windowMs: 60_000 },
- *   credits: { remaining: 1_000, setAt: Date.now(), refill: { amount: 1_000, intervalMs: 86_400_000 } },
- * };
- * ```
- */
-export interface StoredLimits {
-  /** At most `limit` verifications per window of `windowMs`, windows aligned to the epoch. */
-  rateLimit?: { limit: number; windowMs: number };
-  /**
-   * `remaining` credits as of `setAt` (epoch ms: when create or update set them); with `refill`,
-   * `remaining` goes back to `amount` at every multiple of `intervalMs` since the epoch.
-   */
-  credits?: { remaining: number; setAt: number; refill?: { amount: number; intervalMs: number } };
-}
-
-/**
- * What one verification asks of {@link KeyAdapter.consumeUsage}. Every number is an integer
- * (epoch ms for times). The adapter applies it as one atomic step:
- *
- * - rate: the window's count is the stored count when the stored window start equals
- *   `rate.windowStart`, else 0. It passes when count < `rate.limit`.
- * - credits: the balance is `credits.fresh` when no balance is stored for `credits.setAt` (a new
- *   key, or credits set again by an update); else `credits.refillAmount` when `credits.period` is
- *   set and later than the stored period (a refill boundary passed); else the stored balance. It
- *   passes when balance > 0 and balance >= `credits.cost`.
- * - when both pass (`ok`), count + 1 and balance - cost are stored; otherwise nothing is spent
- *   (a stale window or balance may be stored reset). Window start, setAt and period are stored.
- *
- * @example
- * ```ts
- * import type { UsageRequest } from 'keymint';
- * const request: UsageRequest = { rate: { limit: 100, windowStart: 1_700_000_040_000 } };
- * ```
- */
-export interface UsageRequest {
-  rate?: { limit: number; windowStart: number };
-  credits?: {
-    cost: number;
-    setAt: number;
-    fresh: number;
-    /** The refill period index (`floor(now / intervalMs)`), when the credits refill. */
-    period?: number;
-    refillAmount?: number;
-  };
-}
-
-/**
- * What {@link KeyAdapter.consumeUsage} answers, after its step: whether the verification passed,
- * the window's count and the credit balance (`null` without credits).
- *
- * @example
- * ```ts
- * import type { UsageOutcome } from 'keymint';
- * const outcome: UsageOutcome = { ok: true, count: 1, remaining: null };
- * ```
- */
-export interface UsageOutcome {
-  ok: boolean;
-  count: number;
-  remaining: number | null;
 }
 
 /**
@@ -379,77 +327,4 @@ export interface KeyAdapter {
    * `<table>_usage`), and an id with no counters yet starts from zero.
    */
   consumeUsage?(id: string, request: UsageRequest): Promise<UsageOutcome>;
-}
-
-/**
- * What {@link KeyAdapter.reserveFailure} reports: a place reserved in the id's window (which
- * starts at `window`, epoch ms on the store's clock), or the window is full for `retryAfterMs`.
- *
- * @example
- * ```ts
- * import type { FailureReservation } from 'keymint';
- * const full: FailureReservation = { ok: false, retryAfterMs: 42_000 };
- * ```
- */
-export type FailureReservation = { ok: true; window: number } | { ok: false; retryAfterMs: number };
-
-/**
- * One entry of {@link KeyAdapter.touchMany}.
- *
- * @example
- * ```ts
- * import type { LastUsedEntry } from 'keymint';
- * const entry: LastUsedEntry = { id: '3fK9aB2cD4eF', lastUsedAt: new Date() };
- * ```
- */
-export interface LastUsedEntry {
-  id: string;
-  lastUsedAt: Date;
-}
-
-/**
- * What {@link KeyAdapter.subscribe} calls. `invalidate` gets the id of a key that was revoked,
- * deleted, updated or rotated, by this process or another. `reset` means that messages may have been lost (the
- * connection dropped, or came back): the listener then forgets everything it cached.
- *
- * @example
- * ```ts
- * import type { InvalidationListener } from 'keymint';
- * const listener: InvalidationListener = {
- *   invalidate: (id) => cache.delete(id),
- *   reset: () => cache.clear(),
- * };
- * ```
- */
-export interface InvalidationListener {
-  invalidate(id: string): void;
-  reset(): void;
-}
-
-/**
- * Options of {@link KeyAdapter.subscribe}.
- *
- * @example
- * ```ts
- * const controller = new AbortController();
- * const pending = adapter.subscribe?.(listener, { signal: controller.signal });
- * controller.abort(); // shutting down before it connected
- * ```
- */
-export interface SubscribeOptions {
-  /** Aborts a subscribe that has not resolved yet (the core aborts it in `keymint.close()`). */
-  signal?: AbortSignal;
-}
-
-/**
- * A live {@link KeyAdapter.subscribe} listener. `close` stops it and releases its connection.
- *
- * @example
- * ```ts
- * const subscription = await adapter.subscribe?.(listener);
- * await subscription?.close();
- * ```
- */
-export interface Subscription {
-  close(): Promise<void>;
 }
