@@ -1,8 +1,9 @@
 // Issue 14, findings 1a, 4, 5 and 6: dead keys cost no hash, every store and hasher call is
 // bounded in time, a closed instance serves nothing from its cache, and every interval keymint
 // measures is on a monotonic clock (a wall clock stepped back stretches none of them).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { createKeymint } from '../src/core/keymint.js';
 import { hmacSha256Hasher, type Hasher } from '../src/core/hasher.js';
 import { withChecksum } from '../src/core/key-format.js';
 import {
@@ -90,11 +91,13 @@ describe('finding 6: intervals are measured on a monotonic clock', () => {
     expect(await b.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
   });
 
-  it('stepWall() moves the wall clock alone: a step forward neither ages the cache nor expires early keys', async () => {
+  it("stepWall() moves the wall clock alone: a step forward does not age the cache, and a key stepped past its expiry is refused at the entry's freshness bound", async () => {
     const faulty = failingAdapter(); // no subscribe: the revoke below is not pushed
     const { keymint, clock } = fastKeymint({ adapter: faulty.adapter, cache: { ttl: '30s' } });
     const { key, apiKey } = await keymint.createApiKey({ name: 's', role: 'Viewer', ttl: '2h' });
+    const other = await keymint.createApiKey({ name: 't', role: 'Viewer', ttl: '2h' });
     await keymint.verifyKey(key);
+    await keymint.verifyKey(other.key);
     await faulty.inner.update(apiKey.id, { revokedAt: clock.now() }); // behind the cache's back
     const wall = clock.now().getTime();
     const mono = clock.monotonic();
@@ -102,8 +105,56 @@ describe('finding 6: intervals are measured on a monotonic clock', () => {
     expect(clock.now().getTime()).toBe(wall + 10 * MINUTE);
     expect(clock.monotonic()).toBe(mono);
     expect((await keymint.verifyKey(key)).valid).toBe(true); // still within its 30 s
-    clock.stepWall(2 * HOUR); // past expiresAt on the wall clock: expiry follows the wall clock
+    // Past expiresAt on the wall clock, within the entry's 30 s on the monotonic one: a hit
+    // projects the wall time of its read (docs/performance.md, "Clocks"), like a revocation
+    // without push, the step is seen when the entry is read again.
+    clock.stepWall(2 * HOUR);
+    expect((await keymint.verifyKey(other.key)).valid).toBe(true);
+    clock.advance(30 * SECOND);
+    expect(await keymint.verifyKey(other.key)).toEqual({ valid: false, reason: 'expired' });
+    expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'revoked' });
+  });
+
+  it('with a host now() keymint cannot relate to its monotonic clock, every hit reads it: a step forward expires a cached key at once', async () => {
+    let current = Date.UTC(2026, 0, 1);
+    const { keymint } = fastKeymint({ now: () => new Date(current), cache: { ttl: '30s' } });
+    const { key } = await keymint.createApiKey({ name: 'h', role: 'Viewer', ttl: '2h' });
+    expect((await keymint.verifyKey(key)).valid).toBe(true);
+    expect((await keymint.verifyKey(key)).valid).toBe(true); // a hit
+    current += 2 * HOUR;
     expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'expired' });
+  });
+
+  it("with the default clocks, a cache hit reads no wall clock until the key's expiry is near, then expires it on time", async () => {
+    // Spied before createKeymint, which keeps Date.now itself as its wall clock.
+    const dateNow = vi.spyOn(Date, 'now');
+    const keymint = createKeymint({
+      adapter: memoryAdapter(),
+      hasher: hmacSha256Hasher(HMAC_SECRET),
+      cache: { ttl: '30s' },
+    });
+    try {
+      const { key } = await keymint.createApiKey({ name: 'd', role: 'Viewer', ttl: '1s' });
+      const { key: long } = await keymint.createApiKey({ name: 'e', role: 'Viewer', ttl: '1h' });
+      const short = await keymint.verifyKey(key);
+      expect(short.valid).toBe(true);
+      dateNow.mockClear();
+      expect((await keymint.verifyKey(long)).valid).toBe(true);
+      expect(dateNow).toHaveBeenCalled(); // the lookup reads the wall clock
+      dateNow.mockClear();
+      for (let n = 0; n < 50; n++) expect((await keymint.verifyKey(long)).valid).toBe(true);
+      expect(dateNow).not.toHaveBeenCalled();
+      // The 1 s key's deadline falls within its entry's 30 s: past it, its hits read the wall
+      // clock and refuse it.
+      const expiresAt = (short as { apiKey: { expiresAt: Date } }).apiKey.expiresAt.getTime();
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt - Date.now()) + 20));
+      dateNow.mockClear();
+      expect(await keymint.verifyKey(key)).toEqual({ valid: false, reason: 'expired' });
+      expect(dateNow).toHaveBeenCalled();
+    } finally {
+      dateNow.mockRestore();
+      await keymint.close();
+    }
   });
 
   it('the wrong-secret window ends on the monotonic clock, not when the wall clock catches up', async () => {

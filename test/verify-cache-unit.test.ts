@@ -14,6 +14,7 @@ const entry = (id: string, digest = `d-${id}`, rank = 0, freshUntil = 1_000): Ca
     null,
     null,
     freshUntil,
+    freshUntil,
     -Infinity,
     {
       name: `n-${id}`,

@@ -27,7 +27,7 @@ import { VerifyCache } from './verify-cache.js';
 import { DEFAULT_ROLES, RoleSet } from './roles.js';
 import { PermissionMap } from './permissions.js';
 import { HOW_TO, parseTtlWithMax, resolveMaxTtl, type TtlInput } from './ttl.js';
-import { monotonicFor } from '../internal/monotonic.js';
+import { monotonicFor, wallFollowsMonotonic } from '../internal/monotonic.js';
 import { FIND_BY_ID_SYNC, twinOf, VERIFY_SYNC } from '../internal/sync-twin.js';
 import type { Keymint, KeymintOptions } from './types.js';
 
@@ -198,6 +198,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
   }
   const nowMs = options.now ? () => clock().getTime() : Date.now;
   const monoMs = monotonicFor(options.now);
+  const wallFollowsMono = wallFollowsMonotonic(options.now);
 
   function reportBackground(error: unknown): void {
     try {
@@ -244,6 +245,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     allowNonExpiring,
     nowMs,
     monoMs,
+    wallFollowsMono,
     cache,
     limiter,
     attempts,

@@ -27,6 +27,12 @@ import {
 // the verdicts in verify-record.ts, the store lookup plus hash in verify-lookup.ts, proofs and
 // rehash in verify-proofs.ts, single flight and refresh ahead in verify-flights.ts.
 
+/**
+ * The wall time of a hit that did not read the wall clock: earlier than any deadline, so the
+ * verdict's expiry and grace checks pass, as the entry's `clearUntil` guarantees they do.
+ */
+const UNREAD = -Infinity;
+
 /** What verification needs from its instance; built once by createKeymint. */
 export interface VerifierParts {
   adapter: KeyAdapter;
@@ -43,6 +49,11 @@ export interface VerifierParts {
    * last-used interval): a wall clock stepped back must not stretch them.
    */
   monoMs: () => number;
+  /**
+   * The wall clock moves with the monotonic one (the default clocks, or a test clock): a cache
+   * hit may then skip the wall clock until the entry's `clearUntil` (see {@link CachedKey}).
+   */
+  wallFollowsMono: boolean;
   /** null when `cache: false` or a freshness bound of 0. */
   cache: VerifyCache | null;
   /** null for hashers marked `fast`. */
@@ -114,7 +125,7 @@ export function createVerifier(parts: VerifierParts) {
   function touch(view: KeyView, monoMs: number, nowMs: number): void {
     if (monoMs - view.lastUsedMs < parts.lastUsedIntervalMs) return;
     view.lastUsedMs = monoField(monoMs);
-    lastUsed.queue(view.id, nowMs);
+    lastUsed.queue(view.id, nowMs === UNREAD ? parts.nowMs() : nowMs);
   }
 
   /** What the verifier forgets besides the cache; the cache calls it, so listeners need only the cache. */
@@ -159,7 +170,9 @@ export function createVerifier(parts: VerifierParts) {
       const mono = parts.monoMs();
       const hit = cache!.match(head, digest, mono);
       if (hit) {
-        const at = parts.nowMs();
+        // Before clearUntil, none of the key's wall-clock deadlines can have passed: the verdict
+        // needs no wall clock (read only to count usage or write a last-used time).
+        const at = mono < hit.clearUntil && hit.usage === null ? UNREAD : parts.nowMs();
         const result = verdict(hit, parsedOptions, at, true);
         if (result.valid) touch(hit, mono, at);
         flights.hit(key, hit, digest, mono);

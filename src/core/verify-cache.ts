@@ -73,6 +73,15 @@ export class CachedKey {
      */
     public freshUntil: number,
     /**
+     * Until when (monotonic, whole ms, never past {@link freshUntil}) the key's wall-clock
+     * deadlines (its expiry, a previous secret's grace end) are known to be ahead: the wall time
+     * of the read projected forward on the monotonic clock. {@link NEVER} when the instance's
+     * wall clock may jump apart from its monotonic one (a host's `now`), or a deadline is
+     * already close. A hit before it skips the wall clock; a wall clock stepped forward is
+     * therefore seen at the latest at the next revalidation, within the freshness bound.
+     */
+    readonly clearUntil: number,
+    /**
      * When keymint last wrote or queued a last-used time for this key, on the monotonic clock
      * (whole ms, {@link monoField}; {@link NEVER}: none).
      */

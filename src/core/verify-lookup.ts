@@ -101,6 +101,7 @@ export function createLookup(parts: VerifierParts, proofs: Proofs) {
       readAt: times.readAt,
       wallAt: times.wallAt,
       ttlMs: cache?.ttlMs ?? 0,
+      wallFollowsMono: parts.wallFollowsMono,
       // No cache keeps the entry: its caller's view straight from the record.
       view: cache === null ? validView(record) : undefined,
     });

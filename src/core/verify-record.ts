@@ -171,6 +171,8 @@ export interface EntryInput {
   wallAt: number;
   /** The cache's freshness bound (0 without a cache). */
   ttlMs: number;
+  /** The instance's wall clock moves with its monotonic one (see {@link CachedKey.clearUntil}). */
+  wallFollowsMono: boolean;
   /**
    * The verdict view already built from the record ({@link toApiKey}), for an entry no cache
    * keeps: it takes the record's dates as they are (read-only ones are not copied) instead of
@@ -179,9 +181,22 @@ export interface EntryInput {
   view?: VerifyResult | undefined;
 }
 
+/**
+ * {@link CachedKey.clearUntil}: the first deadline, moved onto the monotonic clock from the wall
+ * time of the read (rounded down), capped at the freshness bound. A key without an expiry has no
+ * deadline (whether it may exist without one is decided without a clock).
+ */
+function clearUntil(input: EntryInput, freshUntil: number, deadlineMs: number): number {
+  if (!input.wallFollowsMono) return NEVER;
+  return Math.min(freshUntil, monoField(input.readAt + (deadlineMs - input.wallAt)));
+}
+
 /** The cache entry (and verdict view) of a record whose secret matched the presented key. */
 export function entryOf(record: StoredApiKey, input: EntryInput): CachedKey {
   const { previous, readAt, wallAt } = input;
+  const expiresAtMs = record.expiresAt?.getTime() ?? null;
+  const graceUntilMs = previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null;
+  const freshUntil = monoField(readAt + input.ttlMs);
   return new CachedKey(
     record.id,
     input.digest,
@@ -190,9 +205,10 @@ export function entryOf(record: StoredApiKey, input: EntryInput): CachedKey {
     input.rank,
     input.grants,
     input.usage,
-    record.expiresAt?.getTime() ?? null,
-    previous ? (record.previousSecretExpiresAt?.getTime() ?? -Infinity) : null,
-    monoField(readAt + input.ttlMs),
+    expiresAtMs,
+    graceUntilMs,
+    freshUntil,
+    clearUntil(input, freshUntil, Math.min(expiresAtMs ?? Infinity, graceUntilMs ?? Infinity)),
     // The stored last-used time, moved onto the monotonic clock (never into its future).
     record.lastUsedAt
       ? monoField(readAt - Math.max(0, wallAt - record.lastUsedAt.getTime()))

@@ -9,6 +9,15 @@ export const MONOTONIC = Symbol.for('keymint.monotonic');
 
 type WithMonotonic = { [MONOTONIC]?: unknown };
 
+/**
+ * Whether this `now` option's wall clock moves with its monotonic clock (the default clocks, or a
+ * test clock that carries its monotonic reading), so that a wall time can be projected forward
+ * from a monotonic one between two reads of the wall clock. A host's own `now` may jump freely.
+ */
+export function wallFollowsMonotonic(now: (() => Date) | undefined): boolean {
+  return now === undefined || typeof (now as WithMonotonic)[MONOTONIC] === 'function';
+}
+
 /** The monotonic clock (ms) that goes with this `now` option. */
 export function monotonicFor(now: (() => Date) | undefined): () => number {
   const attached = (now as WithMonotonic | undefined)?.[MONOTONIC];
