@@ -75,10 +75,12 @@ export class CachedKey {
     /**
      * Until when (monotonic, whole ms, never past {@link freshUntil}) the key's wall-clock
      * deadlines (its expiry, a previous secret's grace end) are known to be ahead: the wall time
-     * of the read projected forward on the monotonic clock. {@link NEVER} when the instance's
-     * wall clock may jump apart from its monotonic one (a host's `now`), or a deadline is
-     * already close. A hit before it skips the wall clock; a wall clock stepped forward is
-     * therefore seen at the latest at the next revalidation, within the freshness bound.
+     * of the read projected forward on the monotonic clock, 1 ms early (it may already be
+     * behind the monotonic clock when a deadline was near). {@link NEVER} when the instance's
+     * wall clock may jump apart from its monotonic one (a host's `now`). A hit before it skips
+     * the wall clock; a wall clock stepped forward (or a suspended machine, whose monotonic
+     * clock stops) is therefore seen at the latest at the next revalidation, within the
+     * freshness bound.
      */
     readonly clearUntil: number,
     /**

@@ -183,12 +183,13 @@ export interface EntryInput {
 
 /**
  * {@link CachedKey.clearUntil}: the first deadline, moved onto the monotonic clock from the wall
- * time of the read (rounded down), capped at the freshness bound. A key without an expiry has no
+ * time of the read (1 ms earlier, for the wall reading's rounding, then rounded down), capped at the freshness bound. A key without an expiry has no
  * deadline (whether it may exist without one is decided without a clock).
  */
 function clearUntil(input: EntryInput, freshUntil: number, deadlineMs: number): number {
   if (!input.wallFollowsMono) return NEVER;
-  return Math.min(freshUntil, monoField(input.readAt + (deadlineMs - input.wallAt)));
+  // wallAt is a whole-ms reading, up to 1 ms behind the wall time it stands for: 1 ms earlier.
+  return Math.min(freshUntil, monoField(input.readAt + (deadlineMs - input.wallAt) - 1));
 }
 
 /** The cache entry (and verdict view) of a record whose secret matched the presented key. */
