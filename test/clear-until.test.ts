@@ -9,6 +9,19 @@ import { hmacSha256Hasher } from '../src/core/hasher.js';
 import { createTestClock } from '../src/testing/clock.js';
 import { HMAC_SECRET, T0 } from './helpers.js';
 
+/** A keymint on a test clock whose wall time is half a ms past a whole ms (monotonic 0). */
+function onFractionalClock() {
+  const clock = createTestClock(T0 + 0.5);
+  const keymint = createKeymint({
+    adapter: memoryAdapter(),
+    hasher: hmacSha256Hasher(HMAC_SECRET),
+    cache: { ttl: '30s' },
+    now: clock.now,
+    lastUsedDelayMs: 0,
+  });
+  return { clock, keymint };
+}
+
 describe('clearUntil vs. whole-ms wall readings', () => {
   afterEach(() => vi.restoreAllMocks());
 
@@ -41,14 +54,7 @@ describe('clearUntil vs. whole-ms wall readings', () => {
   });
 
   it('test clock with a fractional wall/monotonic offset: same', async () => {
-    const clock = createTestClock(T0 + 0.5); // monotonic 0, wall T0 + 0.5
-    const keymint = createKeymint({
-      adapter: memoryAdapter(),
-      hasher: hmacSha256Hasher(HMAC_SECRET),
-      cache: { ttl: '30s' },
-      now: clock.now,
-      lastUsedDelayMs: 0,
-    });
+    const { clock, keymint } = onFractionalClock();
     const { key, apiKey } = await keymint.createApiKey({ name: 'c', role: 'Viewer', ttl: '1s' });
     const expiresAt = apiKey.expiresAt!.getTime();
     clock.advance(0.4);
@@ -60,14 +66,7 @@ describe('clearUntil vs. whole-ms wall readings', () => {
   });
 
   it('rotated key: the previous secret is refused once the wall clock reads its grace end', async () => {
-    const clock = createTestClock(T0 + 0.5);
-    const keymint = createKeymint({
-      adapter: memoryAdapter(),
-      hasher: hmacSha256Hasher(HMAC_SECRET),
-      cache: { ttl: '30s' },
-      now: clock.now,
-      lastUsedDelayMs: 0,
-    });
+    const { clock, keymint } = onFractionalClock();
     const { key, apiKey } = await keymint.createApiKey({ name: 'r', role: 'Viewer', ttl: '1h' });
     const rotated = await keymint.rotateApiKey(apiKey.id, { gracePeriod: '10s' });
     const graceEnd = rotated.apiKey.previousKeyExpiresAt!.getTime();

@@ -1,5 +1,6 @@
 import type { KeyAdapter } from '../adapter.js';
 import type { Hasher } from './hasher.js';
+import { ADAPTER_METHODS } from '../schemas.js';
 
 /** What a store or hasher call that did not answer in time rejects with (the `cause`). */
 export class DeadlineError extends Error {
@@ -40,13 +41,9 @@ export function withDeadline<T>(call: () => Promise<T>, ms: number, what: string
   });
 }
 
+/** Every store method keymint calls: the required ones, then the optional ones. */
 const STORE_METHODS = [
-  'insert',
-  'findById',
-  'list',
-  'update',
-  'delete',
-  'deleteExpired',
+  ...ADAPTER_METHODS,
   'touchMany',
   'countLive',
   'modify',
