@@ -1,6 +1,7 @@
 // Issue 14, findings 1a, 4, 5 and 6: dead keys cost no hash, every store and hasher call is
 // bounded in time, a closed instance serves nothing from its cache, and every interval keymint
 // measures is on a monotonic clock (a wall clock stepped back stretches none of them).
+import { stat } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { createKeymint } from '../src/core/keymint.js';
@@ -291,6 +292,50 @@ describe('finding 4: every store and hasher call is bounded (storeTimeout, hashi
     // The one slot is free again although the first verify never ends.
     expect((await keymint.verifyKey(key)).valid).toBe(true);
     expect(verifies).toBe(2);
+  });
+
+  /**
+   * A call's answer comes back through the thread pool (an fs.stat callback, read in the I/O
+   * phase) while the host holds the event loop past the deadline: when the loop turns again, the
+   * deadline's timer is due before the answer, already there, is read.
+   */
+  async function answerWhileLoopHeld(ms: number): Promise<void> {
+    const answered = new Promise<void>((resolve) => stat('.', () => resolve()));
+    const until = Date.now() + ms;
+    while (Date.now() < until) {
+      // A long synchronous task in the host.
+    }
+    await answered;
+  }
+  /** `call` started from the check phase (as I/O-driven work is): the timers' phase is next. */
+  const fromCheckPhase = <T>(call: () => Promise<T>) =>
+    new Promise<T>((resolve, reject) => setImmediate(() => call().then(resolve, reject)));
+
+  it('a store answer that arrived while the event loop was held up beats a storeTimeout that is due', async () => {
+    const faulty = failingAdapter();
+    const find = faulty.adapter.findById.bind(faulty.adapter);
+    faulty.adapter.findById = async (id) => {
+      await answerWhileLoopHeld(1_300);
+      return find(id);
+    };
+    const { keymint } = fastKeymint({ adapter: faulty.adapter, storeTimeout: '1s', cache: false });
+    const { key } = await keymint.createApiKey({ name: 'k', role: 'Viewer', ttl: '2h' });
+    expect(await fromCheckPhase(() => keymint.verifyKey(key))).toMatchObject({ valid: true });
+  });
+
+  it('a hasher answer that arrived while the event loop was held up beats a hashing.timeout that is due', async () => {
+    const inner = hmacSha256Hasher(HMAC_SECRET);
+    const hasher: Hasher = {
+      // Not fast: through the hashing queue, and under hashing.timeout.
+      hash: (secret) => inner.hash(secret),
+      verify: async (hash, secret) => {
+        await answerWhileLoopHeld(1_300);
+        return inner.verify(hash, secret);
+      },
+    };
+    const { keymint } = fastKeymint({ hasher, cache: false, hashing: { timeout: '1s' } });
+    const { key } = await keymint.createApiKey({ name: 'h', role: 'Viewer', ttl: '2h' });
+    expect(await fromCheckPhase(() => keymint.verifyKey(key))).toMatchObject({ valid: true });
   });
 
   it('refuses a storeTimeout or hashing.timeout that is not a duration (CONFIG)', () => {

@@ -12,14 +12,27 @@ export class DeadlineError extends Error {
 
 /**
  * Runs `call` and rejects with a {@link DeadlineError} once `ms` pass without an answer. The call
- * itself is abandoned, not stopped: its late answer is ignored. The timer does not keep the
+ * itself is abandoned, not stopped: its late answer is ignored. The timers do not keep the
  * process alive.
+ *
+ * When the timer fires, the rejection waits one more turn of the event loop (`setImmediate`,
+ * which runs after the I/O phase): after the loop was held up (a long synchronous task, a run of
+ * microtasks), timers are due before the I/O that arrived meanwhile is read, and an answer that
+ * is already there, from a socket or the thread pool, would otherwise lose to a deadline it met.
+ * A call that has not answered still fails, one turn later.
  */
 export function withDeadline<T>(call: () => Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError(what, ms)), ms);
+    let late: ReturnType<typeof setImmediate> | undefined;
+    const timer = setTimeout(() => {
+      late = setImmediate(() => reject(new DeadlineError(what, ms)));
+      late.unref?.();
+    }, ms);
     timer.unref?.();
-    const settle = () => clearTimeout(timer);
+    const settle = () => {
+      clearTimeout(timer);
+      if (late !== undefined) clearImmediate(late);
+    };
     let pending: Promise<T>;
     try {
       pending = call();
