@@ -6,18 +6,13 @@
 // child, read before and after the window): on a shared machine another session's load moves a
 // window's rate a lot more than it moves the server's own cost per request.
 import { fork } from 'node:child_process';
-import crypto from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { median } from './measure.mjs';
 import { fmtInt } from './report.mjs';
+import { sha256 } from './subjects.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
-/** The floor's SHA-256, the cheapest Node offers (as bench/subjects.mjs's). */
-const sha256 =
-  typeof crypto.hash === 'function'
-    ? (value) => crypto.hash('sha256', value, 'latin1')
-    : (value) => crypto.createHash('sha256').update(value).digest('latin1');
 const FRAMEWORKS = ['fastify', 'express', 'hono'];
 const MODES = ['keymint', 'hand', 'none'];
 /**

@@ -12,21 +12,23 @@ export class DeadlineError extends Error {
 
 /**
  * Runs `call` and rejects with a {@link DeadlineError} once `ms` pass without an answer. The call
- * itself is abandoned, not stopped: its late answer is ignored. The timers do not keep the
- * process alive.
+ * itself is abandoned, not stopped: its late answer is ignored. The timer does not keep the
+ * process alive; once it has fired, the rejection comes in that same turn of the loop.
  *
  * When the timer fires, the rejection waits one more turn of the event loop (`setImmediate`,
  * which runs after the I/O phase): after the loop was held up (a long synchronous task, a run of
  * microtasks), timers are due before the I/O that arrived meanwhile is read, and an answer that
  * is already there, from a socket or the thread pool, would otherwise lose to a deadline it met.
- * A call that has not answered still fails, one turn later.
+ * A call that has not answered still fails, in the turn its timer fires.
  */
 export function withDeadline<T>(call: () => Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let late: ReturnType<typeof setImmediate> | undefined;
     const timer = setTimeout(() => {
+      // Not unref'd: an unref'd Immediate would let the loop sleep in the I/O phase until
+      // something else woke it, so a hung call would fail late or never. This one exists only
+      // once the timer has fired, and runs in that same turn.
       late = setImmediate(() => reject(new DeadlineError(what, ms)));
-      late.unref?.();
     }, ms);
     timer.unref?.();
     const settle = () => {
