@@ -2,12 +2,17 @@
 // while, on the memory adapter and on PostgreSQL, with argon2id and with HMAC, cache.ttl 30 s.
 // Reported: verifications per second against a SHA-256 + Map floor over the same traffic, p50/p99,
 // store reads per key per minute, and hasher calls (for argon2id: one per distinct key seen).
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { argon2idHasher, createKeymint, hmacSha256Hasher } from 'keymint';
 import { memoryAdapter } from 'keymint/adapters/memory';
 import { percentile } from './measure.mjs';
 import { fmtInt } from './report.mjs';
 import { asReceived, POSTGRES_ENV, sha256 } from './subjects.mjs';
 
+const SELF = fileURLToPath(import.meta.url);
+const execFileP = promisify(execFile);
 const HMAC_SECRET = 'steady-state-bench-secret-of-32-bytes-or-more';
 const CALLERS = 32;
 
@@ -195,7 +200,8 @@ async function oneRow({ store, hasherName, keys, records, sequence, durationMs, 
   }
 }
 
-export async function steadyStateScenario({ quick = false } = {}) {
+/** The rows, measured in this process (the child's side of {@link steadyStateScenario}). */
+async function measureHere({ quick }) {
   const count = quick ? 1_000 : 10_000;
   const durationMs = quick ? 1_000 : 60_000;
   const sequence = zipfSequence(count, 1.1, 1 << 20);
@@ -260,7 +266,22 @@ export function steadyStateRows({ count, durationMs, rows }) {
   return { lines, targets };
 }
 
-if (process.argv[1] === new URL(import.meta.url).pathname) {
+/**
+ * The rows, measured in a child process of their own (node --expose-gc), as a server runs them:
+ * one keymint configuration per process, no heap or JIT state left by bench/run.mjs's other
+ * scenarios (as bench/memory.mjs and bench/cold-path.mjs do).
+ */
+export async function steadyStateScenario({ quick = false } = {}) {
+  const args = ['--expose-gc', SELF, '--child', ...(quick ? ['--quick'] : [])];
+  const { stdout } = await execFileP(process.execPath, args, { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout);
+}
+
+if (process.argv[2] === '--child') {
+  process.stdout.write(
+    JSON.stringify(await measureHere({ quick: process.argv.includes('--quick') })),
+  );
+} else if (process.argv[1] === SELF) {
   const result = steadyStateRows(
     await steadyStateScenario({ quick: process.argv.includes('--quick') }),
   );
