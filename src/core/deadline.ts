@@ -13,7 +13,7 @@ export class DeadlineError extends Error {
 /**
  * Runs `call` and rejects with a {@link DeadlineError} once `ms` pass without an answer. The call
  * itself is abandoned, not stopped: its late answer is ignored. The timer does not keep the
- * process alive; once it has fired, the rejection comes in that same turn of the loop.
+ * process alive.
  *
  * When the timer fires, the rejection waits one more turn of the event loop (`setImmediate`,
  * which runs after the I/O phase): after the loop was held up (a long synchronous task, a run of
