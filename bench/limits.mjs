@@ -5,7 +5,7 @@
 // Target: limited >= 0.8 x raw. Also measured in the same slices: the store's bare counting write
 // through the same client (PostgreSQL: a prepared one-row `UPDATE ... SET n = n + 1 RETURNING n`;
 // Redis: a two-command Lua script, `HMGET` then `HSET`, the least a windowed counter needs, and a
-// plain `INCR` for reference), so that the report separates what the write costs the server from
+// plain `INCR` and an EVALSHA of a script that does nothing, for reference), so that the report separates what the write costs the server from
 // what keymint adds to it. Needs KEYMINT_TEST_POSTGRES_URL / KEYMINT_TEST_REDIS_URL
 // (`node scripts/services.mjs run -- node bench/limits.mjs`).
 import { randomBytes } from 'node:crypto';
@@ -117,6 +117,9 @@ local c = tonumber(s[2] or '0') + 1
 redis.call('HSET', KEYS[1], 'w', ARGV[1], 'c', c)
 return { 1, c, '' }`;
 
+// What any script costs: EVALSHA of a script that touches nothing (the Lua call itself).
+const EMPTY_SCRIPT = `return { 1, 1, '' }`;
+
 /** `{ rows, targets }` in the shape bench/run.mjs prints; stores without a server are skipped. */
 export async function limitsScenario({ quick = false } = {}) {
   const config = { rounds: quick ? 3 : 5, ms: quick ? 300 : 1_000 };
@@ -161,6 +164,7 @@ export async function limitsScenario({ quick = false } = {}) {
     const prefix = `keymint-bench-limits:${randomBytes(4).toString('hex')}:`;
     try {
       const sha = await client.script('LOAD', BARE_WINDOW);
+      const empty = await client.script('LOAD', EMPTY_SCRIPT);
       const window = String(Date.now());
       const out = await measure(
         'Redis',
@@ -168,6 +172,7 @@ export async function limitsScenario({ quick = false } = {}) {
         {
           'HMGET + HSET script': () => client.evalsha(sha, 1, `${prefix}bare-window`, window),
           INCR: () => client.incr(`${prefix}bare-incr`),
+          'empty script': () => client.evalsha(empty, 1, `${prefix}bare-empty`),
         },
         redisAdapter(client, { prefix }),
         config,
