@@ -4,9 +4,9 @@
 // Sequential calls (one at a time): the figure is the round trip, as a request handler sees it.
 // Target: limited >= 0.8 x raw. Also measured in the same slices: the store's bare counting write
 // through the same client (PostgreSQL: a prepared one-row `UPDATE ... SET n = n + 1 RETURNING n`;
-// Redis: a two-command Lua script, `HMGET` then `HSET`, the least a windowed counter needs, and a
-// plain `INCR` and an EVALSHA of a script that does nothing, for reference), so that the report separates what the write costs the server from
-// what keymint adds to it. Needs KEYMINT_TEST_POSTGRES_URL / KEYMINT_TEST_REDIS_URL
+// Redis: a two-command Lua script, `HMGET` then `HSET`, the least a windowed counter needs; a
+// plain `INCR` and an EVALSHA of a script that does nothing, for reference), so that the report
+// separates what the write costs the server from what keymint adds to it. Needs KEYMINT_TEST_POSTGRES_URL / KEYMINT_TEST_REDIS_URL
 // (`node scripts/services.mjs run -- node bench/limits.mjs`).
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
