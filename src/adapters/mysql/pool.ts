@@ -75,6 +75,33 @@ function plainRows(pool: MysqlPool): boolean {
   );
 }
 
+/** mysql2's callback `execute`, as its core pool (under the promise pool) has it. */
+type CoreExecute = (
+  sql: string,
+  values: unknown[],
+  done: (error: unknown, rows: unknown, fields: unknown) => void,
+) => void;
+
+/**
+ * The callback pool under a mysql2 promise pool (`pool.pool`), for the lookup by id: the promise
+ * wrapper captures a stack trace on every call (its `trace` option, on by default), which
+ * measured 8-13% of a cache-off verification's CPU (bench/probes/mysql-cold.mjs); keymint's
+ * errors carry their own cause. Undefined for anything else.
+ */
+function coreExecute(
+  pool: MysqlPool,
+): ((sql: string, values: unknown[]) => Promise<[unknown, unknown]>) | undefined {
+  const core = (pool as { pool?: { execute?: unknown } }).pool;
+  if (typeof core?.execute !== 'function') return undefined;
+  const execute = core.execute as CoreExecute;
+  return (sql, values) =>
+    new Promise((resolve, reject) => {
+      execute.call(core, sql, values, (error, rows, fields) =>
+        error ? reject(error) : resolve([rows, fields]),
+      );
+    });
+}
+
 export const MODULE = 'keymint/adapters/mysql';
 /** Attempts of a statement or transaction that InnoDB chose as a deadlock victim. */
 const DEADLOCK_ATTEMPTS = 5;
@@ -223,10 +250,12 @@ export function runner(pool: MysqlPool, names: MysqlNames): Runner {
     return { run, read: run, retried, transaction, session };
   }
   const query = pool.query as unknown as Call;
+  const core = coreExecute(pool);
   return {
     run: direct((sql, values) => query.call(pool, sql, values)),
-    read:
-      typeof pool.execute === 'function'
+    read: core
+      ? direct(core)
+      : typeof pool.execute === 'function'
         ? direct((sql, values) => pool.execute!(sql, values as string[]))
         : direct((sql, values) => query.call(pool, sql, values)),
     retried,
