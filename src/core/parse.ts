@@ -34,24 +34,31 @@ export function parseWith<S extends z.ZodType>(
 export const isZero = (value: unknown) =>
   value === 0 || (typeof value === 'string' && /^0+[smhdwM]?$/.test(value.trim()));
 
-/** Runs an adapter or hasher call; any throw becomes a typed, fail-closed KeymintError. */
+/**
+ * Runs an adapter or hasher call; any throw becomes a typed, fail-closed KeymintError. The
+ * message is written only for a failure (this runs on every store read of a verification).
+ */
 async function wrapped<T>(
   code: 'STORE_FAILURE' | 'HASHER_FAILURE',
-  message: string,
+  operation: string,
   run: () => Promise<T>,
 ): Promise<T> {
   try {
     return await run();
   } catch (error) {
+    const message =
+      code === 'STORE_FAILURE'
+        ? `The key store failed during ${operation}`
+        : `The hasher failed to ${operation}`;
     throw new KeymintError(code, `${message}; see the cause.`, { cause: error });
   }
 }
 
 export const fromStore = <T>(operation: string, run: () => Promise<T>) =>
-  wrapped('STORE_FAILURE', `The key store failed during ${operation}`, run);
+  wrapped('STORE_FAILURE', operation, run);
 
 export const fromHasher = <T>(operation: string, run: () => Promise<T>) =>
-  wrapped('HASHER_FAILURE', `The hasher failed to ${operation}`, run);
+  wrapped('HASHER_FAILURE', operation, run);
 
 export const notFound = (id: string) =>
   new KeymintError('NOT_FOUND', `No API key has the id ${JSON.stringify(id)}.`);

@@ -45,10 +45,22 @@ export function createFlights(parts: FlightParts) {
   const refreshMs = cache ? cache.ttlMs * REFRESH_FRACTION : 0;
 
   function startFlight(presented: ParsedKey, digest: string, startedAt: number): Flight {
-    const promise = lookup(presented, digest).finally(() => {
-      if (flights.get(digest)?.promise === promise) flights.delete(digest);
-    });
-    const flight: Flight = { id: presented.id, promise, startedAt, stale: false };
+    const flight: Flight = { id: presented.id, promise: undefined!, startedAt, stale: false };
+    const land = () => {
+      if (flights.get(digest) === flight) flights.delete(digest);
+    };
+    // One `then` (not `finally`, which adds a promise of its own): the flight leaves the map
+    // when its lookup settles, either way, before any caller sees the outcome.
+    flight.promise = lookup(presented, digest).then(
+      (outcome) => {
+        land();
+        return outcome;
+      },
+      (error: unknown) => {
+        land();
+        throw error;
+      },
+    );
     flights.set(digest, flight);
     return flight;
   }
@@ -65,7 +77,17 @@ export function createFlights(parts: FlightParts) {
   }
 
   /** The outcome of a lookup of this key: joined when one is in flight, begun otherwise. */
-  async function run(presented: ParsedKey, digest: string): Promise<Lookup> {
+  function run(presented: ParsedKey, digest: string): Promise<Lookup> {
+    // Nothing in flight for it (a cache miss, usually): the lookup's own promise, no wrapper.
+    if (flights.size === 0 || !flights.has(digest)) {
+      return synchronous
+        ? lookup(presented, digest)
+        : startFlight(presented, digest, parts.monoMs()).promise;
+    }
+    return join(presented, digest);
+  }
+
+  async function join(presented: ParsedKey, digest: string): Promise<Lookup> {
     const arrivedAt = parts.monoMs();
     let joined = flights.get(digest);
     if (joined?.stale) {

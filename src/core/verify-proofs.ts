@@ -14,6 +14,12 @@ interface Proof {
   readonly secretHash: string;
 }
 
+/** A proof in the map kept without a cache. */
+interface KeptProof extends Proof {
+  /** The count of proofs recorded when this one last moved to the newest end (recency order). */
+  seq: number;
+}
+
 /** Proofs kept without a cache (the wrong-secret limit's owner pass); with one, its maxEntries. */
 const MIN_PROVEN = 10_000;
 
@@ -37,8 +43,10 @@ export function createProofs(
    * it matched: proof of the right secret, which lets its owner through the wrong-secret limit.
    * Bounded; oldest first out.
    */
-  const proven = new Map<string, Proof>();
+  const proven = new Map<string, KeptProof>();
   const maxProven = Math.max(cache?.maxEntries ?? 0, MIN_PROVEN);
+  /** Proofs recorded so far: the age of a proof in the recency order, in recordings. */
+  let recorded = 0;
   const rehashing = new Set<string>();
 
   const proofOf = (id: string): Proof | undefined => (cache ? cache.proof(id) : proven.get(id));
@@ -48,15 +56,23 @@ export function createProofs(
     prove(id: string, digest: string, secretHash: string): void {
       if (cache) return;
       const had = proven.get(id);
+      recorded++;
+      // The same proof again (every verification without a cache) stays where it is until it has
+      // aged half the bound: the map's order is then recency to within half of it, and a key in
+      // use is never the oldest, without a delete and a set per verification.
+      if (
+        had !== undefined &&
+        had.digest === digest &&
+        had.secretHash === secretHash &&
+        recorded - had.seq < maxProven / 2
+      ) {
+        return;
+      }
       proven.delete(id);
       if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
-      // The same proof again (every verification without a cache): moved to the newest end as it is.
-      proven.set(
-        id,
-        had !== undefined && had.digest === digest && had.secretHash === secretHash
-          ? had
-          : { digest, secretHash },
-      );
+      const same = had !== undefined && had.digest === digest && had.secretHash === secretHash;
+      if (same) had.seq = recorded;
+      proven.set(id, same ? had : { digest, secretHash, seq: recorded });
     },
 
     /** Whether `digest` is the one proven for this id. */
@@ -129,7 +145,7 @@ export function createProofs(
         const proof = proofOf(record.id);
         if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
           if (proof instanceof CachedKey) proof.secretHash = hashed;
-          else proven.set(record.id, { digest: proof.digest, secretHash: hashed });
+          else proven.set(record.id, { digest: proof.digest, secretHash: hashed, seq: recorded });
         }
       })()
         .catch(parts.report)

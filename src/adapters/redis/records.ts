@@ -99,34 +99,50 @@ function date(value: string | undefined, field: string, id: string): Date | null
 export function fromFields(reply: unknown): StoredApiKey | null {
   const fields = fieldsOf(reply);
   if (isEmpty(fields)) return null;
-  const get = (field: string) => text(fields, field);
-  const id = get('id') ?? '?';
-  const missing = REQUIRED.filter((field) => get(field) === undefined);
-  if (missing.length > 0) {
+  // Each field read once (verification reads a record per call).
+  const id = text(fields, 'id');
+  const name = text(fields, 'name');
+  const role = text(fields, 'role');
+  const scope = text(fields, 'scope');
+  const secretHash = text(fields, 'secretHash');
+  const createdAt = text(fields, 'createdAt');
+  if (
+    id === undefined ||
+    name === undefined ||
+    role === undefined ||
+    scope === undefined ||
+    secretHash === undefined ||
+    createdAt === undefined
+  ) {
+    const missing = REQUIRED.filter((field) => text(fields, field) === undefined);
     throw new Error(
-      `The Redis record of key ${id} lacks ${missing.join(', ')}: not a keymint record.`,
+      `The Redis record of key ${id ?? '?'} lacks ${missing.join(', ')}: not a keymint record.`,
     );
   }
-  const ttlSeconds = get('ttlSeconds');
+  const ttlSeconds = text(fields, 'ttlSeconds');
   return {
     id,
-    name: get('name')!,
-    role: get('role')!,
-    scope: get('scope')!,
-    secretHash: get('secretHash')!,
-    createdAt: date(get('createdAt'), 'createdAt', id)!,
-    expiresAt: date(get('expiresAt'), 'expiresAt', id),
-    lastUsedAt: date(get('lastUsedAt'), 'lastUsedAt', id),
-    revokedAt: date(get('revokedAt'), 'revokedAt', id),
-    metadata: toMetadata(get('metadata')),
+    name,
+    role,
+    scope,
+    secretHash,
+    createdAt: date(createdAt, 'createdAt', id)!,
+    expiresAt: date(text(fields, 'expiresAt'), 'expiresAt', id),
+    lastUsedAt: date(text(fields, 'lastUsedAt'), 'lastUsedAt', id),
+    revokedAt: date(text(fields, 'revokedAt'), 'revokedAt', id),
+    metadata: toMetadata(text(fields, 'metadata')),
     // Absent in records written before 0.2.0: read as null.
     ttlSeconds: ttlSeconds === undefined ? null : Number(ttlSeconds),
-    previousSecretHash: get('previousSecretHash') ?? null,
-    previousSecretExpiresAt: date(get('previousSecretExpiresAt'), 'previousSecretExpiresAt', id),
-    rotatedAt: date(get('rotatedAt'), 'rotatedAt', id),
+    previousSecretHash: text(fields, 'previousSecretHash') ?? null,
+    previousSecretExpiresAt: date(
+      text(fields, 'previousSecretExpiresAt'),
+      'previousSecretExpiresAt',
+      id,
+    ),
+    rotatedAt: date(text(fields, 'rotatedAt'), 'rotatedAt', id),
     // Absent in records written before 0.3.0, and for keys without an owner or a narrowed list.
-    owner: get('owner') ?? null,
-    permissions: toPermissions(get('permissions')),
-    limits: toMetadata(get('limits')) as StoredApiKey['limits'],
+    owner: text(fields, 'owner') ?? null,
+    permissions: toPermissions(text(fields, 'permissions')),
+    limits: toMetadata(text(fields, 'limits')) as StoredApiKey['limits'],
   };
 }
