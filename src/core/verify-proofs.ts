@@ -145,7 +145,11 @@ export function createProofs(
         const proof = proofOf(record.id);
         if (updated?.secretHash === hashed && proof?.secretHash === record.secretHash) {
           if (proof instanceof CachedKey) proof.secretHash = hashed;
-          else proven.set(record.id, { digest: proof.digest, secretHash: hashed, seq: recorded });
+          // In place (a set of a present id keeps its position), so its age stays as it was.
+          else {
+            const { seq } = proof as KeptProof;
+            proven.set(record.id, { digest: proof.digest, secretHash: hashed, seq });
+          }
         }
       })()
         .catch(parts.report)
