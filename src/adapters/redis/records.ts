@@ -99,7 +99,8 @@ function date(value: string | undefined, field: string, id: string): Date | null
 export function fromFields(reply: unknown): StoredApiKey | null {
   const fields = fieldsOf(reply);
   if (isEmpty(fields)) return null;
-  // Each field read once (verification reads a record per call).
+  // Each field read once (verification reads a record per call). The required ones are
+  // REQUIRED's, spelled out: a field added there must be added to the check below.
   const id = text(fields, 'id');
   const name = text(fields, 'name');
   const role = text(fields, 'role');
