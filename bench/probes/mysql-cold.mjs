@@ -6,34 +6,16 @@
 //   node scripts/services.mjs run -- node bench/probes/mysql-cold.mjs
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { createKeymint, hmacSha256Hasher } from 'keymint';
 import { migrate, mysqlAdapter } from 'keymint/adapters/mysql';
+import { coldInstance, median, run } from './cold-probe.mjs';
 
 const url = process.env.KEYMINT_TEST_MYSQL_URL;
 if (!url) throw new Error('KEYMINT_TEST_MYSQL_URL is not set: run through scripts/services.mjs');
-const KEYS = 2_000;
-const CALLERS = 32;
 const pool = mysql.createPool({ uri: url, connectionLimit: 10 });
 const table = `keymint_probe_${randomBytes(3).toString('hex')}`;
 await migrate(pool, { table });
 const adapter = mysqlAdapter(pool, { table });
-const keymint = createKeymint({
-  adapter,
-  hasher: hmacSha256Hasher(randomBytes(32).toString('hex')),
-  cache: false,
-  rateLimit: false,
-  lastUsedDelayMs: 60_000,
-});
-const keys = [];
-const ids = [];
-for (let i = 0; i < KEYS; i++) {
-  const { key, apiKey } = await keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1d' });
-  keys.push(key);
-  ids.push(apiKey.id);
-}
-for (const key of keys) {
-  if (!(await keymint.verifyKey(key)).valid) throw new Error('probe key refused');
-}
+const { keymint, keys, ids } = await coldInstance(adapter);
 const text = `SELECT * FROM \`${table}\` WHERE id = ?`;
 const calls = {
   'pool.query': (i) => pool.query(text, [ids[i]]),
@@ -42,27 +24,6 @@ const calls = {
   verifyKey: (i) => keymint.verifyKey(keys[i]),
 };
 
-/** Operations per second and client CPU µs per operation, CALLERS at once for `ms`. */
-async function run(call, ms) {
-  let n = 0;
-  let stop = false;
-  const cpu0 = process.cpuUsage();
-  const start = performance.now();
-  const timer = setTimeout(() => (stop = true), ms);
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, caller) => {
-      for (let i = caller; !stop; i += CALLERS) {
-        await call(i % KEYS);
-        n++;
-      }
-    }),
-  );
-  clearTimeout(timer);
-  const cpu = process.cpuUsage(cpu0);
-  return { ops: n / ((performance.now() - start) / 1000), cpuUs: (cpu.user + cpu.system) / n };
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const results = Object.fromEntries(Object.keys(calls).map((name) => [name, []]));
 for (let round = 0; round < 4; round++) {
   for (const [name, call] of Object.entries(calls)) results[name].push(await run(call, 600));

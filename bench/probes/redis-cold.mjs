@@ -7,33 +7,15 @@
 //   node scripts/services.mjs run -- node bench/probes/redis-cold.mjs
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createKeymint, hmacSha256Hasher } from 'keymint';
 import { redisAdapter } from 'keymint/adapters/redis';
+import { coldInstance, median, run as runOnly } from './cold-probe.mjs';
 
 const url = process.env.KEYMINT_TEST_REDIS_URL;
 if (!url) throw new Error('KEYMINT_TEST_REDIS_URL is not set: run through scripts/services.mjs');
-const KEYS = 2_000;
-const CALLERS = 32;
 const client = new Redis(url, { maxRetriesPerRequest: 1, commandTimeout: 1_000 });
 const prefix = `keymint-probe:${randomBytes(3).toString('hex')}:`;
 const adapter = redisAdapter(client, { prefix });
-const keymint = createKeymint({
-  adapter,
-  hasher: hmacSha256Hasher(randomBytes(32).toString('hex')),
-  cache: false,
-  rateLimit: false,
-  lastUsedDelayMs: 60_000,
-});
-const keys = [];
-const ids = [];
-for (let i = 0; i < KEYS; i++) {
-  const { key, apiKey } = await keymint.createApiKey({ name: `k${i}`, role: 'Viewer', ttl: '1d' });
-  keys.push(key);
-  ids.push(apiKey.id);
-}
-for (const key of keys) {
-  if (!(await keymint.verifyKey(key)).valid) throw new Error('probe key refused');
-}
+const { keymint, keys, ids } = await coldInstance(adapter);
 if (process.env.PROBE_STATS) await client.config('RESETSTAT');
 const FIELDS = [
   'id',
@@ -71,28 +53,11 @@ async function serverCpuUs() {
 
 /** Operations per second, client and server CPU µs per operation, CALLERS at once for `ms`. */
 async function run(call, ms) {
-  let n = 0;
-  let stop = false;
   const server0 = await serverCpuUs();
-  const cpu0 = process.cpuUsage();
-  const start = performance.now();
-  const timer = setTimeout(() => (stop = true), ms);
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, caller) => {
-      for (let i = caller; !stop; i += CALLERS) {
-        await call(i % KEYS);
-        n++;
-      }
-    }),
-  );
-  clearTimeout(timer);
-  const ops = n / ((performance.now() - start) / 1000);
-  const cpu = process.cpuUsage(cpu0);
-  const server = (await serverCpuUs()) - server0;
-  return { ops, cpuUs: (cpu.user + cpu.system) / n, serverUs: server / n };
+  const measured = await runOnly(call, ms);
+  return { ...measured, serverUs: ((await serverCpuUs()) - server0) / measured.n };
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 // PROBE_ONLY=verifyKey (say) runs one of the calls, for a CPU profile of it alone.
 const only = process.env.PROBE_ONLY;
 const chosen = Object.entries(calls).filter(([name]) => only === undefined || name === only);
