@@ -201,6 +201,13 @@ export function expectThrowsCode(run: () => unknown, code: KeymintErrorCode): Ke
   return thrown as KeymintError;
 }
 
+/**
+ * `key` with its last character (part of the checksum) changed to another one: never the key
+ * itself, whatever the key ends with (a fixed replacement is the key again once in 62 runs).
+ */
+export const withOtherLast = (key: string): string =>
+  key.slice(0, -1) + (key.endsWith('x') ? 'y' : 'x');
+
 /** Splits a key `<prefix>_<id>_<secret><checksum>` into its parts. */
 export function keyParts(key: string): {
   prefix: string;

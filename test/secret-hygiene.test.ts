@@ -22,7 +22,15 @@ import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { migrate, sqliteAdapter } from '../src/adapters/sqlite/index.js';
 import { withChecksum } from '../src/core/key-format.js';
 import { authenticateRequest, createApiKeyRoutes, toResponse } from '../src/http/index.js';
-import { DriverError, flush, HMAC_SECRET, HOUR, keyParts, testClock } from './helpers.js';
+import {
+  DriverError,
+  flush,
+  HMAC_SECRET,
+  HOUR,
+  keyParts,
+  testClock,
+  withOtherLast,
+} from './helpers.js';
 import { leakIn, renderings, spyAdapter, type AdapterCall } from './fixtures/arbitraries.js';
 import { routesFixture } from './http-fixtures.js';
 
@@ -392,7 +400,7 @@ describe('records, errors and the instance never carry the key', () => {
       ['verifyKey() valid', await keymint.verifyKey(key)],
       ['verifyKey() cached', await keymint.verifyKey(key)],
       ['verifyKey() insufficient_role', await keymint.verifyKey(key, { role: 'Admin' })],
-      ['verifyKey() malformed', await keymint.verifyKey(`${key.slice(0, -1)}x`)],
+      ['verifyKey() malformed', await keymint.verifyKey(withOtherLast(key))],
       [
         'verifyKey() wrong secret',
         await keymint.verifyKey(withChecksum(key.slice(0, -7) + (key.at(-7) === 'a' ? 'b' : 'a'))),
