@@ -6,7 +6,6 @@ import { describe, expect, it, vi } from 'vitest';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
 import { createKeymint } from '../src/core/keymint.js';
 import { hmacSha256Hasher, type Hasher } from '../src/core/hasher.js';
-import { withChecksum } from '../src/core/key-format.js';
 import {
   countingHasher,
   failingAdapter,
@@ -14,17 +13,11 @@ import {
   flush,
   HMAC_SECRET,
   HOUR,
-  keyParts,
+  guessFor,
   MINUTE,
   SECOND,
   testClock,
 } from './helpers.js';
-
-/** A well-formed key for `key`'s id with another secret: a guess that reaches the store. */
-function guessFor(key: string, n: number): string {
-  const { prefix, id } = keyParts(key);
-  return withChecksum(`${prefix}_${id}_${n.toString(36).padStart(28, 'g')}`);
-}
 
 describe('finding 1a: a revoked or expired record is refused before any hashing', () => {
   it('guesses at a revoked id, and its owner, get revoked without a hash or a used-up limit', async () => {

@@ -11,6 +11,7 @@ import {
   type StoredApiKey,
 } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
+import { withChecksum } from '../src/core/key-format.js';
 import { ADAPTER_METHODS } from '../src/schemas.js';
 import { createTestClock, type TestClock } from '../src/testing/clock.js';
 
@@ -207,6 +208,12 @@ export function expectThrowsCode(run: () => unknown, code: KeymintErrorCode): Ke
  */
 export const withOtherLast = (key: string): string =>
   key.slice(0, -1) + (key.endsWith('x') ? 'y' : 'x');
+
+/** A well-formed key for `key`'s id with another secret: a guess that reaches the store. */
+export function guessFor(key: string, n: number): string {
+  const { prefix, id } = keyParts(key);
+  return withChecksum(`${prefix}_${id}_${n.toString(36).padStart(28, 'g')}`);
+}
 
 /** Splits a key `<prefix>_<id>_<secret><checksum>` into its parts. */
 export function keyParts(key: string): {

@@ -3,14 +3,7 @@
 // moves to the newest end when it is half the bound old, not on every verification: a key in use
 // keeps its pass through any churn of other keys, and one not seen since falls out.
 import { describe, expect, it } from 'vitest';
-import { withChecksum } from '../src/core/key-format.js';
-import { fastKeymint, keyParts } from './helpers.js';
-
-/** A well-formed key for `key`'s id with another secret: a guess that reaches the store. */
-function guessFor(key: string, n: number): string {
-  const { prefix, id } = keyParts(key);
-  return withChecksum(`${prefix}_${id}_${n.toString(36).padStart(28, 'g')}`);
-}
+import { fastKeymint, guessFor } from './helpers.js';
 
 const BOUND = 10_000;
 

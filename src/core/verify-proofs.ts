@@ -60,17 +60,10 @@ export function createProofs(
       // The same proof again (every verification without a cache) stays where it is until it has
       // aged half the bound: the map's order is then recency to within half of it, and a key in
       // use is never the oldest, without a delete and a set per verification.
-      if (
-        had !== undefined &&
-        had.digest === digest &&
-        had.secretHash === secretHash &&
-        recorded - had.seq < maxProven / 2
-      ) {
-        return;
-      }
+      const same = had !== undefined && had.digest === digest && had.secretHash === secretHash;
+      if (same && recorded - had.seq < maxProven / 2) return;
       proven.delete(id);
       if (proven.size >= maxProven) proven.delete(proven.keys().next().value!);
-      const same = had !== undefined && had.digest === digest && had.secretHash === secretHash;
       if (same) had.seq = recorded;
       proven.set(id, same ? had : { digest, secretHash, seq: recorded });
     },
