@@ -323,7 +323,9 @@ ${targetLines.join('\n')}
   instance that verified one key first (so its hashing queue has measured a mean). Just before
   and just after each herd, one argon2id verification with the herd's own parameters (checked
   against the stored hashes) is timed back to back (the median of ${QUICK ? 20 : 50}); the
-  physical bound is keys × the mean of the two / the hashing concurrency. The target: 0 busy,
+  physical bound is keys × the mean of the two / the hashes that can run at once (the hashing
+  concurrency, at most the cores: the default concurrency is one more than the cores, and a
+  machine runs no more hashes at once than it has cores). The target: 0 busy,
   all valid, and wall time at most 1.25 × that bound (the round with the median ratio). The note
   also gives the same number of verifications run straight through argon2, concurrency at a
   time, in the same round (what the machine actually allowed), and the load average. The OWASP

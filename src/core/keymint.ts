@@ -85,10 +85,14 @@ function scopeCap(adapter: KeyAdapter, max: number | undefined): ScopeCap | null
   return new ScopeCap({ ...adapter, countLive }, max, fromStore);
 }
 
-/** Default hashing concurrency: below libuv's thread pool, so file and DNS work keep a thread. */
+/**
+ * Default hashing concurrency: below libuv's thread pool, so file and DNS work keep a thread, and
+ * one more than the cores, so a core whose hash has finished has the next one to run while the
+ * event loop hands that thread its next hash (docs/performance.md, "Bounded hashing").
+ */
 function defaultConcurrency(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(1, Math.min(pool - 1, availableParallelism()));
+  return Math.max(1, Math.min(pool - 1, availableParallelism() + 1));
 }
 
 /**

@@ -152,7 +152,8 @@ export interface KeymintOptions<Actor = unknown> {
   cache?: false | { ttl?: TtlInput; maxEntries?: number };
   /**
    * Bounds on slow hashing (argon2id runs on libuv's thread pool). At most `concurrency` hashes
-   * run at once (default: the pool size minus one, at least 1); the others wait their turn.
+   * run at once (default: the pool size minus one, at most one more than the CPUs, at least 1);
+   * the others wait their turn.
    * Hashers marked `fast` are not bounded.
    *
    * - `maxWait`: the longest a verification (or a create) may wait for its hash, estimated as the
