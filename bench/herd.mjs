@@ -10,12 +10,15 @@ import { median } from './measure.mjs';
 import { fmtInt, fmtMs } from './report.mjs';
 import { asReceived } from './subjects.mjs';
 
-/** keymint's default hashing concurrency (src/core/keymint.ts): the pool minus one, ≤ cores + 1. */
-const concurrency = () =>
-  Math.max(
-    1,
-    Math.min((Number(process.env.UV_THREADPOOL_SIZE) || 4) - 1, os.availableParallelism() + 1),
-  );
+/**
+ * keymint's default hashing concurrency (defaultHashConcurrency, src/core/hash-limiter.ts): the
+ * pool minus one, at most the cores + 1 (1 on a single core), at least 1.
+ */
+const concurrency = () => {
+  const cores = os.availableParallelism();
+  const pool = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '4', 10) || 1;
+  return Math.max(1, Math.min(pool - 1, cores <= 1 ? 1 : cores + 1));
+};
 
 /** Median ms of one argon2id verification, back to back (one thread busy at a time). */
 async function oneVerifyMs(hasher, samples) {

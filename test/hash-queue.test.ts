@@ -1,7 +1,12 @@
 import { describe, expect, it, vi } from 'vitest';
 import { availableParallelism } from 'node:os';
 import type { Hasher } from '../src/index.js';
-import { Busy, HashLimiter } from '../src/core/hash-limiter.js';
+import {
+  Busy,
+  defaultHashConcurrency,
+  HashLimiter,
+  threadPoolSize,
+} from '../src/core/hash-limiter.js';
 import { formatKey } from '../src/core/key-format.js';
 import { createKeymint, hmacSha256Hasher } from '../src/index.js';
 import { memoryAdapter } from '../src/adapters/memory/index.js';
@@ -325,8 +330,34 @@ describe('the default hashing concurrency', () => {
   // One more hash than the cores: a core whose hash finished runs another while the event loop
   // hands its thread the next one (bench: a 1,000-key herd at ~1.15× the bound, ~1.4× with as
   // many as the cores). Below libuv's pool, so file and DNS work keep a thread.
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  const expected = Math.max(1, Math.min(pool - 1, availableParallelism() + 1));
+  const expected = defaultHashConcurrency(threadPoolSize(), availableParallelism());
+
+  it.each([
+    // [pool, cores, concurrency]
+    [4, 1, 1],
+    [4, 2, 3],
+    [4, 8, 3],
+    [1, 8, 1],
+    [2, 8, 1],
+    [3, 2, 2],
+    [16, 4, 5],
+    [64, 16, 17],
+  ])('a pool of %i threads on %i cores runs %i hashes at once', (pool, cores, concurrency) => {
+    expect(defaultHashConcurrency(pool, cores)).toBe(concurrency);
+  });
+
+  it.each([
+    [undefined, 4],
+    ['8', 8],
+    ['4.5', 4],
+    ['0', 1],
+    ['', 1],
+    ['many', 1],
+    ['-1', 1024],
+    ['5000', 1024],
+  ])('UV_THREADPOOL_SIZE=%j is a pool of %i threads, as libuv reads it', (env, size) => {
+    expect(threadPoolSize(env)).toBe(size);
+  });
 
   it(`runs min(pool - 1, cores + 1) = ${expected} hashes at once on this machine`, async () => {
     const { keymint: maker, adapter } = fastKeymint();
@@ -350,7 +381,7 @@ describe('the default hashing concurrency', () => {
     };
     const keymint = createKeymint({ adapter, hasher });
     const pending = keys.map((key) => keymint.verifyKey(key));
-    await vi.waitFor(() => expect(running).toBe(expected), { interval: 1 });
+    await vi.waitFor(() => expect(running).toBe(expected), { interval: 1, timeout: 5_000 });
     await flush();
     expect(running).toBe(expected);
     release();
@@ -358,5 +389,64 @@ describe('the default hashing concurrency', () => {
     expect(most).toBe(expected);
     await keymint.close();
     await maker.close();
+  });
+});
+
+describe('the wait estimate with more hashes than cores', () => {
+  /** A limiter on a test clock; `finish(ms)` ends the oldest running task after `ms` more. */
+  function sharedLimiter(concurrency: number, cores?: number) {
+    let now = 0;
+    const ends: Array<() => void> = [];
+    const limiter = new HashLimiter({
+      concurrency,
+      maxQueue: 100,
+      maxWaitMs: Number.POSITIVE_INFINITY,
+      now: () => now,
+      ...(cores !== undefined && { cores }),
+    });
+    const start = () =>
+      limiter.run(() => new Promise<void>((resolve) => ends.push(resolve)), {
+        scope: 's',
+        id: String(ends.length + Math.random()),
+      });
+    const finish = async (ms: number) => {
+      now += ms;
+      ends.shift()!();
+      await flush();
+    };
+    return { limiter, start, finish };
+  }
+
+  it('three hashes sharing two cores: each counts as two thirds of its time, and the wait is over two lanes', async () => {
+    const { limiter, start, finish } = sharedLimiter(3, 2);
+    for (let i = 0; i < 6; i++) void start();
+    await flush();
+    // Three ran together for 150 ms each: 100 ms each with a core of its own.
+    await finish(150);
+    expect(limiter.meanTaskMs()).toBeCloseTo(100, 6);
+    // Three run and two wait (one moved up): a newcomer is third in line, over two lanes.
+    expect(limiter.estimateWaitMs({ scope: 's', id: 'new' })).toBeCloseTo((3 * 100) / 2, 6);
+  });
+
+  it('a hash that ran alone counts its whole time, so a herd after it is estimated over the cores, not the slots', async () => {
+    const { limiter, start, finish } = sharedLimiter(3, 2);
+    void start();
+    await flush();
+    await finish(100);
+    expect(limiter.meanTaskMs()).toBe(100);
+    for (let i = 0; i < 13; i++) void start();
+    await flush();
+    expect(limiter.waiting).toBe(10);
+    // The 11th waiting hash drains after 11 × 100 ms / 2 cores, not / 3 slots.
+    expect(limiter.estimateWaitMs({ scope: 's', id: 'new' })).toBeCloseTo((11 * 100) / 2, 6);
+  });
+
+  it('without cores (or with as many cores as slots) a duration counts whole, over the slots', async () => {
+    const { limiter, start, finish } = sharedLimiter(3);
+    for (let i = 0; i < 4; i++) void start();
+    await flush();
+    await finish(150);
+    expect(limiter.meanTaskMs()).toBe(150);
+    expect(limiter.estimateWaitMs({ scope: 's', id: 'new' })).toBeCloseTo((1 * 150) / 3, 6);
   });
 });

@@ -23,6 +23,34 @@ export interface HashLimiterOptions {
   maxWaitMs: number;
   /** The instance's monotonic clock, ms: durations are differences of it. */
   now: () => number;
+  /**
+   * The CPUs the tasks share (default: unbounded). With more tasks running than cores, each
+   * runs slower: a duration is recorded as the time the task would have taken with a core of
+   * its own, and the wait is estimated over `min(concurrency, cores)` lanes.
+   */
+  cores?: number;
+}
+
+/**
+ * libuv's thread pool, read as libuv reads it: 4 threads without UV_THREADPOOL_SIZE, else its
+ * `atoi()`, 0 (or no number) meaning 1, a negative number or one over 1,024 meaning 1,024.
+ */
+export function threadPoolSize(env: string | undefined = process.env.UV_THREADPOOL_SIZE): number {
+  if (env === undefined) return 4;
+  const size = Number.parseInt(env, 10) || 0;
+  if (size === 0) return 1;
+  return size < 0 || size > 1024 ? 1024 : size;
+}
+
+/**
+ * keymint's default `hashing.concurrency` for a pool of `pool` threads on `cores` CPUs: one
+ * more than the cores, so a core whose hash has finished runs another while the event loop hands
+ * that thread its next hash (docs/performance.md, "Bounded hashing"); below the pool, so file
+ * and DNS work keep a thread; one on a single CPU, where the event loop would lose its share.
+ */
+export function defaultHashConcurrency(pool: number, cores: number): number {
+  const wanted = cores <= 1 ? 1 : cores + 1;
+  return Math.max(1, Math.min(Math.floor(pool) - 1, wanted));
 }
 
 /**
@@ -33,8 +61,8 @@ export interface HashLimiterOptions {
  * task of its own (first come, first served among such tasks).
  *
  * A new task is refused with {@link Busy} at once when its estimated wait, the work ahead of
- * THIS task in the fair order times the moving average of measured task durations divided by
- * `concurrency`, would exceed `maxWaitMs`; when its id already holds its places; or when
+ * THIS task in the fair order times the moving average of measured task durations (each as if it
+ * had had a core of its own) divided by `min(concurrency, cores)`, would exceed `maxWaitMs`; when its id already holds its places; or when
  * `maxQueue` tasks already wait and its scope holds its share (otherwise the scope holding the
  * most gives up its newest waiting task, which gets {@link Busy}). Until a first task has
  * finished there is no average, and only the cap applies: a fresh process takes a burst up to
@@ -55,12 +83,17 @@ export class HashLimiter {
   readonly maxQueue: number;
   readonly maxWaitMs: number;
   private readonly now: () => number;
+  private readonly cores: number;
+  /** Tasks that make progress at once: `min(concurrency, cores)`. */
+  private readonly lanes: number;
 
   constructor(options: HashLimiterOptions) {
     this.concurrency = options.concurrency;
     this.maxQueue = options.maxQueue;
     this.maxWaitMs = options.maxWaitMs;
     this.now = options.now;
+    this.cores = options.cores ?? Number.POSITIVE_INFINITY;
+    this.lanes = Math.min(this.concurrency, this.cores);
   }
 
   /** How many tasks wait (not counting those running). */
@@ -68,19 +101,22 @@ export class HashLimiter {
     return this.line.size;
   }
 
-  /** The mean task duration in ms the estimate uses (0: nothing measured yet). */
+  /**
+   * The mean task duration in ms the estimate uses, each as if the task had had a core of its
+   * own (0: nothing measured yet).
+   */
   meanTaskMs(): number {
     return this.measured ? this.meanMs : 0;
   }
 
   /**
    * The estimated wait, in ms, of a task queued now in this lane: the work ahead of it in the
-   * fair order over the slots (without a lane: behind everything that waits).
+   * fair order over the lanes (without a lane: behind everything that waits).
    */
   estimateWaitMs(lane?: Lane): number {
     if (this.running < this.concurrency) return 0;
     const place = lane ? this.line.positionOf(lane) : this.line.size + 1;
-    return (place * this.meanTaskMs()) / this.concurrency;
+    return (place * this.meanTaskMs()) / this.lanes;
   }
 
   async run<T>(task: () => Promise<T>, lane?: Lane): Promise<T | Busy> {
@@ -103,7 +139,8 @@ export class HashLimiter {
     try {
       return await task();
     } finally {
-      this.record(this.now() - startedAt);
+      // Of `running` tasks on fewer cores, each had min(running, cores) / running of a core.
+      this.record(((this.now() - startedAt) * Math.min(this.running, this.cores)) / this.running);
       const next = this.line.shift();
       if (next) next(true);
       else this.running--;

@@ -7,7 +7,7 @@ import { createAccess } from './access.js';
 import { AttemptLimiter } from './attempt-limiter.js';
 import { createOperation } from './create.js';
 import { boundAdapter, boundHasher } from './deadline.js';
-import { HashLimiter } from './hash-limiter.js';
+import { defaultHashConcurrency, HashLimiter, threadPoolSize } from './hash-limiter.js';
 import { argon2idHasher, type Hasher } from './hasher.js';
 import { LastUsedWriter } from './last-used.js';
 import { startInvalidation, weakListener } from './invalidation.js';
@@ -86,16 +86,6 @@ function scopeCap(adapter: KeyAdapter, max: number | undefined): ScopeCap | null
 }
 
 /**
- * Default hashing concurrency: below libuv's thread pool, so file and DNS work keep a thread, and
- * one more than the cores, so a core whose hash has finished has the next one to run while the
- * event loop hands that thread its next hash (docs/performance.md, "Bounded hashing").
- */
-function defaultConcurrency(): number {
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-  return Math.max(1, Math.min(pool - 1, availableParallelism() + 1));
-}
-
-/**
  * Creates a keymint instance over an adapter. Options are checked once, here: bad options throw
  * a {@link KeymintError} with code `CONFIG`.
  *
@@ -161,10 +151,11 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
     cacheTtlSeconds > 0
       ? new VerifyCache(cacheConfig?.maxEntries ?? DEFAULT_MAX_ENTRIES, cacheTtlSeconds * 1000)
       : null;
+  const cores = availableParallelism();
   const limiter = hasher.fast
     ? null
     : new HashLimiter({
-        concurrency: config.hashing?.concurrency ?? defaultConcurrency(),
+        concurrency: config.hashing?.concurrency ?? defaultHashConcurrency(threadPoolSize(), cores),
         maxQueue: config.hashing?.queue ?? DEFAULT_HASH_QUEUE,
         maxWaitMs:
           durationOption(
@@ -175,6 +166,7 @@ export function createKeymint<Actor = unknown>(options: KeymintOptions<Actor>): 
             'to refuse any wait',
           ) * 1000,
         now: () => monoMs(),
+        cores,
       });
   const perProcess =
     config.rateLimit === false

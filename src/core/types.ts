@@ -152,14 +152,14 @@ export interface KeymintOptions<Actor = unknown> {
   cache?: false | { ttl?: TtlInput; maxEntries?: number };
   /**
    * Bounds on slow hashing (argon2id runs on libuv's thread pool). At most `concurrency` hashes
-   * run at once (default: the pool size minus one, at most one more than the CPUs, at least 1);
-   * the others wait their turn.
+   * run at once (default: the pool size minus one, at most one more than the CPUs; 1 on a single
+   * CPU, at least 1); the others wait their turn.
    * Hashers marked `fast` are not bounded.
    *
    * - `maxWait`: the longest a verification (or a create) may wait for its hash, estimated as the
    *   hashes ahead of it (the queue is fair: keys this process proved first, then scopes, then
    *   ids take turns) times the moving average of measured hash durations, divided by
-   *   `concurrency`. Past it, `verifyKey` answers `busy` with `retryAfterMs` and `createApiKey`
+   *   `concurrency` (at most the CPUs; a duration counts as if its hash had had a CPU of its own). Past it, `verifyKey` answers `busy` with `retryAfterMs` and `createApiKey`
    *   throws `BUSY`, at once. Default `'10s'` (a TTL string or seconds, at most `'10m'`; `0`
    *   refuses any wait): enough for a fresh instance to take 1,000 distinct keys at once with
    *   the default hasher on 2 cores (see docs/performance.md).
